@@ -1,0 +1,3 @@
+"""Fermion: a self-hostable AI platform."""
+
+__version__ = "0.1.0"

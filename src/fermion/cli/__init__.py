@@ -1,0 +1,1 @@
+"""The `fermion` command: a thin layer over the SDK (`fermion.client`)."""

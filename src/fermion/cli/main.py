@@ -1,0 +1,46 @@
+"""`fermion`: the command-line interface. Each command group has its own module."""
+
+from __future__ import annotations
+
+import typer
+from typer.core import TyperGroup
+
+from fermion.cli import config, dataset, server
+from fermion.cli.output import err_console
+from fermion.errors import FermionError
+
+
+class FermionGroup(TyperGroup):
+    """Shows a FermionError as one clear line and exit code 1, not a traceback."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except FermionError as exc:
+            err_console.print(f"[bold red]Error:[/bold red] {exc.message}", highlight=False)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=FermionGroup,
+    name="fermion",
+    help="Fermion: datasets, training, models and deployments on your own machines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("config")(config.config)
+app.add_typer(server.app, name="server")
+app.add_typer(dataset.app, name="dataset")
+
+
+@app.command("version")
+def version() -> None:
+    """Print Fermion's version."""
+    from fermion import __version__
+
+    print(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,56 @@
+"""`fermion server start | stop | status`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fermion.cli.output import JsonFlag, console, print_json
+from fermion.client import launcher
+from fermion.settings import load_settings
+
+app = typer.Typer(help="Run the local Fermion server.", no_args_is_help=True)
+
+HostOpt = Annotated[str | None, typer.Option(help="Address to bind; 0.0.0.0 exposes it.")]
+PortOpt = Annotated[int | None, typer.Option(help="Port to listen on.")]
+
+
+@app.command()
+def start(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    foreground: Annotated[bool, typer.Option(help="Run in this terminal (for services).")] = False,
+) -> None:
+    """Start the server (in the background unless --foreground)."""
+    settings = load_settings(host=host, port=port)
+    if foreground:
+        from fermion.server.__main__ import main
+
+        main([*(["--host", host] if host else []), *(["--port", str(port)] if port else [])])
+        return
+    state = launcher.start(settings)
+    console.print(f"Fermion server running at {state.url} (pid {state.pid})")
+    console.print(f"log: {settings.server_log_path}   token: {settings.credentials_path}")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the background server."""
+    if launcher.stop(load_settings()):
+        console.print("Fermion server stopped")
+    else:
+        console.print("no Fermion server was running from this home")
+
+
+@app.command()
+def status(json: JsonFlag = False) -> None:
+    """Say whether the server is running, and where."""
+    state = launcher.status(load_settings())
+    if json:
+        print_json(state.__dict__)
+    elif state.running:
+        console.print(f"running at {state.url} (pid {state.pid}, version {state.version})")
+    else:
+        console.print(f"not running (expected at {state.url})")
+        raise typer.Exit(1)

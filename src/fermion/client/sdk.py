@@ -1,0 +1,237 @@
+"""`fermion.Client`: one method per API call; each builds one payload and makes one
+HTTP request. Errors come back as the same `FermionError` subclass the server raised.
+
+With no configuration the client talks to the local default server and starts it in
+the background when none answers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fermion.client import launcher
+from fermion.errors import FermionError, ServerUnavailable, error_from_body
+from fermion.payloads import (
+    DatasetCreate,
+    DatasetFiles,
+    DatasetHead,
+    DatasetPublic,
+    DatasetsPublic,
+    DatasetVersionPublic,
+    JobDefaults,
+    UploadPublic,
+    UserPublic,
+)
+from fermion.refs import parse_ref
+from fermion.settings import LOOPBACK_HOSTS, Settings, load_settings
+
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+LONG = httpx.Timeout(None, connect=5.0)  # ingest and uploads take as long as they take
+
+
+class Client:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        settings: Settings | None = None,
+        autostart: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings or load_settings(url=url, token=token)
+        self.url = self.settings.server_url
+        self.autostart = autostart and transport is None and self.settings.server_is_local_default
+        self._token = self.settings.token
+        self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, transport=transport)
+
+    # -- plumbing --------------------------------------------------------------
+    @property
+    def token(self) -> str | None:
+        if self._token is None:
+            try:
+                self._token = json.loads(self.settings.credentials_path.read_text())["token"]
+            except (OSError, ValueError, KeyError):
+                return None
+        return self._token
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._send(method, path, **kwargs)
+        except httpx.ConnectError:
+            if not self.autostart:
+                raise ServerUnavailable(
+                    f"no Fermion server answers at {self.url}; start one with"
+                    " `fermion server start` or check FERMION_URL"
+                ) from None
+            started = launcher.start(self.settings)
+            print(
+                f"Started a Fermion server at {started.url} (log: {self.settings.server_log_path})",
+                file=sys.stderr,
+            )
+            response = self._send(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+            raise error_from_body(response.status_code, body)
+        return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return self._http.request(method, path, headers=headers, **kwargs)
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def server_is_remote(self) -> bool:
+        return httpx.URL(self.url).host not in LOOPBACK_HOSTS
+
+    # -- server and user ---------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/healthz")
+
+    def me(self) -> UserPublic:
+        return UserPublic.model_validate(self._json("GET", "/api/v1/users/me"))
+
+    def set_job_defaults(
+        self, cpu: float | None = None, gpu: int | None = None, memory: str | None = None
+    ) -> UserPublic:
+        given = {
+            k: v for k, v in {"cpu": cpu, "gpu": gpu, "memory": memory}.items() if v is not None
+        }
+        body = JobDefaults(**given).model_dump(exclude_unset=True)
+        return UserPublic.model_validate(
+            self._json("PATCH", "/api/v1/users/me/job-defaults", json=body)
+        )
+
+    # -- datasets ----------------------------------------------------------------
+    def create_dataset(
+        self,
+        name: str,
+        type: str,
+        source: str | Path,
+        *,
+        label_column: str | None = None,
+        text_column: str | None = None,
+        split: Sequence[float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        skip_invalid: bool = False,
+        upload: bool | None = None,
+    ) -> DatasetVersionPublic:
+        """Register a dataset version from a local path or an fsspec URL.
+
+        A local path is read by the server in place when the server runs on this
+        machine, and uploaded to it otherwise (or when `upload=True`).
+        """
+        source = str(source)
+        if "://" not in source and not source.startswith("upload:"):
+            path = Path(source).expanduser()
+            if not path.exists():
+                raise FermionError(f"dataset source {source} does not exist")
+            must_upload = self.server_is_remote if upload is None else upload
+            if must_upload:
+                source = self.upload(path)
+            else:
+                source = str(path.resolve())
+        payload = DatasetCreate(
+            name=name,
+            type=type,
+            source=source,
+            label_column=label_column,
+            text_column=text_column,
+            split=list(split),
+            seed=seed,
+            skip_invalid=skip_invalid,
+        )
+        return DatasetVersionPublic.model_validate(
+            self._json(
+                "POST", "/api/v1/datasets", json=payload.model_dump(mode="json"), timeout=LONG
+            )
+        )
+
+    def upload(self, path: Path) -> str:
+        """Pack a local file or folder and upload it; returns the `upload:ID/NAME` source."""
+        with tempfile.TemporaryFile() as archive:
+            with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+                tar.add(path, arcname=path.name)
+            archive.seek(0)
+            done = UploadPublic.model_validate(
+                self._json(
+                    "POST",
+                    "/api/v1/uploads",
+                    content=archive,
+                    headers={"Content-Type": "application/gzip"},
+                    timeout=LONG,
+                )
+            )
+        return f"upload:{done.id}/{path.name}"
+
+    def list_datasets(self) -> DatasetsPublic:
+        return DatasetsPublic.model_validate(self._json("GET", "/api/v1/datasets"))
+
+    def get_dataset(self, name: str) -> DatasetPublic:
+        return DatasetPublic.model_validate(self._json("GET", f"/api/v1/datasets/{name}"))
+
+    def get_dataset_version(self, ref: str) -> DatasetVersionPublic:
+        name, version = parse_ref(ref)
+        return DatasetVersionPublic.model_validate(
+            self._json("GET", f"/api/v1/datasets/{name}/versions/{version or 'latest'}")
+        )
+
+    def dataset_head(self, ref: str, split: str = "train", limit: int = 10) -> DatasetHead:
+        name, version = parse_ref(ref)
+        return DatasetHead.model_validate(
+            self._json(
+                "GET",
+                f"/api/v1/datasets/{name}/versions/{version or 'latest'}/head",
+                params={"split": split, "limit": limit},
+            )
+        )
+
+    def delete_dataset(self, ref: str) -> list[str]:
+        name, version = parse_ref(ref)
+        path = f"/api/v1/datasets/{name}" + (f"/versions/{version}" if version else "")
+        return self._json("DELETE", path)
+
+    def download_dataset(self, ref: str, dest: Path) -> DatasetFiles:
+        """Download every file of a dataset version into `dest` (for remote stores)."""
+        name, version = parse_ref(ref)
+        base = f"/api/v1/datasets/{name}/versions/{version or 'latest'}/files"
+        listing = DatasetFiles.model_validate(self._json("GET", base))
+        for rel in listing.files:
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._http.stream(
+                "GET",
+                f"{base}/{rel}",
+                timeout=LONG,
+                headers={"Authorization": f"Bearer {self.token}"},
+            ) as response:
+                if response.status_code >= 400:
+                    raise error_from_body(response.status_code, response.read().decode())
+                with open(target, "wb") as f:
+                    for chunk in response.iter_bytes(1 << 20):
+                        f.write(chunk)
+        return listing

@@ -1,0 +1,160 @@
+"""Request and response bodies, shared by the server and the SDK.
+
+Named by role: `XCreate` is what a client sends to make an X, `XPublic` what the
+API returns, `XsPublic` a list of them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+class DatasetType(StrEnum):
+    IMAGE_CLASSIFICATION = "image-classification"
+    TEXT_CLASSIFICATION = "text-classification"
+    TABULAR_CLASSIFICATION = "tabular-classification"
+    TABULAR_REGRESSION = "tabular-regression"
+
+    @classmethod
+    def parse(cls, text: str) -> DatasetType:
+        """Accepts 'image-classification', 'image classification', 'IMAGE_CLASSIFICATION'."""
+        normal = "-".join(str(text).strip().lower().replace("_", " ").replace("-", " ").split())
+        try:
+            return cls(normal)
+        except ValueError:
+            choices = ", ".join(t.value for t in cls)
+            raise ValueError(f"unknown dataset type {text!r}; choose one of: {choices}") from None
+
+    @property
+    def is_classification(self) -> bool:
+        return self.value.endswith("classification")
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+# -- users ----------------------------------------------------------------------
+class JobDefaults(BaseModel):
+    """A user's default job resources (`fermion config --cpu --gpu --memory`)."""
+
+    cpu: float | None = Field(None, gt=0, description="CPU cores per job")
+    gpu: int | None = Field(None, ge=0, description="GPUs per job")
+    memory: str | None = Field(None, description="memory per job, e.g. 8Gi")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_is_a_size(cls, value: str | None) -> str | None:
+        from fermion.resources import format_memory, parse_memory
+
+        return None if value is None else format_memory(parse_memory(value))
+
+
+class UserPublic(BaseModel):
+    name: str
+    role: str
+    job_defaults: JobDefaults
+    created_at: datetime
+
+
+# -- uploads --------------------------------------------------------------------
+class UploadPublic(BaseModel):
+    id: str
+    size_bytes: int
+
+
+# -- datasets -------------------------------------------------------------------
+class DatasetCreate(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN, description="letters, digits, '.', '_', '-'")
+    type: DatasetType
+    source: str = Field(
+        min_length=1, description="a path on the server, an fsspec URL, or upload:ID/NAME"
+    )
+    label_column: str | None = None
+    text_column: str | None = None
+    split: list[float] = Field(default=[0.8, 0.1, 0.1], description="train, validation, test")
+    seed: int = 0
+    skip_invalid: bool = False
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _parse_type(cls, value: Any) -> Any:
+        return DatasetType.parse(value) if isinstance(value, str) else value
+
+    @field_validator("split")
+    @classmethod
+    def _split_fractions(cls, value: list[float]) -> list[float]:
+        if len(value) == 2:
+            value = [*value, 0.0]
+        if len(value) != 3 or any(v < 0 for v in value) or abs(sum(value) - 1) > 1e-6:
+            raise ValueError(
+                "split must be 2 or 3 non-negative fractions (train, validation[, test])"
+                " that add up to 1, e.g. 0.8,0.1,0.1"
+            )
+        if value[0] == 0:
+            raise ValueError("the train fraction of split must be above 0")
+        return value
+
+
+class Problem(BaseModel):
+    """One record that failed validation."""
+
+    location: str
+    reason: str
+
+
+class DatasetVersionPublic(BaseModel):
+    name: str
+    version: int
+    ref: str
+    type: DatasetType
+    digest: str
+    uri: str
+    source: str
+    spec: dict[str, Any]
+    num_records: int
+    split_counts: dict[str, int]
+    class_names: list[str]
+    class_counts: dict[str, dict[str, int]]
+    size_bytes: int
+    skipped: list[Problem] = []
+    skipped_count: int = 0
+    created_at: datetime
+    # On create: True when this content already existed and no version was made.
+    existing: bool = False
+
+
+class DatasetPublic(BaseModel):
+    name: str
+    type: DatasetType
+    created_at: datetime
+    versions: list[DatasetVersionPublic]
+
+    @property
+    def latest(self) -> DatasetVersionPublic:
+        return self.versions[-1]
+
+
+class DatasetsPublic(BaseModel):
+    data: list[DatasetPublic]
+    count: int
+
+
+class DatasetHead(BaseModel):
+    ref: str
+    split: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+class DatasetFiles(BaseModel):
+    ref: str
+    digest: str
+    files: list[str]

@@ -1,0 +1,43 @@
+"""Resource quantities as users write them: `--cpu 4 --gpu 2 --memory 8Gi`."""
+
+from __future__ import annotations
+
+import re
+
+from fermion.errors import InvalidInput
+
+_UNITS = {
+    "": 1,
+    "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+    "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4,
+}  # fmt: skip
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
+
+
+def parse_memory(text: str) -> int:
+    """'8Gi' -> 8589934592 bytes; also '512Mi', '2G', '1024' (bytes)."""
+    match = _MEMORY.match(str(text))
+    if not match:
+        raise InvalidInput(
+            f"memory {text!r} is not a size; write it like 512Mi, 8Gi or 2G (Ki/Mi/Gi are powers"
+            " of 1024, K/M/G powers of 1000)"
+        )
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[(unit or "").lower()])
+
+
+def format_memory(num_bytes: int) -> str:
+    for unit in ("Ti", "Gi", "Mi", "Ki"):
+        size = _UNITS[unit.lower()]
+        if num_bytes >= size and num_bytes % size == 0:
+            return f"{num_bytes // size}{unit}"
+    return str(num_bytes)
+
+
+def format_bytes(num_bytes: int) -> str:
+    value = float(num_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

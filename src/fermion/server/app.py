@@ -1,0 +1,73 @@
+"""The FastAPI application: health at /healthz, the REST API under /api/v1."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from fermion import __version__
+from fermion.server.context import ServerContext
+from fermion.server.deps import get_current_user
+from fermion.server.errors import install_error_handlers
+from fermion.server.routes import datasets, health, uploads, users
+from fermion.server.services.auth import bootstrap_admin
+from fermion.settings import Settings, load_settings
+
+log = logging.getLogger("fermion.server")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import datasets as hf
+
+        hf.disable_progress_bars()
+        context = ServerContext.open(settings)
+        bootstrap_admin(context.metadata, settings)
+        app.state.context = context
+        _write_pid(settings)
+        log.info("Fermion %s serving at %s", __version__, settings.server_url)
+        try:
+            yield
+        finally:
+            context.close()
+            _remove_pid(settings)
+
+    app = FastAPI(
+        title="Fermion",
+        version=__version__,
+        summary="A self-hostable AI platform: datasets, training, models, deployments.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)])
+    for module in (datasets, uploads, users):
+        api.include_router(module.router)
+    app.include_router(api)
+    return app
+
+
+def _write_pid(settings: Settings) -> None:
+    import json
+
+    settings.server_pid_path.write_text(
+        json.dumps({"pid": os.getpid(), "url": settings.server_url})
+    )
+
+
+def _remove_pid(settings: Settings) -> None:
+    import json
+
+    try:
+        info = json.loads(settings.server_pid_path.read_text())
+        if info.get("pid") == os.getpid():
+            settings.server_pid_path.unlink()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,102 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
+
+from fermion.payloads import (
+    DatasetCreate,
+    DatasetFiles,
+    DatasetHead,
+    DatasetPublic,
+    DatasetsPublic,
+    DatasetVersionPublic,
+)
+from fermion.server.deps import ContextDep, CurrentUser, SessionDep
+from fermion.server.services import datasets
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+
+def _version(text: str) -> int | None:
+    from fermion.refs import parse_ref
+
+    return parse_ref(f"x:{text}")[1]
+
+
+@router.post("", response_model=DatasetVersionPublic, status_code=status.HTTP_201_CREATED)
+def create_dataset(
+    request: DatasetCreate,
+    response: Response,
+    context: ContextDep,
+    session: SessionDep,
+    user: CurrentUser,
+) -> DatasetVersionPublic:
+    """Ingest a source as a new version; answers 200 with the existing version when the
+    content is already there."""
+    created = datasets.create_dataset(context, session, user, request)
+    if created.existing:
+        response.status_code = status.HTTP_200_OK
+    return created
+
+
+@router.get("", response_model=DatasetsPublic)
+def list_datasets(session: SessionDep, _: CurrentUser) -> DatasetsPublic:
+    return datasets.list_datasets(session)
+
+
+@router.get("/{name}", response_model=DatasetPublic)
+def read_dataset(name: str, session: SessionDep, _: CurrentUser) -> DatasetPublic:
+    return datasets.dataset_public(datasets.get_dataset(session, name))
+
+
+@router.delete("/{name}", response_model=list[str])
+def delete_dataset(
+    name: str, context: ContextDep, session: SessionDep, _: CurrentUser
+) -> list[str]:
+    return datasets.delete(context, session, name, None)
+
+
+@router.get("/{name}/versions/{version}", response_model=DatasetVersionPublic)
+def read_version(
+    name: str, version: str, session: SessionDep, _: CurrentUser
+) -> DatasetVersionPublic:
+    return datasets.version_public(datasets.get_version(session, name, _version(version)))
+
+
+@router.delete("/{name}/versions/{version}", response_model=list[str])
+def delete_version(
+    name: str, version: str, context: ContextDep, session: SessionDep, _: CurrentUser
+) -> list[str]:
+    return datasets.delete(context, session, name, _version(version))
+
+
+@router.get("/{name}/versions/{version}/head", response_model=DatasetHead)
+def read_head(
+    name: str,
+    version: str,
+    context: ContextDep,
+    session: SessionDep,
+    _: CurrentUser,
+    split: str = "train",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> DatasetHead:
+    row = datasets.get_version(session, name, _version(version))
+    return datasets.head(context, row, split, limit)
+
+
+@router.get("/{name}/versions/{version}/files", response_model=DatasetFiles)
+def list_files(
+    name: str, version: str, context: ContextDep, session: SessionDep, _: CurrentUser
+) -> DatasetFiles:
+    return datasets.files(context, datasets.get_version(session, name, _version(version)))
+
+
+@router.get("/{name}/versions/{version}/files/{path:path}")
+def download_file(
+    name: str, version: str, path: str, context: ContextDep, session: SessionDep, _: CurrentUser
+) -> StreamingResponse:
+    """One file of a version, for clients that cannot read the artifact store directly."""
+    row = datasets.get_version(session, name, _version(version))
+    return StreamingResponse(
+        datasets.open_file(context, row, path), media_type="application/octet-stream"
+    )

@@ -1,0 +1,1 @@
+"""Service functions: the only code that touches the stores. Routes call these."""

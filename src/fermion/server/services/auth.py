@@ -1,0 +1,74 @@
+"""API tokens: random secrets, stored as SHA-256 hashes.
+
+Tokens carry 256 bits of randomness, so a fast hash is enough: there is nothing to
+brute-force, unlike a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fermion.errors import Unauthorized
+from fermion.settings import Settings
+from fermion.store import MetadataStore
+from fermion.store.tables import Token, User
+
+log = logging.getLogger("fermion.server")
+
+TOKEN_PREFIX = "fm_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, name: str) -> str:
+    """Create a token for `user`; the secret is returned once and never stored."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(Token(user=user, name=name, token_hash=hash_token(secret)))
+    return secret
+
+
+def authenticate(session: Session, token: str | None) -> User:
+    if not token:
+        raise Unauthorized(
+            "this call needs an API token: send 'Authorization: Bearer <token>' (the CLI and"
+            " SDK read it from $FERMION_HOME/credentials or FERMION_TOKEN)"
+        )
+    row = session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
+    if row is None:
+        raise Unauthorized(
+            "the API token is not valid; check FERMION_TOKEN or the credentials file"
+        )
+    return row.user
+
+
+def bootstrap_admin(store: MetadataStore, settings: Settings) -> None:
+    """On the first start, create the admin user and write its token for the CLI/SDK."""
+    with store.session() as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return
+        admin = User(name="admin", role="admin", job_defaults={})
+        session.add(admin)
+        token = issue_token(session, admin, name="admin (first start)")
+    write_credentials(settings.credentials_path, settings.server_url, token)
+    log.info("created the admin token; it is in %s", settings.credentials_path)
+
+
+def write_credentials(path: Path, url: str, token: str) -> None:
+    """Write the credentials file atomically, readable by its owner only (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"url": url, "token": token}, f)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

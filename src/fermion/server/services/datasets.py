@@ -1,0 +1,242 @@
+"""Datasets: create (ingest and publish a version), list, show, head, delete.
+
+A version becomes visible only when its row is committed, and its row is committed
+only after every file is in the artifact store; a failed create removes what it wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fermion.datasets.ingest import ingest
+from fermion.datasets.records import REPORT_LIMIT
+from fermion.datasets.source import Source
+from fermion.errors import Conflict, InvalidInput, NotFound
+from fermion.payloads import (
+    DatasetCreate,
+    DatasetFiles,
+    DatasetHead,
+    DatasetPublic,
+    DatasetsPublic,
+    DatasetVersionPublic,
+)
+from fermion.refs import format_ref
+from fermion.server.context import ServerContext
+from fermion.server.services import uploads
+from fermion.store.tables import DatasetRow, DatasetVersionRow, User
+
+log = logging.getLogger("fermion.server")
+
+
+# -- reading ----------------------------------------------------------------------
+def version_public(row: DatasetVersionRow, existing: bool = False) -> DatasetVersionPublic:
+    name = row.dataset.name
+    return DatasetVersionPublic(
+        name=name,
+        version=row.version,
+        ref=format_ref(name, row.version),
+        type=row.dataset.type,
+        digest=row.digest,
+        uri=row.uri,
+        source=row.source,
+        spec=row.spec,
+        num_records=row.num_records,
+        split_counts=row.split_counts,
+        class_names=row.class_names,
+        class_counts=row.class_counts,
+        size_bytes=row.size_bytes,
+        skipped=row.skipped.get("problems", []),
+        skipped_count=row.skipped.get("count", 0),
+        created_at=row.created_at,
+        existing=existing,
+    )
+
+
+def dataset_public(row: DatasetRow) -> DatasetPublic:
+    return DatasetPublic(
+        name=row.name,
+        type=row.type,
+        created_at=row.created_at,
+        versions=[version_public(v) for v in row.versions],
+    )
+
+
+def list_datasets(session: Session) -> DatasetsPublic:
+    rows = session.scalars(select(DatasetRow).order_by(DatasetRow.name)).all()
+    data = [dataset_public(r) for r in rows if r.versions]
+    return DatasetsPublic(data=data, count=len(data))
+
+
+def get_dataset(session: Session, name: str) -> DatasetRow:
+    row = session.scalar(select(DatasetRow).where(DatasetRow.name == name))
+    if row is None or not row.versions:
+        known = session.scalars(select(DatasetRow.name).order_by(DatasetRow.name)).all()
+        hint = f"; datasets: {', '.join(known)}" if known else "; there are no datasets yet"
+        raise NotFound(f"dataset {name!r} not found{hint}")
+    return row
+
+
+def get_version(session: Session, name: str, version: int | None) -> DatasetVersionRow:
+    dataset = get_dataset(session, name)
+    if version is None:
+        return dataset.versions[-1]
+    for row in dataset.versions:
+        if row.version == version:
+            return row
+    have = ", ".join(f"v{v.version}" for v in dataset.versions)
+    raise NotFound(f"dataset {name!r} has no version v{version}; its versions: {have}")
+
+
+def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int) -> DatasetHead:
+    """The first rows of a split, read from its first Arrow shard (no full load)."""
+    import pyarrow as pa
+
+    if split not in row.split_counts:
+        raise InvalidInput(f"unknown split {split!r}; choose one of: {', '.join(row.split_counts)}")
+    key = f"{context.artifacts.key_of(row.uri)}/{split}"
+    shards = [f for f in context.artifacts.list_files(key) if f.endswith(".arrow")]
+    rows: list[dict[str, Any]] = []
+    columns: list[str] = []
+    if shards:
+        with context.artifacts.open_read(f"{key}/{shards[0]}") as f:
+            reader = pa.ipc.open_stream(f)
+            columns = [c for c in reader.schema.names if c != "image"]
+            for batch in reader:
+                rows += batch.select(columns).to_pylist()[: limit - len(rows)]
+                if len(rows) >= limit:
+                    break
+    return DatasetHead(
+        ref=format_ref(row.dataset.name, row.version), split=split, columns=columns, rows=rows
+    )
+
+
+def files(context: ServerContext, row: DatasetVersionRow) -> DatasetFiles:
+    key = context.artifacts.key_of(row.uri)
+    return DatasetFiles(
+        ref=format_ref(row.dataset.name, row.version),
+        digest=row.digest,
+        files=context.artifacts.list_files(key),
+    )
+
+
+def open_file(context: ServerContext, row: DatasetVersionRow, path: str) -> Iterator[bytes]:
+    listing = files(context, row).files
+    if path not in listing:
+        raise NotFound(f"{format_ref(row.dataset.name, row.version)} has no file {path!r}")
+    key = f"{context.artifacts.key_of(row.uri)}/{path}"
+
+    def chunks() -> Iterator[bytes]:
+        with context.artifacts.open_read(key) as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    return chunks()
+
+
+# -- creating ---------------------------------------------------------------------
+def create_dataset(
+    context: ServerContext, session: Session, user: User, request: DatasetCreate
+) -> DatasetVersionPublic:
+    dataset = session.scalar(select(DatasetRow).where(DatasetRow.name == request.name))
+    if dataset is not None and dataset.versions and dataset.type != request.type.value:
+        raise Conflict(
+            f"dataset {request.name!r} already exists with type {dataset.type}; pick another"
+            f" name, or delete it first (fermion dataset delete {request.name})"
+        )
+    with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
+        work = Path(tmp)
+        with _opened_source(context, request.source, work) as source:
+            result = ingest(request, source, work)
+        if dataset is not None:
+            for existing in dataset.versions:
+                if existing.digest == result.digest:
+                    return version_public(existing, existing=True)
+        key = f"datasets/{request.name}/{result.digest[:16]}-{uuid.uuid4().hex[:8]}"
+        try:
+            size = context.artifacts.put_dir(result.folder, key, move=True)
+            row = _insert_version(session, user, request, dataset, key, size, result, context)
+        except BaseException:
+            session.rollback()
+            context.artifacts.delete(key)
+            raise
+    if request.source.startswith(uploads.SCHEME):
+        uploads.delete(context, request.source)
+    log.info("dataset %s: %d records", format_ref(request.name, row.version), row.num_records)
+    return version_public(row)
+
+
+def _insert_version(session, user, request, dataset, key, size, result, context):
+    if dataset is None:
+        dataset = DatasetRow(
+            name=request.name, type=request.type.value, owner_id=user.id, next_version=1
+        )
+        session.add(dataset)
+    elif not dataset.versions:
+        dataset.type = request.type.value  # a name whose versions were all deleted
+    row = DatasetVersionRow(
+        dataset=dataset,
+        version=dataset.next_version,
+        digest=result.digest,
+        uri=context.artifacts.uri(key),
+        source=request.source,
+        spec=result.spec,
+        num_records=result.num_records,
+        split_counts=result.split_counts,
+        class_names=result.class_names,
+        class_counts=result.class_counts,
+        size_bytes=size,
+        skipped={
+            "problems": [p.model_dump() for p in result.skipped[:REPORT_LIMIT]],
+            "count": len(result.skipped),
+        },
+    )
+    session.add(row)
+    dataset.next_version += 1
+    try:
+        session.commit()
+    except IntegrityError:
+        raise Conflict(
+            f"dataset {request.name!r} was changed by another request at the same time; retry"
+        ) from None
+    session.refresh(row)
+    return row
+
+
+@contextmanager
+def _opened_source(context: ServerContext, source: str, work: Path) -> Iterator[Source]:
+    if source.startswith(uploads.SCHEME):
+        folder = work / "upload"
+        name = uploads.extract(context, source, folder)
+        yield Source.open(str(folder / name), display=name)
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        yield Source.open(source)
+
+
+# -- deleting ---------------------------------------------------------------------
+def delete(context: ServerContext, session: Session, name: str, version: int | None) -> list[str]:
+    """Delete one version, or the whole dataset; returns the refs deleted. Rows go first,
+    files after: a crash in between leaves unreferenced files, never a broken row."""
+    dataset = get_dataset(session, name)
+    doomed = [get_version(session, name, version)] if version else list(dataset.versions)
+    refs = [format_ref(name, v.version) for v in doomed]
+    uris = [v.uri for v in doomed]
+    if version is None or len(dataset.versions) == 1:
+        session.delete(dataset)
+    else:
+        session.delete(doomed[0])
+    session.commit()
+    for uri in uris:
+        context.artifacts.delete(context.artifacts.key_of(uri))
+    return refs

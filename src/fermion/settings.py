@@ -1,0 +1,101 @@
+"""Settings, read once per process.
+
+Precedence: explicit arguments (command-line flags) > `FERMION_*` environment
+variables > `$FERMION_HOME/config.toml` > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_PORT = 8321
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("FERMION_HOME") or "~/.fermion").expanduser()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FERMION_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Where Fermion keeps its state.")
+    # Server side.
+    host: str = Field("127.0.0.1", description="Address the server binds to.")
+    port: int = Field(DEFAULT_PORT, description="Port the server listens on.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in home.")
+    artifact_url: str | None = Field(None, description="fsspec URL; default a folder in home.")
+    artifact_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec storage options, e.g. endpoint_url for S3."
+    )
+    max_upload_mb: int = Field(4096, description="Largest dataset source upload accepted.")
+    # Client side.
+    url: str | None = Field(None, description="Server URL the CLI and SDK talk to.")
+    token: str | None = Field(None, description="API token; default the credentials file.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        home = getattr(init_settings, "init_kwargs", {}).get("home") or default_home()
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=Path(home) / "config.toml")
+        return (init_settings, env_settings, toml)
+
+    # Derived values: one place that says what "default" means.
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'fermion.db'}"
+
+    @property
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or str(self.home / "artifacts")
+
+    @property
+    def server_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def server_is_local_default(self) -> bool:
+        """True when the URL points at a server this machine may start itself."""
+        parsed = urlparse(self.server_url)
+        return parsed.hostname in LOOPBACK_HOSTS and (parsed.port or 80) == self.port
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.home / "credentials"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def server_log_path(self) -> Path:
+        return self.home / "server.log"
+
+    @property
+    def server_pid_path(self) -> Path:
+        return self.home / "server.pid"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with command-line overrides; `None` means "not given"."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

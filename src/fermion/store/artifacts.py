@@ -1,0 +1,135 @@
+"""ArtifactStore: every file Fermion keeps (dataset shards, checkpoints, models,
+logs) goes through here, on a local folder or any fsspec URL (s3://bucket/prefix).
+
+Writes are atomic: on a local folder a file is written beside its destination and
+renamed over it; on object stores a PUT becomes visible only once complete. A
+reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+
+class ArtifactStore:
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.options = dict(options or {})
+        self.fs, root = fsspec.core.url_to_fs(self.url, **self.options)
+        self.root = root.rstrip("/")
+        if self.is_local:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def path(self, key: str) -> str:
+        """The filesystem path of a key (relative to the store root)."""
+        key = key.strip("/")
+        if ".." in key.split("/"):
+            raise ValueError(f"artifact key {key!r} must not contain '..'")
+        return f"{self.root}/{key}" if key else self.root
+
+    def uri(self, key: str) -> str:
+        """A URL for the key that fsspec (and so any process) can open."""
+        path = self.path(key)
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    def key_of(self, uri: str) -> str:
+        """The key of a URI that `uri()` made."""
+        base = self.uri("")
+        if not uri.startswith(base):
+            raise ValueError(f"{uri!r} is not in the artifact store at {self.url!r}")
+        return uri[len(base) :].strip("/")
+
+    def local_path(self, key: str) -> Path | None:
+        """The key as a local path, when the store is a local folder."""
+        return Path(self.path(key)) if self.is_local else None
+
+    # -- writing ------------------------------------------------------------
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[IO[bytes]]:
+        dest = self.path(key)
+        if not self.is_local:
+            with self.fs.open(dest, "wb") as f:
+                yield f
+            return
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self.open_write(key) as f:
+            f.write(data)
+
+    def put_file(self, local: str | Path, key: str, move: bool = False) -> None:
+        """Copy (or, on a local store, move) a local file to `key`, atomically."""
+        dest = self.path(key)
+        if self.is_local and move:
+            Path(dest).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(local, dest)  # same filesystem: a rename is atomic
+                return
+            except OSError:
+                pass  # another filesystem: fall through to a copy
+        if self.is_local:
+            with open(local, "rb") as src, self.open_write(key) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        else:
+            self.fs.put_file(str(local), dest)
+
+    def put_dir(self, local_dir: str | Path, key: str, move: bool = False) -> int:
+        """Write every file under `local_dir` below `key`; returns the bytes written."""
+        total = 0
+        base = Path(local_dir)
+        for file in sorted(p for p in base.rglob("*") if p.is_file()):
+            total += file.stat().st_size
+            self.put_file(file, f"{key}/{file.relative_to(base).as_posix()}", move=move)
+        return total
+
+    # -- reading ------------------------------------------------------------
+    def exists(self, key: str) -> bool:
+        return self.fs.exists(self.path(key))
+
+    def open_read(self, key: str) -> IO[bytes]:
+        return self.fs.open(self.path(key), "rb")
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.open_read(key) as f:
+            return f.read()
+
+    def list_files(self, key: str) -> list[str]:
+        """Keys of all files below `key`, relative to it, sorted."""
+        base = self.path(key)
+        if not self.fs.exists(base):
+            return []
+        found = self.fs.find(base)
+        prefix = base.rstrip("/") + "/"
+        return sorted(p.removeprefix(prefix) for p in found if p.startswith(prefix))
+
+    def size(self, key: str) -> int:
+        return sum(self.fs.size(self.path(f"{key}/{rel}")) for rel in self.list_files(key))
+
+    # -- deleting -----------------------------------------------------------
+    def delete(self, key: str) -> None:
+        path = self.path(key)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
