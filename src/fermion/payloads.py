@@ -8,9 +8,32 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from fermion.errors import InvalidInput
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def describe_errors(errors: list[Any]) -> str:
+    """Pydantic's error list as one line a person can act on."""
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def build(model: type[Model], **values: Any) -> Model:
+    """Construct a payload, turning a validation failure into InvalidInput."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        raise InvalidInput(describe_errors(exc.errors())) from None
+
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 

@@ -73,7 +73,9 @@ def create(
     if created.skipped_count:
         err_console.print(f"[yellow]Skipped {created.skipped_count} invalid record(s):[/yellow]")
         for problem in created.skipped:
-            err_console.print(f"  {problem.location}: {problem.reason}", highlight=False)
+            err_console.print(
+                f"  {problem.location}: {problem.reason}", highlight=False, soft_wrap=True
+            )
         if created.skipped_count > len(created.skipped):
             err_console.print(f"  ... and {created.skipped_count - len(created.skipped)} more")
     splits = " / ".join(f"{k} {count(v)}" for k, v in created.split_counts.items())
@@ -113,15 +115,16 @@ def show(
     ref: Annotated[str, typer.Argument(help="NAME or NAME:vN")], json: JsonFlag = False
 ) -> None:
     """Show a dataset version: splits, class counts, source, digest."""
-    name, version = parse_ref(ref)
+    name, _ = parse_ref(ref)
+    one_version = ":" in ref  # NAME:vN or NAME:latest; plain NAME shows every version
     with Client() as client:
-        if version is None:
+        if one_version:
+            v, versions = client.get_dataset_version(ref), []
+        else:
             dataset = client.get_dataset(name)
             v, versions = dataset.latest, dataset.versions
-        else:
-            v, versions = client.get_dataset_version(ref), []
     if json:
-        print_json(v if version else dataset)
+        print_json(v if one_version else dataset)
         return
     console.print(_version_panel(v))
     if versions:
@@ -158,10 +161,10 @@ def _version_panel(v: DatasetVersionPublic) -> Panel:
         )
     if v.skipped_count:
         facts.add_row("skipped", f"{v.skipped_count} invalid record(s)")
-    splits = table("split", "records", *v.class_names)
-    for split, n in v.split_counts.items():
-        per_class = v.class_counts.get(split, {})
-        splits.add_row(split, count(n), *(str(per_class.get(c, 0)) for c in v.class_names))
+    splits = table("", *v.split_counts)
+    splits.add_row("records", *(count(n) for n in v.split_counts.values()), style="bold")
+    for name in v.class_names:
+        splits.add_row(name, *(count(v.class_counts[s].get(name, 0)) for s in v.split_counts))
     return Panel(Group(facts, splits), title=v.ref, title_align="left")
 
 

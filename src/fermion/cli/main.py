@@ -17,7 +17,9 @@ class FermionGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except FermionError as exc:
-            err_console.print(f"[bold red]Error:[/bold red] {exc.message}", highlight=False)
+            err_console.print(
+                f"[bold red]Error:[/bold red] {exc.message}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(1) from None
 
 

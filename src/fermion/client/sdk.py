@@ -29,6 +29,7 @@ from fermion.payloads import (
     JobDefaults,
     UploadPublic,
     UserPublic,
+    build,
 )
 from fermion.refs import parse_ref
 from fermion.settings import LOOPBACK_HOSTS, Settings, load_settings
@@ -121,7 +122,7 @@ class Client:
         given = {
             k: v for k, v in {"cpu": cpu, "gpu": gpu, "memory": memory}.items() if v is not None
         }
-        body = JobDefaults(**given).model_dump(exclude_unset=True)
+        body = build(JobDefaults, **given).model_dump(exclude_unset=True)
         return UserPublic.model_validate(
             self._json("PATCH", "/api/v1/users/me/job-defaults", json=body)
         )
@@ -155,7 +156,8 @@ class Client:
                 source = self.upload(path)
             else:
                 source = str(path.resolve())
-        payload = DatasetCreate(
+        payload = build(
+            DatasetCreate,
             name=name,
             type=type,
             source=source,

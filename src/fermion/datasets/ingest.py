@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import datasets as hf
 from datasets.arrow_writer import ArrowWriter
 
+import datasets as hf
 from fermion.datasets.readers import make_reader
 from fermion.datasets.records import ProblemReport
 from fermion.datasets.source import Source
@@ -40,6 +40,13 @@ class IngestResult:
     class_names: list[str]
     class_counts: dict[str, dict[str, int]]
     skipped: list[Problem] = field(default_factory=list)
+
+
+def _class_order(names: set[str]) -> list[str]:
+    """Numeric labels in numeric order ('2' before '10'), others alphabetically."""
+    if all(name.lstrip("-").isdigit() for name in names):
+        return sorted(names, key=int)
+    return sorted(names)
 
 
 def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResult:
@@ -67,7 +74,7 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
         raise InvalidInput(f"no valid records in {source.display}")
 
     classification = request.type.is_classification
-    class_names = sorted(set(labels)) if classification else []
+    class_names = _class_order(set(labels)) if classification else []
     if classification and len(class_names) < 2:
         raise InvalidInput(
             f"{source.display} has {len(class_names)} class ({', '.join(class_names)});"

@@ -38,6 +38,11 @@ class Source:
         return self.root if self.is_dir else posixpath.dirname(self.root)
 
     @property
+    def name(self) -> str:
+        """The file or folder name, as problem reports name it."""
+        return posixpath.basename(self.root)
+
+    @property
     def suffix(self) -> str:
         return posixpath.splitext(self.root)[1].lower()
 

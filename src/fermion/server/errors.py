@@ -10,16 +10,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from fermion.errors import FermionError, InvalidInput
+from fermion.payloads import describe_errors
 
 log = logging.getLogger("fermion.server")
 
 _HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
-
-
-def _describe(error: dict) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -29,8 +24,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        error = InvalidInput(f"invalid request: {problems}")
+        error = InvalidInput(f"invalid request: {describe_errors(list(exc.errors()))}")
         return JSONResponse(error.to_dict(), status_code=error.status)
 
     @app.exception_handler(HTTPException)

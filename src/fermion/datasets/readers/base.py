@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import datasets as hf
-
 from fermion.datasets.records import ProblemReport, Record
 from fermion.datasets.source import Source
 from fermion.errors import InvalidInput
@@ -138,7 +137,7 @@ class TableRows:
         rows = self._csv_rows()
         header = next(rows)
         for values in rows:
-            where = f"{self.source.display}:{self._csv_reader.line_num}"
+            where = f"{self.source.name}:{self._csv_reader.line_num}"
             if not values:
                 continue  # a blank line
             if len(values) != len(header):
@@ -153,7 +152,7 @@ class TableRows:
             for number, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
-                where = f"{self.source.display}:{number}"
+                where = f"{self.source.name}:{number}"
                 try:
                     values = json.loads(line)
                 except json.JSONDecodeError as exc:
@@ -172,7 +171,7 @@ class TableRows:
             for batch in pq.ParquetFile(f).iter_batches(batch_size=4096):
                 for values in batch.to_pylist():
                     number += 1
-                    yield Row(f"{self.source.display}:row {number}", values)
+                    yield Row(f"{self.source.name}:row {number}", values)
 
 
 def label_of(row: Row, column: str, report: ProblemReport) -> str | None:

@@ -14,16 +14,17 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import datasets as hf
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+import datasets as hf
 from fermion.datasets.readers.base import SourceReader, TableRows, label_of
 from fermion.datasets.records import Record
 from fermion.errors import InvalidInput
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-MAX_PIXELS = 64 * 1024 * 1024
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own bomb threshold
+_BOMB = f"over the limit of {MAX_PIXELS:,} (a decompression bomb?)"
 STATS_SIDE = 64  # channel statistics are taken on a thumbnail: cheap, and close enough
 
 
@@ -71,7 +72,7 @@ class ImageReader(SourceReader):
             parts = relative.split("/")
             if any(part.startswith(".") for part in parts):
                 continue  # hidden files and folders (.DS_Store, .git)
-            where = posixpath.join(self.source.display, relative)
+            where = relative
             if len(parts) < 2:
                 self.report.add(where, "missing label: the file is not inside a class folder")
             elif posixpath.splitext(path)[1].lower() not in IMAGE_SUFFIXES:
@@ -131,17 +132,12 @@ class ImageReader(SourceReader):
                 with Image.open(io.BytesIO(data)) as image:
                     width, height = image.size
                     if width * height > MAX_PIXELS:
-                        return (
-                            f"image declares {width}x{height} pixels, over the limit of"
-                            f" {MAX_PIXELS:,} (a decompression bomb?)"
-                        )
+                        return f"image declares {width}x{height} pixels: {_BOMB}"
                     image.load()  # decodes every byte: truncated data fails here
                     self._observe(image)
-        except (
-            UnidentifiedImageError,
-            Image.DecompressionBombError,
-            Image.DecompressionBombWarning,
-        ):
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            return f"image declares too many pixels: {_BOMB}"
+        except UnidentifiedImageError:
             return "cannot decode: not an image, or an unsupported format"
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             return f"cannot decode image: {exc}"

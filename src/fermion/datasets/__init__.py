@@ -1,0 +1,1 @@
+"""Datasets: ingest (server side) and loading (anywhere: jobs, notebooks, scripts)."""

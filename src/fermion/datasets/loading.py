@@ -1,0 +1,214 @@
+"""`fm.Dataset` and `fm.DataLoader`: a registered dataset version as a PyTorch dataset.
+
+The version's Arrow files are memory-mapped, not read into RAM. When the artifact store
+is a folder this process can see, they are opened in place; otherwise they are
+downloaded once through the API into `$FERMION_HOME/cache/datasets/<digest>` (content
+addressed, so a cached copy is never stale).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader as TorchDataLoader
+from torch.utils.data import Dataset as TorchDataset
+from torch.utils.data import DistributedSampler, RandomSampler
+
+from fermion.errors import InvalidInput
+from fermion.payloads import DatasetType, DatasetVersionPublic
+
+Transform = Callable[[Any], Any]
+
+
+class Dataset(TorchDataset):
+    """One split of a registered dataset version, as `(x, y)` pairs.
+
+    - image-classification: x is a float tensor C x H x W (RGB by default), resized to
+      `image_size` (default: the dataset's most common size) and normalised with the
+      dataset's channel mean/std; or whatever `transform(PIL image)` returns.
+    - text-classification: x is the string, or `tokenizer(text)` when one is given.
+    - tabular: x is a float32 tensor of the feature columns.
+    y is the class index (`dataset.classes[y]` is its name), or a float32 for regression.
+    """
+
+    def __init__(
+        self,
+        table: Any,
+        info: DatasetVersionPublic,
+        split: str,
+        transform: Transform | None = None,
+        image_size: int | tuple[int, int] | None = None,
+        image_mode: str = "RGB",
+        normalize: bool = True,
+        tokenizer: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.table = table
+        self.info = info
+        self.split = split
+        self.transform = transform
+        self.tokenizer = tokenizer
+        self.type = DatasetType(info.type)
+        self.classes: list[str] = list(info.class_names)
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        self.label_column = info.spec["label_column"]
+        if self.type is DatasetType.IMAGE_CLASSIFICATION:
+            self._image = _ImageDecoder(info.spec, image_size, image_mode, normalize)
+
+    @classmethod
+    def from_local(
+        cls,
+        name: str,
+        split: str = "train",
+        version: int | str | None = None,
+        transform: Transform | None = None,
+        *,
+        image_size: int | tuple[int, int] | None = None,
+        image_mode: str = "RGB",
+        normalize: bool = True,
+        tokenizer: Callable[[str], Any] | None = None,
+        client: Any = None,
+    ) -> Dataset:
+        """Open split `split` of the registered dataset `name` (latest version by default;
+        `version=3`, `"v3"`, or `name="digits:v3"` pick one)."""
+        import datasets as hf
+        from fermion.client import Client
+
+        client = client or Client()
+        ref = name if version is None else f"{name.split(':')[0]}:{str(version).lstrip('v')}"
+        info = client.get_dataset_version(ref)
+        if split not in info.split_counts:
+            raise InvalidInput(
+                f"{info.ref} has no split {split!r}; its splits: {', '.join(info.split_counts)}"
+            )
+        folder = _local_copy(info, client)
+        table = hf.load_from_disk(str(folder / split))
+        return cls(table, info, split, transform, image_size, image_mode, normalize, tokenizer)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        row = self.table[int(index)]
+        label = row[self.label_column]
+        y = (
+            torch.tensor(label, dtype=torch.float32)
+            if self.type is DatasetType.TABULAR_REGRESSION
+            else self.class_to_idx[label]
+        )
+        if self.type is DatasetType.IMAGE_CLASSIFICATION:
+            return self._image(row["image"], self.transform), y
+        if self.type is DatasetType.TEXT_CLASSIFICATION:
+            text = row["text"]
+            x = self.tokenizer(text) if self.tokenizer else text
+            return (self.transform(x) if self.transform else x), y
+        features = torch.tensor(
+            [row[c] for c in self.info.spec["feature_columns"]], dtype=torch.float32
+        )
+        return (self.transform(features) if self.transform else features), y
+
+    def __repr__(self) -> str:
+        return f"fermion.Dataset({self.info.ref}, split={self.split!r}, records={len(self)})"
+
+
+class _ImageDecoder:
+    """Stored image bytes -> tensor, the way the dataset's statistics describe."""
+
+    def __init__(self, spec: Mapping[str, Any], size: Any, mode: str, normalize: bool) -> None:
+        from torchvision.transforms import v2
+
+        self.mode = mode
+        if size is None:
+            size = spec["image_size"]
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        channels = len(mode)  # "RGB" -> 3, "L" -> 1
+        steps: list[Any] = [v2.PILToTensor()]
+        if list(size) != list(spec["image_size"]) or not spec.get("uniform_size", True):
+            steps.append(v2.Resize(list(size), antialias=True))
+        steps.append(v2.ToDtype(torch.float32, scale=True))
+        if normalize:
+            mean, std = spec["mean"][:channels], spec["std"][:channels]
+            if channels == 1:
+                mean, std = [sum(spec["mean"]) / 3], [sum(spec["std"]) / 3]
+            steps.append(v2.Normalize(mean, std))
+        self.pipeline = v2.Compose(steps)
+
+    def __call__(self, image: Any, transform: Transform | None) -> Any:
+        image = image.convert(self.mode)
+        return transform(image) if transform else self.pipeline(image)
+
+
+def _local_copy(info: DatasetVersionPublic, client: Any) -> Path:
+    local = Path(info.uri)
+    if "://" not in info.uri and (local / "dataset_dict.json").exists():
+        return local
+    cache = client.settings.home / "cache" / "datasets" / info.digest
+    if (cache / "dataset_dict.json").exists():
+        return cache
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    # Download beside the cache entry and rename it into place: a reader never sees a
+    # partial copy, and two processes downloading at once both end with a whole one.
+    tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{info.digest[:12]}-"))
+    try:
+        client.download_dataset(info.ref, tmp)
+        try:
+            os.rename(tmp, cache)
+        except OSError:
+            if not (cache / "dataset_dict.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cache
+
+
+class DataLoader(TorchDataLoader):
+    """A `torch.utils.data.DataLoader` that shards itself under DDP.
+
+    When torch.distributed is initialised with more than one process, each rank gets a
+    `DistributedSampler` share of the dataset (padded to equal length, so every rank
+    takes the same number of steps), reshuffled every epoch without a `set_epoch` call.
+    The train split is shuffled by default, other splits are not.
+    """
+
+    def __init__(
+        self,
+        dataset: TorchDataset,
+        batch_size: int = 32,
+        shuffle: bool | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        drop_last: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if shuffle is None:
+            shuffle = getattr(dataset, "split", "train") == "train"
+        if "sampler" not in kwargs and "batch_sampler" not in kwargs:
+            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                kwargs["sampler"] = DistributedSampler(
+                    dataset, shuffle=shuffle, seed=seed, drop_last=drop_last
+                )
+            elif shuffle:
+                generator = torch.Generator().manual_seed(seed)
+                kwargs["sampler"] = RandomSampler(dataset, generator=generator)
+        if num_workers > 0:
+            kwargs.setdefault("persistent_workers", True)
+        super().__init__(
+            dataset, batch_size=batch_size, num_workers=num_workers, drop_last=drop_last, **kwargs
+        )
+        self._epoch = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        if isinstance(self.sampler, DistributedSampler):
+            self.sampler.set_epoch(self._epoch)
+        self._epoch += 1
+        return super().__iter__()

@@ -1,0 +1,109 @@
+"""Shared fixtures: one real server process per test session, on a free loopback port,
+with its own FERMION_HOME; the CLI (in-process, through Typer's runner) and the SDK
+talk to it over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fermion.cli.main import app
+from fermion.client import Client, launcher
+from fermion.settings import Settings
+from tests import sources
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    home: Path
+    port: int
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"FERMION_HOME": str(self.home), "FERMION_PORT": str(self.port)}
+
+    @property
+    def token(self) -> str:
+        return json.loads((self.home / "credentials").read_text())["token"]
+
+    def client(self, **kwargs) -> Client:
+        return Client(settings=self.settings, autostart=False, **kwargs)
+
+    @property
+    def artifacts(self) -> Path:
+        return self.home / "artifacts"
+
+
+def start_server(home: Path, **env: str) -> RunningServer:
+    port = free_port()
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = Settings(home=home, port=port)
+        launcher.start(settings)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return RunningServer(home=home, port=port, settings=settings)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("fermion-home"))
+    yield running
+    launcher.stop(running.settings)
+
+
+@pytest.fixture()
+def client(server: RunningServer) -> Iterator[Client]:
+    with server.client() as c:
+        yield c
+
+
+@dataclass
+class Cli:
+    server: RunningServer
+    runner: CliRunner
+
+    def __call__(self, *args: str, ok: bool = True):
+        result = self.runner.invoke(app, [str(a) for a in args], env=self.server.env)
+        if ok and result.exit_code != 0:
+            raise AssertionError(
+                f"fermion {' '.join(map(str, args))} exited {result.exit_code}:\n{result.output}"
+                f"{result.exception!r}"
+            )
+        return result
+
+
+@pytest.fixture()
+def cli(server: RunningServer) -> Cli:
+    return Cli(server, CliRunner())
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory) -> Path:
+    return sources.digits_folder(tmp_path_factory.mktemp("sources") / "digits")
+
+
+@pytest.fixture()
+def unique_name(request) -> str:
+    """A dataset name no other test uses."""
+    return request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[-60:].strip("-")

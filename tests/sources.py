@@ -1,0 +1,82 @@
+"""Dataset sources for tests, made from data that ships inside packages
+(scikit-learn) or generated here. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+POSITIVE = ["great", "wonderful", "superb", "moving", "delightful", "brilliant", "charming", "fun"]
+NEGATIVE = ["dull", "boring", "awful", "tedious", "clumsy", "bland", "tiresome", "weak"]
+FILLER = ["the", "film", "story", "acting", "plot", "cast", "was", "and", "a", "its", "with", "of"]
+
+
+def digits_folder(root: Path, limit: int | None = None) -> Path:
+    """scikit-learn's 8x8 digits as PNG files in a class-per-folder tree."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for i, (image, target) in enumerate(zip(digits.images, digits.target, strict=True)):
+        if limit is not None and i >= limit:
+            break
+        folder = root / str(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (image * 255 / 16).clip(0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    return root
+
+
+def png_bytes(size: tuple[int, int] = (8, 8), value: int = 128) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("L", size, value).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def review_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
+    """Short synthetic reviews whose label the words give away."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = rng.sample(POSITIVE if label == "pos" else NEGATIVE, 2) + rng.sample(FILLER, 4)
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words) + f" #{i}", "label": label})
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
+    """Write rows as CSV, JSONL or Parquet according to the file suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fieldnames or list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def iris_rows() -> list[dict]:
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    frame = iris.frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    frame["species"] = [iris.target_names[t] for t in iris.target]
+    return frame.drop(columns=["target"]).to_dict("records")
+
+
+def diabetes_rows() -> list[dict]:
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(as_frame=True).frame.to_dict("records")
