@@ -8,7 +8,6 @@ import json
 import random
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from PIL import Image
 
@@ -19,17 +18,9 @@ FILLER = ["the", "film", "story", "acting", "plot", "cast", "was", "and", "a", "
 
 def digits_folder(root: Path, limit: int | None = None) -> Path:
     """scikit-learn's 8x8 digits as PNG files in a class-per-folder tree."""
-    from sklearn.datasets import load_digits
+    from fermion.datasets.samples import write_digits_folder
 
-    digits = load_digits()
-    for i, (image, target) in enumerate(zip(digits.images, digits.target, strict=True)):
-        if limit is not None and i >= limit:
-            break
-        folder = root / str(target)
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = (image * 255 / 16).clip(0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"{i:04d}.png")
-    return root
+    return write_digits_folder(root, count=limit)
 
 
 def png_bytes(size: tuple[int, int] = (8, 8), value: int = 128) -> bytes:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
 import httpx
+import psutil
 
 from fermion.errors import ServerUnavailable
 from fermion.settings import Settings
@@ -42,11 +42,14 @@ def is_healthy(url: str, timeout: float = 2.0) -> str | None:
 
 
 def _pid_info(settings: Settings) -> dict | None:
+    """The pid file's contents, when the process it names is alive."""
     try:
         info = json.loads(settings.server_pid_path.read_text())
-        os.kill(int(info["pid"]), 0)
+        process = psutil.Process(int(info["pid"]))
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
         return info
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
         return None
 
 
@@ -103,20 +106,21 @@ def start(settings: Settings) -> ServerStatus:
 
 
 def stop(settings: Settings, timeout: float = 15.0) -> bool:
-    """Stop the server this home started; False when none was running."""
+    """Stop the server this home started (SIGTERM, then SIGKILL after `timeout`);
+    False when none was running."""
     info = _pid_info(settings)
     if info is None:
         return False
-    pid = int(info["pid"])
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    try:
+        process = psutil.Process(int(info["pid"]))
+        process.terminate()
         try:
-            os.kill(pid, 0)
-        except OSError:
-            return True
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
+            process.wait(timeout)  # also reaps it when it is our own child
+        except psutil.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    except psutil.NoSuchProcess:
+        pass
     settings.server_pid_path.unlink(missing_ok=True)
     return True
 

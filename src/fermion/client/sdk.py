@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from fermion.client import launcher
-from fermion.errors import FermionError, ServerUnavailable, error_from_body
+from fermion.errors import InvalidInput, ServerUnavailable, error_from_body
 from fermion.payloads import (
     DatasetCreate,
     DatasetFiles,
@@ -48,7 +48,8 @@ class Client:
         autostart: bool = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.settings = settings or load_settings(url=url, token=token)
+        overrides = {k: v for k, v in {"url": url, "token": token}.items() if v is not None}
+        self.settings = (settings or load_settings()).model_copy(update=overrides)
         self.url = self.settings.server_url
         self.autostart = autostart and transport is None and self.settings.server_is_local_default
         self._token = self.settings.token
@@ -150,12 +151,9 @@ class Client:
         if "://" not in source and not source.startswith("upload:"):
             path = Path(source).expanduser()
             if not path.exists():
-                raise FermionError(f"dataset source {source} does not exist")
+                raise InvalidInput(f"dataset source {source} does not exist")
             must_upload = self.server_is_remote if upload is None else upload
-            if must_upload:
-                source = self.upload(path)
-            else:
-                source = str(path.resolve())
+            source = self.upload(path) if must_upload else str(path.resolve())
         payload = build(
             DatasetCreate,
             name=name,

@@ -61,8 +61,16 @@ class ArtifactStore:
     def open_write(self, key: str) -> Iterator[IO[bytes]]:
         dest = self.path(key)
         if not self.is_local:
-            with self.fs.open(dest, "wb") as f:
+            f = self.fs.open(dest, "wb")
+            try:
                 yield f
+            except BaseException:
+                # Closing would complete the upload; abort it so no partial object appears.
+                if hasattr(f, "discard"):
+                    f.discard()
+                f.closed = True
+                raise
+            f.close()
             return
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         tmp = f"{dest}.tmp-{uuid.uuid4().hex}"

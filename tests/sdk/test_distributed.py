@@ -1,0 +1,43 @@
+"""`fm.DataLoader` under a real 2-process torchrun (gloo): each rank reads a disjoint
+half of the split, and a new shuffle each epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import sources
+from tests.conftest import free_port
+
+
+def test_each_rank_sees_a_disjoint_half(server, client, tmp_path):
+    rows = [{"row_id": i, "x": i % 7, "label": "ab"[i % 2]} for i in range(200)]
+    client.create_dataset(
+        "ddp-rows", "tabular-classification", sources.write_rows(tmp_path / "rows.csv", rows)
+    )
+    train_size = client.get_dataset_version("ddp-rows").split_counts["train"]
+    assert train_size % 2 == 0  # an even split: no padding, so the halves are exact
+
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+        str(Path(__file__).with_name("ddp_shards.py")),
+        str(tmp_path),
+    ]
+    env = {**os.environ, **server.env, "OMP_NUM_THREADS": "1"}
+    subprocess.run(command, env=env, check=True, timeout=240, cwd=Path(__file__).parents[2])
+
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    for epoch in (0, 1):
+        a, b = (set(r["epochs"][epoch]) for r in ranks)
+        assert len(ranks[0]["epochs"][epoch]) == len(ranks[1]["epochs"][epoch]) == train_size // 2
+        assert not a & b
+        assert len(a | b) == train_size
+    assert ranks[0]["epochs"][0] != ranks[0]["epochs"][1]  # reshuffled per epoch

@@ -1,0 +1,70 @@
+"""Sources and stores beyond the local disk: a local source uploaded to the server (as
+for a remote server), and a server whose artifact store is a real S3 server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import fermion as fm
+from fermion.client import launcher
+from tests import sources
+from tests.conftest import free_port, start_server
+from tests.s3 import BUCKET, s3_server
+
+
+def test_upload_gives_the_same_version_as_reading_in_place(client, server, digits_dir):
+    in_place = client.create_dataset("in-place", "image-classification", digits_dir)
+    uploaded = client.create_dataset("uploaded", "image-classification", digits_dir, upload=True)
+    assert uploaded.source.startswith("upload:")
+    assert uploaded.digest == in_place.digest
+    assert uploaded.split_counts == in_place.split_counts
+    assert not list((server.artifacts / "uploads").glob("*"))  # consumed uploads are removed
+
+
+def test_upload_of_a_single_file_source(client, tmp_path):
+    source = sources.write_rows(tmp_path / "reviews.jsonl", sources.review_rows(30))
+    created = client.create_dataset("uploaded-text", "text-classification", source, upload=True)
+    assert created.num_records == 30
+
+
+def test_upload_over_the_size_limit_is_refused(tmp_path, digits_dir):
+    small = start_server(tmp_path / "home", FERMION_MAX_UPLOAD_MB="0")
+    try:
+        with small.client() as client, pytest.raises(fm.PayloadTooLarge, match="limit"):
+            client.create_dataset("too-big", "image-classification", digits_dir, upload=True)
+    finally:
+        launcher.stop(small.settings)
+
+
+@pytest.fixture(scope="module")
+def s3_backed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("s3")
+    with s3_server(folder, free_port()) as s3:
+        running = start_server(
+            tmp_path_factory.mktemp("s3-home"),
+            FERMION_ARTIFACT_URL=f"s3://{BUCKET}/artifacts",
+            FERMION_ARTIFACT_OPTIONS=json.dumps(s3.options),
+        )
+        yield running
+        launcher.stop(running.settings)
+
+
+def test_datasets_on_an_s3_artifact_store(s3_backed, digits_dir, tmp_path):
+    with s3_backed.client() as client:
+        created = client.create_dataset("s3-digits", "image-classification", digits_dir)
+        assert created.uri.startswith(f"s3://{BUCKET}/artifacts/datasets/s3-digits/")
+        head = client.dataset_head("s3-digits", split="test", limit=3)
+        assert len(head.rows) == 3
+        # A client that cannot read the bucket gets the files through the API, cached
+        # under its home by digest.
+        train = fm.Dataset.from_local("s3-digits", client=client)
+        cache = s3_backed.home / "cache" / "datasets" / created.digest
+        assert (cache / "dataset_dict.json").exists()
+        x, y = train[0]
+        assert x.shape == (3, 8, 8) and isinstance(y, int)
+        assert len(train) == created.split_counts["train"]
+        assert torch.isfinite(x).all()
+        assert client.delete_dataset("s3-digits") == ["s3-digits:v1"]

@@ -1,0 +1,93 @@
+"""MetadataStore on a real database: migrations, constraints, cascades, timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from fermion.store import MetadataStore
+from fermion.store.tables import DatasetRow, DatasetVersionRow, Token, User
+
+
+def _version(dataset: DatasetRow, version: int, digest: str) -> DatasetVersionRow:
+    return DatasetVersionRow(
+        dataset=dataset,
+        version=version,
+        digest=digest,
+        uri=f"/a/{digest}",
+        source="/src",
+        spec={"split": [0.8, 0.1, 0.1], "nested": {"k": [1, 2]}},
+        num_records=3,
+        split_counts={"train": 2, "validation": 1, "test": 0},
+        class_names=["a", "b"],
+        class_counts={"train": {"a": 1, "b": 1}},
+        size_bytes=2**40,
+        skipped={"count": 0},
+    )
+
+
+def test_migrations_create_the_schema_and_are_idempotent(database_url):
+    store = MetadataStore(database_url)
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"users", "tokens", "datasets", "dataset_versions", "alembic_version"} <= tables
+    with store.engine.connect() as connection:
+        head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert head == "0001"
+    store.dispose()
+    MetadataStore(database_url).dispose()  # a second start applies nothing and fails nothing
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    store = MetadataStore(f"sqlite:///{tmp_path / 'f.db'}")
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_rows_round_trip_with_json_and_aware_timestamps(database_url):
+    store = MetadataStore(database_url)
+    with store.session() as session:
+        user = User(name="ada", role="admin", job_defaults={"cpu": 2.0})
+        dataset = DatasetRow(name="digits", type="image-classification", next_version=2)
+        session.add_all([user, dataset, _version(dataset, 1, "d1")])
+    with store.session() as session:
+        row = session.scalar(select(DatasetVersionRow))
+        assert row.spec["nested"] == {"k": [1, 2]}
+        assert row.size_bytes == 2**40
+        assert row.created_at.tzinfo is not None
+        assert row.created_at.utcoffset() == UTC.utcoffset(None)
+        assert session.scalar(select(User)).job_defaults == {"cpu": 2.0}
+
+
+def test_versions_and_digests_are_unique_per_dataset(database_url):
+    store = MetadataStore(database_url)
+    with store.session() as session:
+        dataset = DatasetRow(name="d", type="text-classification", next_version=1)
+        session.add_all([dataset, _version(dataset, 1, "same")])
+    with pytest.raises(IntegrityError), store.session() as session:
+        dataset = session.scalar(select(DatasetRow))
+        session.add(_version(dataset, 2, "same"))
+    with pytest.raises(IntegrityError), store.session() as session:
+        dataset = session.scalar(select(DatasetRow))
+        session.add(_version(dataset, 1, "other"))
+    with store.session() as session:  # the same digest under another name is fine
+        other = DatasetRow(name="e", type="text-classification", next_version=1)
+        session.add_all([other, _version(other, 1, "same")])
+
+
+def test_deleting_a_dataset_deletes_its_versions_and_a_user_their_tokens(database_url):
+    store = MetadataStore(database_url)
+    with store.session() as session:
+        user = User(name="bob", role="member", job_defaults={})
+        session.add_all([user, Token(user=user, name="t", token_hash="h" * 64)])
+        dataset = DatasetRow(name="d", type="text-classification", next_version=1)
+        session.add_all([dataset, _version(dataset, 1, "x"), _version(dataset, 2, "y")])
+    with store.session() as session:
+        session.delete(session.scalar(select(DatasetRow)))
+        session.delete(session.scalar(select(User)))
+    with store.session() as session:
+        assert session.scalars(select(DatasetVersionRow)).all() == []
+        assert session.scalars(select(Token)).all() == []
