@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datasets as hf
 from datasets.arrow_writer import ArrowWriter
 
-import datasets as hf
 from fermion.datasets.readers import make_reader
 from fermion.datasets.records import ProblemReport
 from fermion.datasets.source import Source

@@ -8,6 +8,7 @@ addressed, so a cached copy is never stale).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader as TorchDataLoader
@@ -59,6 +61,10 @@ class Dataset(TorchDataset):
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         self.label_column = info.spec["label_column"]
         if self.type is DatasetType.IMAGE_CLASSIFICATION:
+            import datasets as hf
+
+            # Hand us the stored bytes; we decode them (faster than PIL objects).
+            self.table = table.cast_column("image", hf.Image(decode=False))
             self._image = _ImageDecoder(info.spec, image_size, image_mode, normalize)
 
     @classmethod
@@ -78,6 +84,7 @@ class Dataset(TorchDataset):
         """Open split `split` of the registered dataset `name` (latest version by default;
         `version=3`, `"v3"`, or `name="digits:v3"` pick one)."""
         import datasets as hf
+
         from fermion.client import Client
 
         client = client or Client()
@@ -99,53 +106,64 @@ class Dataset(TorchDataset):
         return len(self.table)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        row = self.table[int(index)]
-        label = row[self.label_column]
-        y = (
-            torch.tensor(label, dtype=torch.float32)
-            if self.type is DatasetType.TABULAR_REGRESSION
-            else self.class_to_idx[label]
-        )
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[Any, Any]]:
+        """A batch of samples in one columnar read; DataLoader calls this per batch."""
+        rows = self.table[[int(i) for i in indices]]
+        ys = self._targets(rows[self.label_column])
         if self.type is DatasetType.IMAGE_CLASSIFICATION:
-            return self._image(row["image"], self.transform), y
-        if self.type is DatasetType.TEXT_CLASSIFICATION:
-            text = row["text"]
-            x = self.tokenizer(text) if self.tokenizer else text
-            return (self.transform(x) if self.transform else x), y
-        features = torch.tensor(
-            [row[c] for c in self.info.spec["feature_columns"]], dtype=torch.float32
-        )
-        return (self.transform(features) if self.transform else features), y
+            xs = [self._image(image["bytes"], self.transform) for image in rows["image"]]
+        elif self.type is DatasetType.TEXT_CLASSIFICATION:
+            xs = [self.tokenizer(t) if self.tokenizer else t for t in rows["text"]]
+            xs = [self.transform(x) for x in xs] if self.transform else xs
+        else:
+            columns = self.info.spec["feature_columns"]
+            features = torch.tensor([rows[c] for c in columns], dtype=torch.float32).T
+            xs = [self.transform(x) for x in features] if self.transform else list(features)
+        return list(zip(xs, ys, strict=True))
+
+    def _targets(self, labels: list[Any]) -> list[Any]:
+        if self.type is DatasetType.TABULAR_REGRESSION:
+            return list(torch.tensor(labels, dtype=torch.float32))
+        return [self.class_to_idx[label] for label in labels]
 
     def __repr__(self) -> str:
         return f"fermion.Dataset({self.info.ref}, split={self.split!r}, records={len(self)})"
 
 
 class _ImageDecoder:
-    """Stored image bytes -> tensor, the way the dataset's statistics describe."""
+    """Stored image bytes -> tensor, the way the dataset's statistics describe.
+    A user's `transform` gets the PIL image instead, as torchvision's datasets give it."""
 
     def __init__(self, spec: Mapping[str, Any], size: Any, mode: str, normalize: bool) -> None:
         from torchvision.transforms import v2
 
+        if mode not in ("RGB", "L"):
+            raise InvalidInput(f"image_mode must be 'RGB' or 'L', not {mode!r}")
         self.mode = mode
-        if size is None:
-            size = spec["image_size"]
-        size = (size, size) if isinstance(size, int) else tuple(size)
-        channels = len(mode)  # "RGB" -> 3, "L" -> 1
-        steps: list[Any] = [v2.PILToTensor()]
-        if list(size) != list(spec["image_size"]) or not spec.get("uniform_size", True):
-            steps.append(v2.Resize(list(size), antialias=True))
+        size = spec["image_size"] if size is None else size
+        size = [size, size] if isinstance(size, int) else list(size)
+        steps: list[Any] = []
+        if size != list(spec["image_size"]) or not spec.get("uniform_size", True):
+            steps.append(v2.Resize(size, antialias=True))
         steps.append(v2.ToDtype(torch.float32, scale=True))
         if normalize:
-            mean, std = spec["mean"][:channels], spec["std"][:channels]
-            if channels == 1:
-                mean, std = [sum(spec["mean"]) / 3], [sum(spec["std"]) / 3]
+            mean, std = spec["mean"], spec["std"]
+            if mode == "L":
+                mean, std = [sum(mean) / 3], [sum(std) / 3]
             steps.append(v2.Normalize(mean, std))
         self.pipeline = v2.Compose(steps)
 
-    def __call__(self, image: Any, transform: Transform | None) -> Any:
-        image = image.convert(self.mode)
-        return transform(image) if transform else self.pipeline(image)
+    def __call__(self, data: bytes, transform: Transform | None) -> Any:
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(data)).convert(self.mode)
+        if transform is not None:
+            return transform(image)
+        pixels = torch.from_numpy(np.asarray(image).copy())
+        pixels = pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
+        return self.pipeline(pixels)
 
 
 def _local_copy(info: DatasetVersionPublic, client: Any) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import dataclass
 
@@ -59,8 +60,13 @@ class Source:
         return joined
 
     def is_inside(self, path: str) -> bool:
-        base = self.base_dir
+        base = self._real_base
         if isinstance(self.fs, LocalFileSystem):
             # Follow symlinks: a link that points outside the root escapes it too.
-            base, path = posixpath.realpath(base), posixpath.realpath(path)
+            path = posixpath.realpath(path)
         return path == base or path.startswith(base.rstrip("/") + "/")
+
+    @functools.cached_property
+    def _real_base(self) -> str:
+        base = self.base_dir
+        return posixpath.realpath(base) if isinstance(self.fs, LocalFileSystem) else base

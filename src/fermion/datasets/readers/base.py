@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import datasets as hf
+
 from fermion.datasets.records import ProblemReport, Record
 from fermion.datasets.source import Source
 from fermion.errors import InvalidInput

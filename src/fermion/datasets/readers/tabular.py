@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import datasets as hf
+
 from fermion.datasets.readers.base import SourceReader, TableRows, label_of
 from fermion.datasets.records import Record
 

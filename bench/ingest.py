@@ -1,0 +1,144 @@
+"""Dataset ingest and loading, against plain torchvision in the same run.
+
+    python bench/ingest.py [--images 5000] [--size 32] [--memory-sizes 5000,50000]
+
+1. images/s of `fermion dataset create` (the real CLI against a real server, wall
+   clock) vs. `torchvision.datasets.ImageFolder` listing the same folder and decoding
+   every image once (the least work that reads and checks every image).
+2. samples/s of `fm.DataLoader(fm.Dataset.from_local(...))` vs. `torch DataLoader` over
+   `ImageFolder` with the same size, normalisation, batch size and workers.
+3. peak RSS (VmHWM) of the server process ingesting folders of each size: flat memory
+   means the peak does not grow with the number of images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torchvision import datasets as tv_datasets
+from torchvision import transforms
+
+import fermion as fm
+from fermion.client import launcher
+from fermion.datasets.samples import write_digits_folder
+from fermion.settings import Settings
+
+BATCH, WORKERS, EPOCHS = 64, 2, 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path) -> Settings:
+    settings = Settings(home=home, port=free_port())
+    launcher.start(settings)
+    return settings
+
+
+def cli_create(settings: Settings, name: str, folder: Path) -> float:
+    env = {**os.environ, "FERMION_HOME": str(settings.home), "FERMION_PORT": str(settings.port)}
+    fermion = Path(sys.executable).with_name("fermion")
+    start = time.perf_counter()
+    subprocess.run(
+        [str(fermion), "dataset", "create", "--name", name, "--type", "image-classification",
+         "--source", str(folder)],
+        env=env, check=True, capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+def imagefolder_decode(folder: Path) -> float:
+    start = time.perf_counter()
+    plain = tv_datasets.ImageFolder(str(folder))
+    for path, _ in plain.samples:
+        plain.loader(path)  # PIL open + convert("RGB"): decodes every byte
+    return time.perf_counter() - start
+
+
+def epochs_per_second(loader: torch.utils.data.DataLoader, samples: int) -> float:
+    for _ in loader:  # warm-up: workers start, files are opened
+        pass
+    start = time.perf_counter()
+    for _ in range(EPOCHS):
+        for _batch in loader:
+            pass
+    return samples * EPOCHS / (time.perf_counter() - start)
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--memory-sizes", default="5000,50000")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    work = Path(tempfile.mkdtemp(prefix="fermion-bench-"))
+    try:
+        folder = write_digits_folder(work / "images", count=args.images, size=args.size)
+        settings = start_server(work / "home")
+        try:
+            fermion_s = cli_create(settings, "bench", folder)
+            plain_s = imagefolder_decode(folder)
+            with fm.Client(settings=settings) as client:
+                dataset = fm.Dataset.from_local("bench", client=client)
+                info = client.get_dataset_version("bench")
+            ours = epochs_per_second(fm.DataLoader(dataset, batch_size=BATCH,
+                                                   num_workers=WORKERS), len(dataset))
+            height, width = info.spec["image_size"]
+            plain_loader = torch.utils.data.DataLoader(
+                tv_datasets.ImageFolder(str(folder), transform=transforms.Compose([
+                    transforms.ToTensor(), transforms.Normalize(info.spec["mean"], info.spec["std"]),
+                ])),
+                batch_size=BATCH, shuffle=True, num_workers=WORKERS, persistent_workers=True,
+            )
+            plain = epochs_per_second(plain_loader, args.images)
+        finally:
+            launcher.stop(settings)
+
+        print(f"\n{args.images:,} PNG images of {width}x{height}, {os.cpu_count()} CPUs")
+        print(f"{'':44}{'fermion':>12}{'baseline':>12}{'ratio':>8}")
+        print(f"{'ingest images/s (create vs ImageFolder decode)':44}"
+              f"{args.images / fermion_s:12,.0f}{args.images / plain_s:12,.0f}"
+              f"{plain_s / fermion_s:8.2f}")
+        print(f"{'loading samples/s (train split vs whole folder)':44}"
+              f"{ours:12,.0f}{plain:12,.0f}{ours / plain:8.2f}")
+
+        print("\npeak RSS of the server while ingesting")
+        for count in (int(c) for c in args.memory_sizes.split(",")):
+            target = work / f"images-{count}"
+            write_digits_folder(target, count=count, size=args.size)
+            settings = start_server(work / f"home-{count}")
+            try:
+                idle = peak_rss_mib(launcher.status(settings).pid)
+                seconds = cli_create(settings, "scale", target)
+                peak = peak_rss_mib(launcher.status(settings).pid)
+            finally:
+                launcher.stop(settings)
+            print(f"  {count:>7,} images: peak {peak:7.1f} MiB (idle {idle:.1f} MiB),"
+                  f" {count / seconds:,.0f} images/s")
+            shutil.rmtree(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
