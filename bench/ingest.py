@@ -7,8 +7,9 @@
    every image once (the least work that reads and checks every image).
 2. samples/s of `fm.DataLoader(fm.Dataset.from_local(...))` vs. `torch DataLoader` over
    `ImageFolder` with the same size, normalisation, batch size and workers.
-3. peak RSS (VmHWM) of the server process ingesting folders of each size: flat memory
-   means the peak does not grow with the number of images.
+3. memory of the server process while it ingests folders of each size: its heap
+   (RssAnon) should not grow with the number of images. Memory-mapped Arrow files add
+   file-backed pages (RssFile) that the kernel reclaims under pressure.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,9 +54,20 @@ def cli_create(settings: Settings, name: str, folder: Path) -> float:
     fermion = Path(sys.executable).with_name("fermion")
     start = time.perf_counter()
     subprocess.run(
-        [str(fermion), "dataset", "create", "--name", name, "--type", "image-classification",
-         "--source", str(folder)],
-        env=env, check=True, capture_output=True,
+        [
+            str(fermion),
+            "dataset",
+            "create",
+            "--name",
+            name,
+            "--type",
+            "image-classification",
+            "--source",
+            str(folder),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
     )
     return time.perf_counter() - start
 
@@ -77,11 +90,30 @@ def epochs_per_second(loader: torch.utils.data.DataLoader, samples: int) -> floa
     return samples * EPOCHS / (time.perf_counter() - start)
 
 
-def peak_rss_mib(pid: int) -> float:
+def memory_mib(pid: int) -> dict[str, float]:
+    """RssAnon (heap: what the process allocated) and RssFile (pages of files it maps,
+    which the kernel can drop at any time) from /proc."""
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields
+
+
+class PeakSampler(threading.Thread):
+    """Samples a process's memory every 20 ms and keeps the peaks."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_anon, self.peak_file = pid, 0.0, 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            now = memory_mib(self.pid)
+            self.peak_anon = max(self.peak_anon, now["RssAnon"])
+            self.peak_file = max(self.peak_file, now["RssFile"])
 
 
 def main() -> None:
@@ -101,14 +133,24 @@ def main() -> None:
             with fm.Client(settings=settings) as client:
                 dataset = fm.Dataset.from_local("bench", client=client)
                 info = client.get_dataset_version("bench")
-            ours = epochs_per_second(fm.DataLoader(dataset, batch_size=BATCH,
-                                                   num_workers=WORKERS), len(dataset))
+            ours = epochs_per_second(
+                fm.DataLoader(dataset, batch_size=BATCH, num_workers=WORKERS), len(dataset)
+            )
             height, width = info.spec["image_size"]
             plain_loader = torch.utils.data.DataLoader(
-                tv_datasets.ImageFolder(str(folder), transform=transforms.Compose([
-                    transforms.ToTensor(), transforms.Normalize(info.spec["mean"], info.spec["std"]),
-                ])),
-                batch_size=BATCH, shuffle=True, num_workers=WORKERS, persistent_workers=True,
+                tv_datasets.ImageFolder(
+                    str(folder),
+                    transform=transforms.Compose(
+                        [
+                            transforms.ToTensor(),
+                            transforms.Normalize(info.spec["mean"], info.spec["std"]),
+                        ]
+                    ),
+                ),
+                batch_size=BATCH,
+                shuffle=True,
+                num_workers=WORKERS,
+                persistent_workers=True,
             )
             plain = epochs_per_second(plain_loader, args.images)
         finally:
@@ -116,25 +158,38 @@ def main() -> None:
 
         print(f"\n{args.images:,} PNG images of {width}x{height}, {os.cpu_count()} CPUs")
         print(f"{'':44}{'fermion':>12}{'baseline':>12}{'ratio':>8}")
-        print(f"{'ingest images/s (create vs ImageFolder decode)':44}"
-              f"{args.images / fermion_s:12,.0f}{args.images / plain_s:12,.0f}"
-              f"{plain_s / fermion_s:8.2f}")
-        print(f"{'loading samples/s (train split vs whole folder)':44}"
-              f"{ours:12,.0f}{plain:12,.0f}{ours / plain:8.2f}")
+        print(
+            f"{'ingest images/s (create vs ImageFolder decode)':44}"
+            f"{args.images / fermion_s:12,.0f}{args.images / plain_s:12,.0f}"
+            f"{plain_s / fermion_s:8.2f}"
+        )
+        print(
+            f"{'loading samples/s (train split vs whole folder)':44}"
+            f"{ours:12,.0f}{plain:12,.0f}{ours / plain:8.2f}"
+        )
 
-        print("\npeak RSS of the server while ingesting")
+        print("\nmemory of the server process while it ingests")
         for count in (int(c) for c in args.memory_sizes.split(",")):
             target = work / f"images-{count}"
             write_digits_folder(target, count=count, size=args.size)
             settings = start_server(work / f"home-{count}")
             try:
-                idle = peak_rss_mib(launcher.status(settings).pid)
+                pid = launcher.status(settings).pid
+                idle = memory_mib(pid)
+                sampler = PeakSampler(pid)
+                sampler.start()
                 seconds = cli_create(settings, "scale", target)
-                peak = peak_rss_mib(launcher.status(settings).pid)
+                sampler.done.set()
+                sampler.join()
+                peak = memory_mib(pid)["VmHWM"]
             finally:
                 launcher.stop(settings)
-            print(f"  {count:>7,} images: peak {peak:7.1f} MiB (idle {idle:.1f} MiB),"
-                  f" {count / seconds:,.0f} images/s")
+            print(
+                f"  {count:>7,} images: heap (RssAnon) peak {sampler.peak_anon:6.1f} MiB, idle"
+                f" {idle['RssAnon']:6.1f} MiB; mapped files (RssFile) peak"
+                f" {sampler.peak_file:6.1f} MiB; VmHWM {peak:6.1f} MiB;"
+                f" {count / seconds:,.0f} images/s"
+            )
             shutil.rmtree(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)

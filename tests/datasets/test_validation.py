@@ -151,6 +151,15 @@ def test_bad_row_fails_the_create_and_writes_nothing(cli, server, tmp_path, case
     result = cli("dataset", "create", "--name", case, "--type", kind, "--source", source, ok=False)
     assert result.exit_code == 1
     assert location in result.output and reason in result.output
+    response = httpx.post(
+        f"{server.url}/api/v1/datasets",
+        json={"name": case, "type": kind, "source": str(source)},
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=60,
+    )
+    assert response.status_code == 400
+    problem = response.json()["details"]["problems"][0]
+    assert problem["location"] == location and reason in problem["reason"]
     _assert_nothing_written(cli, server, case)
 
 

@@ -40,16 +40,46 @@ def test_upload_over_the_size_limit_is_refused(tmp_path, digits_dir):
 
 
 @pytest.fixture(scope="module")
-def s3_backed(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("s3")
-    with s3_server(folder, free_port()) as s3:
-        running = start_server(
-            tmp_path_factory.mktemp("s3-home"),
-            FERMION_ARTIFACT_URL=f"s3://{BUCKET}/artifacts",
-            FERMION_ARTIFACT_OPTIONS=json.dumps(s3.options),
+def s3(tmp_path_factory):
+    with s3_server(tmp_path_factory.mktemp("s3"), free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3_backed(tmp_path_factory, s3):
+    """A server whose artifact store is the S3 server, and which reads s3:// sources
+    with the standard AWS environment variables."""
+    running = start_server(
+        tmp_path_factory.mktemp("s3-home"),
+        FERMION_ARTIFACT_URL=f"s3://{BUCKET}/artifacts",
+        FERMION_ARTIFACT_OPTIONS=json.dumps(s3.options),
+        AWS_ACCESS_KEY_ID=s3.options["key"],
+        AWS_SECRET_ACCESS_KEY=s3.options["secret"],
+        AWS_ENDPOINT_URL=s3.endpoint,
+    )
+    yield running
+    launcher.stop(running.settings)
+
+
+def test_a_source_given_as_an_s3_url(s3_backed, s3, tmp_path):
+    import s3fs
+
+    bucket = s3fs.S3FileSystem(**s3.options, skip_instance_cache=True)
+    local = sources.write_rows(tmp_path / "iris.csv", sources.iris_rows())
+    bucket.put_file(str(local), f"{BUCKET}/sources/iris.csv")
+    with s3_backed.client() as client:
+        created = client.create_dataset(
+            "s3-iris",
+            "tabular-classification",
+            f"s3://{BUCKET}/sources/iris.csv",
+            label_column="species",
         )
-        yield running
-        launcher.stop(running.settings)
+        assert created.source == f"s3://{BUCKET}/sources/iris.csv"
+        assert created.num_records == 150
+        with pytest.raises(fm.InvalidInput, match="does not exist"):
+            client.create_dataset(
+                "s3-none", "tabular-classification", f"s3://{BUCKET}/sources/missing.csv"
+            )
 
 
 def test_datasets_on_an_s3_artifact_store(s3_backed, digits_dir, tmp_path):

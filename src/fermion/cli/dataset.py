@@ -94,6 +94,9 @@ def list_(json: JsonFlag = False) -> None:
     if json:
         print_json(found)
         return
+    if not found.data:
+        err_console.print("No datasets yet; register one with `fermion dataset create`.")
+        return
     out = table("name", "type", "latest", "versions", "records", "classes", "size", "created")
     for d in found.data:
         v = d.latest

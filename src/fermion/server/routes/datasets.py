@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
+from fermion.errors import InvalidInput
 from fermion.payloads import (
     DatasetCreate,
     DatasetFiles,
@@ -18,9 +19,13 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 def _version(text: str) -> int | None:
-    from fermion.refs import parse_ref
-
-    return parse_ref(f"x:{text}")[1]
+    """A version in a URL path: 3, v3, or latest."""
+    if text == "latest":
+        return None
+    number = text.removeprefix("v")
+    if not number.isdigit():
+        raise InvalidInput(f"{text!r} is not a dataset version; write 3, v3 or latest")
+    return int(number)
 
 
 @router.post("", response_model=DatasetVersionPublic, status_code=status.HTTP_201_CREATED)

@@ -1,0 +1,69 @@
+"""The datasets API over raw HTTP: status codes and bodies a non-Python client sees."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+
+@pytest.fixture()
+def http(server):
+    with httpx.Client(
+        base_url=f"{server.url}/api/v1",
+        timeout=60,
+        headers={"Authorization": f"Bearer {server.token}"},
+    ) as c:
+        yield c
+
+
+def test_create_is_201_then_200_for_the_same_content(http, digits_dir):
+    body = {"name": "api-digits", "type": "image classification", "source": str(digits_dir)}
+    first = http.post("/datasets", json=body)
+    assert first.status_code == 201 and first.json()["ref"] == "api-digits:v1"
+    again = http.post("/datasets", json=body)
+    assert again.status_code == 200 and again.json()["existing"] is True
+
+
+def test_versions_head_and_files(http, digits_dir):
+    http.post(
+        "/datasets",
+        json={"name": "api-files", "type": "image-classification", "source": str(digits_dir)},
+    )
+    for version in ("1", "v1", "latest"):
+        assert http.get(f"/datasets/api-files/versions/{version}").json()["version"] == 1
+    head = http.get("/datasets/api-files/versions/1/head", params={"split": "test", "limit": 2})
+    assert len(head.json()["rows"]) == 2
+    files = http.get("/datasets/api-files/versions/1/files").json()["files"]
+    assert "dataset_dict.json" in files and any(f.startswith("train/") for f in files)
+    download = http.get("/datasets/api-files/versions/1/files/dataset_dict.json")
+    assert download.status_code == 200 and b"train" in download.content
+
+
+@pytest.mark.parametrize(
+    "path,params,status,message",
+    [
+        ("/datasets/api-nope", {}, 404, "dataset 'api-nope' not found"),
+        ("/datasets/api-files/versions/seven", {}, 400, "write 3, v3 or latest"),
+        ("/datasets/api-files/versions/99", {}, 404, "has no version v99"),
+        ("/datasets/api-files/versions/1/head", {"split": "dev"}, 400, "unknown split 'dev'"),
+        ("/datasets/api-files/versions/1/head", {"limit": 0}, 400, "limit"),
+        ("/datasets/api-files/versions/1/files/..%2F..%2Fcredentials", {}, 404, "has no file"),
+        ("/datasets/api-files/versions/1/files/nothing.bin", {}, 404, "has no file"),
+    ],
+)
+def test_bad_requests_are_4xx_with_a_message(http, digits_dir, path, params, status, message):
+    http.post(
+        "/datasets",
+        json={"name": "api-files", "type": "image-classification", "source": str(digits_dir)},
+    )
+    response = http.get(path, params=params)
+    assert response.status_code == status
+    assert message in response.json()["message"]
+
+
+def test_a_body_that_is_not_json_is_a_400(http):
+    response = http.post(
+        "/datasets", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "INVALID_INPUT"
