@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets as hf
+import numpy as np
 from datasets.arrow_writer import ArrowWriter
 
 from fermion.datasets.readers import make_reader
 from fermion.datasets.records import ProblemReport
 from fermion.datasets.source import Source
-from fermion.datasets.splits import SPLIT_NAMES, assign_splits
+from fermion.datasets.splits import SPLIT_NAMES, assign_splits, split_rank
 from fermion.errors import InvalidInput
-from fermion.payloads import DatasetCreate, Problem
+from fermion.payloads import DatasetCreate
 
 SHARD_SIZE = "256MB"
 FORMAT_VERSION = 1  # bump when the stored layout changes, so digests change with it
@@ -39,10 +40,10 @@ class IngestResult:
     split_counts: dict[str, int]
     class_names: list[str]
     class_counts: dict[str, dict[str, int]]
-    skipped: list[Problem] = field(default_factory=list)
+    skipped: ProblemReport
 
 
-def _class_order(names: set[str]) -> list[str]:
+def _class_order(names: list[str]) -> list[str]:
     """Numeric labels in numeric order ('2' before '10'), others alphabetically."""
     if all(name.lstrip("-").isdigit() for name in names):
         return sorted(names, key=int)
@@ -54,27 +55,30 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
     (unless request.skip_invalid) and InvalidInput when nothing valid is left."""
     report = ProblemReport()
     reader = make_reader(request, source, report)
+    classification = request.type.is_classification
     digest = hashlib.sha256()
-    keys: list[str] = []
-    labels: list[Any] = []
+    # Per record only a split rank and a class id stay in memory (16 bytes).
+    ranks = array("Q")
+    groups = array("q")
+    class_ids: dict[str, int] = {}
 
     staging = workdir / "records.arrow"
     with ArrowWriter(features=reader.features, path=str(staging)) as writer:
         for record in reader:
             writer.write(record.columns)
-            keys.append(record.key)
-            labels.append(record.label)
+            ranks.append(split_rank(request.seed, record.key))
+            groups.append(
+                class_ids.setdefault(record.label, len(class_ids)) if classification else 0
+            )
             digest.update(json.dumps([record.key, record.label]).encode())
             digest.update(hashlib.sha256(record.content).digest())
         writer.finalize()
 
     if report and not request.skip_invalid:
         raise report.error(source.display)
-    if not keys:
+    if not ranks:
         raise InvalidInput(f"no valid records in {source.display}")
-
-    classification = request.type.is_classification
-    class_names = _class_order(set(labels)) if classification else []
+    class_names = _class_order(list(class_ids))
     if classification and len(class_names) < 2:
         raise InvalidInput(
             f"{source.display} has {len(class_names)} class ({', '.join(class_names)});"
@@ -89,24 +93,27 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
     # The digest covers the records and every choice that shapes the stored splits.
     digest.update(json.dumps({"type": request.type.value, **spec}, sort_keys=True).encode())
 
-    splits = assign_splits(keys, labels, request.split, request.seed, stratify=classification)
+    group_array = np.frombuffer(groups, dtype=np.int64)
+    splits = assign_splits(np.frombuffer(ranks, dtype=np.uint64), group_array, request.split)
     records = hf.Dataset.from_file(str(staging))
     folder = workdir / "dataset"
     hf.DatasetDict({name: records.select(splits[name]) for name in SPLIT_NAMES}).save_to_disk(
         str(folder), max_shard_size=SHARD_SIZE
     )
+    names_by_id = {i: name for name, i in class_ids.items()}
+    class_counts = {}
+    if classification:
+        for name, indices in splits.items():
+            counts = np.bincount(group_array[indices], minlength=len(class_ids))
+            by_name = {names_by_id[i]: int(n) for i, n in enumerate(counts)}
+            class_counts[name] = {c: by_name[c] for c in class_names}
     return IngestResult(
         folder=folder,
         digest=digest.hexdigest(),
         spec=spec,
-        num_records=len(keys),
+        num_records=len(ranks),
         split_counts={name: len(indices) for name, indices in splits.items()},
         class_names=class_names,
-        class_counts={
-            name: dict(sorted(Counter(labels[i] for i in indices).items()))
-            for name, indices in splits.items()
-        }
-        if classification
-        else {},
-        skipped=list(report.problems),
+        class_counts=class_counts,
+        skipped=report,
     )

@@ -21,28 +21,29 @@ class Record:
 
 @dataclass
 class ProblemReport:
+    """The first REPORT_LIMIT problems and a count of all: bounded however bad a source."""
+
     problems: list[Problem] = field(default_factory=list)
+    count: int = 0
 
     def add(self, location: str, reason: str) -> None:
-        self.problems.append(Problem(location=location, reason=reason))
+        self.count += 1
+        if len(self.problems) < REPORT_LIMIT:
+            self.problems.append(Problem(location=location, reason=reason))
 
     def __len__(self) -> int:
-        return len(self.problems)
+        return self.count
 
     def summary(self, source: str) -> str:
-        shown = self.problems[:REPORT_LIMIT]
-        lines = [f"  {p.location}: {p.reason}" for p in shown]
-        if len(self.problems) > len(shown):
-            lines.append(f"  ... and {len(self.problems) - len(shown)} more")
-        return f"{len(self.problems)} invalid record(s) in {source}:\n" + "\n".join(lines)
+        lines = [f"  {p.location}: {p.reason}" for p in self.problems]
+        if self.count > len(self.problems):
+            lines.append(f"  ... and {self.count - len(self.problems)} more")
+        return f"{self.count} invalid record(s) in {source}:\n" + "\n".join(lines)
 
     def error(self, source: str) -> InvalidRecords:
         return InvalidRecords(
             self.summary(source)
             + "\nNothing was written. Fix these records, or pass --skip-invalid to keep only"
             " the valid ones.",
-            details={
-                "problems": [p.model_dump() for p in self.problems[:REPORT_LIMIT]],
-                "count": len(self.problems),
-            },
+            details={"problems": [p.model_dump() for p in self.problems], "count": self.count},
         )

@@ -88,20 +88,25 @@ class ImageReader(SourceReader):
                 yield self._record(checked)
 
     def _folder_entries(self) -> Iterator[Entry]:
+        """Files of the tree in a fixed order, one folder listing in memory at a time."""
         root = self.source.root
-        for path in sorted(self.source.fs.find(root)):
-            relative = posixpath.relpath(path, root)
-            parts = relative.split("/")
-            if any(part.startswith(".") for part in parts):
-                continue  # hidden files and folders (.DS_Store, .git)
-            if len(parts) < 2:
-                self.report.add(relative, "missing label: the file is not inside a class folder")
-            elif posixpath.splitext(path)[1].lower() not in IMAGE_SUFFIXES:
-                self.report.add(relative, "not an image file (unknown extension)")
-            elif not self.source.is_inside(path):
-                self.report.add(relative, "path escapes the source root (a link to outside it)")
-            else:
-                yield Entry(relative, path, relative, parts[0])
+        for folder, subfolders, files in self.source.fs.walk(root, topdown=True):
+            # Sorting in place fixes the order walk descends in; hidden folders are pruned.
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            for file in sorted(f for f in files if not f.startswith(".")):
+                path = posixpath.join(folder, file)
+                relative = posixpath.relpath(path, root)
+                parts = relative.split("/")
+                if len(parts) < 2:
+                    self.report.add(
+                        relative, "missing label: the file is not inside a class folder"
+                    )
+                elif posixpath.splitext(file)[1].lower() not in IMAGE_SUFFIXES:
+                    self.report.add(relative, "not an image file (unknown extension)")
+                elif not self.source.is_inside(path):
+                    self.report.add(relative, "path escapes the source root (a link to outside it)")
+                else:
+                    yield Entry(relative, path, relative, parts[0])
 
     def _manifest_entries(self) -> Iterator[Entry]:
         rows = TableRows(self.source, self.report)

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fermion.datasets.ingest import ingest
-from fermion.datasets.records import REPORT_LIMIT
 from fermion.datasets.source import Source
 from fermion.errors import Conflict, InvalidInput, NotFound
 from fermion.payloads import (
@@ -197,8 +196,8 @@ def _insert_version(session, user, request, dataset, key, size, result, context)
         class_counts=result.class_counts,
         size_bytes=size,
         skipped={
-            "problems": [p.model_dump() for p in result.skipped[:REPORT_LIMIT]],
-            "count": len(result.skipped),
+            "problems": [p.model_dump() for p in result.skipped.problems],
+            "count": result.skipped.count,
         },
     )
     session.add(row)
