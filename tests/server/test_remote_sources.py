@@ -24,6 +24,16 @@ def test_upload_gives_the_same_version_as_reading_in_place(client, server, digit
     assert not list((server.artifacts / "uploads").glob("*"))  # consumed uploads are removed
 
 
+def test_a_failed_ingest_of_an_upload_leaves_nothing(client, server, tmp_path):
+    source = tmp_path / "bad.csv"
+    source.write_text("text,label\ngood,pos\n,neg\n")
+    with pytest.raises(fm.InvalidRecords, match="bad.csv:3"):
+        client.create_dataset("bad-upload", "text-classification", source, upload=True)
+    assert not list((server.artifacts / "uploads").glob("*"))
+    with pytest.raises(fm.NotFound):
+        client.get_dataset("bad-upload")
+
+
 def test_upload_of_a_single_file_source(client, tmp_path):
     source = sources.write_rows(tmp_path / "reviews.jsonl", sources.review_rows(30))
     created = client.create_dataset("uploaded-text", "text-classification", source, upload=True)

@@ -88,10 +88,11 @@ class Client:
             raise error_from_body(response.status_code, body)
         return response
 
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = kwargs.pop("headers", {})
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+        headers = {**kwargs.pop("headers", {}), **self._auth()}
         return self._http.request(method, path, headers=headers, **kwargs)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -227,7 +228,7 @@ class Client:
                 "GET",
                 f"{base}/{rel}",
                 timeout=LONG,
-                headers={"Authorization": f"Bearer {self.token}"},
+                headers=self._auth(),
             ) as response:
                 if response.status_code >= 400:
                     raise error_from_body(response.status_code, response.read().decode())

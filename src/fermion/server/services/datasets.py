@@ -7,11 +7,9 @@ only after every file is in the artifact store; a failed create removes what it 
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fermion.datasets.ingest import ingest
+from fermion.datasets.ingest import IngestResult, ingest
 from fermion.datasets.source import Source
 from fermion.errors import Conflict, InvalidInput, NotFound
 from fermion.payloads import (
@@ -147,6 +145,19 @@ def open_file(context: ServerContext, row: DatasetVersionRow, path: str) -> Iter
 def create_dataset(
     context: ServerContext, session: Session, user: User, request: DatasetCreate
 ) -> DatasetVersionPublic:
+    """Ingest the request's source as a new version, or return the version that already
+    has the same content. An uploaded source is deleted afterwards, whatever happened:
+    the client uploads again when it retries."""
+    try:
+        return _create(context, session, user, request)
+    finally:
+        if request.source.startswith(uploads.SCHEME):
+            uploads.delete(context, request.source)
+
+
+def _create(
+    context: ServerContext, session: Session, user: User, request: DatasetCreate
+) -> DatasetVersionPublic:
     dataset = session.scalar(select(DatasetRow).where(DatasetRow.name == request.name))
     if dataset is not None and dataset.versions and dataset.type != request.type.value:
         raise Conflict(
@@ -154,28 +165,33 @@ def create_dataset(
             f" name, or delete it first (fermion dataset delete {request.name})"
         )
     with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
-        work = Path(tmp)
-        with _opened_source(context, request.source, work) as source:
-            result = ingest(request, source, work)
-        if dataset is not None:
-            for existing in dataset.versions:
-                if existing.digest == result.digest:
-                    return version_public(existing, existing=True)
+        result = ingest(request, _open_source(context, request.source, Path(tmp)), Path(tmp))
+        for existing in dataset.versions if dataset is not None else []:
+            if existing.digest == result.digest:
+                return version_public(existing, existing=True)
         key = f"datasets/{request.name}/{result.digest[:16]}-{uuid.uuid4().hex[:8]}"
         try:
             size = context.artifacts.put_dir(result.folder, key, move=True)
-            row = _insert_version(session, user, request, dataset, key, size, result, context)
+            row = _insert_version(context, session, user, request, dataset, result, key, size)
         except BaseException:
             session.rollback()
             context.artifacts.delete(key)
             raise
-    if request.source.startswith(uploads.SCHEME):
-        uploads.delete(context, request.source)
     log.info("dataset %s: %d records", format_ref(request.name, row.version), row.num_records)
     return version_public(row)
 
 
-def _insert_version(session, user, request, dataset, key, size, result, context):
+def _insert_version(
+    context: ServerContext,
+    session: Session,
+    user: User,
+    request: DatasetCreate,
+    dataset: DatasetRow | None,
+    result: IngestResult,
+    key: str,
+    size: int,
+) -> DatasetVersionRow:
+    """Commit the version's row: the moment it becomes visible."""
     if dataset is None:
         dataset = DatasetRow(
             name=request.name, type=request.type.value, owner_id=user.id, next_version=1
@@ -212,15 +228,12 @@ def _insert_version(session, user, request, dataset, key, size, result, context)
     return row
 
 
-@contextmanager
-def _opened_source(context: ServerContext, source: str, work: Path) -> Iterator[Source]:
+def _open_source(context: ServerContext, source: str, work: Path) -> Source:
     if source.startswith(uploads.SCHEME):
         folder = work / "upload"
         name = uploads.extract(context, source, folder)
-        yield Source.open(str(folder / name), display=name)
-        shutil.rmtree(folder, ignore_errors=True)
-    else:
-        yield Source.open(source)
+        return Source.open(str(folder / name), display=name)
+    return Source.open(source)
 
 
 # -- deleting ---------------------------------------------------------------------
