@@ -8,7 +8,16 @@ import typer
 from rich.console import Group
 from rich.panel import Panel
 
-from fermion.cli.output import JsonFlag, console, count, err_console, print_json, table, when
+from fermion.cli.output import (
+    JsonFlag,
+    console,
+    count,
+    err_console,
+    print_json,
+    print_table,
+    table,
+    when,
+)
 from fermion.client import Client
 from fermion.errors import InvalidInput
 from fermion.payloads import DatasetType, DatasetVersionPublic
@@ -110,7 +119,7 @@ def list_(json: JsonFlag = False) -> None:
             format_bytes(v.size_bytes),
             when(v.created_at),
         )
-    console.print(out)
+    print_table(out, whole=("name", "latest"))
 
 
 @app.command()
@@ -191,7 +200,7 @@ def head(
 
 
 def _cell(value: object) -> str:
-    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -33,6 +33,16 @@ def table(*columns: str, title: str | None = None) -> Table:
     return t
 
 
+def print_table(t: Table, whole: tuple[str, ...] = ()) -> None:
+    """Print `t`; the columns named in `whole` (names, refs) are never wrapped: on a
+    narrow terminal the other columns give way."""
+    for column in t.columns:
+        if column.header in whole:
+            column.no_wrap = True
+            column.min_width = max([len(str(column.header))] + [len(str(c)) for c in column.cells])
+    console.print(t)
+
+
 def when(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
