@@ -3,6 +3,7 @@
     import fermion as fm
     dataset = fm.Dataset.from_local("digits")
     loader = fm.DataLoader(dataset, batch_size=32, num_workers=2)
+    fm.log({"loss": loss.item()}, step=i)
 
 Heavy modules (torch, datasets) load on first use, so `import fermion` stays fast for
 the CLI and for processes that only talk to the API.
@@ -42,17 +43,24 @@ __all__ = [
     "ServerUnavailable",
     "Unauthorized",
     "__version__",
+    "checkpoint_dir",
+    "log",
+    "save_artifact",
 ]
 
 _LAZY = {
     "Client": "fermion.client.sdk",
     "Dataset": "fermion.datasets.loading",
     "DataLoader": "fermion.datasets.loading",
+    "log": "fermion.runtime",
+    "save_artifact": "fermion.runtime",
+    "checkpoint_dir": "fermion.runtime",
 }
 
 if TYPE_CHECKING:
     from fermion.client.sdk import Client
     from fermion.datasets.loading import DataLoader, Dataset
+    from fermion.runtime import checkpoint_dir, log, save_artifact
 
 
 def __getattr__(name: str) -> Any:

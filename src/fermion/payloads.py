@@ -181,3 +181,120 @@ class DatasetFiles(BaseModel):
     ref: str
     digest: str
     files: list[str]
+
+
+# -- jobs -----------------------------------------------------------------------
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+    @property
+    def is_active(self) -> bool:
+        return self in (JobStatus.STARTING, JobStatus.RUNNING)
+
+
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class JobCreate(BaseModel):
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    command: list[str] = Field(min_length=1, description="the command and its arguments")
+    nproc: int = Field(1, ge=1, le=256, description="processes; above 1 runs under torchrun")
+    cpu: float | None = Field(None, gt=0, description="default: fermion config, else nproc")
+    gpu: int | None = Field(None, ge=0)
+    memory: str | None = Field(None, description="e.g. 4Gi; default: fermion config, else 2Gi")
+    env: dict[str, str] = Field(default_factory=dict)
+    max_retries: int = Field(0, ge=0, le=100)
+    code: str | None = Field(None, description="the packed working directory: upload:ID/NAME")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for key in env:
+            if not re.match(ENV_NAME, key):
+                raise ValueError(f"{key!r} is not an environment variable name")
+            if key.startswith("FERMION_"):
+                raise ValueError(f"{key} is set by Fermion for every job; pick another name")
+        return env
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_is_a_size(cls, value: str | None) -> str | None:
+        from fermion.resources import format_memory, parse_memory
+
+        return None if value is None else format_memory(parse_memory(value))
+
+
+class AttemptPublic(BaseModel):
+    attempt: int
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+
+
+class JobPublic(BaseModel):
+    id: int
+    name: str
+    kind: str
+    status: JobStatus
+    command: list[str]
+    nproc: int
+    cpu: float
+    gpu: int
+    memory: str
+    env: dict[str, str]
+    max_retries: int
+    attempt: int
+    queue_position: int | None = None
+    gpu_ids: list[int] = []
+    exit_code: int | None = None
+    failure_reason: str | None = None
+    history: list[AttemptPublic] = []
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
+class MetricPoint(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    value: float
+    step: int | None = None
+
+
+class MetricsCreate(BaseModel):
+    metrics: list[MetricPoint] = Field(max_length=10_000)
+
+
+class MetricValue(BaseModel):
+    step: int | None
+    value: float
+    attempt: int
+    time: datetime
+
+
+class JobMetrics(BaseModel):
+    job_id: int
+    series: dict[str, list[MetricValue]]
+
+
+class CapacityPublic(BaseModel):
+    executor: str
+    total: dict[str, Any]
+    used: dict[str, Any]
+    free: dict[str, Any]

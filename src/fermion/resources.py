@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from fermion.errors import InvalidInput
 
@@ -41,3 +42,50 @@ def format_bytes(num_bytes: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """CPU cores, GPUs and memory (bytes): what a job asks for, or what a machine has."""
+
+    cpu: float = 0.0
+    gpu: int = 0
+    memory: int = 0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.cpu + other.cpu, self.gpu + other.gpu, self.memory + other.memory)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.cpu - other.cpu, self.gpu - other.gpu, self.memory - other.memory)
+
+    def fits_in(self, available: Resources) -> bool:
+        return (
+            self.cpu <= available.cpu + 1e-9
+            and self.gpu <= available.gpu
+            and self.memory <= available.memory
+        )
+
+    def describe(self) -> str:
+        return f"cpu={self.cpu:g}, gpu={self.gpu}, memory={format_memory(self.memory)}"
+
+
+def parse_capacity(text: str) -> Resources:
+    """'cpu=8,gpu=2,memory=32Gi' -> Resources; keys left out are 0."""
+    values: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or key.strip() not in ("cpu", "gpu", "memory"):
+            raise InvalidInput(
+                f"capacity {text!r} must look like cpu=8,gpu=2,memory=32Gi (keys: cpu, gpu, memory)"
+            )
+        values[key.strip()] = value.strip()
+    try:
+        return Resources(
+            cpu=float(values.get("cpu", 0)),
+            gpu=int(values.get("gpu", 0)),
+            memory=parse_memory(values.get("memory", "0")),
+        )
+    except ValueError:
+        raise InvalidInput(
+            f"capacity {text!r}: cpu must be a number and gpu a whole number"
+        ) from None

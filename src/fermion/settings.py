@@ -40,9 +40,15 @@ class Settings(BaseSettings):
         default_factory=dict, description="fsspec storage options, e.g. endpoint_url for S3."
     )
     max_upload_mb: int = Field(4096, description="Largest dataset source upload accepted.")
+    capacity: str | None = Field(
+        None, description="What jobs may use, e.g. cpu=8,gpu=2,memory=32Gi; default: the machine."
+    )
+    job_grace_s: float = Field(5.0, description="Seconds between SIGTERM and SIGKILL on cancel.")
     # Client side.
     url: str | None = Field(None, description="Server URL the CLI and SDK talk to.")
     token: str | None = Field(None, description="API token; default the credentials file.")
+    autostart: bool = Field(True, description="Start the local server when none answers.")
+    max_code_mb: int = Field(100, description="Largest working directory `job run` packs.")
 
     @classmethod
     def settings_customise_sources(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from fermion.cli import config, dataset, server
+from fermion.cli import config, dataset, job, server
 from fermion.cli.output import err_console
 from fermion.errors import FermionError
 
@@ -34,6 +34,7 @@ app = typer.Typer(
 app.command("config")(config.config)
 app.add_typer(server.app, name="server")
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(job.app, name="job")
 
 
 @app.command("version")

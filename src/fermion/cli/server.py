@@ -8,6 +8,7 @@ import typer
 
 from fermion.cli.output import JsonFlag, console, print_json
 from fermion.client import launcher
+from fermion.resources import parse_capacity
 from fermion.settings import load_settings
 
 app = typer.Typer(help="Run the local Fermion server.", no_args_is_help=True)
@@ -20,14 +21,21 @@ PortOpt = Annotated[int | None, typer.Option(help="Port to listen on.")]
 def start(
     host: HostOpt = None,
     port: PortOpt = None,
+    capacity: Annotated[
+        str | None,
+        typer.Option(help="What jobs may use, e.g. cpu=8,gpu=2,memory=32Gi (default: all)."),
+    ] = None,
     foreground: Annotated[bool, typer.Option(help="Run in this terminal (for services).")] = False,
 ) -> None:
     """Start the server (in the background unless --foreground)."""
-    settings = load_settings(host=host, port=port)
+    if capacity:
+        parse_capacity(capacity)  # refuse a typo here, not in the server's log
+    settings = load_settings(host=host, port=port, capacity=capacity)
     if foreground:
         from fermion.server.__main__ import main
 
-        main([*(["--host", host] if host else []), *(["--port", str(port)] if port else [])])
+        flags = {"--host": host, "--port": port, "--capacity": capacity}
+        main([str(part) for flag, value in flags.items() if value for part in (flag, value)])
         return
     state = launcher.start(settings)
     console.print(f"Fermion server running at {state.url} (pid {state.pid})")

@@ -76,6 +76,7 @@ def start(settings: Settings) -> ServerStatus:
         settings.host,
         "--port",
         str(settings.port),
+        *(["--capacity", settings.capacity] if settings.capacity else []),
     ]
     env = {**os.environ, "FERMION_HOME": str(settings.home)}
     for key in ("database_url", "artifact_url"):

@@ -11,22 +11,30 @@ import json
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from fermion.client import launcher
+from fermion.client.packing import pack_directory
 from fermion.errors import InvalidInput, ServerUnavailable, error_from_body
 from fermion.payloads import (
+    CapacityPublic,
     DatasetCreate,
     DatasetFiles,
     DatasetHead,
     DatasetPublic,
     DatasetsPublic,
     DatasetVersionPublic,
+    JobCreate,
     JobDefaults,
+    JobMetrics,
+    JobPublic,
+    JobsPublic,
+    MetricsCreate,
     UploadPublic,
     UserPublic,
     build,
@@ -51,7 +59,12 @@ class Client:
         overrides = {k: v for k, v in {"url": url, "token": token}.items() if v is not None}
         self.settings = (settings or load_settings()).model_copy(update=overrides)
         self.url = self.settings.server_url
-        self.autostart = autostart and transport is None and self.settings.server_is_local_default
+        self.autostart = (
+            autostart
+            and self.settings.autostart
+            and transport is None
+            and self.settings.server_is_local_default
+        )
         self._token = self.settings.token
         self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, transport=transport)
 
@@ -178,16 +191,14 @@ class Client:
             with tarfile.open(fileobj=archive, mode="w:gz") as tar:
                 tar.add(path, arcname=path.name)
             archive.seek(0)
-            done = UploadPublic.model_validate(
-                self._json(
-                    "POST",
-                    "/api/v1/uploads",
-                    content=archive,
-                    headers={"Content-Type": "application/gzip"},
-                    timeout=LONG,
-                )
-            )
-        return f"upload:{done.id}/{path.name}"
+            return self._upload_archive(archive, path.name)
+
+    def _upload_archive(self, archive: Any, name: str) -> str:
+        done = UploadPublic.model_validate(
+            self._json("POST", "/api/v1/uploads", content=archive, timeout=LONG,
+                       headers={"Content-Type": "application/gzip"})
+        )  # fmt: skip
+        return f"upload:{done.id}/{name}"
 
     def list_datasets(self) -> DatasetsPublic:
         return DatasetsPublic.model_validate(self._json("GET", "/api/v1/datasets"))
@@ -236,3 +247,81 @@ class Client:
                     for chunk in response.iter_bytes(1 << 20):
                         f.write(chunk)
         return listing
+
+    # -- jobs ----------------------------------------------------------------------
+    def submit_job(
+        self,
+        command: Sequence[str],
+        *,
+        name: str | None = None,
+        nproc: int = 1,
+        cpu: float | None = None,
+        gpu: int | None = None,
+        memory: str | None = None,
+        env: dict[str, str] | None = None,
+        max_retries: int = 0,
+        workdir: str | Path | None = ".",
+    ) -> JobPublic:
+        """Run `command` as a job. The files of `workdir` (default: the current folder,
+        minus what .gitignore/.fermionignore exclude) ship with it and are its working
+        directory; `workdir=None` ships nothing."""
+        payload = build(
+            JobCreate, name=name, command=list(command), nproc=nproc, cpu=cpu, gpu=gpu,
+            memory=memory, env=env or {}, max_retries=max_retries,
+        )  # fmt: skip
+        if workdir is not None:
+            archive = pack_directory(Path(workdir), self.settings.max_code_mb * 1024 * 1024)
+            try:
+                with open(archive, "rb") as f:
+                    payload.code = self._upload_archive(f, "code")
+            finally:
+                archive.unlink()
+        body = payload.model_dump(mode="json")
+        return JobPublic.model_validate(self._json("POST", "/api/v1/jobs", json=body))
+
+    def list_jobs(self, status: str | None = None) -> JobsPublic:
+        params = {"status": status} if status else {}
+        return JobsPublic.model_validate(self._json("GET", "/api/v1/jobs", params=params))
+
+    def get_job(self, job_id: int) -> JobPublic:
+        return JobPublic.model_validate(self._json("GET", f"/api/v1/jobs/{job_id}"))
+
+    def cancel_job(self, job_id: int) -> JobPublic:
+        return JobPublic.model_validate(self._json("POST", f"/api/v1/jobs/{job_id}/cancel"))
+
+    def retry_job(self, job_id: int) -> JobPublic:
+        return JobPublic.model_validate(self._json("POST", f"/api/v1/jobs/{job_id}/retry"))
+
+    def wait_job(self, job_id: int, timeout: float | None = None, poll_s: float = 0.5) -> JobPublic:
+        """Block until the job has ended (or `timeout` seconds pass); returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job.status.is_terminal or (deadline is not None and time.monotonic() > deadline):
+                return job
+            time.sleep(poll_s)
+
+    def job_logs(self, job_id: int, attempt: int | None = None) -> str:
+        params = {"attempt": attempt} if attempt else {}
+        return self._request("GET", f"/api/v1/jobs/{job_id}/logs", params=params).text
+
+    def follow_job_logs(self, job_id: int) -> Iterator[str]:
+        """The job's output as it is written, until the job ends."""
+        with self._http.stream("GET", f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"},
+                               headers=self._auth(), timeout=LONG) as response:  # fmt: skip
+            if response.status_code >= 400:
+                raise error_from_body(response.status_code, json.loads(response.read() or b"{}"))
+            yield from response.iter_text()
+
+    def log_metrics(self, job_id: int, points: list[dict[str, Any]]) -> int:
+        body = build(MetricsCreate, metrics=points).model_dump(mode="json")
+        return self._json("POST", f"/api/v1/jobs/{job_id}/metrics", json=body)["recorded"]
+
+    def job_metrics(self, job_id: int, name: str | None = None) -> JobMetrics:
+        params = {"name": name} if name else {}
+        return JobMetrics.model_validate(
+            self._json("GET", f"/api/v1/jobs/{job_id}/metrics", params=params)
+        )
+
+    def capacity(self) -> CapacityPublic:
+        return CapacityPublic.model_validate(self._json("GET", "/api/v1/capacity"))

@@ -10,10 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from fermion import __version__
+from fermion.resources import parse_capacity
+from fermion.scheduler.local import LocalExecutor
+from fermion.scheduler.scheduler import Scheduler
 from fermion.server.context import ServerContext
-from fermion.server.deps import get_current_user
+from fermion.server.deps import get_principal
 from fermion.server.errors import install_error_handlers
-from fermion.server.routes import datasets, health, uploads, users
+from fermion.server.routes import datasets, health, jobs, uploads, users
 from fermion.server.services.auth import bootstrap_admin
 from fermion.settings import Settings, load_settings
 
@@ -31,11 +34,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         context = ServerContext.open(settings)
         bootstrap_admin(context.metadata, settings)
         app.state.context = context
+        app.state.scheduler = Scheduler(context, make_executor(settings))
+        app.state.scheduler.start()
         _write_pid(settings)
         log.info("Fermion %s serving at %s", __version__, settings.server_url)
         try:
             yield
         finally:
+            app.state.scheduler.stop()
             context.close()
             _remove_pid(settings)
 
@@ -47,11 +53,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)])
-    for module in (datasets, uploads, users):
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
+    for module in (datasets, jobs, uploads, users):
         api.include_router(module.router)
     app.include_router(api)
     return app
+
+
+def make_executor(settings: Settings) -> LocalExecutor:
+    capacity = parse_capacity(settings.capacity) if settings.capacity else None
+    return LocalExecutor(capacity=capacity, grace_s=settings.job_grace_s)
 
 
 def _write_pid(settings: Settings) -> None:

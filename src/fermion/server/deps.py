@@ -9,8 +9,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from fermion.errors import Forbidden
+from fermion.scheduler.scheduler import Scheduler
 from fermion.server.context import ServerContext
 from fermion.server.services import auth
+from fermion.server.services.auth import Principal
 from fermion.store.tables import User
 
 
@@ -19,6 +22,13 @@ def get_context(request: Request) -> ServerContext:
 
 
 ContextDep = Annotated[ServerContext, Depends(get_context)]
+
+
+def get_scheduler(request: Request) -> Scheduler:
+    return request.app.state.scheduler
+
+
+SchedulerDep = Annotated[Scheduler, Depends(get_scheduler)]
 
 
 def get_session(context: ContextDep) -> Iterator[Session]:
@@ -31,11 +41,32 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
 
 
-def get_current_user(
+def get_principal(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+) -> Principal:
     return auth.authenticate(session, credentials.credentials if credentials else None)
 
 
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_current_user(principal: PrincipalDep) -> User:
+    """The calling user; a job's token counts as its owner (for reading)."""
+    return principal.user
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_user_not_job(principal: PrincipalDep) -> User:
+    """The calling user, refusing a job's token: for calls that change things."""
+    if principal.job_id is not None:
+        raise Forbidden(
+            "a job's token can read datasets and report its own job's metrics; this call"
+            " needs a user token"
+        )
+    return principal.user
+
+
+UserOnly = Annotated[User, Depends(get_user_not_job)]

@@ -12,7 +12,7 @@ from fermion.payloads import (
     DatasetsPublic,
     DatasetVersionPublic,
 )
-from fermion.server.deps import ContextDep, CurrentUser, SessionDep
+from fermion.server.deps import ContextDep, CurrentUser, SessionDep, UserOnly
 from fermion.server.services import datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -34,7 +34,7 @@ def create_dataset(
     response: Response,
     context: ContextDep,
     session: SessionDep,
-    user: CurrentUser,
+    user: UserOnly,
 ) -> DatasetVersionPublic:
     """Ingest a source as a new version; answers 200 with the existing version when the
     content is already there."""
@@ -55,9 +55,7 @@ def read_dataset(name: str, session: SessionDep, _: CurrentUser) -> DatasetPubli
 
 
 @router.delete("/{name}", response_model=list[str])
-def delete_dataset(
-    name: str, context: ContextDep, session: SessionDep, _: CurrentUser
-) -> list[str]:
+def delete_dataset(name: str, context: ContextDep, session: SessionDep, _: UserOnly) -> list[str]:
     return datasets.delete(context, session, name, None)
 
 
@@ -70,7 +68,7 @@ def read_version(
 
 @router.delete("/{name}/versions/{version}", response_model=list[str])
 def delete_version(
-    name: str, version: str, context: ContextDep, session: SessionDep, _: CurrentUser
+    name: str, version: str, context: ContextDep, session: SessionDep, _: UserOnly
 ) -> list[str]:
     return datasets.delete(context, session, name, _version(version))
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -30,14 +31,23 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, name: str) -> str:
-    """Create a token for `user`; the secret is returned once and never stored."""
+@dataclass
+class Principal:
+    """Who is calling: a user, or a job acting for its owner (`job_id` set)."""
+
+    user: User
+    job_id: int | None = None
+
+
+def issue_token(session: Session, user: User, name: str, job_id: int | None = None) -> str:
+    """Create a token for `user` (or for one of their jobs); the secret is returned once
+    and never stored."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(Token(user=user, name=name, token_hash=hash_token(secret)))
+    session.add(Token(user=user, name=name, token_hash=hash_token(secret), job_id=job_id))
     return secret
 
 
-def authenticate(session: Session, token: str | None) -> User:
+def authenticate(session: Session, token: str | None) -> Principal:
     if not token:
         raise Unauthorized(
             "this call needs an API token: send 'Authorization: Bearer <token>' (the CLI and"
@@ -48,7 +58,7 @@ def authenticate(session: Session, token: str | None) -> User:
         raise Unauthorized(
             "the API token is not valid; check FERMION_TOKEN or the credentials file"
         )
-    return row.user
+    return Principal(user=row.user, job_id=row.job_id)
 
 
 def bootstrap_admin(store: MetadataStore, settings: Settings) -> None:

@@ -1,0 +1,189 @@
+"""`fermion job run | list | show | logs | cancel | retry`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from fermion.cli.output import (
+    JsonFlag,
+    console,
+    err_console,
+    print_json,
+    print_table,
+    table,
+    when,
+)
+from fermion.client import Client
+from fermion.errors import InvalidInput
+from fermion.payloads import JobPublic, JobStatus
+
+app = typer.Typer(help="Run commands as jobs and watch them.", no_args_is_help=True)
+
+
+def _env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"--env {pair!r} must look like KEY=VALUE")
+        env[key] = value
+    return env
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Option(help="Job name (default: the script's name).")] = None,
+    nproc: Annotated[int, typer.Option(help="Processes; above 1 runs under torchrun.")] = 1,
+    cpu: Annotated[float | None, typer.Option(help="CPU cores (default: fermion config).")] = None,
+    gpu: Annotated[int | None, typer.Option(help="GPUs (default: fermion config).")] = None,
+    memory: Annotated[str | None, typer.Option(help="Memory limit, e.g. 4Gi.")] = None,
+    env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
+    max_retries: Annotated[int, typer.Option(help="Run again this often after failing.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream the logs.")] = False,
+    workdir: Annotated[str, typer.Option(help="Folder to ship as the job's code.")] = ".",
+) -> None:
+    """Run the command after `--` as a job; prints the job's id.
+
+    fermion job run --nproc 2 --cpu 2 --memory 4Gi -- python train.py --epochs 3
+    """
+    command = list(ctx.args)
+    if not command:
+        raise InvalidInput("give the command after --, e.g. fermion job run -- python train.py")
+    with Client() as client:
+        job = client.submit_job(
+            command, name=name, nproc=nproc, cpu=cpu, gpu=gpu, memory=memory,
+            env=_env(env or []), max_retries=max_retries, workdir=workdir,
+        )  # fmt: skip
+        where = f", queue position {job.queue_position}" if job.queue_position else ""
+        err_console.print(f"Submitted job {job.id} ({job.name}){where}")
+        if not follow:
+            print(job.id)
+            return
+        _stream(client, job.id)
+
+
+def _stream(client: Client, job_id: int) -> None:
+    for chunk in client.follow_job_logs(job_id):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+    job = client.get_job(job_id)
+    err_console.print(f"Job {job.id} {job.status.value}" + (
+        f": {job.failure_reason}" if job.failure_reason else ""))  # fmt: skip
+    if job.status is not JobStatus.SUCCEEDED:
+        raise typer.Exit(job.exit_code or 1)
+
+
+@app.command("list")
+def list_(
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this state.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """List jobs, newest first."""
+    with Client() as client:
+        found = client.list_jobs(status.value if status else None)
+    if json:
+        print_json(found)
+        return
+    if not found.data:
+        err_console.print("No jobs; start one with `fermion job run -- COMMAND`.")
+        return
+    out = table("id", "name", "status", "nproc", "cpu", "gpu", "memory", "attempt", "created")
+    for job in found.data:
+        state = job.status.value + (f" #{job.queue_position}" if job.queue_position else "")
+        out.add_row(str(job.id), job.name, state, str(job.nproc), f"{job.cpu:g}", str(job.gpu),
+                    job.memory, str(job.attempt), when(job.created_at))  # fmt: skip
+    print_table(out, whole=("id", "name", "status"))
+
+
+@app.command()
+def show(job_id: int, json: JsonFlag = False) -> None:
+    """Show a job: command, resources, state, attempts, latest metrics."""
+    with Client() as client:
+        job = client.get_job(job_id)
+        metrics = client.job_metrics(job_id)
+    if json:
+        print_json({**job.model_dump(mode="json"), "metrics": metrics.model_dump(mode="json")})
+        return
+    console.print(_describe(job))
+    if job.history:
+        out = table("attempt", "started", "finished", "exit code", "reason", title="Attempts")
+        for a in job.history:
+            out.add_row(str(a.attempt), when(a.started_at) if a.started_at else "-",
+                        when(a.finished_at) if a.finished_at else "-",
+                        "-" if a.exit_code is None else str(a.exit_code), a.reason or "")  # fmt: skip
+        console.print(out)
+    if metrics.series:
+        out = table("metric", "last value", "step", "points", title="Metrics")
+        for name, points in metrics.series.items():
+            last = points[-1]
+            out.add_row(name, f"{last.value:.6g}", "-" if last.step is None else str(last.step),
+                        str(len(points)))  # fmt: skip
+        console.print(out)
+
+
+def _describe(job: JobPublic):  # type: ignore[no-untyped-def]
+    facts = table("", "")
+    facts.show_header = False
+    state = job.status.value
+    if job.queue_position:
+        state += f" (position {job.queue_position} in the queue)"
+    for key, value in (
+        ("job", f"{job.id} ({job.name})"), ("status", state), ("command", " ".join(job.command)),
+        ("resources", f"nproc {job.nproc}, cpu {job.cpu:g}, gpu {job.gpu}, memory {job.memory}"
+         + (f", GPUs {job.gpu_ids}" if job.gpu_ids else "")),
+        ("attempt", f"{job.attempt} (retries allowed: {job.max_retries})"),
+        ("created", when(job.created_at)),
+        ("started", when(job.started_at) if job.started_at else "-"),
+        ("finished", when(job.finished_at) if job.finished_at else "-"),
+    ):  # fmt: skip
+        facts.add_row(key, value)
+    if job.exit_code is not None:
+        facts.add_row("exit code", str(job.exit_code))
+    if job.failure_reason:
+        facts.add_row("reason", job.failure_reason)
+    if job.env:
+        facts.add_row("env", " ".join(f"{k}={v}" for k, v in job.env.items()))
+    return facts
+
+
+@app.command()
+def logs(
+    job_id: int,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until it ends.")] = False,
+    attempt: Annotated[int | None, typer.Option(help="An earlier attempt's log.")] = None,
+) -> None:
+    """Print a job's output (every rank's, prefixed [rankN] under torchrun)."""
+    with Client() as client:
+        if follow:
+            for chunk in client.follow_job_logs(job_id):
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+        else:
+            sys.stdout.write(client.job_logs(job_id, attempt))
+
+
+@app.command()
+def cancel(
+    job_id: int, wait: Annotated[bool, typer.Option(help="Wait until stopped.")] = True
+) -> None:
+    """Stop a job: SIGTERM to all its processes, SIGKILL after the grace period."""
+    with Client() as client:
+        job = client.cancel_job(job_id)
+        deadline = time.monotonic() + 30
+        while wait and not job.status.is_terminal and time.monotonic() < deadline:
+            time.sleep(0.25)
+            job = client.get_job(job_id)
+    console.print(f"Job {job.id} {job.status.value}")
+
+
+@app.command()
+def retry(job_id: int) -> None:
+    """Run a failed or cancelled job again (its checkpoints are kept)."""
+    with Client() as client:
+        job = client.retry_job(job_id)
+    console.print(f"Job {job.id} queued again (attempt {job.attempt + 1})")

@@ -1,0 +1,77 @@
+"""The executor interface: start an attempt of a job, watch it, stop it."""
+
+from __future__ import annotations
+
+import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fermion.resources import Resources
+
+Handle = dict[str, Any]  # JSON-serialisable; stored with the job to find it again
+
+
+@dataclass
+class LaunchSpec:
+    job_id: int
+    attempt: int
+    command: list[str]
+    nproc: int
+    env: dict[str, str]
+    code_dir: Path  # the working directory of the command
+    attempt_dir: Path  # where the executor keeps this attempt's state and log
+    log_path: Path
+    gpu_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ExitStatus:
+    exit_code: int | None  # None when killed by a signal
+    signal: int | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            name = signal.Signals(self.signal).name if self.signal in signal.Signals else "?"
+            return f"killed by signal {self.signal} ({name})"
+        return f"exit code {self.exit_code}: see logs"
+
+
+class Lost:
+    """The attempt's processes are gone and left no exit status (e.g. the machine
+    rebooted, or its supervisor was killed)."""
+
+    def describe(self) -> str:
+        return "lost: the job's processes ended without reporting an exit status"
+
+
+Progress = Literal["starting", "running"]
+
+
+class Executor(ABC):
+    name: str
+
+    @abstractmethod
+    def capacity(self) -> Resources:
+        """Everything jobs may use at once."""
+
+    @abstractmethod
+    def launch(self, spec: LaunchSpec) -> Handle:
+        """Start the attempt and return at once."""
+
+    @abstractmethod
+    def poll(self, handle: Handle) -> Progress | ExitStatus | Lost:
+        """Where the attempt is; safe to call for attempts started before a restart."""
+
+    @abstractmethod
+    def terminate(self, handle: Handle, grace_s: float) -> None:
+        """Stop every process of the attempt: SIGTERM, then SIGKILL after `grace_s`."""
+
+    @abstractmethod
+    def memory_used(self, handle: Handle) -> int:
+        """Resident memory of all the attempt's processes, in bytes."""

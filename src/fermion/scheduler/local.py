@@ -1,0 +1,148 @@
+"""LocalExecutor: each attempt is a supervisor process (see supervise.py) in a session
+of its own on this machine, running the command plainly or under torchrun."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+
+from fermion.resources import Resources
+from fermion.scheduler.executor import Executor, ExitStatus, Handle, LaunchSpec, Lost, Progress
+
+PYTHON_NAMES = {"python", "python3", f"python3.{sys.version_info.minor}"}
+
+
+def detect_gpus() -> int:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+            return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+        except (OSError, subprocess.TimeoutExpired):
+            return 0
+    return 0
+
+
+def process_command(command: list[str], nproc: int, attempt_dir: Path) -> list[str]:
+    """The command as it is run: `python` is this environment's Python (where Fermion
+    is installed); with nproc > 1, under torchrun with a rank prefix on every line."""
+    is_python = bool(command) and Path(command[0]).name in PYTHON_NAMES
+    if nproc <= 1:
+        return [sys.executable, *command[1:]] if is_python else list(command)
+    launcher = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        f"--nproc-per-node={nproc}", "--tee=3", "--log-line-prefix-template=[rank${rank}]: ",
+        f"--log-dir={attempt_dir / 'torchrun'}",
+    ]  # fmt: skip
+    if is_python:
+        rest = command[1:]
+        if rest[:1] == ["-m"]:
+            return [*launcher, "-m", *rest[1:]]
+        return [*launcher, *rest]
+    return [*launcher, "--no-python", *command]
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, capacity: Resources | None = None, grace_s: float = 5.0) -> None:
+        self._capacity = capacity or Resources(
+            cpu=float(os.cpu_count() or 1), gpu=detect_gpus(),
+            memory=psutil.virtual_memory().total,
+        )  # fmt: skip
+        self.grace_s = grace_s
+        self._children: dict[int, subprocess.Popen] = {}  # started by this server: reaped here
+
+    def capacity(self) -> Resources:
+        return self._capacity
+
+    def launch(self, spec: LaunchSpec) -> Handle:
+        spec.attempt_dir.mkdir(parents=True, exist_ok=True)
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "fermion.scheduler.supervise",
+            f"--state-dir={spec.attempt_dir}", f"--log={spec.log_path}", f"--grace={self.grace_s}",
+            "--", *process_command(spec.command, spec.nproc, spec.attempt_dir),
+        ]  # fmt: skip
+        with open(spec.log_path, "ab") as log:
+            process = subprocess.Popen(
+                command, cwd=spec.code_dir, env=spec.env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self._children[process.pid] = process
+        return {
+            "pid": process.pid,
+            "create_time": psutil.Process(process.pid).create_time(),
+            "state_dir": str(spec.attempt_dir),
+        }
+
+    def _process(self, handle: Handle) -> psutil.Process | None:
+        """The supervisor, if it is still running (and is the same process)."""
+        child = self._children.get(handle["pid"])
+        if child is not None and child.poll() is not None:
+            self._children.pop(handle["pid"], None)
+            return None
+        try:
+            process = psutil.Process(handle["pid"])
+            if abs(process.create_time() - handle["create_time"]) > 0.5:
+                return None  # the pid was reused
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return process
+        except psutil.Error:
+            return None
+
+    def poll(self, handle: Handle) -> Progress | ExitStatus | Lost:
+        state = Path(handle["state_dir"])
+        alive = self._process(handle) is not None
+        exit_file = state / "exit.json"
+        if exit_file.exists():
+            if alive:
+                return "running"  # written; the supervisor is just leaving
+            return ExitStatus(**json.loads(exit_file.read_text()))
+        if alive:
+            return "running" if (state / "started.json").exists() else "starting"
+        return Lost()
+
+    def _tree(self, handle: Handle) -> list[psutil.Process]:
+        process = self._process(handle)
+        if process is None:
+            return []
+        try:
+            return [process, *process.children(recursive=True)]
+        except psutil.Error:
+            return [process]
+
+    def terminate(self, handle: Handle, grace_s: float) -> None:
+        tree = self._tree(handle)
+        if not tree:
+            return
+        with contextlib.suppress(psutil.Error):
+            tree[0].send_signal(signal.SIGTERM)  # the supervisor stops the rest
+
+        def kill_leftovers() -> None:
+            for process in tree:  # taken now: orphans lose their parent link later
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+
+        timer = threading.Timer(grace_s + 2.0, kill_leftovers)
+        timer.daemon = True
+        timer.start()
+
+    def memory_used(self, handle: Handle) -> int:
+        total = 0
+        for process in self._tree(handle):
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        return total

@@ -1,0 +1,238 @@
+"""The scheduler: one thread in the server that admits queued jobs within the
+executor's capacity (first in, first out, with backfill: a later job that fits may
+start while an earlier one waits for room), watches running attempts, enforces memory
+limits, carries out cancels, and retries failed attempts.
+
+All of its state is in the database, so a restarted server picks up where it was: its
+first pass finds each active attempt again through the executor (re-attaching it), or
+learns that it ended or was lost while the server was down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from fermion.payloads import JobStatus
+from fermion.resources import Resources, format_memory
+from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
+from fermion.scheduler.files import JobFiles
+from fermion.server.context import ServerContext
+from fermion.server.services.auth import issue_token
+from fermion.store.tables import JobRow, Token
+
+log = logging.getLogger("fermion.scheduler")
+
+TICK_S = 0.25
+ACTIVE = (JobStatus.STARTING.value, JobStatus.RUNNING.value)
+# Variables of the server that a job must not inherit.
+PRIVATE_ENV = ("FERMION_DATABASE_URL", "FERMION_ARTIFACT_OPTIONS", "FERMION_TOKEN")
+
+
+def job_resources(job: JobRow) -> Resources:
+    return Resources(cpu=job.cpu, gpu=job.gpu, memory=job.memory_bytes)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(self, context: ServerContext, executor: Executor) -> None:
+        self.context = context
+        self.executor = executor
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._terminating: set[int] = set()  # jobs sent SIGTERM in this server's life
+        self._lock = threading.Lock()
+
+    # -- lifecycle --------------------------------------------------------------
+    def start(self) -> None:
+        self.tick()  # reconcile before serving: re-attach, or settle what ended meanwhile
+        self._thread = threading.Thread(target=self._run, name="fermion-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop scheduling; running jobs keep running and are re-attached on restart."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(TICK_S)
+            self._wake.clear()
+            try:
+                self.tick()
+            except Exception:  # keep scheduling whatever one pass ran into
+                log.exception("scheduler pass failed")
+
+    def tick(self) -> None:
+        with self._lock, self.context.metadata.session() as session:
+            self._watch_active(session)
+            self._admit_queued(session)
+
+    # -- capacity ---------------------------------------------------------------
+    def used(self, session: Session) -> Resources:
+        total = Resources()
+        for job in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE))):
+            total = total + job_resources(job)
+        return total
+
+    # -- watching ---------------------------------------------------------------
+    def _watch_active(self, session: Session) -> None:
+        for job in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE))).all():
+            state = self.executor.poll(job.handle or {})
+            if isinstance(state, ExitStatus | Lost):
+                self._finish_attempt(session, job, state)
+            else:
+                if state == "running" and job.status != JobStatus.RUNNING:
+                    job.status = JobStatus.RUNNING.value
+                    log.info("job %d attempt %d running", job.id, job.attempt)
+                if job.cancel_requested:
+                    self._terminate(job)
+                else:
+                    self._check_memory(session, job)
+            session.commit()
+
+    def _terminate(self, job: JobRow) -> None:
+        if job.id not in self._terminating:
+            self._terminating.add(job.id)
+            self.executor.terminate(job.handle or {}, self.context.settings.job_grace_s)
+
+    def _check_memory(self, session: Session, job: JobRow) -> None:
+        used = self.executor.memory_used(job.handle or {})
+        if job.memory_bytes and used > job.memory_bytes and job.id not in self._terminating:
+            job.failure_reason = (
+                f"killed: out of memory (used {format_memory(used)} of its"
+                f" {format_memory(job.memory_bytes)} limit)"
+            )
+            log.warning("job %d: %s", job.id, job.failure_reason)
+            self._terminating.add(job.id)
+            self.executor.terminate(job.handle or {}, 0.0)
+
+    def _finish_attempt(self, session: Session, job: JobRow, state: ExitStatus | Lost) -> None:
+        self._terminating.discard(job.id)
+        exit_code = state.exit_code if isinstance(state, ExitStatus) else None
+        oom = (job.failure_reason or "").startswith("killed: out of memory")
+        reason = (
+            None
+            if isinstance(state, ExitStatus) and state.succeeded
+            else (job.failure_reason if oom else state.describe())
+        )
+        job.history = [*job.history, {
+            "attempt": job.attempt, "started_at": job.started_at.isoformat() if job.started_at else None,
+            "finished_at": now().isoformat(), "exit_code": exit_code, "reason": reason,
+        }]  # fmt: skip
+        job.exit_code = exit_code
+        if job.cancel_requested:
+            self._end(session, job, JobStatus.CANCELLED, "cancelled")
+        elif isinstance(state, ExitStatus) and state.succeeded:
+            self._end(session, job, JobStatus.SUCCEEDED, None)
+        elif job.attempt <= job.max_retries:
+            log.info("job %d attempt %d failed (%s); retrying", job.id, job.attempt, reason)
+            job.status = JobStatus.QUEUED.value
+            job.failure_reason = reason
+            job.handle = None
+            self._sync(job)
+        else:
+            self._end(session, job, JobStatus.FAILED, reason)
+
+    def _end(self, session: Session, job: JobRow, status: JobStatus, reason: str | None) -> None:
+        job.status = status.value
+        job.failure_reason = reason
+        job.finished_at = now()
+        job.handle = None
+        session.execute(delete(Token).where(Token.job_id == job.id))  # its token dies with it
+        self._sync(job)
+        log.info("job %d %s%s", job.id, status.value, f": {reason}" if reason else "")
+
+    def _sync(self, job: JobRow) -> None:
+        """Copy the job's files to a remote artifact store (a local one holds them already)."""
+        if not self.context.artifacts.is_local:
+            files = self.files(job.id)
+            for part in ("logs", "artifacts", "tensorboard", "checkpoints"):
+                self.context.artifacts.put_dir(files.root / part, f"jobs/{job.id}/{part}")
+
+    # -- admitting ----------------------------------------------------------------
+    def _admit_queued(self, session: Session) -> None:
+        queued = session.scalars(
+            select(JobRow).where(JobRow.status == JobStatus.QUEUED.value).order_by(JobRow.id)
+        ).all()
+        if not queued:
+            return
+        capacity = self.executor.capacity()
+        free = capacity - self.used(session)
+        busy_gpus = {g for j in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE)))
+                     for g in j.gpu_ids}  # fmt: skip
+        for job in queued:
+            if not job_resources(job).fits_in(free):
+                continue  # backfill: a later, smaller job may still fit
+            gpu_ids = [g for g in range(capacity.gpu) if g not in busy_gpus][: job.gpu]
+            busy_gpus.update(gpu_ids)
+            free = free - job_resources(job)
+            self._launch(session, job, gpu_ids)
+            session.commit()
+
+    def files(self, job_id: int) -> JobFiles:
+        return job_files(self.context, job_id)
+
+    def _launch(self, session: Session, job: JobRow, gpu_ids: list[int]) -> None:
+        job.attempt += 1
+        job.status = JobStatus.STARTING.value
+        job.gpu_ids = gpu_ids
+        job.cancel_requested = False
+        job.started_at = now()
+        job.finished_at = None
+        files = self.files(job.id).create()
+        session.execute(delete(Token).where(Token.job_id == job.id))
+        token = issue_token(session, job_owner(session, job), f"job {job.id}", job_id=job.id)
+        spec = LaunchSpec(
+            job_id=job.id, attempt=job.attempt, command=list(job.command), nproc=job.nproc,
+            env=self._environment(job, files, token, gpu_ids), code_dir=files.code,
+            attempt_dir=files.attempt_state(job.attempt), log_path=files.log(job.attempt),
+            gpu_ids=gpu_ids,
+        )  # fmt: skip
+        try:
+            job.handle = self.executor.launch(spec)
+            log.info("job %d attempt %d started (%s)", job.id, job.attempt, job.name)
+        except OSError as exc:
+            self._end(session, job, JobStatus.FAILED, f"could not start: {exc}")
+
+    def _environment(self, job: JobRow, files: JobFiles, token: str, gpu_ids: list[int]) -> dict:
+        settings = self.context.settings
+        threads = str(max(1, int(job.cpu // max(job.nproc, 1))))
+        env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+        env.update(job.env)
+        env.update({
+            "FERMION_URL": settings.server_url, "FERMION_TOKEN": token,
+            "FERMION_AUTOSTART": "false", "FERMION_HOME": str(settings.home),
+            "FERMION_JOB_ID": str(job.id), "FERMION_JOB_ATTEMPT": str(job.attempt),
+            "FERMION_JOB_DIR": str(files.root),
+            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+            # GPUs are never shared: a job sees only its own, a CPU job none.
+            "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpu_ids),
+            "PYTHONUNBUFFERED": "1",
+        })  # fmt: skip
+        return env
+
+
+def job_files(context: ServerContext, job_id: int) -> JobFiles:
+    local = context.artifacts.local_path(f"jobs/{job_id}")
+    return JobFiles(local if local is not None else context.settings.home / "jobs" / str(job_id))
+
+
+def job_owner(session: Session, job: JobRow):  # type: ignore[no-untyped-def]
+    from fermion.store.tables import User
+
+    return session.get(User, job.owner_id)

@@ -1,0 +1,116 @@
+"""`python -m fermion.scheduler.supervise --state-dir D --log F -- COMMAND...`
+
+One supervisor per job attempt, started by the local executor in a session of its own.
+It runs COMMAND with its output appended to F, and writes D/started.json when the
+command is running and D/exit.json (atomically) when it has ended, so that a restarted
+server can still learn how an attempt ended.
+
+It is a child subreaper: processes the command leaves behind (torchrun's workers start
+sessions of their own) stay its descendants, so SIGTERM to the supervisor stops all of
+them (SIGKILL after --grace seconds) and nothing outlives the attempt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def write_json(path: Path, value: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
+def descendants() -> list[psutil.Process]:
+    try:
+        return psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def signal_all(processes: list[psutil.Process], signum: int) -> None:
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signum)
+
+
+def reap_orphans(main_pid: int) -> None:
+    """Collect the exit status of adopted processes so they do not linger as zombies."""
+    for process in descendants():
+        try:
+            if process.pid != main_pid and process.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(process.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            pass
+
+
+def stop_everything(grace_s: float) -> None:
+    signal_all(descendants(), signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while descendants() and time.monotonic() < deadline:
+        reap_orphans(-1)
+        time.sleep(0.1)
+    signal_all(descendants(), signal.SIGKILL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--grace", type=float, default=5.0)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+    stop_at: list[float] = []
+
+    def on_terminate(signum: int, _frame: object) -> None:
+        if not stop_at:
+            stop_at.append(time.monotonic() + args.grace)
+            signal_all(descendants(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_terminate)
+    signal.signal(signal.SIGINT, on_terminate)
+
+    with open(args.log, "ab", buffering=0) as log:
+        try:
+            child = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            log.write(f"fermion: cannot run {command[0]!r}: {exc.strerror}\n".encode())
+            write_json(args.state_dir / "exit.json", {"exit_code": 127, "signal": None})
+            return 127
+        write_json(args.state_dir / "started.json", {"pid": child.pid, "time": time.time()})
+        while (code := child.poll()) is None:
+            reap_orphans(child.pid)
+            if stop_at and time.monotonic() > stop_at[0]:
+                signal_all(descendants(), signal.SIGKILL)
+            time.sleep(0.1)
+        if descendants():  # whatever the command left running ends with it
+            stop_everything(args.grace)
+    status = (
+        {"exit_code": code, "signal": None} if code >= 0 else {"exit_code": None, "signal": -code}
+    )
+    write_json(args.state_dir / "exit.json", status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

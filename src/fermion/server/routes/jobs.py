@@ -1,0 +1,109 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from fermion.payloads import (
+    CapacityPublic,
+    JobCreate,
+    JobMetrics,
+    JobPublic,
+    JobsPublic,
+    JobStatus,
+    MetricsCreate,
+)
+from fermion.resources import Resources, format_memory
+from fermion.server.deps import (
+    ContextDep,
+    CurrentUser,
+    PrincipalDep,
+    SchedulerDep,
+    SessionDep,
+    UserOnly,
+)
+from fermion.server.services import jobs
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.post("/jobs", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
+def submit_job(
+    request: JobCreate, context: ContextDep, scheduler: SchedulerDep, session: SessionDep,
+    user: UserOnly,
+) -> JobPublic:  # fmt: skip
+    """Queue a command to run with the resources it asks for."""
+    return jobs.submit(context, scheduler, session, user, request)
+
+
+@router.get("/jobs", response_model=JobsPublic)
+def list_jobs(
+    session: SessionDep, user: CurrentUser, status: JobStatus | None = None
+) -> JobsPublic:
+    return jobs.list_jobs(session, user, status)
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic)
+def read_job(job_id: int, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+    return jobs.show(session, jobs.visible(session, principal, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(
+    job_id: int, scheduler: SchedulerDep, session: SessionDep, principal: PrincipalDep,
+    _: UserOnly,
+) -> JobPublic:  # fmt: skip
+    """Stop the job's processes (SIGTERM, then SIGKILL after the grace period)."""
+    return jobs.cancel(session, scheduler, jobs.visible(session, principal, job_id))
+
+
+@router.post("/jobs/{job_id}/retry", response_model=JobPublic)
+def retry_job(
+    job_id: int, scheduler: SchedulerDep, session: SessionDep, principal: PrincipalDep,
+    _: UserOnly,
+) -> JobPublic:  # fmt: skip
+    """Run a failed or cancelled job again; its checkpoint folder is kept."""
+    return jobs.retry(session, scheduler, jobs.visible(session, principal, job_id))
+
+
+@router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
+def read_logs(
+    job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep,
+    attempt: Annotated[int | None, Query(ge=1)] = None, follow: bool = False,
+):  # fmt: skip
+    """Every rank's output, each line prefixed with its rank under torchrun. With
+    follow=true the response streams until the job ends."""
+    job = jobs.visible(session, principal, job_id)
+    if follow:
+        return StreamingResponse(jobs.follow_log(context, job.id), media_type="text/plain")
+    return PlainTextResponse(jobs.read_log(context, job, attempt))
+
+
+@router.post("/jobs/{job_id}/metrics", status_code=status.HTTP_201_CREATED)
+def log_metrics(
+    job_id: int, body: MetricsCreate, session: SessionDep, principal: PrincipalDep
+) -> dict[str, int]:
+    """Record metrics; what `fm.log` calls from inside a job, with the job's token."""
+    job = jobs.visible(session, principal, job_id)
+    return {"recorded": jobs.add_metrics(session, job, body.metrics)}
+
+
+@router.get("/jobs/{job_id}/metrics", response_model=JobMetrics)
+def read_metrics(
+    job_id: int, session: SessionDep, principal: PrincipalDep, name: str | None = None
+) -> JobMetrics:
+    return jobs.metrics(session, jobs.visible(session, principal, job_id), name)
+
+
+@router.get("/capacity", response_model=CapacityPublic)
+def read_capacity(scheduler: SchedulerDep, session: SessionDep, _: CurrentUser) -> CapacityPublic:
+    """What jobs may use in all, what they use now, and what is free."""
+    total = scheduler.executor.capacity()
+    used = scheduler.used(session)
+
+    def plain(r: Resources) -> dict:
+        return {"cpu": r.cpu, "gpu": r.gpu, "memory": format_memory(max(r.memory, 0))}
+
+    return CapacityPublic(
+        executor=scheduler.executor.name, total=plain(total), used=plain(used),
+        free=plain(total - used),
+    )  # fmt: skip

@@ -1,0 +1,213 @@
+"""Jobs: submit, list, show, cancel, retry, logs, metrics. The scheduler runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fermion.errors import CapacityExceeded, Conflict, Forbidden, NotFound
+from fermion.payloads import (
+    AttemptPublic,
+    JobCreate,
+    JobMetrics,
+    JobPublic,
+    JobsPublic,
+    JobStatus,
+    MetricPoint,
+    MetricValue,
+)
+from fermion.resources import Resources, format_memory, parse_memory
+from fermion.scheduler.scheduler import Scheduler, job_files, now
+from fermion.server.context import ServerContext
+from fermion.server.services import uploads
+from fermion.server.services.auth import Principal
+from fermion.store.tables import JobMetricRow, JobRow, User
+
+DEFAULT_MEMORY = "2Gi"
+FOLLOW_POLL_S = 0.25
+
+
+def to_public(job: JobRow, queue_position: int | None = None) -> JobPublic:
+    return JobPublic(
+        id=job.id, name=job.name, kind=job.kind, status=job.status, command=job.command,
+        nproc=job.nproc, cpu=job.cpu, gpu=job.gpu, memory=format_memory(job.memory_bytes),
+        env=job.env, max_retries=job.max_retries, attempt=job.attempt,
+        queue_position=queue_position, gpu_ids=job.gpu_ids, exit_code=job.exit_code,
+        failure_reason=job.failure_reason,
+        history=[AttemptPublic(**entry) for entry in job.history],
+        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+    )  # fmt: skip
+
+
+def _queue_positions(session: Session) -> dict[int, int]:
+    queued = session.scalars(
+        select(JobRow.id).where(JobRow.status == JobStatus.QUEUED.value).order_by(JobRow.id)
+    ).all()
+    return {job_id: position for position, job_id in enumerate(queued, start=1)}
+
+
+def submit(
+    context: ServerContext, scheduler: Scheduler, session: Session, user: User, request: JobCreate
+) -> JobPublic:
+    defaults = user.job_defaults or {}
+    wanted = Resources(
+        cpu=request.cpu or defaults.get("cpu") or float(request.nproc),
+        gpu=request.gpu if request.gpu is not None else int(defaults.get("gpu") or 0),
+        memory=parse_memory(request.memory or defaults.get("memory") or DEFAULT_MEMORY),
+    )
+    capacity = scheduler.executor.capacity()
+    if not wanted.fits_in(capacity):
+        raise CapacityExceeded(
+            f"the job asks for {wanted.describe()}, more than this platform's whole capacity"
+            f" ({capacity.describe()}); ask for less, or start the server with more"
+            " (fermion server start --capacity cpu=...,gpu=...,memory=...)"
+        )
+    job = JobRow(
+        name=request.name or Path(request.command[-1]).name[:64] or "job",
+        kind="command", owner_id=user.id, status=JobStatus.QUEUED.value,
+        command=request.command, env=request.env, nproc=request.nproc, cpu=wanted.cpu,
+        gpu=wanted.gpu, memory_bytes=wanted.memory, max_retries=request.max_retries,
+        attempt=0, cancel_requested=False, gpu_ids=[], history=[],
+    )  # fmt: skip
+    session.add(job)
+    session.flush()  # the id names the job's folder
+    files = job_files(context, job.id).create()
+    if request.code:
+        _unpack_code(context, request.code, files.code)
+    session.commit()
+    scheduler.wake()
+    return to_public(job, _queue_positions(session).get(job.id))
+
+
+def _unpack_code(context: ServerContext, source: str, dest: Path) -> None:
+    try:
+        with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
+            name = uploads.extract(context, source, Path(tmp) / "x")
+            shutil.copytree(Path(tmp) / "x" / name, dest, dirs_exist_ok=True, symlinks=True)
+    finally:
+        uploads.delete(context, source)
+
+
+def visible(session: Session, principal: Principal, job_id: int) -> JobRow:
+    job = session.get(JobRow, job_id)
+    user = principal.user
+    if job is None or (job.owner_id != user.id and user.role != "admin"):
+        raise NotFound(f"job {job_id} not found; `fermion job list` shows your jobs")
+    if principal.job_id is not None and principal.job_id != job_id:
+        raise Forbidden(f"a job's token can only act on its own job, not on job {job_id}")
+    return job
+
+
+def list_jobs(session: Session, user: User, status: JobStatus | None) -> JobsPublic:
+    query = select(JobRow).order_by(JobRow.id.desc())
+    if user.role != "admin":
+        query = query.where(JobRow.owner_id == user.id)
+    if status is not None:
+        query = query.where(JobRow.status == status.value)
+    positions = _queue_positions(session)
+    data = [to_public(job, positions.get(job.id)) for job in session.scalars(query)]
+    return JobsPublic(data=data, count=len(data))
+
+
+def show(session: Session, job: JobRow) -> JobPublic:
+    return to_public(job, _queue_positions(session).get(job.id))
+
+
+def cancel(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
+    status = JobStatus(job.status)
+    if status.is_terminal:
+        raise Conflict(f"job {job.id} has already {status.value}; nothing to cancel")
+    job.cancel_requested = True
+    if status is JobStatus.QUEUED:
+        job.status = JobStatus.CANCELLED.value
+        job.finished_at = now()
+        job.failure_reason = "cancelled"
+    session.commit()
+    scheduler.wake()
+    return show(session, job)
+
+
+def retry(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
+    status = JobStatus(job.status)
+    if status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise Conflict(
+            f"job {job.id} is {status.value}; only a failed or cancelled job can be retried"
+        )
+    job.status = JobStatus.QUEUED.value
+    job.cancel_requested = False
+    job.finished_at = None
+    # One more attempt than it has had, whatever its retry budget was.
+    job.max_retries = max(job.max_retries, job.attempt)
+    session.commit()
+    scheduler.wake()
+    return show(session, job)
+
+
+# -- logs ---------------------------------------------------------------------------
+def read_log(context: ServerContext, job: JobRow, attempt: int | None) -> bytes:
+    attempt = attempt or job.attempt
+    if attempt < 1:
+        return b""
+    path = job_files(context, job.id).log(attempt)
+    return path.read_bytes() if path.exists() else b""
+
+
+async def follow_log(context: ServerContext, job_id: int) -> AsyncIterator[bytes]:
+    """The log as it grows, attempt after attempt, until the job ends."""
+    files = job_files(context, job_id)
+    attempt, offset = 0, 0
+    while True:
+        with context.metadata.session() as session:
+            job = session.get(JobRow, job_id)
+            status, current = (JobStatus(job.status), job.attempt) if job else (None, attempt)
+        if current > attempt:
+            if attempt:
+                yield await asyncio.to_thread(_read_from, files.log(attempt), offset)
+                yield f"--- attempt {current} ---\n".encode()
+            attempt, offset = current, 0
+        if attempt:
+            chunk = await asyncio.to_thread(_read_from, files.log(attempt), offset)
+            offset += len(chunk)
+            if chunk:
+                yield chunk
+        if status is None or status.is_terminal:
+            return
+        await asyncio.sleep(FOLLOW_POLL_S)
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    if not path.exists():
+        return b""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+# -- metrics ------------------------------------------------------------------------
+def add_metrics(session: Session, job: JobRow, points: list[MetricPoint]) -> int:
+    logged = now()
+    session.add_all(
+        JobMetricRow(job_id=job.id, name=p.name, step=p.step, value=p.value,
+                     attempt=job.attempt, logged_at=logged)
+        for p in points
+    )  # fmt: skip
+    session.commit()
+    return len(points)
+
+
+def metrics(session: Session, job: JobRow, name: str | None) -> JobMetrics:
+    query = select(JobMetricRow).where(JobMetricRow.job_id == job.id).order_by(JobMetricRow.id)
+    if name:
+        query = query.where(JobMetricRow.name == name)
+    series: dict[str, list[MetricValue]] = {}
+    for row in session.scalars(query):
+        series.setdefault(row.name, []).append(
+            MetricValue(step=row.step, value=row.value, attempt=row.attempt, time=row.logged_at)
+        )
+    return JobMetrics(job_id=job.id, series=series)
