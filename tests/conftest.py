@@ -52,8 +52,9 @@ class RunningServer:
         return self.home / "artifacts"
 
 
-def start_server(home: Path, **env: str) -> RunningServer:
-    port = free_port()
+def start_server(home: Path, port: int | None = None, **env: str) -> RunningServer:
+    """Start a server process with `env` added to its environment."""
+    port = port or free_port()
     saved = dict(os.environ)
     os.environ.update(env)
     try:

@@ -37,7 +37,10 @@ class ExitStatus:
 
     def describe(self) -> str:
         if self.signal is not None:
-            name = signal.Signals(self.signal).name if self.signal in signal.Signals else "?"
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = "unknown signal"
             return f"killed by signal {self.signal} ({name})"
         return f"exit code {self.exit_code}: see logs"
 

@@ -92,18 +92,25 @@ class Scheduler:
     # -- watching ---------------------------------------------------------------
     def _watch_active(self, session: Session) -> None:
         for job in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE))).all():
-            state = self.executor.poll(job.handle or {})
-            if isinstance(state, ExitStatus | Lost):
-                self._finish_attempt(session, job, state)
-            else:
-                if state == "running" and job.status != JobStatus.RUNNING:
-                    job.status = JobStatus.RUNNING.value
-                    log.info("job %d attempt %d running", job.id, job.attempt)
-                if job.cancel_requested:
-                    self._terminate(job)
-                else:
-                    self._check_memory(session, job)
-            session.commit()
+            try:
+                self._watch(session, job)
+                session.commit()
+            except Exception:  # one job's trouble must not stop the others being watched
+                session.rollback()
+                log.exception("watching job %d failed", job.id)
+
+    def _watch(self, session: Session, job: JobRow) -> None:
+        state = self.executor.poll(job.handle or {})
+        if isinstance(state, ExitStatus | Lost):
+            self._finish_attempt(session, job, state)
+            return
+        if state == "running" and job.status != JobStatus.RUNNING:
+            job.status = JobStatus.RUNNING.value
+            log.info("job %d attempt %d running", job.id, job.attempt)
+        if job.cancel_requested:
+            self._terminate(job)
+        else:
+            self._check_memory(session, job)
 
     def _terminate(self, job: JobRow) -> None:
         if job.id not in self._terminating:
@@ -123,21 +130,20 @@ class Scheduler:
 
     def _finish_attempt(self, session: Session, job: JobRow, state: ExitStatus | Lost) -> None:
         self._terminating.discard(job.id)
-        exit_code = state.exit_code if isinstance(state, ExitStatus) else None
-        oom = (job.failure_reason or "").startswith("killed: out of memory")
-        reason = (
-            None
-            if isinstance(state, ExitStatus) and state.succeeded
-            else (job.failure_reason if oom else state.describe())
-        )
+        succeeded = isinstance(state, ExitStatus) and state.succeeded
+        reason = None
+        if not succeeded:  # our own memory kill says more than "killed by signal 9"
+            oom = (job.failure_reason or "").startswith("killed: out of memory")
+            reason = job.failure_reason if oom else state.describe()
+        job.exit_code = state.exit_code if isinstance(state, ExitStatus) else None
         job.history = [*job.history, {
-            "attempt": job.attempt, "started_at": job.started_at.isoformat() if job.started_at else None,
-            "finished_at": now().isoformat(), "exit_code": exit_code, "reason": reason,
+            "attempt": job.attempt, "exit_code": job.exit_code, "reason": reason,
+            "started_at": job.started_at.isoformat() if job.started_at else None,
+            "finished_at": now().isoformat(),
         }]  # fmt: skip
-        job.exit_code = exit_code
         if job.cancel_requested:
             self._end(session, job, JobStatus.CANCELLED, "cancelled")
-        elif isinstance(state, ExitStatus) and state.succeeded:
+        elif succeeded:
             self._end(session, job, JobStatus.SUCCEEDED, None)
         elif job.attempt <= job.max_retries:
             log.info("job %d attempt %d failed (%s); retrying", job.id, job.attempt, reason)

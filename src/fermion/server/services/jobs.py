@@ -30,7 +30,7 @@ from fermion.server.services.auth import Principal
 from fermion.store.tables import JobMetricRow, JobRow, User
 
 DEFAULT_MEMORY = "2Gi"
-FOLLOW_POLL_S = 0.25
+FOLLOW_POLL_S = 0.1
 
 
 def to_public(job: JobRow, queue_position: int | None = None) -> JobPublic:

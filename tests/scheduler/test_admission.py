@@ -1,0 +1,65 @@
+"""Admission within capacity: many jobs at once never use more than the capacity, and
+a request larger than the whole capacity is refused at submit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import fermion as fm
+from tests.scheduler.conftest import script
+
+
+def test_twelve_jobs_on_two_cpus(jobs, tmp_path):
+    timeline = tmp_path / "timeline.jsonl"
+    code = script(
+        tmp_path / "code",
+        f"""
+        import json, os, sys, time
+        start = time.time()
+        time.sleep(1.0)
+        with open({str(timeline)!r}, "a") as f:
+            f.write(json.dumps({{"cpu": float(sys.argv[1]), "start": start, "end": time.time(),
+                                "threads": os.environ["OMP_NUM_THREADS"]}}) + "\\n")
+    """,
+    )
+    cpus = [1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 2]  # 16 CPU-seconds of work on 2 CPUs
+    submitted = [
+        jobs.submit_job(["python", "job.py", str(c)], cpu=c, memory="256Mi", workdir=code)
+        for c in cpus
+    ]
+    assert all(j.status == "queued" for j in submitted)
+    done = [jobs.wait_job(j.id, timeout=120) for j in submitted]
+    assert [j.status.value for j in done] == ["succeeded"] * 12
+
+    runs = [json.loads(line) for line in timeline.read_text().splitlines()]
+    assert len(runs) == 12
+    assert sorted(r["threads"] for r in runs) == sorted(str(c) for c in cpus)
+    # At every moment a job started, the CPUs of the jobs running then add up to <= 2.
+    for moment in (r["start"] for r in runs):
+        in_use = sum(r["cpu"] for r in runs if r["start"] <= moment < r["end"])
+        assert in_use <= 2, f"{in_use} CPUs in use at once"
+    assert jobs.capacity().used["cpu"] == 0
+
+
+def test_a_request_larger_than_the_capacity_is_refused(jobs):
+    with pytest.raises(fm.CapacityExceeded) as refused:
+        jobs.submit_job(["python", "-c", "pass"], cpu=3, workdir=None)
+    assert "cpu=3" in refused.value.message and "cpu=2" in refused.value.message
+    with pytest.raises(fm.CapacityExceeded, match="memory=64Gi"):
+        jobs.submit_job(["python", "-c", "pass"], memory="64Gi", workdir=None)
+    with pytest.raises(fm.CapacityExceeded, match="gpu=1"):
+        jobs.submit_job(["python", "-c", "pass"], gpu=1, workdir=None)
+
+
+def test_queued_jobs_show_their_position(jobs, tmp_path):
+    code = script(tmp_path, "import time; time.sleep(3)")
+    blocker = jobs.submit_job(["python", "job.py"], cpu=2, memory="256Mi", workdir=code)
+    waiting = [
+        jobs.submit_job(["python", "job.py"], cpu=2, memory="256Mi", workdir=code) for _ in range(2)
+    ]
+    positions = [jobs.get_job(j.id).queue_position for j in waiting]
+    assert positions == [1, 2] or positions == [None, 1]  # the first may already run
+    for job in (blocker, *waiting):
+        jobs.cancel_job(job.id)
