@@ -35,6 +35,18 @@ def format_memory(num_bytes: int) -> str:
     return str(num_bytes)
 
 
+def readable_memory(num_bytes: int) -> str:
+    """Exact where that is short ('8Gi'), else rounded ('23.5Gi')."""
+    exact = format_memory(num_bytes)
+    if len(exact) <= 6:
+        return exact
+    for unit in ("Ti", "Gi", "Mi", "Ki"):
+        size = _UNITS[unit.lower()]
+        if num_bytes >= size:
+            return f"{num_bytes / size:.1f}{unit}"
+    return exact
+
+
 def format_bytes(num_bytes: int) -> str:
     value = float(num_bytes)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -66,7 +78,7 @@ class Resources:
         )
 
     def describe(self) -> str:
-        return f"cpu={self.cpu:g}, gpu={self.gpu}, memory={format_memory(self.memory)}"
+        return f"cpu={self.cpu:g}, gpu={self.gpu}, memory={readable_memory(self.memory)}"
 
 
 def parse_capacity(text: str) -> Resources:

@@ -20,6 +20,13 @@ def test_config_stores_job_defaults_and_prints_settings(cli, server):
     with server.client() as client:
         assert client.me().job_defaults.memory == "512Mi"
 
+    cli("config", "--reset")  # the other tests share this user
+    assert json.loads(cli("config", "--json").stdout)["job_defaults"] == {
+        "cpu": None,
+        "gpu": None,
+        "memory": None,
+    }
+
 
 def test_config_refuses_bad_values(cli):
     for args, message in (

@@ -63,3 +63,18 @@ def test_queued_jobs_show_their_position(jobs, tmp_path):
     assert positions == [1, 2] or positions == [None, 1]  # the first may already run
     for job in (blocker, *waiting):
         jobs.cancel_job(job.id)
+
+
+def test_resources_left_out_come_from_the_users_defaults(jobs):
+    jobs.set_job_defaults(cpu=1.5, memory="300Mi")
+    try:
+        job = jobs.submit_job(["python", "-c", "pass"], workdir=None)
+        assert (job.cpu, job.gpu, job.memory) == (1.5, 0, "300Mi")
+        explicit = jobs.submit_job(["python", "-c", "pass"], cpu=1, memory="1Gi", workdir=None)
+        assert (explicit.cpu, explicit.memory) == (1.0, "1Gi")
+    finally:
+        jobs.clear_job_defaults()
+    plain = jobs.submit_job(["python", "-c", "pass"], nproc=2, workdir=None)
+    assert (plain.cpu, plain.memory) == (2.0, "2Gi")  # the platform's: a CPU per process
+    for submitted in (job, explicit, plain):
+        assert jobs.wait_job(submitted.id, timeout=60).status.value == "succeeded"

@@ -15,11 +15,14 @@ def config(
     cpu: Annotated[float | None, typer.Option(help="Default CPU cores per job.")] = None,
     gpu: Annotated[int | None, typer.Option(help="Default GPUs per job.")] = None,
     memory: Annotated[str | None, typer.Option(help="Default memory per job, e.g. 8Gi.")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Forget the defaults set before.")] = False,
     json: JsonFlag = False,
 ) -> None:
     """Set default job resources (--cpu/--gpu/--memory), or print the effective settings."""
     settings = load_settings()
     with Client(settings=settings) as client:
+        if reset:
+            client.clear_job_defaults()
         if cpu is None and gpu is None and memory is None:
             user = client.me()
         else:

@@ -131,6 +131,13 @@ class Client:
     def me(self) -> UserPublic:
         return UserPublic.model_validate(self._json("GET", "/api/v1/users/me"))
 
+    def clear_job_defaults(self) -> UserPublic:
+        """Forget this user's default job resources (back to the platform's)."""
+        body = {"cpu": None, "gpu": None, "memory": None}
+        return UserPublic.model_validate(
+            self._json("PATCH", "/api/v1/users/me/job-defaults", json=body)
+        )
+
     def set_job_defaults(
         self, cpu: float | None = None, gpu: int | None = None, memory: str | None = None
     ) -> UserPublic:
