@@ -37,20 +37,16 @@ def detect_gpus() -> int:
 def process_command(command: list[str], nproc: int, attempt_dir: Path) -> list[str]:
     """The command as it is run: `python` is this environment's Python (where Fermion
     is installed); with nproc > 1, under torchrun with a rank prefix on every line."""
-    is_python = bool(command) and Path(command[0]).name in PYTHON_NAMES
+    if command and Path(command[0]).name in PYTHON_NAMES:
+        command = [sys.executable, *command[1:]]
     if nproc <= 1:
-        return [sys.executable, *command[1:]] if is_python else list(command)
-    launcher = [
+        return list(command)
+    return [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc-per-node={nproc}", "--tee=3", "--log-line-prefix-template=[rank${rank}]: ",
         f"--log-dir={attempt_dir / 'torchrun'}",
+        "--no-python", *command,  # runs the exact command per rank: scripts, -m and -c alike
     ]  # fmt: skip
-    if is_python:
-        rest = command[1:]
-        if rest[:1] == ["-m"]:
-            return [*launcher, "-m", *rest[1:]]
-        return [*launcher, *rest]
-    return [*launcher, "--no-python", *command]
 
 
 class LocalExecutor(Executor):
