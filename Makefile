@@ -25,6 +25,7 @@ test: lint
 
 bench: install
 	$(PY) bench/ingest.py
+	$(PY) bench/jobs.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -27,6 +27,14 @@ images, labels = next(iter(loader))
 print(f"{train}: batches of {tuple(images.shape)}, classes {train.classes}")
 PY
 
+echo "== fermion job run --nproc 2 --follow -- python train_digits.py --epochs 5"
+job_dir=$(mktemp -d)
+cp "$(dirname "$0")/train_digits.py" "$job_dir/"
+(cd "$job_dir" && fermion job run --name train-digits --nproc 2 --cpu 2 --memory 4Gi --follow \
+    -- python train_digits.py --epochs 5)
+rm -rf "$job_dir"
+fermion job list
+
 echo
 echo "The server keeps running in the background: 'fermion server status', 'fermion server stop'."
 echo "API docs: $(fermion server status | sed -n 's/.*running at \([^ ]*\).*/\1/p')/docs"

@@ -78,3 +78,41 @@ def test_resources_left_out_come_from_the_users_defaults(jobs):
     assert (plain.cpu, plain.memory) == (2.0, "2Gi")  # the platform's: a CPU per process
     for submitted in (job, explicit, plain):
         assert jobs.wait_job(submitted.id, timeout=60).status.value == "succeeded"
+
+
+def test_gpus_are_given_out_whole_and_never_shared(tmp_path):
+    """The executor is told it has 2 GPUs (this machine has none: the assignment, not
+    CUDA, is what is checked)."""
+    from fermion.client import launcher
+    from tests.conftest import start_server
+
+    server = start_server(tmp_path / "home", FERMION_CAPACITY="cpu=3,gpu=2,memory=8Gi")
+    timeline = tmp_path / "gpus.jsonl"
+    code = script(
+        tmp_path / "code",
+        f"""
+        import json, os, time
+        start = time.time()
+        time.sleep(1.5)
+        with open({str(timeline)!r}, "a") as f:
+            f.write(json.dumps({{"gpus": os.environ["CUDA_VISIBLE_DEVICES"], "start": start,
+                                "end": time.time()}}) + "\\n")
+    """,
+    )
+    try:
+        with server.client() as client:
+            submitted = [
+                client.submit_job(["python", "job.py"], cpu=1, gpu=1, memory="256Mi", workdir=code)
+                for _ in range(3)
+            ]
+            assert all(
+                client.wait_job(j.id, timeout=60).status.value == "succeeded" for j in submitted
+            )
+    finally:
+        launcher.stop(server.settings)
+    runs = [json.loads(line) for line in timeline.read_text().splitlines()]
+    assert all(r["gpus"] in ("0", "1") for r in runs)
+    for a in runs:  # two jobs running at the same moment never hold the same GPU
+        for b in runs:
+            if a is not b and a["start"] < b["end"] and b["start"] < a["end"]:
+                assert a["gpus"] != b["gpus"]

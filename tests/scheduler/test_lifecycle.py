@@ -110,6 +110,29 @@ def test_a_killed_worker_fails_the_attempt_and_the_retry_resumes(jobs, tmp_path)
     assert "checkpoint 1\n" not in second  # nothing was redone from scratch
 
 
+def test_saved_artifacts_are_kept_with_the_job(jobs, jobs_server, tmp_path):
+    code = script(
+        tmp_path,
+        """
+        import pathlib
+        import fermion as fm
+        pathlib.Path("report.txt").write_text("accuracy 0.99")
+        pathlib.Path("plots").mkdir()
+        pathlib.Path("plots/loss.csv").write_text("1,0.5")
+        fm.save_artifact("report.txt")
+        fm.save_artifact("plots", name="figures")
+    """,
+    )
+    job = jobs.wait_job(
+        jobs.submit_job(["python", "job.py"], memory="1Gi", workdir=code).id, timeout=60
+    )
+    assert job.status.value == "succeeded", jobs.job_logs(job.id)
+    kept = jobs_server.artifacts / "jobs" / str(job.id) / "artifacts"
+    assert (kept / "report.txt").read_text() == "accuracy 0.99"
+    assert (kept / "figures" / "loss.csv").read_text() == "1,0.5"
+    assert sorted(p.name for p in kept.iterdir()) == ["figures", "report.txt"]  # no temp files
+
+
 def test_retry_command_runs_a_failed_job_again(jobs, tmp_path):
     marker = tmp_path / "runs"
     code = script(

@@ -137,8 +137,11 @@ class LocalExecutor(Executor):
         timer.start()
 
     def memory_used(self, handle: Handle) -> int:
+        """Proportional set size (PSS) summed over the attempt's processes: shared pages
+        (torch's libraries in every rank and loader worker) count once, not per process."""
         total = 0
         for process in self._tree(handle):
             with contextlib.suppress(psutil.Error):
-                total += process.memory_info().rss
+                info = process.memory_full_info()
+                total += getattr(info, "pss", info.rss)
         return total

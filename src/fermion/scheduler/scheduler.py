@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fermion.payloads import JobStatus
-from fermion.resources import Resources, format_memory
+from fermion.resources import Resources, readable_memory
 from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
 from fermion.server.context import ServerContext
@@ -29,6 +30,7 @@ from fermion.store.tables import JobRow, Token
 log = logging.getLogger("fermion.scheduler")
 
 TICK_S = 0.25
+MEMORY_CHECK_S = 1.0  # reading every process's memory map costs more than a tick
 ACTIVE = (JobStatus.STARTING.value, JobStatus.RUNNING.value)
 # Variables of the server that a job must not inherit.
 PRIVATE_ENV = ("FERMION_DATABASE_URL", "FERMION_ARTIFACT_OPTIONS", "FERMION_TOKEN")
@@ -50,6 +52,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._terminating: set[int] = set()  # jobs sent SIGTERM in this server's life
+        self._memory_checked: dict[int, float] = {}
         self._lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------
@@ -118,11 +121,14 @@ class Scheduler:
             self.executor.terminate(job.handle or {}, self.context.settings.job_grace_s)
 
     def _check_memory(self, session: Session, job: JobRow) -> None:
+        if time.monotonic() < self._memory_checked.get(job.id, 0) + MEMORY_CHECK_S:
+            return
+        self._memory_checked[job.id] = time.monotonic()
         used = self.executor.memory_used(job.handle or {})
         if job.memory_bytes and used > job.memory_bytes and job.id not in self._terminating:
             job.failure_reason = (
-                f"killed: out of memory (used {format_memory(used)} of its"
-                f" {format_memory(job.memory_bytes)} limit)"
+                f"killed: out of memory (used {readable_memory(used)} of its"
+                f" {readable_memory(job.memory_bytes)} limit)"
             )
             log.warning("job %d: %s", job.id, job.failure_reason)
             self._terminating.add(job.id)
