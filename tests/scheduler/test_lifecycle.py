@@ -10,6 +10,7 @@ import time
 import psutil
 import pytest
 
+import fermion as fm
 from tests.scheduler.conftest import job_processes, script, wait_for
 
 
@@ -131,6 +132,11 @@ def test_saved_artifacts_are_kept_with_the_job(jobs, jobs_server, tmp_path):
     assert (kept / "report.txt").read_text() == "accuracy 0.99"
     assert (kept / "figures" / "loss.csv").read_text() == "1,0.5"
     assert sorted(p.name for p in kept.iterdir()) == ["figures", "report.txt"]  # no temp files
+    assert jobs.job_artifacts(job.id) == ["figures/loss.csv", "report.txt"]
+    saved = jobs.download_artifact(job.id, "figures/loss.csv", tmp_path / "out" / "loss.csv")
+    assert saved.read_text() == "1,0.5"
+    with pytest.raises(fm.NotFound, match="no artifact"):
+        jobs.download_artifact(job.id, "..%2F..%2F..%2Fcredentials", tmp_path / "x")
 
 
 def test_retry_command_runs_a_failed_job_again(jobs, tmp_path):

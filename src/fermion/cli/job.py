@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -165,6 +166,22 @@ def logs(
                 sys.stdout.flush()
         else:
             sys.stdout.write(client.job_logs(job_id, attempt))
+
+
+@app.command()
+def artifacts(
+    job_id: int,
+    download: Annotated[str | None, typer.Option(help="Save them all under this folder.")] = None,
+) -> None:
+    """List the files a job kept with fm.save_artifact, or download them."""
+    with Client() as client:
+        names = client.job_artifacts(job_id)
+        for name in names:
+            if download:
+                client.download_artifact(job_id, name, Path(download) / name)
+            print(name)
+    if not names:
+        err_console.print(f"Job {job_id} kept no artifacts.")
 
 
 @app.command()

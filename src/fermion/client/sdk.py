@@ -320,6 +320,18 @@ class Client:
                 raise error_from_body(response.status_code, json.loads(response.read() or b"{}"))
             yield from response.iter_text()
 
+    def job_artifacts(self, job_id: int) -> list[str]:
+        return self._json("GET", f"/api/v1/jobs/{job_id}/artifacts")
+
+    def download_artifact(self, job_id: int, path: str, dest: Path) -> Path:
+        """Save one of the job's artifacts as `dest` (written whole, then renamed)."""
+        response = self._request("GET", f"/api/v1/jobs/{job_id}/artifacts/{path}", timeout=LONG)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.part")
+        tmp.write_bytes(response.content)
+        tmp.replace(dest)
+        return dest
+
     def log_metrics(self, job_id: int, points: list[dict[str, Any]]) -> int:
         body = build(MetricsCreate, metrics=points).model_dump(mode="json")
         return self._json("POST", f"/api/v1/jobs/{job_id}/metrics", json=body)["recorded"]

@@ -1,7 +1,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from fermion.payloads import (
     CapacityPublic,
@@ -76,6 +76,22 @@ def read_logs(
     if follow:
         return StreamingResponse(jobs.follow_log(context, job.id), media_type="text/plain")
     return PlainTextResponse(jobs.read_log(context, job, attempt))
+
+
+@router.get("/jobs/{job_id}/artifacts", response_model=list[str])
+def list_artifacts(
+    job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> list[str]:
+    """Files the job kept with `fm.save_artifact`."""
+    return jobs.artifacts(context, jobs.visible(session, principal, job_id))
+
+
+@router.get("/jobs/{job_id}/artifacts/{path:path}")
+def download_artifact(
+    job_id: int, path: str, context: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> FileResponse:
+    job = jobs.visible(session, principal, job_id)
+    return FileResponse(jobs.artifact_path(context, job, path))
 
 
 @router.post("/jobs/{job_id}/metrics", status_code=status.HTTP_201_CREATED)

@@ -189,6 +189,25 @@ def _read_from(path: Path, offset: int) -> bytes:
         return f.read()
 
 
+# -- artifacts ----------------------------------------------------------------------
+def artifacts(context: ServerContext, job: JobRow) -> list[str]:
+    """Files kept with fm.save_artifact, relative to the job's artifacts folder."""
+    folder = job_files(context, job.id).artifacts
+    if not folder.exists():
+        return []
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
+
+
+def artifact_path(context: ServerContext, job: JobRow, path: str) -> Path:
+    if path not in artifacts(context, job):
+        raise NotFound(f"job {job.id} has no artifact {path!r}; `fermion job artifacts {job.id}`")
+    return job_files(context, job.id).artifacts / path
+
+
 # -- metrics ------------------------------------------------------------------------
 def add_metrics(session: Session, job: JobRow, points: list[MetricPoint]) -> int:
     logged = now()
