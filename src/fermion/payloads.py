@@ -27,10 +27,10 @@ def describe_errors(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
-def build(model: type[Model], **values: Any) -> Model:
+def build(payload: type[Model], /, **values: Any) -> Model:
     """Construct a payload, turning a validation failure into InvalidInput."""
     try:
-        return model(**values)
+        return payload(**values)
     except ValidationError as exc:
         raise InvalidInput(describe_errors(exc.errors())) from None
 
@@ -298,3 +298,46 @@ class CapacityPublic(BaseModel):
     total: dict[str, Any]
     used: dict[str, Any]
     free: dict[str, Any]
+
+
+# -- training -------------------------------------------------------------------
+class Precision(StrEnum):
+    AUTO = "auto"
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+class TrainCreate(BaseModel):
+    """`fermion train`: options left out get defaults for the dataset's type."""
+
+    dataset: str = Field(description="NAME or NAME:vN")
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="the model's name")
+    model: str | None = None
+    pretrained: str | None = Field(None, description="weights or a model folder on the server")
+    model_file: str | None = Field(None, description="path.py:ClassName in the shipped code")
+    epochs: int | None = Field(None, ge=1, le=10_000)
+    batch_size: int | None = Field(None, ge=1, le=65_536, description="per process")
+    lr: float | None = Field(None, gt=0)
+    weight_decay: float | None = Field(None, ge=0)
+    optimizer: str | None = Field(None, pattern="^(adamw|sgd)$")
+    scheduler: str | None = Field(None, pattern="^(cosine|linear|constant)$")
+    warmup_ratio: float | None = Field(None, ge=0, lt=1)
+    precision: Precision = Precision.AUTO
+    grad_accum: int = Field(1, ge=1, le=1024)
+    max_grad_norm: float | None = Field(None, ge=0)
+    nproc: int = Field(1, ge=1, le=256)
+    cpu: float | None = Field(None, gt=0)
+    gpu: int | None = Field(None, ge=0)
+    memory: str | None = None
+    seed: int = 0
+    early_stopping: int | None = Field(None, ge=1, description="epochs without improvement")
+    image_size: int | None = Field(None, ge=4, le=4096)
+    augment: str | None = Field(None, pattern="^(none|light|standard)$")
+    max_retries: int = Field(0, ge=0, le=100)
+    code: str | None = Field(None, description="the packed working directory (for model_file)")
+
+
+class TrainPublic(BaseModel):
+    job: JobPublic
+    config: dict[str, Any]

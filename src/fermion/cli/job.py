@@ -65,10 +65,11 @@ def run(
         if not follow:
             print(job.id)
             return
-        _stream(client, job.id)
+        stream_logs(client, job.id)
 
 
-def _stream(client: Client, job_id: int) -> None:
+def stream_logs(client: Client, job_id: int) -> None:
+    """Print the job's output until it ends; exit with its exit code."""
     for chunk in client.follow_job_logs(job_id):
         sys.stdout.write(chunk)
         sys.stdout.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from fermion.cli import config, dataset, job, server
+from fermion.cli import config, dataset, job, server, train
 from fermion.cli.output import err_console
 from fermion.errors import FermionError
 
@@ -32,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("config")(config.config)
+app.command("train")(train.train)
 app.add_typer(server.app, name="server")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(job.app, name="job")

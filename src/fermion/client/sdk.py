@@ -35,6 +35,8 @@ from fermion.payloads import (
     JobPublic,
     JobsPublic,
     MetricsCreate,
+    TrainCreate,
+    TrainPublic,
     UploadPublic,
     UserPublic,
     build,
@@ -285,6 +287,23 @@ class Client:
                 archive.unlink()
         body = payload.model_dump(mode="json")
         return JobPublic.model_validate(self._json("POST", "/api/v1/jobs", json=body))
+
+    def train(
+        self, dataset: str, *, workdir: str | Path | None = None, **options: Any
+    ) -> TrainPublic:
+        """Train a model on `dataset` with the built-in trainer; options as `fermion train`
+        (model, epochs, batch_size, lr, precision, grad_accum, nproc, ...). The files of
+        `workdir` ship with it (needed for model_file)."""
+        payload = build(TrainCreate, dataset=dataset, **options)
+        if workdir is not None:
+            archive = pack_directory(Path(workdir), self.settings.max_code_mb * 1024 * 1024)
+            try:
+                with open(archive, "rb") as f:
+                    payload.code = self._upload_archive(f, "code")
+            finally:
+                archive.unlink()
+        body = payload.model_dump(mode="json", exclude_none=True)
+        return TrainPublic.model_validate(self._json("POST", "/api/v1/jobs/train", json=body))
 
     def list_jobs(self, status: str | None = None) -> JobsPublic:
         params = {"status": status} if status else {}

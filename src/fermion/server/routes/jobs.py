@@ -11,6 +11,8 @@ from fermion.payloads import (
     JobsPublic,
     JobStatus,
     MetricsCreate,
+    TrainCreate,
+    TrainPublic,
 )
 from fermion.resources import Resources, format_memory
 from fermion.server.deps import (
@@ -21,7 +23,7 @@ from fermion.server.deps import (
     SessionDep,
     UserOnly,
 )
-from fermion.server.services import jobs
+from fermion.server.services import jobs, training
 
 router = APIRouter(tags=["jobs"])
 
@@ -33,6 +35,15 @@ def submit_job(
 ) -> JobPublic:  # fmt: skip
     """Queue a command to run with the resources it asks for."""
     return jobs.submit(context, scheduler, session, user, request)
+
+
+@router.post("/jobs/train", response_model=TrainPublic, status_code=status.HTTP_201_CREATED)
+def submit_training(
+    request: TrainCreate, context: ContextDep, scheduler: SchedulerDep, session: SessionDep,
+    user: UserOnly,
+) -> TrainPublic:  # fmt: skip
+    """Train a model on a registered dataset with the built-in trainer, as a job."""
+    return training.submit(context, scheduler, session, user, request)
 
 
 @router.get("/jobs", response_model=JobsPublic)

@@ -53,8 +53,15 @@ def _queue_positions(session: Session) -> dict[int, int]:
 
 
 def submit(
-    context: ServerContext, scheduler: Scheduler, session: Session, user: User, request: JobCreate
+    context: ServerContext,
+    scheduler: Scheduler,
+    session: Session,
+    user: User,
+    request: JobCreate,
+    kind: str = "command",
+    files: dict[str, str] | None = None,
 ) -> JobPublic:
+    """Queue a job; `files` are written into its working directory (a trainer's config)."""
     defaults = user.job_defaults or {}
     wanted = Resources(
         cpu=request.cpu or defaults.get("cpu") or float(request.nproc),
@@ -70,16 +77,18 @@ def submit(
         )
     job = JobRow(
         name=request.name or Path(request.command[-1]).name[:64] or "job",
-        kind="command", owner_id=user.id, status=JobStatus.QUEUED.value,
+        kind=kind, owner_id=user.id, status=JobStatus.QUEUED.value,
         command=request.command, env=request.env, nproc=request.nproc, cpu=wanted.cpu,
         gpu=wanted.gpu, memory_bytes=wanted.memory, max_retries=request.max_retries,
         attempt=0, cancel_requested=False, gpu_ids=[], history=[],
     )  # fmt: skip
     session.add(job)
     session.flush()  # the id names the job's folder
-    files = job_files(context, job.id).create()
+    job_dir = job_files(context, job.id).create()
     if request.code:
-        _unpack_code(context, request.code, files.code)
+        _unpack_code(context, request.code, job_dir.code)
+    for name, text in (files or {}).items():
+        (job_dir.code / name).write_text(text)
     session.commit()
     scheduler.wake()
     return to_public(job, _queue_positions(session).get(job.id))

@@ -1,0 +1,57 @@
+"""`fermion train`: complete the options with defaults for the dataset, check them, and
+queue a job of kind `train` that runs the built-in trainer."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.orm import Session
+
+from fermion.payloads import DatasetType, JobCreate, TrainCreate, TrainPublic, build
+from fermion.refs import format_ref, parse_ref
+from fermion.scheduler.scheduler import Scheduler
+from fermion.server.context import ServerContext
+from fermion.server.services import datasets, jobs
+from fermion.store.tables import User
+from fermion.training.config import TrainConfig, check_model_name, defaults_for
+from fermion.training.precision import resolve_precision
+
+COMMAND = ["python", "-m", "fermion.training.run", "train.json"]
+
+
+def submit(
+    context: ServerContext, scheduler: Scheduler, session: Session, user: User,
+    request: TrainCreate,
+) -> TrainPublic:  # fmt: skip
+    name, version = parse_ref(request.dataset)
+    row = datasets.get_version(session, name, version)
+    kind = DatasetType(row.dataset.type)
+    image_side = request.image_size or (row.spec.get("image_size") or [None])[0]
+    chosen = defaults_for(kind, image_side)
+    given = request.model_dump(exclude_none=True)
+    options = {**chosen, **{k: v for k, v in given.items() if k in chosen}}
+    if not request.model_file:
+        check_model_name(kind, options["model"])
+    gpus = (
+        request.gpu if request.gpu is not None else int((user.job_defaults or {}).get("gpu") or 0)
+    )
+    precision, reason = resolve_precision(request.precision.value, gpus)
+    config = TrainConfig(
+        dataset=format_ref(name, row.version), dataset_type=kind.value,
+        name=request.name or f"{name}-{options['model'] if not request.model_file else 'custom'}",
+        model=options["model"], epochs=options["epochs"], batch_size=options["batch_size"],
+        lr=options["lr"], weight_decay=options["weight_decay"], optimizer=options["optimizer"],
+        scheduler=options["scheduler"], warmup_ratio=options["warmup_ratio"],
+        precision=precision, precision_reason=reason, grad_accum=request.grad_accum,
+        max_grad_norm=options["max_grad_norm"], nproc=request.nproc, seed=request.seed,
+        early_stopping=request.early_stopping, image_size=request.image_size,
+        augment=options["augment"], pretrained=request.pretrained, model_file=request.model_file,
+    )  # fmt: skip
+    job_request = build(
+        JobCreate, name=config.name, command=COMMAND, nproc=request.nproc, cpu=request.cpu,
+        gpu=request.gpu, memory=request.memory, max_retries=request.max_retries,
+        code=request.code,
+    )  # fmt: skip
+    job = jobs.submit(context, scheduler, session, user, job_request, kind="train",
+                      files={"train.json": json.dumps(config.to_dict(), indent=2)})  # fmt: skip
+    return TrainPublic(job=job, config=config.to_dict())

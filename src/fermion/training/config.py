@@ -1,0 +1,96 @@
+"""The trainer's configuration: what the user gave, completed with defaults for the
+dataset's type. Resolved once at submit (so `fermion train` can print it) and stored
+with the job as train.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from fermion.errors import InvalidInput
+from fermion.payloads import DatasetType
+
+IMAGE_MODELS = ("small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small")
+TEXT_MODELS = ("small-transformer",)
+TABULAR_MODELS = ("mlp",)
+MODELS_BY_TYPE = {
+    DatasetType.IMAGE_CLASSIFICATION: IMAGE_MODELS,
+    DatasetType.TEXT_CLASSIFICATION: TEXT_MODELS,
+    DatasetType.TABULAR_CLASSIFICATION: TABULAR_MODELS,
+    DatasetType.TABULAR_REGRESSION: TABULAR_MODELS,
+}
+
+# Per dataset type; small images get the small CNN (resnets shrink 8x8 inputs to nothing).
+DEFAULTS: dict[DatasetType, dict[str, Any]] = {
+    DatasetType.IMAGE_CLASSIFICATION: {
+        "model": "small-cnn", "epochs": 15, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.05,
+        "augment": "light",
+    },
+    DatasetType.TEXT_CLASSIFICATION: {
+        "model": "small-transformer", "epochs": 10, "batch_size": 32, "lr": 5e-4,
+        "weight_decay": 0.01, "augment": "none",
+    },
+    DatasetType.TABULAR_CLASSIFICATION: {
+        "model": "mlp", "epochs": 60, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4,
+        "augment": "none",
+    },
+    DatasetType.TABULAR_REGRESSION: {
+        "model": "mlp", "epochs": 80, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4,
+        "augment": "none",
+    },
+}  # fmt: skip
+COMMON = {"optimizer": "adamw", "scheduler": "cosine", "warmup_ratio": 0.05, "max_grad_norm": 1.0}
+SMALL_IMAGE = 64  # at or below this side, images default to the small CNN; above, resnet18
+
+
+@dataclass
+class TrainConfig:
+    dataset: str  # NAME:vN, pinned at submit
+    dataset_type: str
+    name: str  # the model's registry name
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    optimizer: str
+    scheduler: str
+    warmup_ratio: float
+    precision: str  # resolved: fp32 | bf16 | fp16
+    precision_reason: str
+    grad_accum: int
+    max_grad_norm: float
+    nproc: int
+    seed: int
+    early_stopping: int | None
+    image_size: int | None
+    augment: str
+    pretrained: str | None = None
+    model_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def effective_batch_size(self) -> int:
+        return self.batch_size * self.nproc * self.grad_accum
+
+
+def defaults_for(kind: DatasetType, image_side: int | None) -> dict[str, Any]:
+    chosen = {**COMMON, **DEFAULTS[kind]}
+    if kind is DatasetType.IMAGE_CLASSIFICATION and image_side and image_side > SMALL_IMAGE:
+        chosen.update(model="resnet18", lr=1e-3, batch_size=64, augment="standard")
+    return chosen
+
+
+def check_model_name(kind: DatasetType, name: str) -> None:
+    if name not in MODELS_BY_TYPE[kind]:
+        raise InvalidInput(
+            f"model {name!r} does not fit a {kind.value} dataset; choose one of:"
+            f" {', '.join(MODELS_BY_TYPE[kind])}, or bring your own with --model-file"
+        )

@@ -1,0 +1,120 @@
+"""The trainer's data: a registered dataset's splits as loaders, with the preprocessing
+each model type needs (augmentation for images, a vocabulary for text, feature
+statistics for tables). Loaders are plain and unsharded: Accelerate shards them."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from fermion.datasets.loading import Dataset
+from fermion.payloads import DatasetType
+from fermion.training.config import TrainConfig
+
+TOKEN = re.compile(r"[a-z0-9']+")
+
+
+class WordTokenizer:
+    """Lower-cased words, the most frequent of the training split; 0 pads, 1 is unknown."""
+
+    def __init__(self, vocab: list[str], max_len: int = 128) -> None:
+        self.vocab = vocab
+        self.index = {word: i + 2 for i, word in enumerate(vocab)}
+        self.max_len = max_len
+
+    @classmethod
+    def fit(cls, texts: list[str], size: int = 20_000) -> WordTokenizer:
+        counts = Counter(word for text in texts for word in TOKEN.findall(text.lower()))
+        return cls([word for word, _ in counts.most_common(size)])
+
+    def __call__(self, text: str) -> list[int]:
+        ids = [self.index.get(w, 1) for w in TOKEN.findall(text.lower())][: self.max_len]
+        return ids or [1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "word", "vocab": self.vocab, "max_len": self.max_len}
+
+
+def pad_batch(batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(len(ids) for ids, _ in batch)
+    ids = torch.zeros(len(batch), longest, dtype=torch.long)
+    for row, (tokens, _) in enumerate(batch):
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+    return ids, torch.tensor([label for _, label in batch])
+
+
+def image_transform(spec: dict, size: int, augment: str) -> Callable:
+    """PIL image -> normalised tensor, with augmentation for training."""
+    from torchvision.transforms import v2
+
+    steps: list[Any] = []
+    if augment == "light":
+        steps.append(v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)))
+    elif augment == "standard":
+        steps += [v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True),
+                  v2.RandomHorizontalFlip()]  # fmt: skip
+    steps += [v2.PILToTensor(), v2.Resize([size, size], antialias=True),
+              v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec["mean"], spec["std"])]  # fmt: skip
+    return v2.Compose(steps)
+
+
+@dataclass
+class Data:
+    train: Any
+    validation: Any
+    test: Any
+    classes: list[str]
+    collate: Callable | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict)  # saved with the model
+    model_inputs: dict[str, Any] = field(default_factory=dict)  # what building the model needs
+
+
+def build_data(config: TrainConfig, client: Any) -> Data:
+    kind = DatasetType(config.dataset_type)
+    if kind is DatasetType.IMAGE_CLASSIFICATION:
+        probe = Dataset.from_local(config.dataset, split="validation", client=client)
+        spec = probe.info.spec
+        size = config.image_size or spec["image_size"][0]
+        train = Dataset.from_local(config.dataset, "train", client=client,
+                                   transform=image_transform(spec, size, config.augment))  # fmt: skip
+        evaluate = {s: Dataset.from_local(config.dataset, s, client=client, image_size=size)
+                    for s in ("validation", "test")}  # fmt: skip
+        return Data(train, evaluate["validation"], evaluate["test"], train.classes,
+                    preprocessing={"kind": "image", "image_size": [size, size], "mode": "RGB",
+                                   "mean": spec["mean"], "std": spec["std"]},
+                    model_inputs={"image_side": size})  # fmt: skip
+    if kind is DatasetType.TEXT_CLASSIFICATION:
+        raw = Dataset.from_local(config.dataset, "train", client=client)
+        tokenizer = WordTokenizer.fit(raw.table["text"])
+        splits = {s: Dataset.from_local(config.dataset, s, client=client, tokenizer=tokenizer)
+                  for s in ("train", "validation", "test")}  # fmt: skip
+        return Data(splits["train"], splits["validation"], splits["test"], raw.classes,
+                    collate=pad_batch, preprocessing={"kind": "text", **tokenizer.to_dict()},
+                    model_inputs={"vocab_size": len(tokenizer.vocab) + 2,
+                                  "max_len": tokenizer.max_len})  # fmt: skip
+    splits = {s: Dataset.from_local(config.dataset, s, client=client)
+              for s in ("train", "validation", "test")}  # fmt: skip
+    features = torch.stack([x for x, _ in splits["train"]])  # statistics of train only
+    targets = torch.stack([torch.as_tensor(y, dtype=torch.float32) for _, y in splits["train"]])
+    columns = splits["train"].info.spec["feature_columns"]
+    return Data(splits["train"], splits["validation"], splits["test"], splits["train"].classes,
+                preprocessing={"kind": "tabular", "feature_columns": columns,
+                               "mean": features.mean(0).tolist(),
+                               "std": features.std(0).tolist()},
+                model_inputs={"in_features": len(columns), "mean": features.mean(0),
+                              "std": features.std(0), "target_mean": targets.mean().item(),
+                              "target_std": targets.std().item()})  # fmt: skip
+
+
+def loader(dataset: Any, config: TrainConfig, data: Data, shuffle: bool) -> DataLoader:
+    generator = torch.Generator().manual_seed(config.seed)
+    workers = 2 if DatasetType(config.dataset_type) is DatasetType.IMAGE_CLASSIFICATION else 0
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=workers, persistent_workers=workers > 0,
+                      collate_fn=data.collate)  # fmt: skip

@@ -1,0 +1,253 @@
+"""The training loop. Accelerate does the mechanics; this file reads top to bottom:
+set up, resume, train an epoch, validate, checkpoint, stop early, test, save the model."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from torch import nn
+
+import fermion.runtime as fm
+from fermion.payloads import DatasetType
+from fermion.training import checkpoint, models
+from fermion.training.config import IMAGE_MODELS, TrainConfig
+from fermion.training.data import Data, build_data, loader
+from fermion.training.metrics import classification_metrics, regression_metrics
+from fermion.training.optim import make_optimizer, make_schedule
+
+MIXED = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
+PROGRESS_EVERY_S = 5.0
+
+
+class Rescale(nn.Module):
+    """Regression head: the network predicts standardised targets; this maps them back."""
+
+    def __init__(self, mean: float, std: float) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std) or 1.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.squeeze(-1) * self.std + self.mean
+
+
+def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
+    kind = DatasetType(config.dataset_type)
+    outputs = 1 if kind is DatasetType.TABULAR_REGRESSION else len(data.classes)
+    inputs = data.model_inputs
+    if config.model_file:
+        model = models.load_model_file(config.model_file, code_dir, outputs)
+    elif config.model == "small-cnn":
+        model = models.SmallCNN(outputs)
+    elif config.model in IMAGE_MODELS:
+        model = models.torchvision_model(config.model, outputs, inputs["image_side"])
+    elif config.model == "small-transformer":
+        model = models.SmallTransformer(inputs["vocab_size"], outputs, max_len=inputs["max_len"])
+    else:
+        model = models.mlp(inputs["in_features"], outputs, inputs["mean"], inputs["std"])
+        if kind is DatasetType.TABULAR_REGRESSION:
+            model = nn.Sequential(model, Rescale(inputs["target_mean"], inputs["target_std"]))
+    if config.pretrained:
+        missing = models.load_pretrained(model, Path(config.pretrained))
+        print(f"loaded {config.pretrained}; newly initialised: {missing or 'nothing'}")
+    return model
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, client: Any, code_dir: Path, out_dir: Path) -> None:
+        self.config = config
+        self.kind = DatasetType(config.dataset_type)
+        self.regression = self.kind is DatasetType.TABULAR_REGRESSION
+        self.accelerator = Accelerator(
+            cpu=not torch.cuda.is_available(),
+            mixed_precision=MIXED[config.precision],
+            gradient_accumulation_steps=config.grad_accum,
+            # The same shuffle for a given (seed, epoch): a resumed run sees what an
+            # uninterrupted one would have.
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        )
+        set_seed(config.seed)
+        self.data = build_data(config, client)
+        self.model = build_model(config, self.data, code_dir)
+        self.checkpoints = fm.checkpoint_dir()
+        self.out_dir = out_dir
+        train_loader = loader(self.data.train, config, self.data, shuffle=True)
+        val_loader = loader(self.data.validation, config, self.data, shuffle=False)
+        test_loader = loader(self.data.test, config, self.data, shuffle=False)
+        optimizer = make_optimizer(self.model, config.optimizer, config.lr, config.weight_decay)
+        (self.model, self.optimizer, self.train_loader, self.val_loader,
+         self.test_loader) = self.accelerator.prepare(
+            self.model, optimizer, train_loader, val_loader, test_loader)  # fmt: skip
+        self.steps_per_epoch = math.ceil(len(self.train_loader) / config.grad_accum)
+        self.schedule = make_schedule(self.optimizer.optimizer, config.scheduler,
+                                      self.steps_per_epoch * config.epochs, config.warmup_ratio)  # fmt: skip
+        self.accelerator.register_for_checkpointing(self.schedule)
+        self.loss_fn = nn.MSELoss() if self.regression else nn.CrossEntropyLoss()
+        self.state: dict[str, Any] = {"epoch": -1, "step": 0, "best": None, "best_epoch": None,
+                                      "stale_epochs": 0, "history": []}  # fmt: skip
+
+    # -- printing: rank 0 speaks for the job ------------------------------------------
+    def say(self, text: str) -> None:
+        if self.accelerator.is_main_process:
+            print(text, flush=True)
+
+    def announce(self) -> None:
+        c = self.config
+        self.say(f"training {c.model_file or c.model} on {c.dataset} ({self.kind.value}):"
+                 f" {len(self.data.train)} train / {len(self.data.validation)} validation /"
+                 f" {len(self.data.test)} test records")  # fmt: skip
+        self.say(f"precision {c.precision} ({c.precision_reason}); {self.accelerator.num_processes}"
+                 f" process(es), batch {c.batch_size} x {self.accelerator.num_processes}"
+                 f" x grad-accum {c.grad_accum} = effective batch {c.effective_batch_size}")  # fmt: skip
+        self.say(f"{c.optimizer} lr {c.lr:g} weight decay {c.weight_decay:g}, {c.scheduler}"
+                 f" schedule, warmup {c.warmup_ratio:g}, {c.epochs} epochs of"
+                 f" {self.steps_per_epoch} steps")  # fmt: skip
+
+    # -- the run -------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.announce()
+        found = checkpoint.find_last(self.checkpoints)
+        if found:
+            self.state = checkpoint.load_last(self.accelerator, found)
+            self.say(f"resuming after epoch {self.state['epoch'] + 1} from {found}")
+        for epoch in range(self.state["epoch"] + 1, self.config.epochs):
+            train_loss = self.train_epoch(epoch)
+            metrics = self.evaluate(self.val_loader)
+            self.after_epoch(epoch, train_loss, metrics)
+            if self.should_stop():
+                self.say(f"early stopping: no improvement for {self.state['stale_epochs']} epochs")
+                break
+        return self.finish()
+
+    def train_epoch(self, epoch: int) -> float:
+        self.model.train()
+        if hasattr(self.train_loader, "set_epoch"):
+            self.train_loader.set_epoch(epoch)
+        total, count, seen = 0.0, 0, 0
+        started = last_report = time.monotonic()
+        for x, y in self.train_loader:
+            with self.accelerator.accumulate(self.model):
+                loss = self.loss(x, y)
+                self.accelerator.backward(loss)
+                if self.accelerator.sync_gradients and self.config.max_grad_norm:
+                    self.accelerator.clip_grad_norm_(self.model.parameters(),
+                                                     self.config.max_grad_norm)  # fmt: skip
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+            total, count = total + loss.item(), count + 1
+            seen += len(y) * self.accelerator.num_processes
+            if self.accelerator.sync_gradients:
+                self.schedule.step()
+                self.state["step"] += 1
+                now = time.monotonic()
+                rate = seen / max(now - started, 1e-9)
+                fm.log({"train/loss": loss.item(), "lr": self.schedule.get_last_lr()[0],
+                        "samples_per_s": rate}, step=self.state["step"])  # fmt: skip
+                if now - last_report > PROGRESS_EVERY_S:
+                    last_report = now
+                    self.progress(epoch, rate)
+        return total / max(count, 1)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with self.accelerator.autocast():
+            out = self.model(x)
+        if self.regression:  # on the standardised scale, so the loss is O(1)
+            head = self.accelerator.unwrap_model(self.model)[-1]
+            return self.loss_fn((out.float() - head.mean) / head.std, (y - head.mean) / head.std)
+        return self.loss_fn(out.float(), y)
+
+    def progress(self, epoch: int, rate: float) -> None:
+        done = self.state["step"] - epoch * self.steps_per_epoch
+        left = (self.config.epochs - epoch) * self.steps_per_epoch - done
+        eta = left * self.config.effective_batch_size / max(rate, 1e-9)
+        self.say(f"epoch {epoch + 1}/{self.config.epochs} step {done}/{self.steps_per_epoch}"
+                 f" lr {self.schedule.get_last_lr()[0]:.2e} {rate:.0f} samples/s"
+                 f" ETA {eta:.0f}s")  # fmt: skip
+
+    @torch.no_grad()
+    def evaluate(self, data_loader: Any, details: bool = False) -> dict[str, Any]:
+        self.model.eval()
+        outputs, targets, losses = [], [], []
+        for x, y in data_loader:
+            with self.accelerator.autocast():
+                out = self.model(x)
+            out, y = self.accelerator.gather_for_metrics((out.float(), y))
+            outputs.append(out.cpu())
+            targets.append(y.cpu())
+        out, y = torch.cat(outputs), torch.cat(targets)
+        if self.regression:
+            result = regression_metrics(out, y)
+            result["loss"] = result["rmse"] ** 2
+            return result
+        losses = nn.functional.cross_entropy(out, y).item()
+        return {"loss": losses, **classification_metrics(out, y, self.data.classes, details)}
+
+    @property
+    def metric_name(self) -> str:
+        return "rmse" if self.regression else "accuracy"
+
+    def improved(self, value: float) -> bool:
+        best = self.state["best"]
+        return best is None or (value < best if self.regression else value > best)
+
+    def after_epoch(self, epoch: int, train_loss: float, metrics: dict[str, Any]) -> None:
+        value = metrics[self.metric_name]
+        if self.improved(value):
+            self.state.update(best=value, best_epoch=epoch, stale_epochs=0)
+            if self.accelerator.is_main_process:
+                checkpoint.save_weights(self.accelerator.unwrap_model(self.model),
+                                        self.checkpoints / "best" / "model.safetensors")  # fmt: skip
+        else:
+            self.state["stale_epochs"] += 1
+        self.state["epoch"] = epoch
+        self.state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, **metrics})
+        fm.log({"train/epoch_loss": train_loss, **{f"val/{k}": v for k, v in metrics.items()}},
+               step=self.state["step"])  # fmt: skip
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        self.say(f"epoch {epoch + 1}/{self.config.epochs}: train loss {train_loss:.4f};"
+                 f" validation {shown}" + (" (best)" if self.state["best_epoch"] == epoch else ""))  # fmt: skip
+        checkpoint.save_last(self.accelerator, self.checkpoints, self.state)
+
+    def should_stop(self) -> bool:
+        patience = self.config.early_stopping
+        return bool(patience) and self.state["stale_epochs"] >= patience
+
+    def finish(self) -> dict[str, Any]:
+        """Test the best epoch's weights and write the model folder."""
+        model = self.accelerator.unwrap_model(self.model)
+        best = self.checkpoints / "best" / "model.safetensors"
+        self.accelerator.wait_for_everyone()
+        if best.exists():
+            checkpoint.load_weights(model, best)
+        test = self.evaluate(self.test_loader, details=True)
+        summary = {"best_epoch": (self.state["best_epoch"] or 0) + 1,
+                   f"best_validation_{self.metric_name}": self.state["best"],
+                   "test": test, "history": self.state["history"]}  # fmt: skip
+        headline = {k: v for k, v in test.items() if isinstance(v, float)}
+        fm.log({f"test/{k}": v for k, v in headline.items()}, step=self.state["step"])
+        self.say("test: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items()))
+        if self.accelerator.is_main_process:
+            self.write_model(model, summary)
+        self.accelerator.wait_for_everyone()
+        return summary
+
+    def write_model(self, model: nn.Module, summary: dict[str, Any]) -> None:
+        folder = self.out_dir / "model"
+        folder.mkdir(parents=True, exist_ok=True)
+        checkpoint.save_weights(model, folder / "model.safetensors")
+        files = {
+            "config.json": {**self.config.to_dict(), "architecture": type(model).__name__},
+            "labels.json": self.data.classes,
+            "preprocessing.json": self.data.preprocessing,
+            "metrics.json": summary,
+        }
+        for name, content in files.items():
+            (folder / name).write_text(json.dumps(content, indent=2, default=str))
+        self.say(f"model written to {folder}")

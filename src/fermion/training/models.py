@@ -1,0 +1,126 @@
+"""Models by name, for each dataset type, plus the user's own (`--model-file`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fermion.errors import InvalidInput
+
+
+class SmallCNN(nn.Module):
+    """Three conv blocks and a linear head: quick, and right for small images."""
+
+    def __init__(self, num_classes: int, channels: int = 3, width: int = 32) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                                 nn.BatchNorm2d(cout), nn.ReLU(inplace=True))  # fmt: skip
+
+        self.features = nn.Sequential(
+            block(channels, width), block(width, width * 2), nn.MaxPool2d(2),
+            block(width * 2, width * 4), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(width * 4, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def torchvision_model(name: str, num_classes: int, image_side: int) -> nn.Module:
+    import torchvision
+
+    model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+    if name.startswith("resnet") and image_side <= 64:
+        # Small inputs: a 3x3 stride-1 stem and no max-pool, or an 8x8 image is gone by
+        # the second stage (the usual CIFAR adaptation).
+        model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    return model
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std with the training split's statistics, kept in the model so the
+    registered model carries its own preprocessing."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.clone().float())
+        self.register_buffer("std", std.clone().float().clamp_min(1e-8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def mlp(in_features: int, outputs: int, mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
+    return nn.Sequential(
+        Standardize(mean, std),
+        nn.Linear(in_features, 256), nn.ReLU(), nn.Dropout(0.1),
+        nn.Linear(256, 128), nn.ReLU(),
+        nn.Linear(128, outputs),
+    )  # fmt: skip
+
+
+class SmallTransformer(nn.Module):
+    """Token + position embeddings, a 2-layer Transformer encoder, mean pooling."""
+
+    def __init__(self, vocab_size: int, num_classes: int, max_len: int = 128, dim: int = 128,
+                 heads: int = 4, layers: int = 2) -> None:  # fmt: skip
+        super().__init__()
+        self.tokens = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.positions = nn.Embedding(max_len, dim)
+        layer = nn.TransformerEncoderLayer(dim, heads, dim * 4, dropout=0.1, batch_first=True,
+                                           norm_first=True)  # fmt: skip
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        pad = ids == 0
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.encoder(self.tokens(ids) + self.positions(positions), src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).to(x.dtype)
+        pooled = (x * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+        return self.head(self.norm(pooled))
+
+
+def load_model_file(spec: str, code_dir: Path, num_classes: int) -> nn.Module:
+    """`path.py:ClassName` from the job's code, constructed with num_classes."""
+    path_text, sep, class_name = spec.partition(":")
+    path = (code_dir / path_text).resolve()
+    if not sep or not class_name:
+        raise InvalidInput(f"--model-file {spec!r} must look like my_model.py:ClassName")
+    if not path.is_file():
+        raise InvalidInput(f"--model-file: {path_text} is not in the job's code")
+    module_spec = importlib.util.spec_from_file_location(f"user_model_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module
+    module_spec.loader.exec_module(module)
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise InvalidInput(f"--model-file: {path_text} defines no {class_name}")
+    model = cls(num_classes=num_classes)
+    if not isinstance(model, nn.Module):
+        raise InvalidInput(f"--model-file: {class_name} is not a torch.nn.Module")
+    return model
+
+
+def load_pretrained(model: nn.Module, path: Path) -> list[str]:
+    """Copy matching weights from a state dict file (safetensors or torch); a head of
+    another size is left as initialised. Returns the names of what was not loaded."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state: dict[str, Any] = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(usable, strict=False)
+    return sorted(set(own) - set(usable))

@@ -1,0 +1,26 @@
+"""`python -m fermion.training.run train.json`: the built-in trainer, inside a job."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from fermion.client import Client
+from fermion.runtime import flush
+from fermion.training.config import TrainConfig
+from fermion.training.loop import Trainer
+
+
+def main(argv: list[str]) -> int:
+    config = TrainConfig.from_dict(json.loads(Path(argv[0]).read_text()))
+    code_dir = Path.cwd()
+    out_dir = Path(__import__("os").environ.get("FERMION_JOB_DIR", ".")) / "artifacts"
+    with Client() as client:
+        Trainer(config, client, code_dir, out_dir).run()
+    flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
