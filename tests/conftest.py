@@ -73,6 +73,22 @@ def server(tmp_path_factory) -> Iterator[RunningServer]:
     launcher.stop(running.settings)
 
 
+@pytest.fixture(scope="module")
+def jobs_server(tmp_path_factory) -> Iterator[RunningServer]:
+    """A server whose executor has a known, small capacity (2 CPUs, 8 GiB), so job tests
+    mean the same on any machine."""
+    running = start_server(tmp_path_factory.mktemp("jobs-home"), FERMION_CAPACITY="cpu=2,memory=8Gi",
+                           FERMION_JOB_GRACE_S="3")  # fmt: skip
+    yield running
+    launcher.stop(running.settings)
+
+
+@pytest.fixture()
+def jobs(jobs_server) -> Iterator[Client]:
+    with jobs_server.client() as client:
+        yield client
+
+
 @pytest.fixture()
 def client(server: RunningServer) -> Iterator[Client]:
     with server.client() as c:

@@ -1,5 +1,4 @@
-"""A server whose executor has a known, small capacity (2 CPUs, 8 GiB), so the tests
-mean the same on any machine; and helpers to run scripts as jobs on it."""
+"""Helpers to run scripts as jobs (the `jobs_server` fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,27 +7,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
-
-from fermion.client import Client, launcher
-from tests.conftest import RunningServer, start_server
-
-
-@pytest.fixture(scope="module")
-def jobs_server(tmp_path_factory) -> RunningServer:
-    running = start_server(
-        tmp_path_factory.mktemp("jobs-home"),
-        FERMION_CAPACITY="cpu=2,memory=8Gi",
-        FERMION_JOB_GRACE_S="3",
-    )
-    yield running
-    launcher.stop(running.settings)
-
-
-@pytest.fixture()
-def jobs(jobs_server) -> Client:
-    with jobs_server.client() as client:
-        yield client
 
 
 def script(folder: Path, body: str, name: str = "job.py") -> Path:

@@ -112,9 +112,13 @@ def build_data(config: TrainConfig, client: Any) -> Data:
                               "target_std": targets.std().item()})  # fmt: skip
 
 
-def loader(dataset: Any, config: TrainConfig, data: Data, shuffle: bool) -> DataLoader:
-    generator = torch.Generator().manual_seed(config.seed)
+def loader(
+    dataset: Any, config: TrainConfig, data: Data, shuffle: bool,
+    generator: torch.Generator | None = None,
+) -> DataLoader:  # fmt: skip
+    generator = generator or torch.Generator().manual_seed(config.seed)
     workers = 2 if DatasetType(config.dataset_type) is DatasetType.IMAGE_CLASSIFICATION else 0
+    # Workers are not kept between epochs: fresh ones are seeded from (seed, epoch), which
+    # a resumed run can repeat; long-lived ones would carry their random state along.
     return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=workers, persistent_workers=workers > 0,
-                      collate_fn=data.collate)  # fmt: skip
+                      num_workers=workers, collate_fn=data.collate)  # fmt: skip

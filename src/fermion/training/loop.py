@@ -78,7 +78,12 @@ class Trainer:
         self.model = build_model(config, self.data, code_dir)
         self.checkpoints = fm.checkpoint_dir()
         self.out_dir = out_dir
-        train_loader = loader(self.data.train, config, self.data, shuffle=True)
+        # Seeded again every epoch (train_epoch): the shuffle and the loader workers'
+        # augmentation seeds then depend on (seed, epoch) only, so a resumed run repeats
+        # exactly what an uninterrupted one would have done.
+        self.shuffle = torch.Generator().manual_seed(config.seed)
+        train_loader = loader(self.data.train, config, self.data, shuffle=True,
+                              generator=self.shuffle)  # fmt: skip
         val_loader = loader(self.data.validation, config, self.data, shuffle=False)
         test_loader = loader(self.data.test, config, self.data, shuffle=False)
         optimizer = make_optimizer(self.model, config.optimizer, config.lr, config.weight_decay)
@@ -128,6 +133,7 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
+        self.shuffle.manual_seed(self.config.seed * 1_000_003 + epoch)
         if hasattr(self.train_loader, "set_epoch"):
             self.train_loader.set_epoch(epoch)
         total, count, seen = 0.0, 0, 0

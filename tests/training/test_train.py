@@ -1,0 +1,124 @@
+"""`fermion train` for real on small data: each model family learns well above chance."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+import fermion as fm
+from tests import sources
+
+
+def trained(client, dataset, timeout=300, **options):
+    started = client.train(dataset, **options)
+    job = client.wait_job(started.job.id, timeout=timeout)
+    logs = client.job_logs(job.id)
+    assert job.status.value == "succeeded", logs
+    return job, started.config, logs
+
+
+def model_metrics(server, job_id):
+    folder = server.artifacts / "jobs" / str(job_id) / "artifacts" / "model"
+    return json.loads((folder / "metrics.json").read_text())
+
+
+def test_digits_with_the_small_cnn(jobs, jobs_server, digits):
+    job, config, logs = trained(jobs, digits, epochs=4, memory="3Gi")
+    assert config["model"] == "small-cnn" and config["dataset"] == f"{digits}:v1"
+    assert "precision" in logs and "effective batch 32" in logs
+    metrics = model_metrics(jobs_server, job.id)
+    assert metrics["test"]["accuracy"] > 0.9
+    assert len(metrics["test"]["confusion_matrix"]) == 10
+    folder = jobs_server.artifacts / "jobs" / str(job.id) / "artifacts" / "model"
+    assert {p.name for p in folder.iterdir()} >= {
+        "model.safetensors",
+        "config.json",
+        "labels.json",
+        "preprocessing.json",
+        "metrics.json",
+    }
+    series = jobs.job_metrics(job.id).series
+    assert {"train/loss", "lr", "samples_per_s", "val/accuracy", "test/accuracy"} <= set(series)
+
+
+def test_resnet18_ddp_bf16_with_gradient_accumulation(jobs, jobs_server, digits):
+    job, config, logs = trained(
+        jobs,
+        digits,
+        model="resnet18",
+        epochs=2,
+        nproc=2,
+        cpu=2,
+        memory="6Gi",
+        precision="bf16",
+        grad_accum=2,
+    )
+    assert "2 process(es), batch 32 x 2 x grad-accum 2 = effective batch 128" in logs
+    assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.5  # chance is 0.1
+
+
+def test_tabular_mlp_and_regression(jobs, jobs_server, tmp_path):
+    jobs.create_dataset(
+        "train-iris",
+        "tabular-classification",
+        sources.write_rows(tmp_path / "iris.csv", sources.iris_rows()),
+        label_column="species",
+    )
+    job, config, _ = trained(jobs, "train-iris", memory="2Gi")
+    assert config["model"] == "mlp"
+    assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.8  # chance 0.33
+
+    jobs.create_dataset(
+        "train-diabetes",
+        "tabular-regression",
+        sources.write_rows(tmp_path / "d.csv", sources.diabetes_rows()),
+    )
+    job, _, logs = trained(jobs, "train-diabetes", memory="2Gi", early_stopping=15)
+    test = model_metrics(jobs_server, job.id)["test"]
+    assert test["r2"] > 0.2 and test["mae"] < 60, logs  # the mean predictor has r2 0
+
+
+def test_text_with_the_small_transformer(jobs, jobs_server, tmp_path):
+    jobs.create_dataset(
+        "train-reviews",
+        "text-classification",
+        sources.write_rows(tmp_path / "r.csv", sources.review_rows(400)),
+    )
+    job, config, _ = trained(jobs, "train-reviews", memory="2Gi", epochs=6)
+    assert config["model"] == "small-transformer"
+    assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.8  # chance 0.5
+
+
+def test_a_model_file_of_the_users(jobs, jobs_server, digits, tmp_path, monkeypatch):
+    (tmp_path / "my_model.py").write_text(
+        textwrap.dedent("""
+        from torch import nn
+
+        class Tiny(nn.Module):
+            def __init__(self, num_classes):
+                super().__init__()
+                self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, num_classes))
+
+            def forward(self, x):
+                return self.net(x)
+    """)
+    )
+    started = jobs.train(
+        digits, model_file="my_model.py:Tiny", epochs=3, memory="2Gi", workdir=tmp_path
+    )
+    job = jobs.wait_job(started.job.id, timeout=300)
+    assert job.status.value == "succeeded", jobs.job_logs(job.id)
+    assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.8
+
+
+def test_bad_options_are_refused_at_submit(jobs, digits):
+    with pytest.raises(fm.InvalidInput, match="use --precision bf16"):
+        jobs.train(digits, precision="fp16")
+    with pytest.raises(fm.InvalidInput, match="does not fit a image-classification dataset"):
+        jobs.train(digits, model="mlp")
+    with pytest.raises(fm.NotFound, match="no-such-data"):
+        jobs.train("no-such-data")
+    with pytest.raises(fm.InvalidInput, match="optimizer"):
+        jobs.train(digits, optimizer="adam-ish")
