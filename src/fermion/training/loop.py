@@ -38,6 +38,21 @@ class Rescale(nn.Module):
         return x.squeeze(-1) * self.std + self.mean
 
 
+def train_step(accelerator: Accelerator, model: nn.Module, optimizer: Any, loss_of: Any,
+               x: torch.Tensor, y: torch.Tensor, max_grad_norm: float | None) -> torch.Tensor:  # fmt: skip
+    """One micro-batch. Inside `accumulate`, Accelerate divides the loss by the number of
+    micro-batches, skips DDP's all-reduce (no_sync) and the optimizer step on all but the
+    last of them, so N micro-batches of b make one step equal to a batch of N*b."""
+    with accelerator.accumulate(model):
+        loss = loss_of(x, y)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+    return loss
+
+
 def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
     kind = DatasetType(config.dataset_type)
     outputs = 1 if kind is DatasetType.TABULAR_REGRESSION else len(data.classes)
@@ -139,14 +154,8 @@ class Trainer:
         total, count, seen = 0.0, 0, 0
         started = last_report = time.monotonic()
         for x, y in self.train_loader:
-            with self.accelerator.accumulate(self.model):
-                loss = self.loss(x, y)
-                self.accelerator.backward(loss)
-                if self.accelerator.sync_gradients and self.config.max_grad_norm:
-                    self.accelerator.clip_grad_norm_(self.model.parameters(),
-                                                     self.config.max_grad_norm)  # fmt: skip
-                self.optimizer.step()
-                self.optimizer.zero_grad()
+            loss = train_step(self.accelerator, self.model, self.optimizer, self.loss, x, y,
+                              self.config.max_grad_norm)  # fmt: skip
             total, count = total + loss.item(), count + 1
             seen += len(y) * self.accelerator.num_processes
             if self.accelerator.sync_gradients:
