@@ -341,3 +341,38 @@ class TrainCreate(BaseModel):
 class TrainPublic(BaseModel):
     job: JobPublic
     config: dict[str, Any]
+
+
+# -- models ---------------------------------------------------------------------
+class ModelRegister(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    folder: str = Field("model", description="the folder of the job's artifacts to register")
+
+
+class ModelVersionPublic(BaseModel):
+    name: str
+    version: int
+    ref: str
+    type: DatasetType
+    uri: str
+    job_id: int | None
+    dataset: str
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    created_at: datetime
+
+
+class ModelPublic(BaseModel):
+    name: str
+    type: DatasetType
+    created_at: datetime
+    versions: list[ModelVersionPublic]
+
+    @property
+    def latest(self) -> ModelVersionPublic:
+        return self.versions[-1]
+
+
+class ModelsPublic(BaseModel):
+    data: list[ModelPublic]
+    count: int

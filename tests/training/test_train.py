@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import fermion as fm
+from fermion.cli.main import app
 from tests import sources
 
 
@@ -41,6 +44,18 @@ def test_digits_with_the_small_cnn(jobs, jobs_server, digits):
     }
     series = jobs.job_metrics(job.id).series
     assert {"train/loss", "lr", "samples_per_s", "val/accuracy", "test/accuracy"} <= set(series)
+
+    # Registered, linked to the job and the exact dataset version, with its metrics.
+    registered = jobs.get_model_version(config["name"])
+    assert registered.ref == f"{config['name']}:v1" and f"registered model {registered.ref}" in logs
+    assert (registered.job_id, registered.dataset) == (job.id, f"{digits}:v1")
+    assert registered.metrics["test"]["accuracy"] == metrics["test"]["accuracy"]
+    stored = {p.name for p in Path(registered.uri).iterdir()}
+    assert {"model.safetensors", "labels.json", "preprocessing.json"} <= stored
+    shown = CliRunner().invoke(app, ["model", "show", config["name"]], env=jobs_server.env)
+    assert f"job {job.id}" in shown.stdout and "true \\ predicted" in shown.stdout
+    job_json = CliRunner().invoke(app, ["job", "show", str(job.id), "--json"], env=jobs_server.env)
+    assert json.loads(job_json.stdout)["models"][0]["ref"] == registered.ref
 
 
 def test_resnet18_ddp_bf16_with_gradient_accumulation(jobs, jobs_server, digits):

@@ -108,8 +108,11 @@ def show(job_id: int, json: JsonFlag = False) -> None:
     with Client() as client:
         job = client.get_job(job_id)
         metrics = client.job_metrics(job_id)
+        made = [v for m in client.list_models(job_id=job_id).data for v in m.versions
+                if v.job_id == job_id]  # fmt: skip
     if json:
-        print_json({**job.model_dump(mode="json"), "metrics": metrics.model_dump(mode="json")})
+        print_json({**job.model_dump(mode="json"), "metrics": metrics.model_dump(mode="json"),
+                    "models": [v.model_dump(mode="json") for v in made]})  # fmt: skip
         return
     console.print(_describe(job))
     if job.history:
@@ -119,6 +122,10 @@ def show(job_id: int, json: JsonFlag = False) -> None:
                         when(a.finished_at) if a.finished_at else "-",
                         "-" if a.exit_code is None else str(a.exit_code), a.reason or "")  # fmt: skip
         console.print(out)
+    for version in made:
+        from fermion.cli.model import describe
+
+        console.print(describe(version))
     if metrics.series:
         out = table("metric", "last value", "step", "points", title="Metrics")
         for name, points in metrics.series.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from fermion.cli import config, dataset, job, server, train
+from fermion.cli import config, dataset, job, model, server, train
 from fermion.cli.output import err_console
 from fermion.errors import FermionError
 
@@ -36,6 +36,7 @@ app.command("train")(train.train)
 app.add_typer(server.app, name="server")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(job.app, name="job")
+app.add_typer(model.app, name="model")
 
 
 @app.command("version")

@@ -35,6 +35,10 @@ from fermion.payloads import (
     JobPublic,
     JobsPublic,
     MetricsCreate,
+    ModelPublic,
+    ModelRegister,
+    ModelsPublic,
+    ModelVersionPublic,
     TrainCreate,
     TrainPublic,
     UploadPublic,
@@ -350,6 +354,28 @@ class Client:
         tmp.write_bytes(response.content)
         tmp.replace(dest)
         return dest
+
+    # -- models ----------------------------------------------------------------------
+    def register_job_model(
+        self, job_id: int, name: str, folder: str = "model"
+    ) -> ModelVersionPublic:
+        body = build(ModelRegister, name=name, folder=folder).model_dump()
+        return ModelVersionPublic.model_validate(
+            self._json("POST", f"/api/v1/jobs/{job_id}/model", json=body)
+        )
+
+    def list_models(self, job_id: int | None = None) -> ModelsPublic:
+        params = {"job_id": job_id} if job_id is not None else {}
+        return ModelsPublic.model_validate(self._json("GET", "/api/v1/models", params=params))
+
+    def get_model(self, name: str) -> ModelPublic:
+        return ModelPublic.model_validate(self._json("GET", f"/api/v1/models/{name}"))
+
+    def get_model_version(self, ref: str) -> ModelVersionPublic:
+        name, version = parse_ref(ref, kind="model")
+        return ModelVersionPublic.model_validate(
+            self._json("GET", f"/api/v1/models/{name}/versions/{version or 'latest'}")
+        )
 
     def log_metrics(self, job_id: int, points: list[dict[str, Any]]) -> int:
         body = build(MetricsCreate, metrics=points).model_dump(mode="json")

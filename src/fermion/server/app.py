@@ -16,7 +16,7 @@ from fermion.scheduler.scheduler import Scheduler
 from fermion.server.context import ServerContext
 from fermion.server.deps import get_principal
 from fermion.server.errors import install_error_handlers
-from fermion.server.routes import datasets, health, jobs, uploads, users
+from fermion.server.routes import datasets, health, jobs, models, uploads, users
 from fermion.server.services.auth import bootstrap_admin
 from fermion.settings import Settings, load_settings
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
-    for module in (datasets, jobs, uploads, users):
+    for module in (datasets, jobs, models, uploads, users):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -78,6 +78,7 @@ def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
 class Trainer:
     def __init__(self, config: TrainConfig, client: Any, code_dir: Path, out_dir: Path) -> None:
         self.config = config
+        self.client = client
         self.kind = DatasetType(config.dataset_type)
         self.regression = self.kind is DatasetType.TABULAR_REGRESSION
         self.accelerator = Accelerator(
@@ -250,8 +251,17 @@ class Trainer:
         self.say("test: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items()))
         if self.accelerator.is_main_process:
             self.write_model(model, summary)
+            self.register()
         self.accelerator.wait_for_everyone()
         return summary
+
+    def register(self) -> None:
+        """Put the model in the registry, linked to this job and its dataset version."""
+        job_id = fm.job_id()
+        if job_id is None or self.client is None:
+            return  # run by hand: the model folder is the result
+        version = self.client.register_job_model(job_id, self.config.name)
+        self.say(f"registered model {version.ref}")
 
     def write_model(self, model: nn.Module, summary: dict[str, Any]) -> None:
         folder = self.out_dir / "model"

@@ -24,7 +24,7 @@ def _version(text: str) -> int | None:
         return None
     number = text.removeprefix("v")
     if not number.isdigit():
-        raise InvalidInput(f"{text!r} is not a dataset version; write 3, v3 or latest")
+        raise InvalidInput(f"{text!r} is not a version; write 3, v3 or latest")
     return int(number)
 
 
