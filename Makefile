@@ -26,6 +26,7 @@ test: lint
 bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/jobs.py
+	$(PY) bench/train.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

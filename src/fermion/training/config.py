@@ -11,7 +11,7 @@ from fermion.errors import InvalidInput
 from fermion.payloads import DatasetType
 
 IMAGE_MODELS = ("small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small")
-TEXT_MODELS = ("small-transformer",)
+TEXT_MODELS = ("small-transformer", "bert")  # bert: any HF encoder folder, --pretrained
 TABULAR_MODELS = ("mlp",)
 MODELS_BY_TYPE = {
     DatasetType.IMAGE_CLASSIFICATION: IMAGE_MODELS,
@@ -88,7 +88,12 @@ def defaults_for(kind: DatasetType, image_side: int | None) -> dict[str, Any]:
     return chosen
 
 
-def check_model_name(kind: DatasetType, name: str) -> None:
+def check_model_name(kind: DatasetType, name: str, pretrained: str | None = None) -> None:
+    if name == "bert" and not pretrained:
+        raise InvalidInput(
+            "--model bert loads a Hugging Face model folder: give it with --pretrained PATH"
+            " (nothing is downloaded)"
+        )
     if name not in MODELS_BY_TYPE[kind]:
         raise InvalidInput(
             f"model {name!r} does not fit a {kind.value} dataset; choose one of:"

@@ -72,6 +72,7 @@ class Data:
     classes: list[str]
     collate: Callable | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)  # saved with the model
+    hf_tokenizer: Any = None  # a Hugging Face tokenizer, saved with the model
     model_inputs: dict[str, Any] = field(default_factory=dict)  # what building the model needs
 
 
@@ -89,6 +90,8 @@ def build_data(config: TrainConfig, client: Any) -> Data:
                     preprocessing={"kind": "image", "image_size": [size, size], "mode": "RGB",
                                    "mean": spec["mean"], "std": spec["std"]},
                     model_inputs={"image_side": size})  # fmt: skip
+    if kind is DatasetType.TEXT_CLASSIFICATION and config.model == "bert":
+        return hf_text_data(config, client)
     if kind is DatasetType.TEXT_CLASSIFICATION:
         raw = Dataset.from_local(config.dataset, "train", client=client)
         tokenizer = WordTokenizer.fit(raw.table["text"])
@@ -110,6 +113,26 @@ def build_data(config: TrainConfig, client: Any) -> Data:
                 model_inputs={"in_features": len(columns), "mean": features.mean(0),
                               "std": features.std(0), "target_mean": targets.mean().item(),
                               "target_std": targets.std().item()})  # fmt: skip
+
+
+def hf_text_data(config: TrainConfig, client: Any) -> Data:
+    """Text for a Hugging Face encoder: its own tokenizer, from the same folder."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(config.pretrained, local_files_only=True)
+
+    def encode(text: str) -> dict[str, list[int]]:
+        return dict(tokenizer(text, truncation=True, max_length=128))
+
+    def collate(batch: list[tuple[dict, int]]) -> tuple[dict, torch.Tensor]:
+        padded = tokenizer.pad([x for x, _ in batch], return_tensors="pt")
+        return dict(padded), torch.tensor([y for _, y in batch])
+
+    splits = {s: Dataset.from_local(config.dataset, s, client=client, tokenizer=encode)
+              for s in ("train", "validation", "test")}  # fmt: skip
+    return Data(splits["train"], splits["validation"], splits["test"], splits["train"].classes,
+                collate=collate, hf_tokenizer=tokenizer,
+                preprocessing={"kind": "hf-tokenizer", "folder": "tokenizer", "max_len": 128})  # fmt: skip
 
 
 def loader(

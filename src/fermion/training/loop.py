@@ -63,6 +63,8 @@ def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
         model = models.SmallCNN(outputs)
     elif config.model in IMAGE_MODELS:
         model = models.torchvision_model(config.model, outputs, inputs["image_side"])
+    elif config.model == "bert":
+        return models.HFClassifier(config.pretrained, outputs)  # its weights are the pretrained
     elif config.model == "small-transformer":
         model = models.SmallTransformer(inputs["vocab_size"], outputs, max_len=inputs["max_len"])
     else:
@@ -275,4 +277,7 @@ class Trainer:
         }
         for name, content in files.items():
             (folder / name).write_text(json.dumps(content, indent=2, default=str))
+        if self.data.hf_tokenizer is not None:
+            self.data.hf_tokenizer.save_pretrained(str(folder / "tokenizer"))
+            model.hf.config.save_pretrained(str(folder / "hf_config"))
         self.say(f"model written to {folder}")

@@ -90,6 +90,22 @@ class SmallTransformer(nn.Module):
         return self.head(self.norm(pooled))
 
 
+class HFClassifier(nn.Module):
+    """A Hugging Face encoder with a classification head (BERT and its family), loaded
+    from a local folder (nothing is downloaded), behind the trainer's model(x) call."""
+
+    def __init__(self, path: str, num_labels: int) -> None:
+        super().__init__()
+        from transformers import AutoModelForSequenceClassification
+
+        self.hf = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=num_labels, ignore_mismatched_sizes=True, local_files_only=True
+        )
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.hf(**batch).logits
+
+
 def load_model_file(spec: str, code_dir: Path, num_classes: int) -> nn.Module:
     """`path.py:ClassName` from the job's code, constructed with num_classes."""
     path_text, sep, class_name = spec.partition(":")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from fermion.training.loop import Trainer
 
 
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from local folders only
     config = TrainConfig.from_dict(json.loads(Path(argv[0]).read_text()))
     code_dir = Path.cwd()
-    out_dir = Path(__import__("os").environ.get("FERMION_JOB_DIR", ".")) / "artifacts"
+    out_dir = Path(os.environ.get("FERMION_JOB_DIR", ".")) / "artifacts"
     with Client() as client:
         Trainer(config, client, code_dir, out_dir).run()
     flush()

@@ -30,8 +30,10 @@ def submit(
     chosen = defaults_for(kind, image_side)
     given = request.model_dump(exclude_none=True)
     options = {**chosen, **{k: v for k, v in given.items() if k in chosen}}
+    if kind is DatasetType.TEXT_CLASSIFICATION and request.pretrained and not request.model:
+        options["model"] = "bert"  # a pretrained text model is a Hugging Face folder
     if not request.model_file:
-        check_model_name(kind, options["model"])
+        check_model_name(kind, options["model"], request.pretrained)
     gpus = (
         request.gpu if request.gpu is not None else int((user.job_defaults or {}).get("gpu") or 0)
     )
