@@ -16,8 +16,8 @@ def tiny_bert(folder, texts: list[str]) -> str:
     words = sorted({w for t in texts for w in t.lower().replace("#", " ").split()})
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *map(str, range(10))]
     folder.mkdir(parents=True)
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    tokenizer = transformers.BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)})
+    tokenizer.save_pretrained(folder)
     config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
                                      num_attention_heads=2, intermediate_size=64,
                                      max_position_embeddings=64, num_labels=2)  # fmt: skip
@@ -30,7 +30,7 @@ def test_a_tiny_bert_saved_locally(jobs, jobs_server, tmp_path):
     jobs.create_dataset("bert-reviews", "text-classification",
                         sources.write_rows(tmp_path / "r.csv", rows))  # fmt: skip
     path = tiny_bert(tmp_path / "tiny-bert", [r["text"] for r in rows])
-    job, config, logs = trained(jobs, "bert-reviews", pretrained=path, epochs=4, lr=1e-3,
+    job, config, logs = trained(jobs, "bert-reviews", pretrained=path, epochs=10, lr=5e-3,
                                 memory="3Gi")  # fmt: skip
     assert config["model"] == "bert"
     assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.8, logs  # chance 0.5
