@@ -143,5 +143,24 @@ def test_the_defaults_on_digits_match_a_tuned_svc(jobs, jobs_server, digits):
     """`fermion train --dataset digits` with nothing else reaches 98.9% on the test split,
     the figure of scikit-learn's tuned SVC on the same data."""
     job, config, _ = trained(jobs, digits, memory="3Gi")
-    assert (config["model"], config["epochs"]) == ("small-cnn", 15)
+    assert (config["model"], config["epochs"]) == ("small-cnn", 30)
     assert model_metrics(jobs_server, job.id)["test"]["accuracy"] >= 0.989
+
+
+def test_follow_shows_progress_and_validation_per_epoch(jobs, digits):
+    """What `fermion train --follow` draws in a terminal."""
+    import io
+
+    from rich.console import Console
+
+    from fermion.cli.progress import follow_training
+
+    started = jobs.train(digits, epochs=3, memory="3Gi")
+    screen = io.StringIO()
+    job = follow_training(jobs, started.job.id, Console(file=screen, force_terminal=True,
+                                                        width=120))  # fmt: skip
+    drawn = screen.getvalue()
+    assert job.status.value == "succeeded"
+    assert "epoch 3/3" in drawn and "samples/s" in drawn
+    assert [f"epoch {n}: validation loss" in drawn for n in (1, 2, 3)] == [True] * 3
+    assert "test: " in drawn and "accuracy" in drawn

@@ -9,6 +9,7 @@ import typer
 
 from fermion.cli.job import stream_logs
 from fermion.cli.output import JsonFlag, err_console, print_json, table
+from fermion.cli.progress import follow_training
 from fermion.client import Client
 from fermion.errors import InvalidInput
 
@@ -80,7 +81,15 @@ def train(
         if not follow:
             print(started.job.id)
             return
-        stream_logs(client, started.job.id)
+        if not err_console.is_terminal:  # piped or captured: the plain log is more useful
+            stream_logs(client, started.job.id)
+            return
+        job = follow_training(client, started.job.id, err_console)
+        err_console.print(f"Job {job.id} {job.status.value}" + (
+            f": {job.failure_reason}" if job.failure_reason else "")
+            + f" (full log: fermion job logs {job.id})")  # fmt: skip
+        if job.status.value != "succeeded":
+            raise typer.Exit(job.exit_code or 1)
 
 
 def _read_options(path: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ MODELS_BY_TYPE = {
 # Per dataset type; small images get the small CNN (resnets shrink 8x8 inputs to nothing).
 DEFAULTS: dict[DatasetType, dict[str, Any]] = {
     DatasetType.IMAGE_CLASSIFICATION: {
-        "model": "small-cnn", "epochs": 15, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.05,
+        "model": "small-cnn", "epochs": 30, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.05,
         "augment": "light",
     },
     DatasetType.TEXT_CLASSIFICATION: {

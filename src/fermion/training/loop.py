@@ -136,6 +136,8 @@ class Trainer:
     # -- the run -------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.announce()
+        fm.log({"progress/total_steps": self.steps_per_epoch * self.config.epochs,
+                "progress/epochs": self.config.epochs}, step=0)  # fmt: skip
         found = checkpoint.find_last(self.checkpoints)
         if found:
             self.state = checkpoint.load_last(self.accelerator, found)
@@ -211,14 +213,18 @@ class Trainer:
     def metric_name(self) -> str:
         return "rmse" if self.regression else "accuracy"
 
-    def improved(self, value: float) -> bool:
-        best = self.state["best"]
-        return best is None or (value < best if self.regression else value > best)
+    def score(self, metrics: dict[str, Any]) -> list[float]:
+        """Higher is better. Accuracy on a small validation split saturates and ties, so
+        a lower validation loss breaks ties: the best epoch is not simply the first."""
+        if self.regression:
+            return [-metrics["rmse"]]
+        return [metrics["accuracy"], -metrics["loss"]]
 
     def after_epoch(self, epoch: int, train_loss: float, metrics: dict[str, Any]) -> None:
-        value = metrics[self.metric_name]
-        if self.improved(value):
-            self.state.update(best=value, best_epoch=epoch, stale_epochs=0)
+        score = self.score(metrics)
+        if self.state.get("best_score") is None or score > self.state["best_score"]:
+            self.state.update(best=metrics[self.metric_name], best_score=score,
+                              best_epoch=epoch, stale_epochs=0)  # fmt: skip
             if self.accelerator.is_main_process:
                 checkpoint.save_weights(self.accelerator.unwrap_model(self.model),
                                         self.checkpoints / "best" / "model.safetensors")  # fmt: skip
