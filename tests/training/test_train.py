@@ -164,3 +164,26 @@ def test_follow_shows_progress_and_validation_per_epoch(jobs, digits):
     assert "epoch 3/3" in drawn and "samples/s" in drawn
     assert [f"epoch {n}: validation loss" in drawn for n in (1, 2, 3)] == [True] * 3
     assert "test: " in drawn and "accuracy" in drawn
+
+
+def test_options_from_a_file_with_flags_winning(jobs_server, digits, tmp_path):
+    (tmp_path / "train.yaml").write_text(
+        f"dataset: {digits}\nepochs: 2\nlr: 0.01\nbatch-size: 16\n"
+    )
+    result = CliRunner().invoke(app, ["train", "-f", str(tmp_path / "train.yaml"), "--lr", "0.02",
+                                      "--memory", "2Gi", "--json"], env=jobs_server.env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    started = json.loads(result.stdout)
+    assert (started["config"]["epochs"], started["config"]["lr"]) == (2, 0.02)
+    assert started["config"]["batch_size"] == 16
+    with jobs_server.client() as client:
+        client.cancel_job(started["job"]["id"])
+
+
+def test_early_stopping_ends_a_stalled_run(jobs, jobs_server, tmp_path):
+    jobs.create_dataset("stall-iris", "tabular-classification",
+                        sources.write_rows(tmp_path / "iris.csv", sources.iris_rows()),
+                        label_column="species")  # fmt: skip
+    job, _, logs = trained(jobs, "stall-iris", epochs=500, early_stopping=3, memory="2Gi")
+    assert "early stopping: no improvement for 3 epochs" in logs
+    assert len(model_metrics(jobs_server, job.id)["history"]) < 500
