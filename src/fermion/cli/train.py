@@ -24,10 +24,14 @@ def train(
     name: Annotated[str | None, Opt(help="Name to register the model under.")] = None,
     model: Annotated[
         str | None,
-        Opt(help="small-cnn, resnet18/34/50, mobilenet_v3_small, small-transformer, mlp."),
+        Opt(
+            help="small-cnn, resnet18/34/50, mobilenet_v3_small, small-transformer, mlp, or"
+            " bert (any Hugging Face encoder folder, with --pretrained)."
+        ),
     ] = None,
     pretrained: Annotated[
-        str | None, Opt(help="Weights to start from (a path on the server).")
+        str | None,
+        Opt(help="Weights (.safetensors/.pt) or a Hugging Face model folder, on the server."),
     ] = None,
     model_file: Annotated[str | None, Opt(help="Your own nn.Module: path.py:ClassName.")] = None,
     epochs: Annotated[int | None, Opt()] = None,
