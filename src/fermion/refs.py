@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
-from fermion.errors import InvalidInput
+from fermion.errors import InvalidInput, NotFound
+
+V = TypeVar("V", bound=Any)  # a version row: has .version
 
 _REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,62})(?::(?:v?(?P<version>\d+)|latest))?$")
 
@@ -20,3 +24,15 @@ def parse_ref(ref: str, kind: str = "dataset") -> tuple[str, int | None]:
 
 def format_ref(name: str, version: int) -> str:
     return f"{name}:v{version}"
+
+
+def pick_version(versions: Sequence[V], version: int | None, kind: str, name: str) -> V:
+    """`version` of a named thing (the latest when None) from its rows, oldest first;
+    NotFound lists the versions there are."""
+    if version is None:
+        return versions[-1]
+    for row in versions:
+        if row.version == version:
+            return row
+    have = ", ".join(f"v{v.version}" for v in versions)
+    raise NotFound(f"{kind} {name!r} has no version v{version}; its versions: {have}")

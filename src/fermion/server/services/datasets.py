@@ -28,7 +28,7 @@ from fermion.payloads import (
     DatasetsPublic,
     DatasetVersionPublic,
 )
-from fermion.refs import format_ref
+from fermion.refs import format_ref, pick_version
 from fermion.server.context import ServerContext
 from fermion.server.services import uploads
 from fermion.store.tables import DatasetRow, DatasetVersionRow, User
@@ -85,14 +85,7 @@ def get_dataset(session: Session, name: str) -> DatasetRow:
 
 
 def get_version(session: Session, name: str, version: int | None) -> DatasetVersionRow:
-    dataset = get_dataset(session, name)
-    if version is None:
-        return dataset.versions[-1]
-    for row in dataset.versions:
-        if row.version == version:
-            return row
-    have = ", ".join(f"v{v.version}" for v in dataset.versions)
-    raise NotFound(f"dataset {name!r} has no version v{version}; its versions: {have}")
+    return pick_version(get_dataset(session, name).versions, version, "dataset", name)
 
 
 def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int) -> DatasetHead:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fermion.errors import Conflict, InvalidInput, NotFound
 from fermion.payloads import ModelPublic, ModelsPublic, ModelVersionPublic
-from fermion.refs import format_ref
+from fermion.refs import format_ref, pick_version
 from fermion.scheduler.scheduler import job_files
 from fermion.server.context import ServerContext
 from fermion.store.tables import JobRow, ModelRow, ModelVersionRow
@@ -52,14 +52,7 @@ def get_model(session: Session, name: str) -> ModelRow:
 
 
 def get_version(session: Session, name: str, version: int | None) -> ModelVersionRow:
-    model = get_model(session, name)
-    if version is None:
-        return model.versions[-1]
-    for row in model.versions:
-        if row.version == version:
-            return row
-    have = ", ".join(f"v{v.version}" for v in model.versions)
-    raise NotFound(f"model {name!r} has no version v{version}; its versions: {have}")
+    return pick_version(get_model(session, name).versions, version, "model", name)
 
 
 def register_from_job(
