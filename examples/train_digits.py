@@ -57,3 +57,6 @@ for epoch in range(start, args.epochs):
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "epoch": epoch}, tmp)  # fmt: skip
         tmp.replace(checkpoint)
+
+if distributed:
+    dist.destroy_process_group()  # leave cleanly: a rank exiting with it alive can abort

@@ -51,3 +51,7 @@ if accelerator.is_main_process:
     params = [p.detach().flatten().tolist() for p in accelerator.unwrap_model(model).parameters()]
     with open(out, "w") as f:
         json.dump({"params": params, "all_reduces": len(reduces)}, f)
+
+accelerator.wait_for_everyone()
+if world > 1:
+    torch.distributed.destroy_process_group()

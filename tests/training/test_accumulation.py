@@ -30,14 +30,9 @@ def step(tmp_path: Path, accum: int, nproc: int = 1) -> dict:
         ]
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        [*launcher, str(CHECK), "32", str(accum), str(out)],
-        check=True,
-        env=env,
-        cwd=ROOT,
-        timeout=180,
-        capture_output=True,
-    )
+    done = subprocess.run([*launcher, str(CHECK), "32", str(accum), str(out)], env=env, cwd=ROOT,
+                          timeout=180, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(out.read_text())
 
 

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import torch.distributed
+
 from fermion.client import Client
 from fermion.runtime import flush
 from fermion.training.config import TrainConfig
@@ -21,6 +23,10 @@ def main(argv: list[str]) -> int:
     with Client() as client:
         Trainer(config, client, code_dir, out_dir).run()
     flush()
+    # Leave the process group before exiting: a rank that exits with it alive can abort
+    # in gloo's teardown ("terminate called without an active exception").
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     return 0
 
 
