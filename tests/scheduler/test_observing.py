@@ -107,6 +107,7 @@ def test_a_training_script_written_like_a_users(jobs, jobs_server, tmp_path, dig
                 total, batches = total + loss.item(), batches + 1
             print(f"epoch {epoch} loss {total / batches:.4f} batches {batches}", flush=True)
             fm.log({"loss": total / batches}, step=epoch)
+        torch.distributed.destroy_process_group()
     """,
         name="train.py",
     )
