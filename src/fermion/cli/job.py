@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from fermion.cli.output import (
     JsonFlag,
@@ -135,7 +136,7 @@ def show(job_id: int, json: JsonFlag = False) -> None:
         console.print(out)
 
 
-def _describe(job: JobPublic):  # type: ignore[no-untyped-def]
+def _describe(job: JobPublic) -> Table:
     facts = table("", "")
     facts.show_header = False
     state = job.status.value

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -13,7 +16,7 @@ from fermion.errors import FermionError
 class FermionGroup(TyperGroup):
     """Shows a FermionError as one clear line and exit code 1, not a traceback."""
 
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FermionError as exc:

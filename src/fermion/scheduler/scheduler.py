@@ -25,7 +25,7 @@ from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
 from fermion.server.context import ServerContext
 from fermion.server.services.auth import issue_token
-from fermion.store.tables import JobRow, Token
+from fermion.store.tables import JobRow, Token, User
 
 log = logging.getLogger("fermion.scheduler")
 
@@ -244,7 +244,5 @@ def job_files(context: ServerContext, job_id: int) -> JobFiles:
     return JobFiles(local if local is not None else context.settings.home / "jobs" / str(job_id))
 
 
-def job_owner(session: Session, job: JobRow):  # type: ignore[no-untyped-def]
-    from fermion.store.tables import User
-
+def job_owner(session: Session, job: JobRow) -> User:
     return session.get(User, job.owner_id)

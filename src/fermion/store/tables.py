@@ -33,7 +33,7 @@ class DateTime(TypeDecorator):
     def __init__(self, timezone: bool = True) -> None:
         super().__init__()
 
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
