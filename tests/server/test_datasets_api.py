@@ -67,3 +67,12 @@ def test_a_body_that_is_not_json_is_a_400(http):
     )
     assert response.status_code == 400
     assert response.json()["error"] == "INVALID_INPUT"
+
+
+def test_a_folder_of_a_version_is_not_a_file(http, digits_dir):
+    http.post(
+        "/datasets",
+        json={"name": "api-files", "type": "image-classification", "source": str(digits_dir)},
+    )
+    response = http.get("/datasets/api-files/versions/1/files/train")
+    assert response.status_code == 404 and "has no file" in response.json()["message"]

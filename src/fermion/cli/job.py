@@ -69,11 +69,15 @@ def run(
         stream_logs(client, job.id)
 
 
-def stream_logs(client: Client, job_id: int) -> None:
-    """Print the job's output until it ends; exit with its exit code."""
+def _print_live(client: Client, job_id: int) -> None:
     for chunk in client.follow_job_logs(job_id):
         sys.stdout.write(chunk)
         sys.stdout.flush()
+
+
+def stream_logs(client: Client, job_id: int) -> None:
+    """Print the job's output until it ends; exit with its exit code."""
+    _print_live(client, job_id)
     job = client.get_job(job_id)
     err_console.print(f"Job {job.id} {job.status.value}" + (
         f": {job.failure_reason}" if job.failure_reason else ""))  # fmt: skip
@@ -170,9 +174,7 @@ def logs(
     """Print a job's output (every rank's, prefixed [rankN] under torchrun)."""
     with Client() as client:
         if follow:
-            for chunk in client.follow_job_logs(job_id):
-                sys.stdout.write(chunk)
-                sys.stdout.flush()
+            _print_live(client, job_id)
         else:
             sys.stdout.write(client.job_logs(job_id, attempt))
 

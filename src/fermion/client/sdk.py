@@ -206,6 +206,15 @@ class Client:
             archive.seek(0)
             return self._upload_archive(archive, path.name)
 
+    def _ship_code(self, workdir: Path) -> str:
+        """Pack a job's working directory and upload it; returns its `upload:ID/code`."""
+        archive = pack_directory(workdir, self.settings.max_code_mb * 1024 * 1024)
+        try:
+            with open(archive, "rb") as f:
+                return self._upload_archive(f, "code")
+        finally:
+            archive.unlink()
+
     def _upload_archive(self, archive: Any, name: str) -> str:
         done = UploadPublic.model_validate(
             self._json("POST", "/api/v1/uploads", content=archive, timeout=LONG,
@@ -283,12 +292,7 @@ class Client:
             memory=memory, env=env or {}, max_retries=max_retries,
         )  # fmt: skip
         if workdir is not None:
-            archive = pack_directory(Path(workdir), self.settings.max_code_mb * 1024 * 1024)
-            try:
-                with open(archive, "rb") as f:
-                    payload.code = self._upload_archive(f, "code")
-            finally:
-                archive.unlink()
+            payload.code = self._ship_code(Path(workdir))
         body = payload.model_dump(mode="json")
         return JobPublic.model_validate(self._json("POST", "/api/v1/jobs", json=body))
 
@@ -300,12 +304,7 @@ class Client:
         `workdir` ship with it (needed for model_file)."""
         payload = build(TrainCreate, dataset=dataset, **options)
         if workdir is not None:
-            archive = pack_directory(Path(workdir), self.settings.max_code_mb * 1024 * 1024)
-            try:
-                with open(archive, "rb") as f:
-                    payload.code = self._upload_archive(f, "code")
-            finally:
-                archive.unlink()
+            payload.code = self._ship_code(Path(workdir))
         body = payload.model_dump(mode="json", exclude_none=True)
         return TrainPublic.model_validate(self._json("POST", "/api/v1/jobs/train", json=body))
 

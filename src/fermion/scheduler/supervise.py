@@ -50,11 +50,9 @@ def signal_all(processes: list[psutil.Process], signum: int) -> None:
 def reap_orphans(main_pid: int) -> None:
     """Collect the exit status of adopted processes so they do not linger as zombies."""
     for process in descendants():
-        try:
+        with contextlib.suppress(psutil.Error, ChildProcessError):  # it went meanwhile
             if process.pid != main_pid and process.status() == psutil.STATUS_ZOMBIE:
                 os.waitpid(process.pid, os.WNOHANG)
-        except (psutil.Error, ChildProcessError):
-            pass
 
 
 def stop_everything(grace_s: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -76,9 +77,7 @@ def _write_pid(settings: Settings) -> None:
 def _remove_pid(settings: Settings) -> None:
     import json
 
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no pid file, or another server's
         info = json.loads(settings.server_pid_path.read_text())
         if info.get("pid") == os.getpid():
             settings.server_pid_path.unlink()
-    except (OSError, ValueError):
-        pass

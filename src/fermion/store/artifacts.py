@@ -117,6 +117,9 @@ class ArtifactStore:
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))
 
+    def is_file(self, key: str) -> bool:
+        return self.fs.isfile(self.path(key))
+
     def open_read(self, key: str) -> IO[bytes]:
         return self.fs.open(self.path(key), "rb")
 

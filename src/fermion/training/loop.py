@@ -26,18 +26,6 @@ MIXED = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 PROGRESS_EVERY_S = 5.0
 
 
-class Rescale(nn.Module):
-    """Regression head: the network predicts standardised targets; this maps them back."""
-
-    def __init__(self, mean: float, std: float) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(float(mean)))
-        self.register_buffer("std", torch.tensor(float(std) or 1.0))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.squeeze(-1) * self.std + self.mean
-
-
 def train_step(accelerator: Accelerator, model: nn.Module, optimizer: Any, loss_of: Any,
                x: torch.Tensor, y: torch.Tensor, max_grad_norm: float | None) -> torch.Tensor:  # fmt: skip
     """One micro-batch. Inside `accumulate`, Accelerate divides the loss by the number of
@@ -70,7 +58,9 @@ def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
     else:
         model = models.mlp(inputs["in_features"], outputs, inputs["mean"], inputs["std"])
         if kind is DatasetType.TABULAR_REGRESSION:
-            model = nn.Sequential(model, Rescale(inputs["target_mean"], inputs["target_std"]))
+            model = nn.Sequential(
+                model, models.Rescale(inputs["target_mean"], inputs["target_std"])
+            )
     if config.pretrained:
         missing = models.load_pretrained(model, Path(config.pretrained))
         print(f"loaded {config.pretrained}; newly initialised: {missing or 'nothing'}")
@@ -194,7 +184,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data_loader: Any, details: bool = False) -> dict[str, Any]:
         self.model.eval()
-        outputs, targets, losses = [], [], []
+        outputs, targets = [], []
         for x, y in data_loader:
             with self.accelerator.autocast():
                 out = self.model(x)
@@ -206,8 +196,8 @@ class Trainer:
             result = regression_metrics(out, y)
             result["loss"] = result["rmse"] ** 2
             return result
-        losses = nn.functional.cross_entropy(out, y).item()
-        return {"loss": losses, **classification_metrics(out, y, self.data.classes, details)}
+        loss = nn.functional.cross_entropy(out, y).item()
+        return {"loss": loss, **classification_metrics(out, y, self.data.classes, details)}
 
     @property
     def metric_name(self) -> str:

@@ -58,6 +58,18 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class Rescale(nn.Module):
+    """Regression head: the network predicts standardised targets; this maps them back."""
+
+    def __init__(self, mean: float, std: float) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std) or 1.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.squeeze(-1) * self.std + self.mean
+
+
 def mlp(in_features: int, outputs: int, mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
     return nn.Sequential(
         Standardize(mean, std),

@@ -121,10 +121,13 @@ def files(context: ServerContext, row: DatasetVersionRow) -> DatasetFiles:
 
 
 def open_file(context: ServerContext, row: DatasetVersionRow, path: str) -> Iterator[bytes]:
-    listing = files(context, row).files
-    if path not in listing:
-        raise NotFound(f"{format_ref(row.dataset.name, row.version)} has no file {path!r}")
     key = f"{context.artifacts.key_of(row.uri)}/{path}"
+    try:
+        found = context.artifacts.is_file(key)  # keys with '..' are refused: they stay inside
+    except ValueError:
+        found = False
+    if not found:
+        raise NotFound(f"{format_ref(row.dataset.name, row.version)} has no file {path!r}")
 
     def chunks() -> Iterator[bytes]:
         with context.artifacts.open_read(key) as f:

@@ -212,9 +212,11 @@ def artifacts(context: ServerContext, job: JobRow) -> list[str]:
 
 
 def artifact_path(context: ServerContext, job: JobRow, path: str) -> Path:
-    if path not in artifacts(context, job):
+    folder = job_files(context, job.id).artifacts.resolve()
+    target = (folder / path).resolve()
+    if not target.is_relative_to(folder) or not target.is_file():
         raise NotFound(f"job {job.id} has no artifact {path!r}; `fermion job artifacts {job.id}`")
-    return job_files(context, job.id).artifacts / path
+    return target
 
 
 # -- metrics ------------------------------------------------------------------------
