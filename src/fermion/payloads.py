@@ -359,6 +359,8 @@ class ModelVersionPublic(BaseModel):
     dataset: str
     metrics: dict[str, Any]
     config: dict[str, Any]
+    evaluations: list[dict[str, Any]] = []
+    deployments: list[str] = []  # the deployments that serve this version
     created_at: datetime
 
 
@@ -376,3 +378,89 @@ class ModelPublic(BaseModel):
 class ModelsPublic(BaseModel):
     data: list[ModelPublic]
     count: int
+
+
+class ModelFiles(BaseModel):
+    ref: str
+    files: list[str]
+
+
+class EvaluationCreate(BaseModel):
+    dataset: str = Field(description="NAME[:VERSION] of the dataset to evaluate on")
+    split: str = "test"
+    cpu: float | None = Field(None, gt=0)
+    memory: str | None = None
+
+
+class EvaluationRecord(BaseModel):
+    """What an evaluation job reports back to the model version."""
+
+    dataset: str
+    split: str
+    metrics: dict[str, Any]
+
+
+class ModelImport(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    upload: str = Field(description="an upload holding the model folder (upload:ID/NAME)")
+
+
+# -- deployments -----------------------------------------------------------------------
+class DeploymentCreate(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    model: str = Field(description="the model to serve: NAME[:VERSION]")
+    replicas: int = Field(1, ge=1, le=64)
+    max_batch_size: int = Field(32, ge=1, le=1024)
+    max_batch_delay_ms: float = Field(5.0, ge=0, le=1000)
+    cpu: float = Field(1.0, gt=0)
+    memory: str = "2Gi"
+    public: bool = False
+
+
+class DeploymentScale(BaseModel):
+    replicas: int = Field(ge=0, le=64)
+
+
+class DeploymentUpdate(BaseModel):
+    model: str = Field(description="the model version to roll out: NAME[:VERSION]")
+
+
+class ReplicaPublic(BaseModel):
+    job_id: int
+    model: str  # NAME:vN it serves
+    state: str  # queued | starting | loading | ready | not ready | stopping
+    endpoint: str | None
+    attempt: int
+    restarts: int
+    reason: str | None = None
+
+
+class DeploymentPublic(BaseModel):
+    name: str
+    model: str  # NAME:vN it should serve
+    status: str  # ready | starting | updating | scaling | degraded | stopped
+    replicas: int
+    ready_replicas: int
+    cpu: float
+    memory: str
+    max_batch_size: int
+    max_batch_delay_ms: float
+    public: bool
+    url: str  # where applications send requests
+    replica_details: list[ReplicaPublic]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeploymentsPublic(BaseModel):
+    data: list[DeploymentPublic]
+    count: int
+
+
+class DeploymentToken(BaseModel):
+    deployment: str
+    token: str
+
+
+class EndpointRegister(BaseModel):
+    url: str = Field(pattern=r"^https?://")

@@ -7,12 +7,16 @@ the background when none answers.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import shutil
 import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +33,22 @@ from fermion.payloads import (
     DatasetPublic,
     DatasetsPublic,
     DatasetVersionPublic,
+    DeploymentCreate,
+    DeploymentPublic,
+    DeploymentScale,
+    DeploymentsPublic,
+    DeploymentToken,
+    DeploymentUpdate,
+    EvaluationCreate,
+    EvaluationRecord,
     JobCreate,
     JobDefaults,
     JobMetrics,
     JobPublic,
     JobsPublic,
     MetricsCreate,
+    ModelFiles,
+    ModelImport,
     ModelPublic,
     ModelRegister,
     ModelsPublic,
@@ -254,21 +268,40 @@ class Client:
         name, version = parse_ref(ref)
         base = f"/api/v1/datasets/{name}/versions/{version or 'latest'}/files"
         listing = DatasetFiles.model_validate(self._json("GET", base))
-        for rel in listing.files:
+        self._download_files(base, listing.files, dest)
+        return listing
+
+    def _download_files(self, base: str, files: list[str], dest: Path) -> None:
+        for rel in files:
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            with self._http.stream(
-                "GET",
-                f"{base}/{rel}",
-                timeout=LONG,
-                headers=self._auth(),
-            ) as response:
+            with self._http.stream("GET", f"{base}/{rel}", timeout=LONG,
+                                   headers=self._auth()) as response:  # fmt: skip
                 if response.status_code >= 400:
                     raise error_from_body(response.status_code, response.read().decode())
                 with open(target, "wb") as f:
                     for chunk in response.iter_bytes(1 << 20):
                         f.write(chunk)
-        return listing
+
+    def cached_copy(self, kind: str, key: str, download: Callable[[Path], Any]) -> Path:
+        """`$FERMION_HOME/cache/KIND/KEY`, downloaded once: into a folder beside it, then
+        renamed into place, so a reader never sees a partial copy and two processes
+        downloading at once both end with a whole one."""
+        cache = self.settings.home / "cache" / kind / key
+        if cache.is_dir():
+            return cache
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{key[:24]}-"))
+        try:
+            download(tmp)
+            try:
+                os.rename(tmp, cache)
+            except OSError:
+                if not cache.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return cache
 
     # -- jobs ----------------------------------------------------------------------
     def submit_job(
@@ -376,6 +409,137 @@ class Client:
             self._json("GET", f"/api/v1/models/{name}/versions/{version or 'latest'}")
         )
 
+    def delete_model(self, ref: str) -> list[str]:
+        """Delete a version (NAME:vN) or, given NAME alone, the whole model."""
+        name, version = parse_ref(ref, kind="model")
+        path = f"/api/v1/models/{name}" + (f"/versions/{version}" if version else "")
+        return self._json("DELETE", path)
+
+    def download_model(self, ref: str, dest: Path) -> ModelFiles:
+        """Download every file of a model version into `dest`."""
+        name, version = parse_ref(ref, kind="model")
+        base = f"/api/v1/models/{name}/versions/{version or 'latest'}/files"
+        listing = ModelFiles.model_validate(self._json("GET", base))
+        self._download_files(base, listing.files, dest)
+        return listing
+
+    def fetch_model(self, ref: str) -> Path:
+        """A local folder with the model version's files: the stored folder itself when
+        the artifact store is on this machine, else a cached download."""
+        info = self.get_model_version(ref)
+        local = Path(info.uri)
+        if "://" not in info.uri and (local / "model.safetensors").is_file():
+            return local
+        key = f"{info.name}-v{info.version}-{hashlib.sha256(info.uri.encode()).hexdigest()[:12]}"
+        return self.cached_copy("models", key, lambda dest: self.download_model(info.ref, dest))
+
+    def import_model(self, name: str, folder: Path) -> ModelVersionPublic:
+        """Register a model folder (model.safetensors, config.json, labels.json,
+        preprocessing.json) made elsewhere; `fermion.models.importing` makes one."""
+        body = build(ModelImport, name=name, upload=self.upload(folder)).model_dump()
+        return ModelVersionPublic.model_validate(
+            self._json("POST", "/api/v1/models/import", json=body, timeout=LONG)
+        )
+
+    def evaluate_model(self, ref: str, dataset: str, split: str = "test", cpu: float | None = None,
+                       memory: str | None = None) -> JobPublic:  # fmt: skip
+        """Queue a job that evaluates the model on a dataset split; its result is added
+        to the model version's evaluations."""
+        name, version = parse_ref(ref, kind="model")
+        body = build(EvaluationCreate, dataset=dataset, split=split, cpu=cpu, memory=memory)
+        return JobPublic.model_validate(self._json(
+            "POST", f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluate",
+            json=body.model_dump(exclude_none=True),
+        ))  # fmt: skip
+
+    def record_evaluation(self, ref: str, dataset: str, split: str,
+                          metrics: dict[str, Any]) -> ModelVersionPublic:  # fmt: skip
+        name, version = parse_ref(ref, kind="model")
+        body = build(EvaluationRecord, dataset=dataset, split=split, metrics=metrics)
+        return ModelVersionPublic.model_validate(self._json(
+            "POST", f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluations",
+            json=body.model_dump(mode="json"),
+        ))  # fmt: skip
+
+    # -- deployments -------------------------------------------------------------------
+    def deploy(self, model: str, name: str, replicas: int = 1, max_batch_size: int = 32,
+               max_batch_delay_ms: float = 5.0, cpu: float = 1.0, memory: str = "2Gi",
+               public: bool = False) -> DeploymentPublic:  # fmt: skip
+        body = build(DeploymentCreate, name=name, model=model, replicas=replicas,
+                     max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms,
+                     cpu=cpu, memory=memory, public=public)  # fmt: skip
+        return DeploymentPublic.model_validate(
+            self._json("POST", "/api/v1/deployments", json=body.model_dump())
+        )
+
+    def list_deployments(self) -> DeploymentsPublic:
+        return DeploymentsPublic.model_validate(self._json("GET", "/api/v1/deployments"))
+
+    def get_deployment(self, name: str) -> DeploymentPublic:
+        return DeploymentPublic.model_validate(self._json("GET", f"/api/v1/deployments/{name}"))
+
+    def scale_deployment(self, name: str, replicas: int) -> DeploymentPublic:
+        body = build(DeploymentScale, replicas=replicas).model_dump()
+        return DeploymentPublic.model_validate(
+            self._json("POST", f"/api/v1/deployments/{name}/scale", json=body)
+        )
+
+    def update_deployment(self, name: str, model: str) -> DeploymentPublic:
+        body = build(DeploymentUpdate, model=model).model_dump()
+        return DeploymentPublic.model_validate(
+            self._json("POST", f"/api/v1/deployments/{name}/update", json=body)
+        )
+
+    def delete_deployment(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/deployments/{name}")
+
+    def deployment_token(self, name: str) -> DeploymentToken:
+        return DeploymentToken.model_validate(
+            self._json("POST", f"/api/v1/deployments/{name}/tokens")
+        )
+
+    def wait_deployment(self, name: str, timeout: float = 300.0, poll_s: float = 0.5
+                        ) -> DeploymentPublic:  # fmt: skip
+        """Block until every replica serves the deployment's model and is ready."""
+        deadline = time.monotonic() + timeout
+        while True:
+            deployment = self.get_deployment(name)
+            if deployment.status == "ready" or time.monotonic() > deadline:
+                return deployment
+            time.sleep(poll_s)
+
+    def deployment_logs(self, name: str) -> str:
+        return self._request("GET", f"/api/v1/deployments/{name}/logs").text
+
+    def follow_deployment_logs(self, name: str) -> Iterator[str]:
+        with self._http.stream("GET", f"/api/v1/deployments/{name}/logs", headers=self._auth(),
+                               params={"follow": "true"}, timeout=LONG) as response:  # fmt: skip
+            if response.status_code >= 400:
+                raise error_from_body(response.status_code, json.loads(response.read() or b"{}"))
+            yield from response.iter_text()
+
+    def predict(self, deployment: str, *, image: Any = None, text: Any = None,
+                record: Any = None, inputs: list[Any] | None = None,
+                top_k: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Predictions from a deployment, one per input. Give images (paths or bytes),
+        texts, records (dicts of feature values), one or a list of them, or `inputs` as
+        the API takes them."""
+        given = [v for v in (image, text, record, inputs) if v is not None]
+        if len(given) != 1:
+            raise InvalidInput("give one of image=, text=, record= or inputs=")
+        if image is not None:
+            images = image if isinstance(image, list | tuple) else [image]
+            inputs = [base64.b64encode(i if isinstance(i, bytes) else Path(i).read_bytes())
+                      .decode() for i in images]  # fmt: skip
+        elif text is not None:
+            inputs = list(text) if isinstance(text, list | tuple) else [text]
+        elif record is not None:
+            inputs = list(record) if isinstance(record, list | tuple) else [record]
+        params = {"top_k": top_k} if top_k else {}
+        answer = self._json("POST", f"/api/v1/deployments/{deployment}/predict",
+                            json={"inputs": inputs}, params=params, timeout=LONG)  # fmt: skip
+        return answer["predictions"]
+
     def log_metrics(self, job_id: int, points: list[dict[str, Any]]) -> int:
         body = build(MetricsCreate, metrics=points).model_dump(mode="json")
         return self._json("POST", f"/api/v1/jobs/{job_id}/metrics", json=body)["recorded"]
@@ -385,6 +549,10 @@ class Client:
         return JobMetrics.model_validate(
             self._json("GET", f"/api/v1/jobs/{job_id}/metrics", params=params)
         )
+
+    def set_job_endpoint(self, job_id: int, url: str) -> None:
+        """A replica reports where it listens."""
+        self._request("PUT", f"/api/v1/jobs/{job_id}/endpoint", json={"url": url})
 
     def capacity(self) -> CapacityPublic:
         return CapacityPublic.model_validate(self._json("GET", "/api/v1/capacity"))

@@ -9,9 +9,6 @@ addressed, so a cached copy is never stale).
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -170,23 +167,8 @@ def _local_copy(info: DatasetVersionPublic, client: Any) -> Path:
     local = Path(info.uri)
     if "://" not in info.uri and (local / "dataset_dict.json").exists():
         return local
-    cache = client.settings.home / "cache" / "datasets" / info.digest
-    if (cache / "dataset_dict.json").exists():
-        return cache
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    # Download beside the cache entry and rename it into place: a reader never sees a
-    # partial copy, and two processes downloading at once both end with a whole one.
-    tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{info.digest[:12]}-"))
-    try:
-        client.download_dataset(info.ref, tmp)
-        try:
-            os.rename(tmp, cache)
-        except OSError:
-            if not (cache / "dataset_dict.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return cache
+    return client.cached_copy("datasets", info.digest,
+                              lambda dest: client.download_dataset(info.ref, dest))  # fmt: skip
 
 
 class DataLoader(TorchDataLoader):

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
+from fermion.scheduler.deployments import DeploymentController
 from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
 from fermion.server.context import ServerContext
@@ -54,6 +55,9 @@ class Scheduler:
         self._terminating: set[int] = set()  # jobs sent SIGTERM in this server's life
         self._memory_checked: dict[int, float] = {}
         self._lock = threading.Lock()
+        self.deployments = DeploymentController(
+            free=lambda session: self.executor.capacity() - self.used(session)
+        )
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
@@ -83,6 +87,7 @@ class Scheduler:
     def tick(self) -> None:
         with self._lock, self.context.metadata.session() as session:
             self._watch_active(session)
+            self.deployments.reconcile(session)
             self._admit_queued(session)
 
     # -- capacity ---------------------------------------------------------------

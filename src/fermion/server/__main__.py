@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the gateway's every probe
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

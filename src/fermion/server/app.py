@@ -17,7 +17,17 @@ from fermion.scheduler.scheduler import Scheduler
 from fermion.server.context import ServerContext
 from fermion.server.deps import get_principal
 from fermion.server.errors import install_error_handlers
-from fermion.server.routes import datasets, health, jobs, models, uploads, users
+from fermion.server.gateway import Gateway
+from fermion.server.routes import (
+    datasets,
+    deployments,
+    endpoints,
+    health,
+    jobs,
+    models,
+    uploads,
+    users,
+)
 from fermion.server.services.auth import bootstrap_admin
 from fermion.settings import Settings, load_settings
 
@@ -37,11 +47,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.context = context
         app.state.scheduler = Scheduler(context, make_executor(settings))
         app.state.scheduler.start()
+        app.state.gateway = Gateway(context)
+        await app.state.gateway.start()
         _write_pid(settings)
         log.info("Fermion %s serving at %s", __version__, settings.server_url)
         try:
             yield
         finally:
+            await app.state.gateway.stop()
             app.state.scheduler.stop()
             context.close()
             _remove_pid(settings)
@@ -55,9 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
-    for module in (datasets, jobs, models, uploads, users):
+    for module in (datasets, deployments, jobs, models, uploads, users):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(endpoints.router)  # checks its own callers: public and deployment tokens
     return app
 
 

@@ -45,7 +45,13 @@ def get_principal(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return auth.authenticate(session, credentials.credentials if credentials else None)
+    principal = auth.authenticate(session, credentials.credentials if credentials else None)
+    if principal.deployment_id is not None:
+        raise Forbidden(
+            "a deployment's token can only call that deployment's endpoints"
+            " (/api/v1/deployments/NAME/predict and /api/v1/deployments/NAME/v2/...)"
+        )
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -66,6 +66,10 @@ class Token(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # A job's own token acts for the job's owner, limited to that job; deleted when it ends.
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    # A deployment token may call that deployment's endpoints and nothing else.
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="tokens")
@@ -187,6 +191,59 @@ class ModelVersionRow(Base):
     dataset: Mapped[str] = mapped_column(String(128))  # NAME:vN
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # `fermion model evaluate` results: dataset version, split, metrics, job.
+    evaluations: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     model: Mapped[ModelRow] = relationship(back_populates="versions")
+
+
+class DeploymentRow(Base):
+    """What a deployment should be; its replicas are jobs that the scheduler runs."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # RESTRICT: a model version that a deployment serves cannot be deleted.
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )
+    replicas: Mapped[int] = mapped_column(Integer)
+    cpu: Mapped[float] = mapped_column(Float)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger)
+    max_batch_size: Mapped[int] = mapped_column(Integer)
+    max_batch_delay_ms: Mapped[float] = mapped_column(Float)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    model_version: Mapped[ModelVersionRow] = relationship()
+    replica_rows: Mapped[list[ReplicaRow]] = relationship(
+        back_populates="deployment", cascade="all, delete-orphan", order_by="ReplicaRow.id"
+    )
+
+
+class ReplicaRow(Base):
+    """One replica: the job that runs it, the model version it serves, and where it
+    listens (reported by the replica itself for its current attempt)."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT")
+    )
+    endpoint: Mapped[str | None] = mapped_column(String(256))
+    endpoint_attempt: Mapped[int | None] = mapped_column(Integer)  # the attempt that listens there
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)  # its /readyz, last probed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    deployment: Mapped[DeploymentRow] = relationship(back_populates="replica_rows")
+    job: Mapped[JobRow] = relationship()
+    model_version: Mapped[ModelVersionRow] = relationship()

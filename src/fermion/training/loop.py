@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from torch import nn
 import fermion.runtime as fm
 from fermion.payloads import DatasetType
 from fermion.training import checkpoint, models
-from fermion.training.config import IMAGE_MODELS, TrainConfig
+from fermion.training.config import TrainConfig
 from fermion.training.data import Data, build_data, loader
 from fermion.training.metrics import classification_metrics, regression_metrics
 from fermion.training.optim import make_optimizer, make_schedule
@@ -42,25 +43,12 @@ def train_step(accelerator: Accelerator, model: nn.Module, optimizer: Any, loss_
 
 
 def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
-    kind = DatasetType(config.dataset_type)
-    outputs = 1 if kind is DatasetType.TABULAR_REGRESSION else len(data.classes)
-    inputs = data.model_inputs
-    if config.model_file:
-        model = models.load_model_file(config.model_file, code_dir, outputs)
-    elif config.model == "small-cnn":
-        model = models.SmallCNN(outputs)
-    elif config.model in IMAGE_MODELS:
-        model = models.torchvision_model(config.model, outputs, inputs["image_side"])
-    elif config.model == "bert":
+    regression = DatasetType(config.dataset_type) is DatasetType.TABULAR_REGRESSION
+    outputs = 1 if regression else len(data.classes)
+    if config.model == "bert" and not config.model_file:
         return models.HFClassifier(config.pretrained, outputs)  # its weights are the pretrained
-    elif config.model == "small-transformer":
-        model = models.SmallTransformer(inputs["vocab_size"], outputs, max_len=inputs["max_len"])
-    else:
-        model = models.mlp(inputs["in_features"], outputs, inputs["mean"], inputs["std"])
-        if kind is DatasetType.TABULAR_REGRESSION:
-            model = nn.Sequential(
-                model, models.Rescale(inputs["target_mean"], inputs["target_std"])
-            )
+    model = models.build(config.dataset_type, config.model, outputs, data.model_inputs,
+                         model_file=config.model_file, code_dir=code_dir)  # fmt: skip
     if config.pretrained:
         missing = models.load_pretrained(model, Path(config.pretrained))
         print(f"loaded {config.pretrained}; newly initialised: {missing or 'nothing'}")
@@ -70,6 +58,7 @@ def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
 class Trainer:
     def __init__(self, config: TrainConfig, client: Any, code_dir: Path, out_dir: Path) -> None:
         self.config = config
+        self.code_dir = code_dir
         self.client = client
         self.kind = DatasetType(config.dataset_type)
         self.regression = self.kind is DatasetType.TABULAR_REGRESSION
@@ -273,6 +262,10 @@ class Trainer:
         }
         for name, content in files.items():
             (folder / name).write_text(json.dumps(content, indent=2, default=str))
+        if self.config.model_file:  # the class, so the model can be rebuilt to serve it
+            source = self.config.model_file.partition(":")[0]
+            (folder / "code" / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.code_dir / source, folder / "code" / source)
         if self.data.hf_tokenizer is not None:
             self.data.hf_tokenizer.save_pretrained(str(folder / "tokenizer"))
             model.hf.config.save_pretrained(str(folder / "hf_config"))

@@ -114,8 +114,40 @@ class HFClassifier(nn.Module):
             path, num_labels=num_labels, ignore_mismatched_sizes=True, local_files_only=True
         )
 
+    @classmethod
+    def from_config_dir(cls, path: Path) -> HFClassifier:
+        """The architecture alone, from a saved Hugging Face config (weights come after)."""
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        model.hf = AutoModelForSequenceClassification.from_config(config)
+        return model
+
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.hf(**batch).logits
+
+
+def build(dataset_type: str, name: str, outputs: int, inputs: dict[str, Any],
+          model_file: str | None = None, code_dir: Path | None = None) -> nn.Module:  # fmt: skip
+    """A freshly initialised model by name. `inputs` are what its shape depends on: the
+    image side, the vocabulary size and length, the feature count and statistics."""
+    from fermion.payloads import DatasetType
+    from fermion.training.config import IMAGE_MODELS
+
+    if model_file:
+        return load_model_file(model_file, code_dir or Path.cwd(), outputs)
+    if name == "small-cnn":
+        return SmallCNN(outputs)
+    if name in IMAGE_MODELS:
+        return torchvision_model(name, outputs, inputs["image_side"])
+    if name == "small-transformer":
+        return SmallTransformer(inputs["vocab_size"], outputs, max_len=inputs["max_len"])
+    model = mlp(inputs["in_features"], outputs, inputs["mean"], inputs["std"])
+    if DatasetType(dataset_type) is DatasetType.TABULAR_REGRESSION:
+        model = nn.Sequential(model, Rescale(inputs["target_mean"], inputs["target_std"]))
+    return model
 
 
 def load_model_file(spec: str, code_dir: Path, num_classes: int) -> nn.Module:

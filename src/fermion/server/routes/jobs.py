@@ -5,6 +5,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from fermion.payloads import (
     CapacityPublic,
+    EndpointRegister,
     JobCreate,
     JobMetrics,
     JobPublic,
@@ -23,7 +24,7 @@ from fermion.server.deps import (
     SessionDep,
     UserOnly,
 )
-from fermion.server.services import jobs, training
+from fermion.server.services import deployments, jobs, training
 
 router = APIRouter(tags=["jobs"])
 
@@ -134,3 +135,11 @@ def read_capacity(scheduler: SchedulerDep, session: SessionDep, _: CurrentUser) 
         executor=scheduler.executor.name, total=plain(total), used=plain(used),
         free=plain(total - used),
     )  # fmt: skip
+
+
+@router.put("/jobs/{job_id}/endpoint", status_code=status.HTTP_204_NO_CONTENT)
+def register_endpoint(
+    job_id: int, body: EndpointRegister, session: SessionDep, principal: PrincipalDep
+) -> None:
+    """A replica tells where it listens (with its own job's token)."""
+    deployments.set_endpoint(session, jobs.visible(session, principal, job_id), body.url)

@@ -1,9 +1,27 @@
 from fastapi import APIRouter, status
+from fastapi.responses import StreamingResponse
 
-from fermion.payloads import ModelPublic, ModelRegister, ModelsPublic, ModelVersionPublic
-from fermion.server.deps import ContextDep, CurrentUser, PrincipalDep, SessionDep
+from fermion.payloads import (
+    EvaluationCreate,
+    EvaluationRecord,
+    JobPublic,
+    ModelFiles,
+    ModelImport,
+    ModelPublic,
+    ModelRegister,
+    ModelsPublic,
+    ModelVersionPublic,
+)
+from fermion.server.deps import (
+    ContextDep,
+    CurrentUser,
+    PrincipalDep,
+    SchedulerDep,
+    SessionDep,
+    UserOnly,
+)
 from fermion.server.routes.datasets import _version
-from fermion.server.services import jobs, models
+from fermion.server.services import jobs, models, training
 
 router = APIRouter(tags=["models"])
 
@@ -19,6 +37,15 @@ def register_model(
     return models.register_from_job(context, session, job, body.name, body.folder)
 
 
+@router.post("/models/import", response_model=ModelVersionPublic,
+             status_code=status.HTTP_201_CREATED)  # fmt: skip
+def import_model(
+    body: ModelImport, context: ContextDep, session: SessionDep, user: UserOnly
+) -> ModelVersionPublic:
+    """Register an uploaded model folder (made by `fermion model import`)."""
+    return models.import_model(context, session, user, body.name, body.upload)
+
+
 @router.get("/models", response_model=ModelsPublic)
 def list_models(session: SessionDep, _: CurrentUser, job_id: int | None = None) -> ModelsPublic:
     return models.list_models(session, job_id)
@@ -29,8 +56,60 @@ def read_model(name: str, session: SessionDep, _: CurrentUser) -> ModelPublic:
     return models.model_public(models.get_model(session, name))
 
 
+@router.delete("/models/{name}", response_model=list[str])
+def delete_model(name: str, context: ContextDep, session: SessionDep, _: UserOnly) -> list[str]:
+    """Delete every version; refused while a deployment serves one."""
+    return models.delete(context, session, name, None)
+
+
 @router.get("/models/{name}/versions/{version}", response_model=ModelVersionPublic)
 def read_model_version(
     name: str, version: str, session: SessionDep, _: CurrentUser
 ) -> ModelVersionPublic:
     return models.version_public(models.get_version(session, name, _version(version)))
+
+
+@router.delete("/models/{name}/versions/{version}", response_model=list[str])
+def delete_model_version(
+    name: str, version: str, context: ContextDep, session: SessionDep, _: UserOnly
+) -> list[str]:
+    number = models.get_version(session, name, _version(version)).version  # "latest" too
+    return models.delete(context, session, name, number)
+
+
+@router.get("/models/{name}/versions/{version}/files", response_model=ModelFiles)
+def list_model_files(
+    name: str, version: str, context: ContextDep, session: SessionDep, _: CurrentUser
+) -> ModelFiles:
+    return models.files(context, models.get_version(session, name, _version(version)))
+
+
+@router.get("/models/{name}/versions/{version}/files/{path:path}")
+def download_model_file(
+    name: str, version: str, path: str, context: ContextDep, session: SessionDep, _: CurrentUser
+) -> StreamingResponse:
+    """One file of a model version (replicas and exports fetch models this way)."""
+    row = models.get_version(session, name, _version(version))
+    return StreamingResponse(models.open_file(context, row, path),
+                             media_type="application/octet-stream")  # fmt: skip
+
+
+@router.post("/models/{name}/versions/{version}/evaluate", response_model=JobPublic,
+             status_code=status.HTTP_201_CREATED)  # fmt: skip
+def evaluate_model(
+    name: str, version: str, body: EvaluationCreate, context: ContextDep,
+    scheduler: SchedulerDep, session: SessionDep, user: UserOnly,
+) -> JobPublic:  # fmt: skip
+    """Queue a job that evaluates the model on a dataset split."""
+    row = models.get_version(session, name, _version(version))
+    return training.submit_evaluation(context, scheduler, session, user, row, body)
+
+
+@router.post("/models/{name}/versions/{version}/evaluations", response_model=ModelVersionPublic)
+def record_evaluation(
+    name: str, version: str, body: EvaluationRecord, session: SessionDep,
+    principal: PrincipalDep,
+) -> ModelVersionPublic:  # fmt: skip
+    """An evaluation job reports its result (with its job's token)."""
+    row = models.get_version(session, name, _version(version))
+    return models.add_evaluation(session, row, body, principal.job_id)

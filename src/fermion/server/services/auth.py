@@ -33,17 +33,21 @@ def hash_token(token: str) -> str:
 
 @dataclass
 class Principal:
-    """Who is calling: a user, or a job acting for its owner (`job_id` set)."""
+    """Who is calling: a user, a job acting for its owner (`job_id` set), or an
+    application holding a deployment's token (`deployment_id` set)."""
 
     user: User
     job_id: int | None = None
+    deployment_id: int | None = None
 
 
-def issue_token(session: Session, user: User, name: str, job_id: int | None = None) -> str:
-    """Create a token for `user` (or for one of their jobs); the secret is returned once
-    and never stored."""
+def issue_token(session: Session, user: User, name: str, job_id: int | None = None,
+                deployment_id: int | None = None) -> str:  # fmt: skip
+    """Create a token for `user` (or for one of their jobs or deployments); the secret is
+    returned once and never stored."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(Token(user=user, name=name, token_hash=hash_token(secret), job_id=job_id))
+    session.add(Token(user=user, name=name, token_hash=hash_token(secret), job_id=job_id,
+                      deployment_id=deployment_id))  # fmt: skip
     return secret
 
 
@@ -58,7 +62,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
         raise Unauthorized(
             "the API token is not valid; check FERMION_TOKEN or the credentials file"
         )
-    return Principal(user=row.user, job_id=row.job_id)
+    return Principal(user=row.user, job_id=row.job_id, deployment_id=row.deployment_id)
 
 
 def bootstrap_admin(store: MetadataStore, settings: Settings) -> None:

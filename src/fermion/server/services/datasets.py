@@ -30,7 +30,7 @@ from fermion.payloads import (
 )
 from fermion.refs import format_ref, pick_version
 from fermion.server.context import ServerContext
-from fermion.server.services import uploads
+from fermion.server.services import stored_files, uploads
 from fermion.store.tables import DatasetRow, DatasetVersionRow, User
 
 log = logging.getLogger("fermion.server")
@@ -112,29 +112,12 @@ def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int)
 
 
 def files(context: ServerContext, row: DatasetVersionRow) -> DatasetFiles:
-    key = context.artifacts.key_of(row.uri)
-    return DatasetFiles(
-        ref=format_ref(row.dataset.name, row.version),
-        digest=row.digest,
-        files=context.artifacts.list_files(key),
-    )
+    ref = format_ref(row.dataset.name, row.version)
+    return DatasetFiles(ref=ref, digest=row.digest, files=stored_files.listing(context, row.uri))
 
 
 def open_file(context: ServerContext, row: DatasetVersionRow, path: str) -> Iterator[bytes]:
-    key = f"{context.artifacts.key_of(row.uri)}/{path}"
-    try:
-        found = context.artifacts.is_file(key)  # keys with '..' are refused: they stay inside
-    except ValueError:
-        found = False
-    if not found:
-        raise NotFound(f"{format_ref(row.dataset.name, row.version)} has no file {path!r}")
-
-    def chunks() -> Iterator[bytes]:
-        with context.artifacts.open_read(key) as f:
-            while chunk := f.read(1 << 20):
-                yield chunk
-
-    return chunks()
+    return stored_files.chunks(context, row.uri, path, format_ref(row.dataset.name, row.version))
 
 
 # -- creating ---------------------------------------------------------------------

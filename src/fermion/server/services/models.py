@@ -7,27 +7,51 @@ committed only once every file is there."""
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from fermion.errors import Conflict, InvalidInput, NotFound
-from fermion.payloads import ModelPublic, ModelsPublic, ModelVersionPublic
+from fermion.payloads import (
+    DatasetType,
+    EvaluationRecord,
+    ModelFiles,
+    ModelPublic,
+    ModelsPublic,
+    ModelVersionPublic,
+)
 from fermion.refs import format_ref, pick_version
-from fermion.scheduler.scheduler import job_files
+from fermion.scheduler.scheduler import job_files, now
 from fermion.server.context import ServerContext
-from fermion.store.tables import JobRow, ModelRow, ModelVersionRow
+from fermion.server.services import stored_files, uploads
+from fermion.store.tables import (
+    DeploymentRow,
+    JobRow,
+    ModelRow,
+    ModelVersionRow,
+    ReplicaRow,
+    User,
+)
 
 REQUIRED = ("model.safetensors", "config.json", "labels.json", "preprocessing.json")
 
 
 def version_public(row: ModelVersionRow) -> ModelVersionPublic:
+    session = object_session(row)
+    served = session.scalars(
+        select(DeploymentRow.name).where(DeploymentRow.model_version_id == row.id)
+    ).all() if session is not None else []  # fmt: skip
     return ModelVersionPublic(
         name=row.model.name, version=row.version, ref=format_ref(row.model.name, row.version),
         type=row.model.type, uri=row.uri, job_id=row.job_id, dataset=row.dataset,
-        metrics=row.metrics, config=row.config, created_at=row.created_at,
+        metrics=row.metrics, config=row.config, evaluations=row.evaluations or [],
+        deployments=list(served), created_at=row.created_at,
     )  # fmt: skip
 
 
@@ -62,10 +86,45 @@ def register_from_job(
     missing = [f for f in REQUIRED if not (source / f).is_file()]
     if missing:
         raise InvalidInput(f"job {job.id} has no model to register in {folder}/: missing {missing}")
-    config = json.loads((source / "config.json").read_text())
-    metrics_file = source / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-    kind = config.get("dataset_type", "")
+    return _register(context, session, source, name, owner_id=job.owner_id, job_id=job.id)
+
+
+def import_model(
+    context: ServerContext, session: Session, user: User, name: str, upload: str
+) -> ModelVersionPublic:
+    """Register a model folder made elsewhere (`fermion model import` converts one)."""
+    try:
+        with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
+            folder = Path(tmp) / "x" / uploads.extract(context, upload, Path(tmp) / "x")
+            missing = [f for f in REQUIRED if not (folder / f).is_file()]
+            if missing:
+                raise InvalidInput(f"the uploaded model folder has no {', '.join(missing)};"
+                                   " `fermion model import` writes them")  # fmt: skip
+            return _register(context, session, folder, name, owner_id=user.id, job_id=None)
+    finally:
+        uploads.delete(context, upload)
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    if not path.exists() and default is not None:
+        return default
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"the model's {path.name} is not readable JSON: {exc}") from None
+
+
+def _register(context: ServerContext, session: Session, source: Path, name: str,
+              owner_id: int | None, job_id: int | None) -> ModelVersionPublic:  # fmt: skip
+    config = _read_json(source / "config.json")
+    metrics = _read_json(source / "metrics.json", default={})
+    kind = config.get("dataset_type", "") if isinstance(config, dict) else ""
+    try:
+        kind = DatasetType(kind).value
+    except ValueError:
+        raise InvalidInput(
+            f"the model's config.json names no known dataset_type ({kind!r})"
+        ) from None
     model = session.scalar(select(ModelRow).where(ModelRow.name == name))
     if model is not None and model.versions and model.type != kind:
         raise Conflict(
@@ -75,11 +134,11 @@ def register_from_job(
     context.artifacts.put_dir(source, key)
     try:
         if model is None:
-            model = ModelRow(name=name, type=kind, owner_id=job.owner_id, next_version=1)
+            model = ModelRow(name=name, type=kind, owner_id=owner_id, next_version=1)
             session.add(model)
         row = ModelVersionRow(model=model, version=model.next_version, uri=context.artifacts.uri(key),
-                              job_id=job.id, dataset=config.get("dataset", ""),
-                              metrics=metrics, config=config)  # fmt: skip
+                              job_id=job_id, dataset=config.get("dataset", ""),
+                              metrics=metrics, config=config, evaluations=[])  # fmt: skip
         session.add(row)
         model.next_version += 1
         session.commit()
@@ -93,3 +152,50 @@ def register_from_job(
         raise
     session.refresh(row)
     return version_public(row)
+
+
+# -- files, evaluations, deleting -------------------------------------------------------
+def files(context: ServerContext, row: ModelVersionRow) -> ModelFiles:
+    ref = format_ref(row.model.name, row.version)
+    return ModelFiles(ref=ref, files=stored_files.listing(context, row.uri))
+
+
+def open_file(context: ServerContext, row: ModelVersionRow, path: str) -> Iterator[bytes]:
+    return stored_files.chunks(context, row.uri, path, format_ref(row.model.name, row.version))
+
+
+def add_evaluation(session: Session, row: ModelVersionRow, record: EvaluationRecord,
+                   job_id: int | None) -> ModelVersionPublic:  # fmt: skip
+    entry = {**record.model_dump(), "job_id": job_id, "created_at": now().isoformat()}
+    row.evaluations = [*(row.evaluations or []), entry]
+    session.commit()
+    return version_public(row)
+
+
+def delete(context: ServerContext, session: Session, name: str, version: int | None) -> list[str]:
+    """Delete one version, or the whole model; refused while a deployment serves it."""
+    model = get_model(session, name)
+    doomed = [get_version(session, name, version)] if version else list(model.versions)
+    ids = [v.id for v in doomed]
+    users = set(session.scalars(
+        select(DeploymentRow.name).where(DeploymentRow.model_version_id.in_(ids))
+    )) | set(session.scalars(
+        select(DeploymentRow.name).join(ReplicaRow, ReplicaRow.deployment_id == DeploymentRow.id)
+        .where(ReplicaRow.model_version_id.in_(ids))
+    ))  # fmt: skip
+    refs = [format_ref(name, v.version) for v in doomed]
+    if users:
+        listed = ", ".join(sorted(users))
+        raise Conflict(
+            f"{' and '.join(refs) if version else name!r} is served by deployment {listed};"
+            f" delete that deployment, or update it to another model, first"
+        )
+    uris = [v.uri for v in doomed]
+    if version is None or len(model.versions) == 1:
+        session.delete(model)
+    else:
+        session.delete(doomed[0])
+    session.commit()
+    for uri in uris:
+        context.artifacts.delete(context.artifacts.key_of(uri))
+    return refs

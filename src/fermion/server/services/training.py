@@ -1,5 +1,6 @@
 """`fermion train`: complete the options with defaults for the dataset, check them, and
-queue a job of kind `train` that runs the built-in trainer."""
+queue a job of kind `train` that runs the built-in trainer. `fermion model evaluate`:
+a job of kind `evaluate`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,21 @@ import json
 
 from sqlalchemy.orm import Session
 
-from fermion.payloads import DatasetType, JobCreate, TrainCreate, TrainPublic, build
+from fermion.errors import InvalidInput
+from fermion.payloads import (
+    DatasetType,
+    EvaluationCreate,
+    JobCreate,
+    JobPublic,
+    TrainCreate,
+    TrainPublic,
+    build,
+)
 from fermion.refs import format_ref, parse_ref
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server.context import ServerContext
 from fermion.server.services import datasets, jobs
-from fermion.store.tables import User
+from fermion.store.tables import ModelVersionRow, User
 from fermion.training.config import TrainConfig, check_model_name, defaults_for
 from fermion.training.precision import resolve_precision
 
@@ -57,3 +67,29 @@ def submit(
     job = jobs.submit(context, scheduler, session, user, job_request, kind="train",
                       files={"train.json": json.dumps(config.to_dict(), indent=2)})  # fmt: skip
     return TrainPublic(job=job, config=config.to_dict())
+
+
+EVALUATE_COMMAND = ["python", "-m", "fermion.training.evaluate", "evaluate.json"]
+
+
+def submit_evaluation(
+    context: ServerContext, scheduler: Scheduler, session: Session, user: User,
+    model: ModelVersionRow, request: EvaluationCreate,
+) -> JobPublic:  # fmt: skip
+    """Queue a job that evaluates a registered model on a dataset split and records the
+    result with the model version."""
+    name, version = parse_ref(request.dataset)
+    row = datasets.get_version(session, name, version)
+    if row.dataset.type != model.model.type:
+        raise InvalidInput(f"{format_ref(model.model.name, model.version)} is a"
+                           f" {model.model.type} model; {name} is {row.dataset.type} data")  # fmt: skip
+    if not row.split_counts.get(request.split):
+        have = ", ".join(s for s, n in row.split_counts.items() if n)
+        raise InvalidInput(f"{format_ref(name, row.version)} has no records in split"
+                           f" {request.split!r}; it has {have}")  # fmt: skip
+    spec = {"model": format_ref(model.model.name, model.version),
+            "dataset": format_ref(name, row.version), "split": request.split}  # fmt: skip
+    job_request = build(JobCreate, name=f"evaluate-{model.model.name}"[:64],
+                        command=EVALUATE_COMMAND, cpu=request.cpu, memory=request.memory)  # fmt: skip
+    return jobs.submit(context, scheduler, session, user, job_request, kind="evaluate",
+                       files={"evaluate.json": json.dumps(spec)})  # fmt: skip

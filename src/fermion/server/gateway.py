@@ -1,0 +1,139 @@
+"""The gateway: sends a deployment's traffic to its ready replicas, round robin, and
+probes every replica's /readyz to know which those are.
+
+A request that cannot reach a replica (refused, or the connection dropped before an
+answer: a replica that died or is stopping) is sent to the next ready one, so a
+replica crash or a rolling update costs the caller nothing. Inference is idempotent,
+which makes that retry safe."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import select
+
+from fermion.errors import ServerUnavailable
+from fermion.payloads import JobStatus
+from fermion.server.context import ServerContext
+from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow
+
+log = logging.getLogger("fermion.gateway")
+
+PROBE_S = 0.5
+PROBE_TIMEOUT_S = 2.0
+RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+             httpx.ConnectTimeout, httpx.PoolTimeout)  # fmt: skip
+FORWARD_HEADERS = ("content-type", "inference-header-content-length")
+
+
+@dataclass(frozen=True)
+class Target:
+    replica_id: int
+    deployment: str
+    endpoint: str
+
+
+class Gateway:
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        self._targets: list[Target] = []  # every replica that has an address now
+        self._ready: set[int] = set()  # replica ids whose /readyz said yes
+        self._turn: dict[str, itertools.count] = {}
+        self._task: asyncio.Task | None = None
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(120.0, connect=2.0),
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+        )
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._probe_forever())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.http.aclose()
+
+    # -- readiness ------------------------------------------------------------------
+    def _load_targets(self) -> list[Target]:
+        with self.context.metadata.session() as session:
+            rows = session.execute(
+                select(ReplicaRow.id, DeploymentRow.name, ReplicaRow.endpoint)
+                .join(JobRow, ReplicaRow.job_id == JobRow.id)
+                .join(DeploymentRow, ReplicaRow.deployment_id == DeploymentRow.id)
+                .where(JobRow.status == JobStatus.RUNNING.value,
+                       JobRow.cancel_requested.is_(False),
+                       ReplicaRow.endpoint.is_not(None),
+                       ReplicaRow.endpoint_attempt == JobRow.attempt)
+            ).all()  # fmt: skip
+        return [Target(*row) for row in rows]
+
+    def _save_ready(self, changed: dict[int, bool]) -> None:
+        with self.context.metadata.session() as session:
+            for replica_id, ready in changed.items():
+                row = session.get(ReplicaRow, replica_id)
+                if row is not None:
+                    row.ready = ready
+            session.commit()
+
+    async def _probe(self, target: Target) -> bool:
+        try:
+            response = await self.http.get(f"{target.endpoint}/readyz", timeout=PROBE_TIMEOUT_S)
+            return response.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def refresh(self) -> None:
+        targets = await asyncio.to_thread(self._load_targets)
+        results = await asyncio.gather(*(self._probe(t) for t in targets))
+        ready = {t.replica_id for t, ok in zip(targets, results, strict=True) if ok}
+        self._targets = targets
+        before = self._ready
+        self._ready = ready
+        known = {t.replica_id for t in targets}
+        changed = {i: i in ready for i in known if (i in ready) != (i in before)}
+        if changed:
+            await asyncio.to_thread(self._save_ready, changed)
+
+    async def _probe_forever(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:  # keep probing whatever one pass ran into
+                log.exception("probing replicas failed")
+            await asyncio.sleep(PROBE_S)
+
+    # -- traffic --------------------------------------------------------------------
+    def ready_targets(self, deployment: str) -> list[Target]:
+        targets = [t for t in self._targets
+                   if t.deployment == deployment and t.replica_id in self._ready]  # fmt: skip
+        if not targets:
+            return []
+        start = next(self._turn.setdefault(deployment, itertools.count())) % len(targets)
+        return targets[start:] + targets[:start]
+
+    async def forward(self, deployment: str, method: str, path: str, body: bytes,
+                      headers: dict[str, str], query: str) -> httpx.Response:  # fmt: skip
+        """Send the request to a ready replica; on a connection failure, to the next."""
+        sent = {k: v for k, v in headers.items() if k.lower() in FORWARD_HEADERS}
+        last_error: Exception | None = None
+        for target in self.ready_targets(deployment):
+            url = f"{target.endpoint}/{path}" + (f"?{query}" if query else "")
+            try:
+                return await self.http.request(method, url, content=body, headers=sent)
+            except RETRYABLE as exc:
+                log.info("replica %s of %s unreachable (%s); trying the next",
+                         target.endpoint, deployment, type(exc).__name__)  # fmt: skip
+                self._ready.discard(target.replica_id)
+                last_error = exc
+        detail = f" (last error: {type(last_error).__name__})" if last_error else ""
+        raise ServerUnavailable(
+            f"deployment {deployment!r} has no ready replica right now{detail};"
+            f" `fermion deployment show {deployment}` shows its replicas"
+        )

@@ -1,0 +1,85 @@
+from fastapi import APIRouter, status
+from fastapi.responses import StreamingResponse
+
+from fermion.payloads import (
+    DeploymentCreate,
+    DeploymentPublic,
+    DeploymentScale,
+    DeploymentsPublic,
+    DeploymentToken,
+    DeploymentUpdate,
+)
+from fermion.server.deps import ContextDep, PrincipalDep, SchedulerDep, SessionDep, UserOnly
+from fermion.server.services import deployments
+from fermion.server.services.deployment_logs import follow_logs, read_logs
+
+router = APIRouter(prefix="/deployments", tags=["deployments"])
+
+
+@router.post("", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED)
+def create_deployment(
+    request: DeploymentCreate, context: ContextDep, scheduler: SchedulerDep,
+    session: SessionDep, user: UserOnly,
+) -> DeploymentPublic:  # fmt: skip
+    """Serve a registered model with N replicas."""
+    return deployments.create(context, scheduler, session, user, request)
+
+
+@router.get("", response_model=DeploymentsPublic)
+def list_deployments(context: ContextDep, session: SessionDep, user: UserOnly) -> DeploymentsPublic:
+    return deployments.list_deployments(context, session, user)
+
+
+@router.get("/{name}", response_model=DeploymentPublic)
+def read_deployment(
+    name: str, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: UserOnly
+) -> DeploymentPublic:
+    return deployments.to_public(context, deployments.visible(session, principal, name))
+
+
+@router.post("/{name}/scale", response_model=DeploymentPublic)
+def scale_deployment(
+    name: str, body: DeploymentScale, context: ContextDep, scheduler: SchedulerDep,
+    session: SessionDep, principal: PrincipalDep, _: UserOnly,
+) -> DeploymentPublic:  # fmt: skip
+    row = deployments.visible(session, principal, name)
+    return deployments.scale(context, scheduler, session, row, body.replicas)
+
+
+@router.post("/{name}/update", response_model=DeploymentPublic)
+def update_deployment(
+    name: str, body: DeploymentUpdate, context: ContextDep, scheduler: SchedulerDep,
+    session: SessionDep, principal: PrincipalDep, _: UserOnly,
+) -> DeploymentPublic:  # fmt: skip
+    """Roll the replicas to another model version, one at a time."""
+    row = deployments.visible(session, principal, name)
+    return deployments.update(context, scheduler, session, row, body.model)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_deployment(
+    name: str, scheduler: SchedulerDep, session: SessionDep, principal: PrincipalDep,
+    _: UserOnly,
+) -> None:  # fmt: skip
+    deployments.delete(scheduler, session, deployments.visible(session, principal, name))
+
+
+@router.post("/{name}/tokens", response_model=DeploymentToken, status_code=status.HTTP_201_CREATED)
+def create_deployment_token(
+    name: str, session: SessionDep, principal: PrincipalDep, user: UserOnly
+) -> DeploymentToken:
+    """A token that calls this deployment's endpoints and nothing else."""
+    row = deployments.visible(session, principal, name)
+    return deployments.deployment_token(session, row, user)
+
+
+@router.get("/{name}/logs")
+def deployment_logs(
+    name: str, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: UserOnly,
+    follow: bool = False,
+) -> StreamingResponse:  # fmt: skip
+    """Every replica's log, each line prefixed with its replica; `follow` streams on."""
+    row = deployments.visible(session, principal, name)
+    if follow:
+        return StreamingResponse(follow_logs(context, row.id), media_type="text/plain")
+    return StreamingResponse(iter([read_logs(context, session, row)]), media_type="text/plain")

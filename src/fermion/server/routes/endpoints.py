@@ -1,0 +1,90 @@
+"""A deployment's endpoints, for applications: the simple API and the Open Inference
+Protocol, forwarded to its ready replicas by the gateway.
+
+These sit outside the token-checked API router: a public deployment takes calls
+without a token, and a deployment's own token is good here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
+
+from fermion.errors import FermionError, Forbidden, NotFound
+from fermion.server.bodies import MAX_REQUEST_MB, read_body
+from fermion.server.deps import SessionDep, _bearer
+from fermion.server.gateway import Gateway
+from fermion.server.services import auth, deployments
+
+router = APIRouter(prefix="/api/v1/deployments/{name}", tags=["inference"])
+LIMIT = int(MAX_REQUEST_MB * 2**20)
+
+
+def authorize(
+    name: str, session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:  # fmt: skip
+    """The deployment may be called by this caller: it is public, or the token is its
+    owner's (or an admin's), or the deployment's own."""
+    row = deployments.find(session, name)
+    if row.public:
+        return name
+    principal = auth.authenticate(session, credentials.credentials if credentials else None)
+    if principal.deployment_id is not None:
+        if principal.deployment_id != row.id:
+            raise Forbidden(f"this token belongs to another deployment, not {name!r}")
+        return name
+    if row.owner_id != principal.user.id and principal.user.role != "admin":
+        raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+    return name
+
+
+Authorized = Annotated[str, Depends(authorize)]
+
+
+def gateway_of(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+async def _forward(request: Request, name: str, path: str) -> Response:
+    body = await read_body(request, LIMIT) if request.method == "POST" else b""
+    answer = await gateway_of(request).forward(
+        name, request.method, path, body, dict(request.headers), request.url.query
+    )
+    return Response(answer.content, status_code=answer.status_code,
+                    media_type=answer.headers.get("content-type"))  # fmt: skip
+
+
+@router.post("/predict")
+async def predict(request: Request, name: Authorized) -> Response:
+    """{"inputs": [...]} (base64 images, strings, records) or multipart files -> top-k labels."""
+    return await _forward(request, name, "predict")
+
+
+@router.get("/v2/health/live")
+async def v2_live(name: Authorized) -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/v2/health/ready")
+async def v2_ready(request: Request, name: Authorized) -> Response:
+    ready = bool(gateway_of(request).ready_targets(name))
+    return Response(f'{{"ready": {str(ready).lower()}}}', status_code=200 if ready else 503,
+                    media_type="application/json")  # fmt: skip
+
+
+@router.api_route("/v2/{path:path}", methods=["GET", "POST"])
+async def v2(request: Request, path: str, name: Authorized) -> Response:
+    """The Open Inference Protocol (KServe V2): model metadata, readiness, infer."""
+    try:
+        return await _forward(request, name, f"v2/{path}")
+    except FermionError as exc:  # V2 clients read {"error": message}
+        return Response(f'{{"error": {_json_string(exc.message)}}}', status_code=exc.status,
+                        media_type="application/json")  # fmt: skip
+
+
+def _json_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)

@@ -1,0 +1,215 @@
+"""Deployments: what should be served, by how many replicas. The rows say what is
+wanted; the controller (scheduler/deployments.py) makes the replica jobs match it, and
+the gateway (server/gateway.py) sends traffic to the ready ones."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fermion.errors import CapacityExceeded, Conflict, Forbidden, NotFound
+from fermion.payloads import (
+    DeploymentCreate,
+    DeploymentPublic,
+    DeploymentsPublic,
+    DeploymentToken,
+    JobStatus,
+    ReplicaPublic,
+)
+from fermion.refs import format_ref, parse_ref
+from fermion.resources import Resources, format_memory, parse_memory, readable_memory
+from fermion.scheduler.scheduler import Scheduler, now
+from fermion.server.context import ServerContext
+from fermion.server.services import models
+from fermion.server.services.auth import Principal, issue_token
+from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow, User
+
+
+# -- reading ----------------------------------------------------------------------------
+def replica_state(replica: ReplicaRow) -> str:
+    job = replica.job
+    status = JobStatus(job.status)
+    if job.cancel_requested and not status.is_terminal:
+        return "stopping"
+    if status is JobStatus.QUEUED:
+        return "restarting" if job.attempt else "queued"
+    if status.is_terminal:
+        return "stopped"
+    if replica.endpoint is None or replica.endpoint_attempt != job.attempt:
+        return "starting"
+    return "ready" if replica.ready else "loading"
+
+
+def live_replicas(row: DeploymentRow) -> list[ReplicaRow]:
+    """Replicas that serve or will serve: not ended, not being stopped."""
+    return [r for r in row.replica_rows
+            if not JobStatus(r.job.status).is_terminal and not r.job.cancel_requested]  # fmt: skip
+
+
+def status_of(row: DeploymentRow) -> str:
+    live = live_replicas(row)
+    current = [r for r in live if r.model_version_id == row.model_version_id]
+    ready = [r for r in current if replica_state(r) == "ready"]
+    if row.replicas == 0:
+        return "stopped"
+    if len(current) < len(live):
+        return "updating"
+    if len(ready) == row.replicas == len(live):
+        return "ready"
+    if not ready:
+        return "starting" if all(r.job.attempt <= 1 for r in live) else "unavailable"
+    return "scaling" if len(live) != row.replicas else "degraded"
+
+
+def to_public(context: ServerContext, row: DeploymentRow) -> DeploymentPublic:
+    details = [
+        ReplicaPublic(
+            job_id=r.job_id, model=format_ref(r.model_version.model.name, r.model_version.version),
+            state=replica_state(r), endpoint=r.endpoint, attempt=r.job.attempt,
+            restarts=max(0, r.job.attempt - 1),
+            reason=r.job.failure_reason if r.job.attempt > 1 else None,
+        )
+        for r in row.replica_rows
+        if not JobStatus(r.job.status).is_terminal
+    ]  # fmt: skip
+    return DeploymentPublic(
+        name=row.name, model=format_ref(row.model_version.model.name, row.model_version.version),
+        status=status_of(row), replicas=row.replicas,
+        ready_replicas=sum(1 for d in details if d.state == "ready"),
+        cpu=row.cpu, memory=format_memory(row.memory_bytes), max_batch_size=row.max_batch_size,
+        max_batch_delay_ms=row.max_batch_delay_ms, public=row.public,
+        url=f"{context.settings.server_url}/api/v1/deployments/{row.name}",
+        replica_details=details, created_at=row.created_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+def find(session: Session, name: str) -> DeploymentRow:
+    row = session.scalar(select(DeploymentRow).where(DeploymentRow.name == name))
+    if row is None:
+        raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+    return row
+
+
+def visible(session: Session, principal: Principal, name: str) -> DeploymentRow:
+    row = find(session, name)
+    user = principal.user
+    if row.owner_id != user.id and user.role != "admin":
+        raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+    return row
+
+
+def list_deployments(context: ServerContext, session: Session, user: User) -> DeploymentsPublic:
+    query = select(DeploymentRow).order_by(DeploymentRow.name)
+    if user.role != "admin":
+        query = query.where(DeploymentRow.owner_id == user.id)
+    data = [to_public(context, row) for row in session.scalars(query)]
+    return DeploymentsPublic(data=data, count=len(data))
+
+
+# -- capacity -------------------------------------------------------------------------
+def replica_resources(row: DeploymentRow) -> Resources:
+    return Resources(cpu=row.cpu, gpu=0, memory=row.memory_bytes)
+
+
+def check_room(scheduler: Scheduler, session: Session, need: Resources, what: str) -> None:
+    """Refuse what cannot fit beside the jobs and replicas that run now."""
+    capacity = scheduler.executor.capacity()
+    free = capacity - scheduler.used(session)
+    if not need.fits_in(free):
+        raise CapacityExceeded(
+            f"{what} needs {need.describe()}, but only cpu={max(free.cpu, 0):g},"
+            f" gpu={max(free.gpu, 0)}, memory={readable_memory(max(free.memory, 0))} of"
+            f" {capacity.describe()} is free; ask for less (--cpu, --memory, --replicas) or"
+            " stop something"
+        )
+
+
+def _times(resources: Resources, n: int) -> Resources:
+    return Resources(cpu=resources.cpu * n, gpu=resources.gpu * n, memory=resources.memory * n)
+
+
+# -- changing ---------------------------------------------------------------------------
+def create(context: ServerContext, scheduler: Scheduler, session: Session, user: User,
+           request: DeploymentCreate) -> DeploymentPublic:  # fmt: skip
+    if session.scalar(select(DeploymentRow).where(DeploymentRow.name == request.name)):
+        raise Conflict(f"deployment {request.name!r} exists; `fermion deployment update"
+                       f" {request.name} --model ...` changes its model, or pick another name")  # fmt: skip
+    name, version = parse_ref(request.model, kind="model")
+    model_version = models.get_version(session, name, version)
+    row = DeploymentRow(
+        name=request.name, owner_id=user.id, model_version=model_version,
+        replicas=request.replicas, cpu=request.cpu, memory_bytes=parse_memory(request.memory),
+        max_batch_size=request.max_batch_size, max_batch_delay_ms=request.max_batch_delay_ms,
+        public=request.public,
+    )  # fmt: skip
+    need = _times(replica_resources(row), row.replicas)
+    check_room(scheduler, session, need, f"{row.replicas} replica(s) of {request.name}")
+    session.add(row)
+    session.commit()
+    scheduler.wake()
+    return to_public(context, row)
+
+
+def scale(context: ServerContext, scheduler: Scheduler, session: Session, row: DeploymentRow,
+          replicas: int) -> DeploymentPublic:  # fmt: skip
+    more = replicas - len(live_replicas(row))
+    if more > 0:
+        check_room(scheduler, session, _times(replica_resources(row), more),
+                   f"{more} more replica(s) of {row.name}")  # fmt: skip
+    row.replicas = replicas
+    row.updated_at = now()
+    session.commit()
+    scheduler.wake()
+    return to_public(context, row)
+
+
+def update(context: ServerContext, scheduler: Scheduler, session: Session, row: DeploymentRow,
+           model: str) -> DeploymentPublic:  # fmt: skip
+    name, version = parse_ref(model, kind="model")
+    target = models.get_version(session, name, version)
+    current = row.model_version
+    if target.model.type != current.model.type:
+        raise Conflict(f"{format_ref(name, target.version)} is a {target.model.type} model;"
+                       f" {row.name} serves {current.model.type}: deploy it separately")  # fmt: skip
+    if row.replicas == 1:
+        try:  # a roll starts the new replica before the old one stops
+            check_room(scheduler, session, replica_resources(row), "the rolling update")
+        except CapacityExceeded as exc:
+            raise CapacityExceeded(
+                f"{exc.message}. With one replica, the update needs room for a second one"
+                " while it rolls, or there would be no replica to serve meanwhile"
+            ) from None
+    row.model_version = target
+    row.updated_at = now()
+    session.commit()
+    scheduler.wake()
+    return to_public(context, row)
+
+
+def delete(scheduler: Scheduler, session: Session, row: DeploymentRow) -> None:
+    for replica in row.replica_rows:
+        if not JobStatus(replica.job.status).is_terminal:
+            replica.job.cancel_requested = True
+            if replica.job.status == JobStatus.QUEUED.value:
+                replica.job.status = JobStatus.CANCELLED.value
+                replica.job.finished_at = now()
+    session.delete(row)
+    session.commit()
+    scheduler.wake()
+
+
+def deployment_token(session: Session, row: DeploymentRow, user: User) -> DeploymentToken:
+    token = issue_token(session, user, f"deployment {row.name}", deployment_id=row.id)
+    session.commit()
+    return DeploymentToken(deployment=row.name, token=token)
+
+
+# -- replicas reporting in ---------------------------------------------------------------
+def set_endpoint(session: Session, job: JobRow, url: str) -> None:
+    replica = session.scalar(select(ReplicaRow).where(ReplicaRow.job_id == job.id))
+    if replica is None:
+        raise Forbidden(f"job {job.id} is not a replica of a deployment")
+    replica.endpoint = url
+    replica.endpoint_attempt = job.attempt
+    replica.ready = False  # until the gateway's probe of /readyz says otherwise
+    session.commit()

@@ -1,0 +1,185 @@
+"""Request inputs -> tensors, and network outputs -> predictions, for each dataset type.
+
+Every input is checked on its own, and a bad one is refused with its index and the
+reason: a replica answers bad input with a 400, never with a failed forward pass."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from fermion.errors import InvalidInput
+from fermion.serving.bundle import ModelBundle
+
+MAX_PIXELS = 40_000_000  # far above any image a classifier needs; refuses decompression bombs
+
+
+def decode_base64(text: str, where: str) -> bytes:
+    if text.startswith("data:"):  # a data URL, as a browser's FileReader gives it
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{where}: not base64 (images are sent as base64 strings)") from None
+
+
+class Preprocessor:
+    """Turns one request input into what the network takes, and a list of those into a
+    batch. `example` is a valid input, used to warm the model up."""
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+        spec = bundle.preprocessing
+        kind = spec.get("kind")
+        self.prepare: Callable[[Any, str], Any]
+        self.collate: Callable[[list[Any]], Any] = torch.stack
+        if kind == "image":
+            self._image_setup(spec)
+            self.prepare, self.example = self._image, self._example_image()
+        elif kind == "text":
+            from fermion.training.data import WordTokenizer
+
+            self.tokenizer = WordTokenizer(spec["vocab"], spec["max_len"])
+            self.prepare, self.collate, self.example = self._words, self._pad_ids, "warm up"
+        elif kind == "hf-tokenizer":
+            from transformers import AutoTokenizer
+
+            path = str(bundle.folder / spec.get("folder", "tokenizer"))
+            self.hf_tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.max_len = int(spec.get("max_len", 128))
+            self.prepare, self.collate, self.example = self._hf_text, self._hf_pad, "warm up"
+        elif kind == "tabular":
+            self.columns = list(spec["feature_columns"])
+            self.prepare = self._record
+            self.example = dict.fromkeys(self.columns, 0.0)
+        else:
+            raise InvalidInput(f"the model's preprocessing kind {kind!r} is not known")
+
+    # -- images -------------------------------------------------------------------
+    def _image_setup(self, spec: dict[str, Any]) -> None:
+        from torchvision.transforms import v2
+
+        self.mode = spec.get("mode", "RGB")
+        self.size = list(spec["image_size"])
+        self.pipeline = v2.Compose([
+            v2.Resize(self.size, antialias=True), v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(spec["mean"], spec["std"]),
+        ])  # fmt: skip
+
+    @property
+    def input_shape(self) -> list[int]:
+        """The shape of one prepared input, for tensors sent ready-made (V2 FP32)."""
+        kind = self.bundle.preprocessing["kind"]
+        if kind == "image":
+            return [3 if self.mode == "RGB" else 1, *self.size]
+        if kind == "tabular":
+            return [len(self.columns)]
+        return []
+
+    def _example_image(self) -> bytes:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new(self.mode, tuple(self.size[::-1])).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def _image(self, value: Any, where: str) -> torch.Tensor:
+        import numpy as np
+        from PIL import Image, UnidentifiedImageError
+
+        if isinstance(value, str):
+            value = decode_base64(value, where)
+        if not isinstance(value, bytes | bytearray):
+            raise InvalidInput(f"{where}: an image is a base64 string or an uploaded file")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(io.BytesIO(value))
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise InvalidInput(
+                        f"{where}: the image declares {width}x{height} pixels, over the limit"
+                        f" of {MAX_PIXELS:,}; send it scaled down"
+                    )
+                image = image.convert(self.mode)
+        except (UnidentifiedImageError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as exc:  # fmt: skip
+            raise InvalidInput(f"{where}: not a readable image ({exc})") from None
+        except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+            raise InvalidInput(f"{where}: the image data is damaged ({exc})") from None
+        pixels = torch.from_numpy(np.asarray(image).copy())
+        pixels = pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
+        return self.pipeline(pixels)
+
+    # -- text ---------------------------------------------------------------------
+    @staticmethod
+    def _text(value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            raise InvalidInput(f"{where}: a text input is a string, not {type(value).__name__}")
+        if not value.strip():
+            raise InvalidInput(f"{where}: the text is empty")
+        return value
+
+    def _words(self, value: Any, where: str) -> list[int]:
+        return self.tokenizer(self._text(value, where))
+
+    @staticmethod
+    def _pad_ids(items: list[list[int]]) -> torch.Tensor:
+        ids = torch.zeros(len(items), max(len(i) for i in items), dtype=torch.long)
+        for row, tokens in enumerate(items):
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+        return ids
+
+    def _hf_text(self, value: Any, where: str) -> dict[str, list[int]]:
+        return dict(self.hf_tokenizer(self._text(value, where), truncation=True,
+                                      max_length=self.max_len))  # fmt: skip
+
+    def _hf_pad(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        return dict(self.hf_tokenizer.pad(items, return_tensors="pt"))
+
+    # -- tables -------------------------------------------------------------------
+    def _record(self, value: Any, where: str) -> torch.Tensor:
+        if isinstance(value, dict):
+            missing = [c for c in self.columns if c not in value]
+            if missing:
+                raise InvalidInput(f"{where}: the record has no {', '.join(map(repr, missing))}"
+                                   f" (the model takes {', '.join(self.columns)})")  # fmt: skip
+            value = [value[c] for c in self.columns]
+        if not isinstance(value, list) or len(value) != len(self.columns):
+            raise InvalidInput(
+                f"{where}: a record is an object with {', '.join(self.columns)}, or a list of"
+                f" {len(self.columns)} numbers in that order"
+            )
+        numbers = []
+        for column, item in zip(self.columns, value, strict=True):
+            if (
+                isinstance(item, bool)
+                or not isinstance(item, int | float)
+                or not math.isfinite(item)
+            ):
+                raise InvalidInput(f"{where}: {column} must be a finite number, not {item!r}")
+            numbers.append(float(item))
+        return torch.tensor(numbers, dtype=torch.float32)
+
+    def tensor(self, value: torch.Tensor, where: str) -> torch.Tensor:
+        """A ready-made input tensor (V2 FP32 data), checked against the model's shape."""
+        if list(value.shape) != self.input_shape:
+            raise InvalidInput(
+                f"{where}: shape {list(value.shape)} does not fit the model, which takes"
+                f" {self.input_shape} per input"
+            )
+        return value.float()
+
+
+def top_k(probabilities: torch.Tensor, labels: list[str], k: int) -> dict[str, Any]:
+    values, indices = probabilities.topk(min(k, len(labels)))
+    top = [{"label": labels[i], "probability": round(float(v), 6)}
+           for v, i in zip(values.tolist(), indices.tolist(), strict=True)]  # fmt: skip
+    return {**top[0], "top_k": top}

@@ -1,0 +1,107 @@
+"""`python -m fermion.serving.replica --model NAME:vN | --model-dir DIR [options]`
+
+One replica process: an inference server on a free loopback port (or --port). Inside
+a deployment it runs as a job of the scheduler: it fetches its model through the API,
+and once listening tells the platform its address (PUT /jobs/{id}/endpoint with its job
+token); the platform sends it traffic once its /readyz answers. SIGTERM stops it
+gracefully: requests in flight are answered first."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from fermion.server.bodies import MAX_REQUEST_MB
+from fermion.serving.app import ReplicaOptions, create_replica_app
+from fermion.serving.bundle import ModelBundle, load_bundle
+
+log = logging.getLogger("fermion.replica")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fermion.serving.replica")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a registered model, NAME[:vN]")
+    source.add_argument("--model-dir", type=Path, help="a model folder on this machine")
+    parser.add_argument("--name", action="append", default=[],
+                        help="a name the V2 paths accept (repeatable)")  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--max-batch-delay-ms", type=float, default=5.0)
+    parser.add_argument("--max-request-mb", type=float, default=MAX_REQUEST_MB)
+    return parser.parse_args(argv)
+
+
+def register_when_started(server: uvicorn.Server, url: str) -> None:
+    """Tell the platform where this replica listens, once it accepts connections."""
+    job_id = os.environ.get("FERMION_JOB_ID")
+    while not server.started and not server.should_exit:
+        time.sleep(0.05)
+    print(f"listening on {url}", flush=True)
+    if job_id is None or server.should_exit:
+        return
+    from fermion.client import Client
+    from fermion.errors import FermionError
+
+    while not server.should_exit:  # the platform may be restarting: keep trying
+        try:
+            with Client() as client:
+                client.set_job_endpoint(int(job_id), url)
+            return
+        except FermionError as exc:
+            log.warning("could not register %s with the platform (%s); retrying", url, exc)
+            time.sleep(1.0)
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = parse_args(argv)
+
+    if args.model:
+        ref = args.model
+
+        def load() -> ModelBundle:
+            from fermion.client import Client
+
+            with Client() as client:
+                return load_bundle(client.fetch_model(ref))
+
+        model_name = ref.partition(":")[0]
+    else:
+        ref = args.model_dir.name
+        model_name = ref
+
+        def load() -> ModelBundle:
+            return load_bundle(args.model_dir)
+
+    options = ReplicaOptions(
+        model=ref, names=[*args.name, model_name], max_batch_size=args.max_batch_size,
+        max_batch_delay_ms=args.max_batch_delay_ms, max_request_mb=args.max_request_mb,
+    )  # fmt: skip
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host}:{port}"
+    config = uvicorn.Config(
+        create_replica_app(load, options), log_level="warning", access_log=False,
+        timeout_graceful_shutdown=30, lifespan="on",
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    threading.Thread(target=register_when_started, args=(server, url), daemon=True).start()
+    server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
