@@ -75,13 +75,13 @@ def _print_live(client: Client, job_id: int) -> None:
         sys.stdout.flush()
 
 
-def stream_logs(client: Client, job_id: int) -> None:
+def stream_logs(client: Client, job_id: int, exit_on_failure: bool = True) -> None:
     """Print the job's output until it ends; exit with its exit code."""
     _print_live(client, job_id)
     job = client.get_job(job_id)
     err_console.print(f"Job {job.id} {job.status.value}" + (
         f": {job.failure_reason}" if job.failure_reason else ""))  # fmt: skip
-    if job.status is not JobStatus.SUCCEEDED:
+    if exit_on_failure and job.status is not JobStatus.SUCCEEDED:
         raise typer.Exit(job.exit_code or 1)
 
 

@@ -8,7 +8,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from fermion.cli import config, dataset, job, model, server, train
+from fermion.cli import config, dataset, deployment, job, model, server, train
 from fermion.cli.output import err_console
 from fermion.errors import FermionError
 
@@ -36,10 +36,13 @@ app = typer.Typer(
 )
 app.command("config")(config.config)
 app.command("train")(train.train)
+app.command("deploy")(deployment.deploy)
+app.command("predict")(deployment.predict)
 app.add_typer(server.app, name="server")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(job.app, name="job")
 app.add_typer(model.app, name="model")
+app.add_typer(deployment.app, name="deployment")
 
 
 @app.command("version")

@@ -1,7 +1,9 @@
-"""`fermion model list | show`."""
+"""`fermion model list | show | evaluate | export | import | delete`."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +12,7 @@ from rich.panel import Panel
 
 from fermion.cli.output import JsonFlag, console, err_console, print_json, print_table, table, when
 from fermion.client import Client
+from fermion.errors import InvalidInput
 from fermion.payloads import ModelVersionPublic
 
 app = typer.Typer(help="The model registry.", no_args_is_help=True)
@@ -58,16 +61,32 @@ def describe(v: ModelVersionPublic) -> Panel:
     facts.show_header = False
     config = v.config
     for key, value in (
-        ("type", v.type.value), ("trained by", f"job {v.job_id}"), ("dataset", v.dataset),
+        ("type", v.type.value),
+        ("trained by", f"job {v.job_id}" if v.job_id else
+         f"imported from {config.get('imported_from', 'elsewhere')}"),
+        ("dataset", v.dataset or "-"),
         ("architecture", f"{config.get('model_file') or config.get('model')}"
                          f" ({config.get('architecture', '?')})"),
         ("test", headline(v.metrics)),
         ("best epoch", str(v.metrics.get("best_epoch", "-"))),
+        ("deployed as", ", ".join(v.deployments) or "-"),
         ("stored at", v.uri), ("created", when(v.created_at)),
     ):  # fmt: skip
         facts.add_row(key, value)
     parts: list[Any] = [facts]
-    test = v.metrics.get("test", {})
+    if v.evaluations:
+        evaluated = table("evaluated on", "split", "records", "result", "job", title="Evaluations")
+        for e in v.evaluations:
+            evaluated.add_row(e["dataset"], e["split"], str(e["metrics"].get("records", "-")),
+                              headline({"test": e["metrics"]}), str(e.get("job_id") or "-"))  # fmt: skip
+        parts.append(evaluated)
+    parts += details(v.metrics.get("test", {}))
+    return Panel(Group(*parts), title=v.ref, title_align="left")
+
+
+def details(test: dict[str, Any]) -> list[Any]:
+    """Per-class precision/recall and the confusion matrix, where the metrics have them."""
+    parts: list[Any] = []
     if "per_class" in test:
         per_class = table("class", "precision", "recall", "f1", "support")
         for name, m in test["per_class"].items():
@@ -80,4 +99,130 @@ def describe(v: ModelVersionPublic) -> Panel:
         for name, row in zip(labels, test["confusion_matrix"], strict=True):
             matrix.add_row(name, *(str(n) for n in row))
         parts.append(matrix)
-    return Panel(Group(*parts), title=v.ref, title_align="left")
+    return parts
+
+
+@app.command()
+def evaluate(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:vN")],
+    dataset: Annotated[str, typer.Option(help="The dataset: NAME or NAME:vN.")],
+    split: Annotated[str, typer.Option(help="Which split.")] = "test",
+    json: JsonFlag = False,
+) -> None:
+    """Evaluate a model on a dataset split (as a job); the result is kept with the model."""
+    from fermion.cli.job import stream_logs
+
+    with Client() as client:
+        job = client.evaluate_model(ref, dataset, split)
+        err_console.print(f"Evaluating in job {job.id}")
+        if json:
+            job = client.wait_job(job.id)
+        else:
+            stream_logs(client, job.id, exit_on_failure=False)
+            job = client.get_job(job.id)
+        if job.status.value != "succeeded":
+            raise typer.Exit(1)
+        version = client.get_model_version(ref)
+    result = [e for e in version.evaluations if e.get("job_id") == job.id]
+    if json:
+        print_json(result[-1] if result else {})
+        return
+    if result:
+        metrics = result[-1]["metrics"]
+        console.print(Panel(Group(headline({"test": metrics}), *details(metrics)),
+                            title=f"{version.ref} on {result[-1]['dataset']} ({split})",
+                            title_align="left"))  # fmt: skip
+
+
+@app.command()
+def export(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:vN")],
+    format: Annotated[str, typer.Option("--format", help="torchscript or onnx")] = "onnx",
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Folder to write (default ./NAME-vN-FORMAT)."),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Export a model as TorchScript or ONNX, with its labels and preprocessing; the
+    export is checked against PyTorch on example inputs."""
+    from fermion.serving import export as exporting
+
+    if format not in exporting.FORMATS:
+        raise InvalidInput(f"--format must be torchscript or onnx, not {format!r}")
+    with Client() as client:
+        version = client.get_model_version(ref)
+        source = client.fetch_model(version.ref)
+    dest = output or Path(f"{version.name}-v{version.version}-{format}")
+    with console.status(f"exporting {version.ref} as {format}..."):
+        result = exporting.export(source, format, dest)
+    if json:
+        print_json(exporting.describe(result))
+        return
+    check = ("not checked (onnxruntime is not installed)" if result.max_difference != result.max_difference
+             else f"outputs match PyTorch within {result.max_difference:.1e}")  # fmt: skip
+    console.print(f"Exported {version.ref} to {result.file} ({check})")
+    console.print(
+        f"inputs: {', '.join(result.inputs)}; labels and preprocessing in {result.folder}"
+    )
+
+
+@app.command("import")
+def import_(
+    name: Annotated[str, typer.Option(help="Registry name for it.")],
+    type: Annotated[
+        str, typer.Option("--type", help="image-classification or text-classification")
+    ],
+    path: Annotated[Path, typer.Option(help="The model: a folder.")],
+    model: Annotated[
+        str | None, typer.Option(help="Image models: the architecture (resnet18, ...).")
+    ] = None,
+    image_size: Annotated[int, typer.Option(help="Image models: the input side.")] = 224,
+    labels: Annotated[
+        Path | None, typer.Option(help="A label map (JSON list or one per line).")
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Register a model trained elsewhere: a torchvision state dict with a label map, or
+    a Hugging Face model directory for text."""
+    import tempfile
+
+    from fermion.payloads import DatasetType
+    from fermion.serving import importing
+
+    kind = DatasetType.parse(type)
+    if not path.is_dir():
+        raise InvalidInput(f"--path {path} is not a folder")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / name
+        with console.status(f"checking {path}..."):
+            if kind is DatasetType.IMAGE_CLASSIFICATION:
+                if not model:
+                    raise InvalidInput(
+                        "image models need --model, the architecture (e.g. resnet18)"
+                    )
+                importing.image_model(path, folder, model, image_size, labels)
+            elif kind is DatasetType.TEXT_CLASSIFICATION:
+                importing.text_model(path, folder, labels)
+            else:
+                raise InvalidInput(f"import takes image-classification or text-classification"
+                                   f" models, not {kind.value}")  # fmt: skip
+        with Client() as client:
+            version = client.import_model(name, folder)
+    if json:
+        print_json(version)
+        return
+    console.print(f"Registered {version.ref} ({version.type.value})")
+
+
+@app.command()
+def delete(
+    ref: Annotated[str, typer.Argument(help="NAME:vN, or NAME for every version")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete a model version, or a whole model; refused while a deployment serves it."""
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete {ref}?", abort=True)
+    with Client() as client:
+        deleted = client.delete_model(ref)
+    console.print(f"Deleted {', '.join(deleted)}")

@@ -27,7 +27,10 @@ def decode_base64(text: str, where: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput(f"{where}: not base64 (images are sent as base64 strings)") from None
+        raise InvalidInput(
+            f"{where}: not base64; this model takes images, sent as base64 strings (or as"
+            " multipart file uploads)"
+        ) from None
 
 
 class Preprocessor:

@@ -187,7 +187,7 @@ def delete(context: ServerContext, session: Session, name: str, version: int | N
     if users:
         listed = ", ".join(sorted(users))
         raise Conflict(
-            f"{' and '.join(refs) if version else name!r} is served by deployment {listed};"
+            f"{' and '.join(refs) if version else name} is served by deployment {listed};"
             f" delete that deployment, or update it to another model, first"
         )
     uris = [v.uri for v in doomed]

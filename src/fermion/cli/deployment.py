@@ -1,0 +1,234 @@
+"""`fermion deploy`, `fermion deployment list | show | logs | scale | update | delete |
+token`, and `fermion predict`."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fermion.cli.output import JsonFlag, console, err_console, print_json, print_table, table, when
+from fermion.client import Client
+from fermion.errors import InvalidInput
+from fermion.payloads import DeploymentPublic
+
+app = typer.Typer(help="Models served as HTTP endpoints.", no_args_is_help=True)
+
+WaitFlag = Annotated[bool, typer.Option(help="Wait until every replica is ready.")]
+
+
+def _wait(client: Client, name: str, timeout: float = 600) -> DeploymentPublic:
+    """Show progress until the deployment is ready; fail if it cannot get there."""
+    deadline = time.monotonic() + timeout
+    shown = ""
+    with console.status(f"waiting for {name}...") as status:
+        while True:
+            deployment = client.get_deployment(name)
+            states = ", ".join(f"{r.job_id}: {r.state}" for r in deployment.replica_details)
+            line = f"{name}: {deployment.status} ({deployment.ready_replicas}/{deployment.replicas} ready) {states}"
+            if line != shown:
+                status.update(line)
+                shown = line
+            if deployment.status in ("ready", "stopped"):
+                return deployment
+            if time.monotonic() > deadline:
+                raise InvalidInput(f"{name} is not ready after {timeout:.0f} s; see"
+                                   f" `fermion deployment logs {name}`")  # fmt: skip
+            time.sleep(0.5)
+
+
+def deploy(
+    model: Annotated[str, typer.Argument(help="The model to serve: NAME or NAME:vN.")],
+    name: Annotated[str, typer.Option(help="The deployment's name (its URL).")],
+    replicas: Annotated[int, typer.Option(help="Replica processes.")] = 1,
+    max_batch_size: Annotated[int, typer.Option(help="Inputs per forward pass, at most.")] = 32,
+    max_batch_delay_ms: Annotated[
+        float, typer.Option(help="How long the first input waits for others to join.")
+    ] = 5.0,
+    cpu: Annotated[float, typer.Option(help="CPU cores per replica.")] = 1.0,
+    memory: Annotated[str, typer.Option(help="Memory per replica, e.g. 2Gi.")] = "2Gi",
+    public: Annotated[bool, typer.Option("--public", help="Callable without a token.")] = False,
+    wait: WaitFlag = True,
+    json: JsonFlag = False,
+) -> None:
+    """Serve a registered model: N replicas behind one endpoint, with dynamic batching."""
+    with Client() as client:
+        deployment = client.deploy(model, name, replicas=replicas, max_batch_size=max_batch_size,
+                                   max_batch_delay_ms=max_batch_delay_ms, cpu=cpu, memory=memory,
+                                   public=public)  # fmt: skip
+        err_console.print(f"Deploying {deployment.model} as {name} ({replicas} replica(s))")
+        if wait:
+            deployment = _wait(client, name)
+    if json:
+        print_json(deployment)
+        return
+    console.print(f"[bold]{name}[/bold] {deployment.status}: {deployment.url}/predict")
+    console.print(f"Try it: fermion predict {name} --image PATH | --text TEXT | --json '{{...}}'")
+
+
+@app.command("list")
+def list_(json: JsonFlag = False) -> None:
+    """List deployments with their model, replicas and state."""
+    with Client() as client:
+        found = client.list_deployments()
+    if json:
+        print_json(found)
+        return
+    if not found.data:
+        err_console.print("No deployments; `fermion deploy MODEL --name NAME` makes one.")
+        return
+    out = table("name", "model", "status", "ready", "cpu", "memory", "batch", "public")
+    for d in found.data:
+        out.add_row(d.name, d.model, d.status, f"{d.ready_replicas}/{d.replicas}", f"{d.cpu:g}",
+                    d.memory, f"{d.max_batch_size}, {d.max_batch_delay_ms:g} ms",
+                    "yes" if d.public else "no")  # fmt: skip
+    print_table(out, whole=("name", "model", "status"))
+
+
+@app.command()
+def show(name: str, json: JsonFlag = False) -> None:
+    """Show a deployment: model, status, endpoint and each replica."""
+    with Client() as client:
+        d = client.get_deployment(name)
+    if json:
+        print_json(d)
+        return
+    facts = table("", "")
+    facts.show_header = False
+    for key, value in (
+        ("deployment", d.name), ("model", d.model), ("status", d.status),
+        ("replicas", f"{d.ready_replicas} ready of {d.replicas}"),
+        ("resources", f"cpu {d.cpu:g}, memory {d.memory} per replica"),
+        ("batching", f"up to {d.max_batch_size} inputs, waiting up to {d.max_batch_delay_ms:g} ms"),
+        ("access", "public" if d.public else "token (user or `fermion deployment token`)"),
+        ("predict", f"{d.url}/predict"), ("open inference (V2)", f"{d.url}/v2/models/{d.name}/infer"),
+        ("created", when(d.created_at)), ("updated", when(d.updated_at)),
+    ):  # fmt: skip
+        facts.add_row(key, value)
+    console.print(facts)
+    if d.replica_details:
+        out = table(
+            "job", "model", "state", "endpoint", "restarts", "last failure", title="Replicas"
+        )
+        for r in d.replica_details:
+            out.add_row(str(r.job_id), r.model, r.state, r.endpoint or "-", str(r.restarts),
+                        r.reason or "")  # fmt: skip
+        print_table(out, whole=("job", "state"))
+
+
+@app.command()
+def logs(
+    name: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream on.")] = False,
+) -> None:
+    """Print every replica's log, each line prefixed with its replica's job."""
+    with Client() as client:
+        if follow:
+            for chunk in client.follow_deployment_logs(name):
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+        else:
+            sys.stdout.write(client.deployment_logs(name))
+
+
+@app.command()
+def scale(
+    name: str,
+    replicas: Annotated[int, typer.Option(help="How many replicas to run (0 stops them).")],
+    wait: WaitFlag = True,
+) -> None:
+    """Change the number of replicas."""
+    with Client() as client:
+        d = client.scale_deployment(name, replicas)
+        if wait:
+            d = _wait(client, name)
+    console.print(f"{name}: {d.status}, {d.ready_replicas} of {d.replicas} replicas ready")
+
+
+@app.command()
+def update(
+    name: str,
+    model: Annotated[str, typer.Option(help="The model version to roll out: NAME:vN.")],
+    wait: WaitFlag = True,
+) -> None:
+    """Roll the replicas to another model version, one at a time, without dropping requests."""
+    with Client() as client:
+        d = client.update_deployment(name, model)
+        err_console.print(f"Rolling {name} to {d.model}")
+        if wait:
+            d = _wait(client, name)
+    console.print(f"{name}: {d.status}, serving {d.model}")
+
+
+@app.command()
+def delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+) -> None:
+    """Stop every replica and remove the deployment."""
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete deployment {name} and stop its replicas?", abort=True)
+    with Client() as client:
+        client.delete_deployment(name)
+    console.print(f"Deleted deployment {name}")
+
+
+@app.command()
+def token(name: str) -> None:
+    """Make a token that can call this deployment's endpoints and nothing else."""
+    with Client() as client:
+        issued = client.deployment_token(name)
+        url = client.get_deployment(name).url
+    err_console.print(f"A token for {name} (shown once; it calls {url}/predict only):")
+    print(issued.token)
+
+
+def predict(
+    name: Annotated[str, typer.Argument(help="The deployment.")],
+    image: Annotated[list[Path] | None, typer.Option(help="An image file (repeatable).")] = None,
+    text: Annotated[list[str] | None, typer.Option(help="A text (repeatable).")] = None,
+    json_body: Annotated[
+        str | None, typer.Option("--json", help='The request as JSON: {"inputs": [...]}.')
+    ] = None,
+    top_k: Annotated[int | None, typer.Option(help="Labels per prediction.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Ask a deployment for predictions: images, texts, or a JSON request."""
+    given = [v for v in (image, text, json_body) if v]
+    if len(given) != 1:
+        raise InvalidInput("give --image, --text or --json (one kind per call)")
+    with Client() as client:
+        if image:
+            for path in image:
+                if not path.is_file():
+                    raise InvalidInput(f"{path} is not a file")
+            predictions = client.predict(name, image=[str(p) for p in image], top_k=top_k)
+            what = [str(p) for p in image]
+        elif text:
+            predictions = client.predict(name, text=list(text), top_k=top_k)
+            what = list(text)
+        else:
+            try:
+                body: Any = jsonlib.loads(json_body)
+            except jsonlib.JSONDecodeError as exc:
+                raise InvalidInput(f"--json is not valid JSON: {exc}") from None
+            inputs = body.get("inputs") if isinstance(body, dict) else body
+            if not isinstance(inputs, list):
+                raise InvalidInput('--json takes {"inputs": [...]} or a list of inputs')
+            predictions = client.predict(name, inputs=inputs, top_k=top_k)
+            what = [jsonlib.dumps(i)[:40] for i in inputs]
+    if raw:
+        print_json(predictions)
+        return
+    regression = predictions and "value" in predictions[0]
+    out = table("input", "prediction", "probability" if not regression else "", "top")
+    for source, p in zip(what, predictions, strict=True):
+        if regression:
+            out.add_row(source, f"{p['value']:.4g}", "", "")
+        else:
+            top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in p["top_k"][1:])
+            out.add_row(source, p["label"], f"{p['probability']:.3f}", top)
+    print_table(out, whole=("prediction",))

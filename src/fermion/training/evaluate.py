@@ -1,0 +1,97 @@
+"""`python -m fermion.training.evaluate evaluate.json`: evaluate a registered model on
+a split of a registered dataset, inside a job; the result is added to the model
+version's evaluations.
+
+Inputs go through the same preprocessing as in serving (serving/inputs.py), from the
+stored records, so the figures say what a deployment of the model would do."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fermion.client import Client
+from fermion.datasets.loading import Dataset
+from fermion.errors import FermionError, InvalidInput
+from fermion.serving.bundle import ModelBundle, load_bundle
+from fermion.serving.inputs import Preprocessor
+from fermion.training.metrics import classification_metrics, regression_metrics
+
+BATCH = 256
+
+
+def raw_inputs(dataset: Dataset, bundle: ModelBundle, rows: dict[str, list]) -> list[Any]:
+    kind = bundle.preprocessing["kind"]
+    if kind == "image":
+        return [image["bytes"] for image in rows["image"]]
+    if kind in ("text", "hf-tokenizer"):
+        return rows["text"]
+    columns = bundle.preprocessing["feature_columns"]
+    missing = [c for c in columns if c not in rows]
+    if missing:
+        raise InvalidInput(f"{dataset.info.ref} has no column {', '.join(missing)}, which the"
+                           " model takes")  # fmt: skip
+    return [
+        dict(zip(columns, values, strict=True))
+        for values in zip(*(rows[c] for c in columns), strict=True)
+    ]
+
+
+def evaluate(bundle: ModelBundle, dataset: Dataset) -> dict[str, Any]:
+    pre = Preprocessor(bundle)
+    index = {label: i for i, label in enumerate(bundle.labels)}
+    if not bundle.regression:
+        unknown = sorted({str(c) for c in dataset.classes} - set(index))
+        if unknown:
+            raise InvalidInput(f"{dataset.info.ref} has classes the model does not know:"
+                               f" {', '.join(unknown[:10])}")  # fmt: skip
+    outputs, targets = [], []
+    for start in range(0, len(dataset.table), BATCH):
+        rows = dataset.table[start : start + BATCH]
+        items = [pre.prepare(v, f"record {start + i}")
+                 for i, v in enumerate(raw_inputs(dataset, bundle, rows))]  # fmt: skip
+        with torch.inference_mode():
+            outputs.append(bundle.network(pre.collate(items)).float())
+        labels = rows[dataset.label_column]
+        if bundle.regression:
+            targets.append(torch.tensor(labels, dtype=torch.float32))
+        else:
+            targets.append(torch.tensor([index[str(label)] for label in labels]))
+    out, y = torch.cat(outputs), torch.cat(targets)
+    if bundle.regression:
+        return {**regression_metrics(out.reshape(-1), y), "records": len(y)}
+    loss = torch.nn.functional.cross_entropy(out, y).item()
+    return {"loss": loss, "records": len(y),
+            **classification_metrics(out, y, bundle.labels, with_details=True)}  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    spec = json.loads(Path(argv[0]).read_text())
+    try:
+        return run(spec)
+    except FermionError as exc:  # a clear line in the job's log, not a traceback
+        print(f"error: {exc.message}", file=sys.stderr, flush=True)
+        return 1
+
+
+def run(spec: dict[str, str]) -> int:
+    with Client() as client:
+        print(f"evaluating {spec['model']} on {spec['dataset']} ({spec['split']})", flush=True)
+        bundle = load_bundle(client.fetch_model(spec["model"]))
+        dataset = Dataset.from_local(spec["dataset"], spec["split"], client=client)
+        metrics = evaluate(bundle, dataset)
+        headline = {k: v for k, v in metrics.items() if isinstance(v, float)}
+        print(", ".join(f"{k} {v:.4f}" for k, v in headline.items()), flush=True)
+        client.record_evaluation(spec["model"], spec["dataset"], spec["split"], metrics)
+        print(f"recorded with {spec['model']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
