@@ -1,0 +1,82 @@
+"""Replica processes started for real (`python -m fermion.serving.replica`) on free
+loopback ports, serving model folders made in place."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.serving import folders
+
+
+@dataclass
+class RunningReplica:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", timeout=30, **kwargs)
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=30)
+
+
+def start_replica(folder: Path, log: Path, *args: str) -> RunningReplica:
+    port = free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fermion.serving.replica", f"--model-dir={folder}",
+             f"--port={port}", *args], stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    replica = RunningReplica(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if replica.get("/readyz").status_code == 200:
+                return replica
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"replica did not become ready:\n{log.read_text()}")
+
+
+def stop(replica: RunningReplica) -> None:
+    replica.process.terminate()
+    replica.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def image_replica(tmp_path_factory) -> Iterator[RunningReplica]:
+    root = tmp_path_factory.mktemp("image-replica")
+    replica = start_replica(folders.image_model(root / "digits-cnn"), root / "log",
+                            "--name=digits", "--max-batch-size=8", "--max-batch-delay-ms=50")  # fmt: skip
+    yield replica
+    stop(replica)
+
+
+@pytest.fixture(scope="module")
+def text_replica(tmp_path_factory) -> Iterator[RunningReplica]:
+    root = tmp_path_factory.mktemp("text-replica")
+    replica = start_replica(folders.text_model(root / "reviews"), root / "log")
+    yield replica
+    stop(replica)
+
+
+@pytest.fixture(scope="module")
+def tabular_replica(tmp_path_factory) -> Iterator[RunningReplica]:
+    root = tmp_path_factory.mktemp("tabular-replica")
+    replica = start_replica(folders.tabular_model(root / "iris"), root / "log")
+    yield replica
+    stop(replica)

@@ -1,0 +1,246 @@
+"""Deployments on a real server: replicas are real processes started by its scheduler,
+called through its gateway. Scaling, a replica killed with SIGKILL, a rolling update and
+a server restart, each with a client sending requests throughout."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+import fermion as fm
+from fermion.client import launcher
+from tests import sources
+from tests.conftest import Cli, start_server
+from tests.scheduler.conftest import job_processes, wait_for
+from tests.serving import folders
+
+IMAGE = sources.png_bytes(value=200)
+
+
+@pytest.fixture(scope="module")
+def serving_server(tmp_path_factory):
+    running = start_server(tmp_path_factory.mktemp("serving-home"),
+                           FERMION_CAPACITY="cpu=4,memory=16Gi", FERMION_JOB_GRACE_S="10")  # fmt: skip
+    yield running
+    launcher.stop(running.settings)
+
+
+@pytest.fixture()
+def sdk(serving_server) -> Iterator[fm.Client]:
+    with serving_server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def digits_models(serving_server, tmp_path_factory) -> list[str]:
+    """Two versions of an image model (different weights) in the registry."""
+    root = tmp_path_factory.mktemp("models")
+    with serving_server.client() as client:
+        return [client.import_model("digits-cnn", folders.image_model(root / f"v{i}", seed=i)).ref
+                for i in (1, 2)]  # fmt: skip
+
+
+class Traffic:
+    """A client thread predicting without pause; counts answers and failures."""
+
+    def __init__(self, client: fm.Client, deployment: str) -> None:
+        self.client, self.deployment = client, deployment
+        self.models: list[str] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        body = {"inputs": [base64.b64encode(IMAGE).decode()]}
+        with httpx.Client(base_url=self.client.url, timeout=30,
+                          headers={"Authorization": f"Bearer {self.client.token}"}) as http:  # fmt: skip
+            while not self._stop.is_set():
+                try:
+                    answer = http.post(f"/api/v1/deployments/{self.deployment}/predict", json=body)
+                    if answer.status_code == 200:
+                        self.models.append(answer.json()["model"])
+                    else:
+                        self.failures.append(f"{answer.status_code}: {answer.text}")
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def remove(sdk: fm.Client, name: str) -> None:
+    """Delete a deployment and wait until its replicas have stopped (and freed room)."""
+    jobs = [r.job_id for r in sdk.get_deployment(name).replica_details]
+    sdk.delete_deployment(name)
+    for job_id in jobs:
+        assert sdk.wait_job(job_id, timeout=60).status.value == "cancelled"
+
+
+def replica_pid(job_id: int) -> int:
+    """The inference server process of a replica job (not its supervisor)."""
+    return next(p.pid for p in job_processes(job_id)
+                if "fermion.serving.replica" in " ".join(p.cmdline()) and "supervise" not in " ".join(p.cmdline()))  # fmt: skip
+
+
+def test_deploy_predict_and_scale(sdk, serving_server, digits_models, tmp_path):
+    cli = Cli(serving_server, __import__("typer.testing").testing.CliRunner())
+    result = cli("deploy", digits_models[0], "--name", "digits", "--replicas", "2")
+    assert "ready" in result.output
+    deployment = sdk.get_deployment("digits")
+    assert (deployment.status, deployment.ready_replicas, deployment.model) == ("ready", 2, digits_models[0])
+    assert all(r.endpoint.startswith("http://127.0.0.1:") for r in deployment.replica_details)
+
+    image = tmp_path / "3.png"
+    image.write_bytes(IMAGE)
+    shown = cli("predict", "digits", "--image", image)
+    prediction = sdk.predict("digits", image=image)[0]
+    assert prediction["label"] in shown.output
+    assert sdk.predict("digits", image=[IMAGE, IMAGE]) == [prediction, prediction]
+
+    # Both replicas answer: the gateway balances across them.
+    with Traffic(sdk, "digits"):
+        time.sleep(1.5)
+    logs = sdk.deployment_logs("digits")
+    assert {f"[replica {r.job_id}]" in logs for r in deployment.replica_details} == {True}
+
+    sdk.scale_deployment("digits", 3)
+    scaled = sdk.wait_deployment("digits", timeout=120)
+    assert (scaled.status, scaled.ready_replicas) == ("ready", 3)
+    sdk.scale_deployment("digits", 1)
+    down = wait_for(lambda: (d := sdk.get_deployment("digits")).status == "ready"
+                    and len(d.replica_details) == 1 and d, timeout=60, what="scale down")  # fmt: skip
+    stopped = {r.job_id for r in scaled.replica_details} - {r.job_id for r in down.replica_details}
+    assert {sdk.get_job(j).status.value for j in stopped} == {"cancelled"}
+    assert sdk.predict("digits", image=IMAGE)[0] == prediction
+    remove(sdk, "digits")
+
+
+def test_a_killed_replica_restarts_while_the_other_serves(sdk, digits_models):
+    sdk.deploy(digits_models[0], name="sturdy", replicas=2)
+    before = sdk.wait_deployment("sturdy", timeout=120)
+    assert before.status == "ready"
+    victim = before.replica_details[0].job_id
+    with Traffic(sdk, "sturdy") as traffic:
+        time.sleep(0.5)
+        os.kill(replica_pid(victim), signal.SIGKILL)
+        restarted = wait_for(
+            lambda: (d := sdk.get_deployment("sturdy")).status == "ready"
+            and any(r.job_id == victim and r.restarts == 1 for r in d.replica_details) and d,
+            timeout=120, what="the killed replica back",
+        )  # fmt: skip
+        time.sleep(1.0)
+    assert traffic.failures == [] and len(traffic.models) > 10
+    replica = next(r for r in restarted.replica_details if r.job_id == victim)
+    assert "signal 9" in replica.reason
+    remove(sdk, "sturdy")
+
+
+def test_a_rolling_update_drops_no_request(sdk, digits_models):
+    sdk.deploy(digits_models[0], name="rolling", replicas=2)
+    assert sdk.wait_deployment("rolling", timeout=120).status == "ready"
+    with Traffic(sdk, "rolling") as traffic:
+        time.sleep(0.5)
+        sdk.update_deployment("rolling", digits_models[1])
+        time.sleep(1.0)
+        done = sdk.wait_deployment("rolling", timeout=180)
+        time.sleep(1.0)
+    assert done.status == "ready" and done.model == digits_models[1]
+    serving = [r for r in done.replica_details if r.state != "stopping"]
+    assert [r.model for r in serving] == [digits_models[1]] * 2
+    assert traffic.failures == []
+    assert traffic.models[0] == digits_models[0] and traffic.models[-1] == digits_models[1]
+    remove(sdk, "rolling")
+
+
+def test_a_server_restart_keeps_the_deployment(sdk, serving_server, digits_models):
+    sdk.deploy(digits_models[0], name="lasting", replicas=1)
+    before = sdk.wait_deployment("lasting", timeout=120)
+    launcher.stop(serving_server.settings)
+    launcher.start(serving_server.settings)
+    after = sdk.wait_deployment("lasting", timeout=60)
+    assert after.status == "ready"
+    # The same replica process, found again, not a new one.
+    assert [(r.job_id, r.attempt) for r in after.replica_details] == [
+        (r.job_id, r.attempt) for r in before.replica_details
+    ]
+    assert sdk.predict("lasting", image=IMAGE)[0]["label"]
+    remove(sdk, "lasting")
+
+
+def test_v2_through_the_gateway_with_tritons_client(sdk, serving_server, digits_models):
+    sdk.deploy(digits_models[0], name="triton", replicas=1)
+    assert sdk.wait_deployment("triton", timeout=120).status == "ready"
+    client = triton.InferenceServerClient(
+        f"127.0.0.1:{serving_server.port}/api/v1/deployments/triton"
+    )
+    auth = {"Authorization": f"Bearer {sdk.token}"}
+    assert client.is_server_ready(headers=auth) and client.is_model_ready("triton", headers=auth)
+    encoded = triton.InferInput("input", [1], "BYTES")
+    encoded.set_data_from_numpy(np.array([IMAGE], dtype=np.object_))
+    result = client.infer("triton", [encoded], headers=auth)
+    assert result.as_numpy("probabilities").shape == (1, 10)
+    wrong = triton.InferInput("input", [1], "INT32")
+    wrong.set_data_from_numpy(np.zeros(1, np.int32))
+    with pytest.raises(triton.InferenceServerException, match="datatype INT32"):
+        client.infer("triton", [wrong], headers=auth)
+    client.close()
+    remove(sdk, "triton")
+
+
+def test_tokens_public_endpoints_and_refusals(sdk, serving_server, digits_models):
+    sdk.deploy(digits_models[0], name="guarded", replicas=1, cpu=0.5, memory="1Gi")
+    sdk.deploy(digits_models[0], name="open", replicas=1, cpu=0.5, memory="1Gi", public=True)
+    sdk.wait_deployment("guarded", timeout=120)
+    sdk.wait_deployment("open", timeout=120)
+    body = {"inputs": [base64.b64encode(IMAGE).decode()]}
+    url = f"{serving_server.url}/api/v1/deployments"
+    assert httpx.post(f"{url}/guarded/predict", json=body).status_code == 401
+    assert httpx.post(f"{url}/open/predict", json=body).status_code == 200
+
+    token = sdk.deployment_token("guarded").token
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx.post(f"{url}/guarded/predict", json=body, headers=bearer).status_code == 200
+    # Good for that endpoint and nothing else.
+    assert httpx.get(f"{serving_server.url}/api/v1/models", headers=bearer).status_code == 403
+    other = sdk.deployment_token("open").token
+    refused = httpx.post(f"{url}/guarded/predict", json=body,
+                         headers={"Authorization": f"Bearer {other}"})  # fmt: skip
+    assert refused.status_code == 403 and "another deployment" in refused.json()["message"]
+
+    missing = httpx.post(f"{url}/nowhere/predict", json=body, headers=bearer)
+    assert missing.status_code == 404 and "fermion deployment list" in missing.json()["message"]
+    big = b'{"inputs": ["' + b"A" * (50 * 2**20) + b'"]}'
+    assert httpx.post(f"{url}/open/predict", content=big, timeout=60).status_code == 413
+    wrong = httpx.post(f"{url}/open/predict", json={"inputs": [[1, 2]]})
+    assert wrong.status_code == 400 and "inputs[0]" in wrong.json()["message"]
+    remove(sdk, "guarded")
+    remove(sdk, "open")
+
+
+def test_what_cannot_be_done_is_refused(sdk, digits_models):
+    with pytest.raises(fm.errors.CapacityExceeded, match="is free"):
+        sdk.deploy(digits_models[0], name="huge", replicas=3, cpu=2)
+    with pytest.raises(fm.errors.NotFound, match="no version v9"):
+        sdk.deploy("digits-cnn:v9", name="ghost")
+    sdk.deploy(digits_models[0], name="pinned", replicas=1, cpu=0.5, memory="1Gi")
+    with pytest.raises(fm.errors.Conflict, match="served by deployment pinned"):
+        sdk.delete_model(digits_models[0])
+    with pytest.raises(fm.errors.Conflict, match="exists"):
+        sdk.deploy(digits_models[0], name="pinned")
+    sdk.delete_deployment("pinned")
+    with pytest.raises(fm.errors.NotFound):
+        sdk.get_deployment("pinned")
