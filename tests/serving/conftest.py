@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import fermion as fm
 from tests.conftest import free_port
 from tests.serving import folders
 
@@ -50,6 +51,14 @@ def start_replica(folder: Path, log: Path, *args: str) -> RunningReplica:
         time.sleep(0.2)
     process.kill()
     raise AssertionError(f"replica did not become ready:\n{log.read_text()}")
+
+
+def remove(sdk: fm.Client, name: str) -> None:
+    """Delete a deployment and wait until its replicas have stopped (and freed room)."""
+    jobs = [r.job_id for r in sdk.get_deployment(name).replica_details]
+    sdk.delete_deployment(name)
+    for job_id in jobs:
+        assert sdk.wait_job(job_id, timeout=60).status.value == "cancelled"
 
 
 def stop(replica: RunningReplica) -> None:

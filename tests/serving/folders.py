@@ -40,7 +40,11 @@ def text_model(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     network = models.SmallTransformer(len(VOCAB) + 2, 2, max_len=16)
     pre = {"kind": "text", "vocab": VOCAB, "max_len": 16}
-    config = {"dataset_type": "text-classification", "model": "small-transformer", "dataset": "t:v1"}
+    config = {
+        "dataset_type": "text-classification",
+        "model": "small-transformer",
+        "dataset": "t:v1",
+    }
     return _write(folder, network, config, ["fresh", "rotten"], pre)
 
 

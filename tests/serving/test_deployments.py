@@ -22,6 +22,7 @@ from tests import sources
 from tests.conftest import Cli, start_server
 from tests.scheduler.conftest import job_processes, wait_for
 from tests.serving import folders
+from tests.serving.conftest import remove
 
 IMAGE = sources.png_bytes(value=200)
 
@@ -82,14 +83,6 @@ class Traffic:
         self._thread.join(timeout=30)
 
 
-def remove(sdk: fm.Client, name: str) -> None:
-    """Delete a deployment and wait until its replicas have stopped (and freed room)."""
-    jobs = [r.job_id for r in sdk.get_deployment(name).replica_details]
-    sdk.delete_deployment(name)
-    for job_id in jobs:
-        assert sdk.wait_job(job_id, timeout=60).status.value == "cancelled"
-
-
 def replica_pid(job_id: int) -> int:
     """The inference server process of a replica job (not its supervisor)."""
     return next(p.pid for p in job_processes(job_id)
@@ -101,7 +94,11 @@ def test_deploy_predict_and_scale(sdk, serving_server, digits_models, tmp_path):
     result = cli("deploy", digits_models[0], "--name", "digits", "--replicas", "2")
     assert "ready" in result.output
     deployment = sdk.get_deployment("digits")
-    assert (deployment.status, deployment.ready_replicas, deployment.model) == ("ready", 2, digits_models[0])
+    assert (deployment.status, deployment.ready_replicas, deployment.model) == (
+        "ready",
+        2,
+        digits_models[0],
+    )
     assert all(r.endpoint.startswith("http://127.0.0.1:") for r in deployment.replica_details)
 
     image = tmp_path / "3.png"

@@ -25,7 +25,9 @@ def png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width x height pixels: a decompression bomb."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
@@ -56,7 +58,8 @@ def test_images_as_base64_or_files_get_top_k_labels(image_replica):
 def test_text_inputs(text_replica):
     body = text_replica.post("/predict", json={"inputs": ["great fun movie", "awful plot"]}).json()
     assert [sorted(t["label"] for t in p["top_k"]) for p in body["predictions"]] == [
-        ["fresh", "rotten"], ["fresh", "rotten"]
+        ["fresh", "rotten"],
+        ["fresh", "rotten"],
     ]
     total = sum(t["probability"] for t in body["predictions"][0]["top_k"])
     assert total == pytest.approx(1.0, abs=1e-4)

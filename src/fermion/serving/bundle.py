@@ -66,9 +66,11 @@ def build_network(
 
     if config.get("model") == "bert" and not config.get("model_file"):
         return models.HFClassifier.from_config_dir(folder / "hf_config")
-    return models.build(config["dataset_type"], config["model"], outputs,
-                        shape_inputs(preprocessing), model_file=config.get("model_file"),
-                        code_dir=folder / "code")  # fmt: skip
+    inputs = shape_inputs(preprocessing)
+    # Imported torchvision networks keep their own stem even for small images.
+    inputs["adapt_small_images"] = config.get("adapt_small_images", True)
+    return models.build(config["dataset_type"], config["model"], outputs, inputs,
+                        model_file=config.get("model_file"), code_dir=folder / "code")  # fmt: skip
 
 
 def load_bundle(folder: Path) -> ModelBundle:
@@ -89,7 +91,14 @@ def load_bundle(folder: Path) -> ModelBundle:
     except RuntimeError as exc:
         raise InvalidInput(
             f"the weights in {folder} do not fit a {config['model']} with {outputs} outputs:"
-            f" {str(exc).splitlines()[0]}"
+            f" {first_problem(exc)}"
         ) from None
     network.eval()
     return ModelBundle(folder, kind, network, labels, preprocessing, config)
+
+
+def first_problem(exc: RuntimeError) -> str:
+    """load_state_dict's message, cut to its first concrete complaint."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = lines[1] if len(lines) > 1 else lines[0] if lines else str(exc)
+    return detail[:300]

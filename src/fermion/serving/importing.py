@@ -18,7 +18,7 @@ import torch
 
 from fermion.errors import InvalidInput
 from fermion.payloads import DatasetType
-from fermion.serving.bundle import load_bundle
+from fermion.serving.bundle import first_problem, load_bundle
 from fermion.serving.inputs import Preprocessor
 from fermion.training import checkpoint, models
 from fermion.training.config import IMAGE_MODELS
@@ -93,21 +93,21 @@ def image_model(source: Path, dest: Path, architecture: str, image_size: int,
                            f" of {', '.join(IMAGE_MODELS)}")  # fmt: skip
     labels = read_labels(_find(source, LABEL_FILES, "label map", labels_file))
     network = models.build(DatasetType.IMAGE_CLASSIFICATION.value, architecture, len(labels),
-                           {"image_side": image_size})  # fmt: skip
+                           {"image_side": image_size, "adapt_small_images": False})  # fmt: skip
     weights = _find(source, WEIGHT_FILES, "state dict", None)
     try:
         network.load_state_dict(_state_dict(weights))
     except RuntimeError as exc:
         raise InvalidInput(
             f"{weights} does not fit {architecture} with {len(labels)} classes at"
-            f" {image_size}px: {str(exc).splitlines()[0]} (check --model, --image-size and"
-            " the label map)"
+            f" {image_size}px: {first_problem(exc)} (check --model and the label map)"
         ) from None
     checkpoint.save_weights(network, dest / "model.safetensors")
     _write(dest, {
         "config.json": {"dataset_type": DatasetType.IMAGE_CLASSIFICATION.value,
                         "model": architecture, "architecture": type(network).__name__,
-                        "dataset": "", "imported_from": str(source)},
+                        "dataset": "", "imported_from": str(source),
+                        "adapt_small_images": False},
         "labels.json": labels,
         "preprocessing.json": {"kind": "image", "image_size": [image_size, image_size],
                                "mode": "RGB", "mean": mean or IMAGENET_MEAN,

@@ -33,11 +33,12 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def torchvision_model(name: str, num_classes: int, image_side: int) -> nn.Module:
+def torchvision_model(name: str, num_classes: int, image_side: int,
+                      adapt_small_images: bool = True) -> nn.Module:  # fmt: skip
     import torchvision
 
     model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
-    if name.startswith("resnet") and image_side <= 64:
+    if adapt_small_images and name.startswith("resnet") and image_side <= 64:
         # Small inputs: a 3x3 stride-1 stem and no max-pool, or an 8x8 image is gone by
         # the second stage (the usual CIFAR adaptation).
         model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
@@ -141,7 +142,8 @@ def build(dataset_type: str, name: str, outputs: int, inputs: dict[str, Any],
     if name == "small-cnn":
         return SmallCNN(outputs)
     if name in IMAGE_MODELS:
-        return torchvision_model(name, outputs, inputs["image_side"])
+        return torchvision_model(name, outputs, inputs["image_side"],
+                                 inputs.get("adapt_small_images", True))  # fmt: skip
     if name == "small-transformer":
         return SmallTransformer(inputs["vocab_size"], outputs, max_len=inputs["max_len"])
     model = mlp(inputs["in_features"], outputs, inputs["mean"], inputs["std"])
