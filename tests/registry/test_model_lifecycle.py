@@ -5,6 +5,7 @@ serve them, delete versions."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import onnxruntime
 import pytest
@@ -75,7 +76,8 @@ def test_export_runs_outside_fermion(cli, iris_model, tmp_path, fmt):
         session = onnxruntime.InferenceSession(str(out / "model.onnx"))
         logits = session.run(None, {"input": features.numpy()})[0]
     else:
-        with pytest.warns(FutureWarning):  # TorchScript is deprecated, still loadable
+        with warnings.catch_warnings():  # TorchScript is deprecated, still loadable
+            warnings.simplefilter("ignore", FutureWarning)
             logits = torch.jit.load(str(out / "model.pt"))(features).detach().numpy()
     assert labels[int(logits.argmax())] == "virginica"
 
