@@ -1,7 +1,12 @@
 """Request inputs -> tensors, and network outputs -> predictions, for each dataset type.
 
 Every input is checked on its own, and a bad one is refused with its index and the
-reason: a replica answers bad input with a 400, never with a failed forward pass."""
+reason: a replica answers bad input with a 400, never with a failed forward pass.
+
+Two stages: `prepare` checks and decodes one input (threads of the event loop's pool,
+beside the forward pass) and uses no parallel torch operations; `collate` makes the
+batch (resize, normalise, pad) on the forward pass's thread, so that torch's OpenMP
+threads are never started from two threads at once to compete for the same cores."""
 
 from __future__ import annotations
 
@@ -45,7 +50,8 @@ class Preprocessor:
         self.collate: Callable[[list[Any]], Any] = torch.stack
         if kind == "image":
             self._image_setup(spec)
-            self.prepare, self.example = self._image, self._example_image()
+            self.prepare, self.collate = self._image, self._images
+            self.example = self._example_image()
         elif kind == "text":
             from fermion.training.data import WordTokenizer
 
@@ -118,8 +124,11 @@ class Preprocessor:
         except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
             raise InvalidInput(f"{where}: the image data is damaged ({exc})") from None
         pixels = torch.from_numpy(np.asarray(image).copy())
-        pixels = pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
-        return self.pipeline(pixels)
+        return pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
+
+    def _images(self, items: list[torch.Tensor]) -> torch.Tensor:
+        """Decoded images (uint8, any size) and ready tensors (float) -> one batch."""
+        return torch.stack([self.pipeline(x) if x.dtype == torch.uint8 else x for x in items])
 
     # -- text ---------------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,226 @@
+"""Serving throughput and latency, four ways, in one run:
+
+    python bench/serve.py [--model resnet18|small-cnn] [--seconds 6] [--side 32]
+
+(a) a Fermion replica with dynamic batching (max batch 32, 5 ms),
+(b) the same replica without batching (max batch 1),
+(c) a plain FastAPI app that decodes the image and calls the model per request,
+and, as the ceiling, the model's own batched forward pass in-process (decode + forward,
+batches of 32, no HTTP). Requests carry one PNG as base64 JSON, the replica's simple
+API. Each server runs alone with 2 threads; the load generator (asyncio + httpx) runs
+on the same machine and takes CPU too, so absolute figures understate a real server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+PLAIN_APP = """
+import io, os
+import torch
+from fastapi import FastAPI
+from pydantic import BaseModel
+from PIL import Image
+from torchvision.transforms import v2
+from fermion.serving.bundle import load_bundle
+
+bundle = load_bundle(os.environ["PLAIN_MODEL"])
+spec = bundle.preprocessing
+pipeline = v2.Compose([v2.Resize(spec["image_size"], antialias=True),
+                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec["mean"], spec["std"])])
+app = FastAPI()
+
+class Request(BaseModel):
+    inputs: list[str]
+
+@app.post("/predict")
+def predict(request: Request):
+    import base64
+    import numpy as np
+    images = []
+    for text in request.inputs:
+        image = Image.open(io.BytesIO(base64.b64decode(text))).convert("RGB")
+        pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+        images.append(pipeline(pixels))
+    with torch.inference_mode():
+        probabilities = torch.softmax(bundle.network(torch.stack(images)), 1)
+    return {"predictions": [{"label": bundle.labels[int(p.argmax())], "probability": float(p.max())}
+                            for p in probabilities]}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_model(folder: Path, name: str, side: int) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    from fermion.training import models
+
+    torch.manual_seed(0)
+    network = models.build("image-classification", name, 10, {"image_side": side})
+    folder.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()},
+              str(folder / "model.safetensors"))  # fmt: skip
+    files = {
+        "config.json": {"dataset_type": "image-classification", "model": name, "dataset": ""},
+        "labels.json": [str(i) for i in range(10)],
+        "preprocessing.json": {
+            "kind": "image",
+            "image_size": [side, side],
+            "mode": "RGB",
+            "mean": [0.5] * 3,
+            "std": [0.25] * 3,
+        },  # fmt: skip
+    }
+    for file, content in files.items():
+        (folder / file).write_text(json.dumps(content))
+    return folder
+
+
+def png(side: int) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def start(command: list[str], port: int, env: dict[str, str]) -> subprocess.Popen:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if ready.status_code in (200, 404):  # the plain app has no /readyz: it answers
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{command} did not start")
+
+
+async def load(url: str, body: bytes, concurrency: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        for _ in range(3):  # warm the connections and the server
+            await client.post(url, content=body, headers={"content-type": "application/json"})
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                answer = await client.post(url, content=body,
+                                           headers={"content-type": "application/json"})  # fmt: skip
+                if answer.status_code != 200:
+                    errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "errors": errors,
+    }
+
+
+def ceiling(folder: Path, image: bytes, seconds: float) -> float:
+    """Images/s of decode + batched forward in this process, batches of 32, 2 threads."""
+    import torch
+
+    from fermion.serving.bundle import load_bundle
+    from fermion.serving.inputs import Preprocessor
+
+    torch.set_num_threads(2)
+    bundle = load_bundle(folder)
+    pre = Preprocessor(bundle)
+    text = base64.b64encode(image).decode()
+    done, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        batch = pre.collate([pre.prepare(text, "x") for _ in range(32)])
+        with torch.inference_mode():
+            bundle.network(batch)
+        done += 32
+    return done / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="resnet18", choices=["resnet18", "small-cnn"])
+    parser.add_argument("--side", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_model(Path(tmp) / "model", args.model, args.side)
+        image = png(args.side)
+        body = json.dumps({"inputs": [base64.b64encode(image).decode()]}).encode()
+        (Path(tmp) / "plain.py").write_text(PLAIN_APP)
+        servers = {
+            "fermion, batching": lambda port: [sys.executable, "-m", "fermion.serving.replica",
+                                               f"--model-dir={folder}", f"--port={port}",
+                                               "--max-batch-size=32", "--max-batch-delay-ms=5"],
+            "fermion, no batching": lambda port: [sys.executable, "-m", "fermion.serving.replica",
+                                                  f"--model-dir={folder}", f"--port={port}",
+                                                  "--max-batch-size=1"],
+            "plain FastAPI": lambda port: [sys.executable, "-m", "uvicorn", "--app-dir", tmp,
+                                           "--port", str(port), "--log-level", "warning",
+                                           "--no-access-log", "plain:app"],
+        }  # fmt: skip
+        results: dict[tuple[str, int], dict[str, float]] = {}
+        for name, command in servers.items():
+            port = free_port()
+            process = start(command(port), port, {**env, "PLAIN_MODEL": str(folder)})
+            try:
+                for concurrency in (1, 32):
+                    results[name, concurrency] = asyncio.run(
+                        load(f"http://127.0.0.1:{port}/predict", body, concurrency, args.seconds)
+                    )
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+        top = ceiling(folder, image, args.seconds)
+
+    print(f"\n{args.model} at {args.side}x{args.side}, one PNG per request, 2 threads per server,"
+          f" {args.seconds:g} s per run\n")  # fmt: skip
+    print(f"{'server':<22}{'conc.':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'vs plain':>10}{'of ceiling':>12}")  # fmt: skip
+    for (name, concurrency), r in results.items():
+        plain = results["plain FastAPI", concurrency]["rps"]
+        print(f"{name:<22}{concurrency:>6}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+              f"{r['errors']:>8.0f}{r['rps'] / plain:>9.2f}x{r['rps'] / top:>11.0%}")  # fmt: skip
+    print(f"{'ceiling (in-process)':<22}{32:>6}{top:>9.1f}   images/s, batches of 32, no HTTP")
+    batching = results["fermion, batching", 32]["rps"] / results["fermion, no batching", 32]["rps"]
+    print(f"\ndynamic batching at concurrency 32: {batching:.2f}x the same replica without it")
+
+
+if __name__ == "__main__":
+    main()
