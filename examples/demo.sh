@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# The user's path on data that ships with scikit-learn: images on disk -> a registered,
-# versioned dataset. Uses the default FERMION_HOME (~/.fermion) and starts the local
-# server on first use.
+# The whole path on data that ships with scikit-learn: images on disk -> a registered,
+# versioned dataset -> a model trained by the built-in trainer (2 processes, gradient
+# accumulation, AdamW, automatic precision) -> a deployment with 2 replicas ->
+# predictions on held-out images. Uses the default FERMION_HOME (~/.fermion) and starts
+# the local server on first use.
 set -euo pipefail
-data="${DEMO_DIR:-build/demo}/digits"
+demo="${DEMO_DIR:-build/demo}"
+data="$demo/digits"
+here="$(dirname "$0")"
+# A rerun starts clean: the previous run's replicas would hold the CPUs training needs.
+fermion deployment delete digits --yes >/dev/null 2>&1 && echo "(removed the previous run's deployment)" || true
 
 echo "== Writing scikit-learn's digits as PNG files under $data"
 python -c "from fermion.datasets.samples import write_digits_folder; write_digits_folder('$data')"
 
 echo "== fermion dataset create --name digits --type \"image classification\" --source $data"
 fermion dataset create --name digits --type "image classification" --source "$data"
-
-echo "== fermion dataset show digits"
 fermion dataset show digits
-
-echo "== fermion dataset head digits -n 5"
-fermion dataset head digits -n 5
 
 echo "== Reading it back as a PyTorch dataset"
 python - <<'PY'
@@ -27,14 +28,31 @@ images, labels = next(iter(loader))
 print(f"{train}: batches of {tuple(images.shape)}, classes {train.classes}")
 PY
 
-echo "== fermion job run --nproc 2 --follow -- python train_digits.py --epochs 5"
+echo "== Your own training loop as a job: fermion job run --nproc 2 -- python train_digits.py"
 job_dir=$(mktemp -d)
-cp "$(dirname "$0")/train_digits.py" "$job_dir/"
+cp "$here/train_digits.py" "$job_dir/"
 (cd "$job_dir" && fermion job run --name train-digits --nproc 2 --cpu 2 --memory 4Gi --follow \
-    -- python train_digits.py --epochs 5)
+    -- python train_digits.py --epochs 2)
 rm -rf "$job_dir"
-fermion job list
 
+echo "== The built-in trainer: fermion train --dataset digits --nproc 2 --grad-accum 2 --precision auto"
+fermion train --dataset digits --name digits-cnn --nproc 2 --cpu 2 --memory 4Gi \
+    --grad-accum 2 --batch-size 16 --optimizer adamw --precision auto --epochs 15 --follow
+fermion model show digits-cnn
+
+echo "== fermion deploy digits-cnn --name digits --replicas 2"
+fermion deploy digits-cnn --name digits --replicas 2 --cpu 1 --memory 2Gi
+fermion deployment show digits
+
+echo "== Predictions on held-out test images"
+python "$here/predict_held_out.py" "$demo/held-out"
+first=$(ls "$demo"/held-out/*.png | head -3)
+echo "== fermion predict digits --image ... (file names carry the true label)"
+fermion predict digits $(for f in $first; do printf -- "--image %s " "$f"; done)
+
+url=$(fermion server status | sed -n 's/.*running at \([^ ]*\).*/\1/p')
 echo
-echo "The server keeps running in the background: 'fermion server status', 'fermion server stop'."
-echo "API docs: $(fermion server status | sed -n 's/.*running at \([^ ]*\).*/\1/p')/docs"
+echo "Endpoint: $url/api/v1/deployments/digits/predict (token: ${FERMION_HOME:-~/.fermion}/credentials)"
+echo "API docs: $url/docs"
+echo "The server and the deployment keep running: 'fermion deployment delete digits',"
+echo "'fermion server stop'."
