@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fermion import errors as fm_errors
 from fermion.cli.main import app
 from fermion.client import Client, launcher
 from fermion.settings import Settings
@@ -66,11 +67,28 @@ def start_server(home: Path, port: int | None = None, **env: str) -> RunningServ
     return RunningServer(home=home, port=port, settings=settings)
 
 
+def stop_server(running: RunningServer) -> None:
+    """Stop a test server and everything it runs. Jobs and replicas outlive a server on
+    purpose (a restarted one finds them again), so a test session ends them itself."""
+    with running.client() as client:
+        try:
+            for deployment in client.list_deployments().data:
+                client.delete_deployment(deployment.name)
+            active = [j for j in client.list_jobs().data if not j.status.is_terminal]
+            for job in active:
+                client.cancel_job(job.id)
+            for job in active:
+                client.wait_job(job.id, timeout=60)
+        except fm_errors.ServerUnavailable:
+            pass  # already stopped by the test
+    launcher.stop(running.settings)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[RunningServer]:
     running = start_server(tmp_path_factory.mktemp("fermion-home"))
     yield running
-    launcher.stop(running.settings)
+    stop_server(running)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +98,7 @@ def jobs_server(tmp_path_factory) -> Iterator[RunningServer]:
     running = start_server(tmp_path_factory.mktemp("jobs-home"), FERMION_CAPACITY="cpu=2,memory=8Gi",
                            FERMION_JOB_GRACE_S="3")  # fmt: skip
     yield running
-    launcher.stop(running.settings)
+    stop_server(running)
 
 
 @pytest.fixture()

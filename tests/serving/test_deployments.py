@@ -19,7 +19,7 @@ import tritonclient.http as triton
 import fermion as fm
 from fermion.client import launcher
 from tests import sources
-from tests.conftest import Cli, start_server
+from tests.conftest import Cli, start_server, stop_server
 from tests.scheduler.conftest import job_processes, wait_for
 from tests.serving import folders
 from tests.serving.conftest import remove
@@ -32,7 +32,7 @@ def serving_server(tmp_path_factory):
     running = start_server(tmp_path_factory.mktemp("serving-home"),
                            FERMION_CAPACITY="cpu=4,memory=16Gi", FERMION_JOB_GRACE_S="10")  # fmt: skip
     yield running
-    launcher.stop(running.settings)
+    stop_server(running)
 
 
 @pytest.fixture()

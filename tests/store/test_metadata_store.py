@@ -35,9 +35,23 @@ def test_migrations_create_the_schema_and_are_idempotent(database_url):
     assert {"users", "tokens", "datasets", "dataset_versions", "alembic_version"} <= tables
     with store.engine.connect() as connection:
         head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert head == "0003"
+    assert head == "0004"
     store.dispose()
     MetadataStore(database_url).dispose()  # a second start applies nothing and fails nothing
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_declares(database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from fermion.store.tables import Base
+
+    store = MetadataStore(database_url)
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        differences = compare_metadata(context, Base.metadata)
+    store.dispose()
+    assert differences == []
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):

@@ -108,11 +108,23 @@ class Client:
                     " `fermion server start` or check FERMION_URL"
                 ) from None
             started = launcher.start(self.settings)
+            if started.url.rstrip("/") != self.url:
+                raise ServerUnavailable(
+                    f"no server answers at {self.url}, but this FERMION_HOME's server runs at"
+                    f" {started.url}; set FERMION_URL={started.url}, or stop that one first"
+                    " (fermion server stop)"
+                ) from None
             print(
                 f"Started a Fermion server at {started.url} (log: {self.settings.server_log_path})",
                 file=sys.stderr,
             )
-            response = self._send(method, path, **kwargs)
+            try:
+                response = self._send(method, path, **kwargs)
+            except httpx.ConnectError:
+                raise ServerUnavailable(
+                    f"the server at {self.url} started but does not answer; see"
+                    f" {self.settings.server_log_path}"
+                ) from None
         if response.status_code >= 400:
             try:
                 body = response.json()
