@@ -27,6 +27,7 @@ bench: install
 	$(PY) bench/ingest.py
 	$(PY) bench/jobs.py
 	$(PY) bench/train.py
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
