@@ -87,6 +87,10 @@ class UserPublic(BaseModel):
     created_at: datetime
 
 
+class SessionCreate(BaseModel):
+    token: str = Field(min_length=1, description="an API token, exchanged for a session cookie")
+
+
 # -- uploads --------------------------------------------------------------------
 class UploadPublic(BaseModel):
     id: str

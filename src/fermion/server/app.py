@@ -19,12 +19,14 @@ from fermion.server.deps import get_principal
 from fermion.server.errors import install_error_handlers
 from fermion.server.gateway import Gateway
 from fermion.server.routes import (
+    dashboard,
     datasets,
     deployments,
     endpoints,
     health,
     jobs,
     models,
+    session,
     uploads,
     users,
 )
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(endpoints.router)  # checks its own callers: public and deployment tokens
+    app.include_router(session.router)  # the dashboard's sign-in
+    dashboard.install(app)
     return app
 
 

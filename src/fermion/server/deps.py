@@ -39,13 +39,34 @@ def get_session(context: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+SESSION_COOKIE = "fermion_session"  # the dashboard's session: HTTP-only, never seen by scripts
+DASHBOARD_HEADER = "x-fermion-dashboard"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_principal(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    principal = auth.authenticate(session, credentials.credentials if credentials else None)
+def request_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The bearer token, else the dashboard's session cookie. A change made with the
+    cookie must carry the dashboard's own header, which a page of another origin cannot
+    add without the server's consent: that is what stops cross-site request forgery."""
+    if credentials:
+        return credentials.credentials
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if (
+        cookie
+        and request.method not in SAFE_METHODS
+        and request.headers.get(DASHBOARD_HEADER) != "1"
+    ):
+        raise Forbidden(
+            "a change made with a dashboard session needs the dashboard's X-Fermion-Dashboard"
+            " header; scripts should send 'Authorization: Bearer <token>' instead"
+        )
+    return cookie
+
+
+def get_principal(session: SessionDep, request: Request, credentials: BearerDep) -> Principal:
+    principal = auth.authenticate(session, request_token(request, credentials))
     if principal.deployment_id is not None:
         raise Forbidden(
             "a deployment's token can only call that deployment's endpoints"

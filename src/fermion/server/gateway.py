@@ -12,9 +12,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from fermion.errors import ServerUnavailable
@@ -108,6 +111,53 @@ class Gateway:
             except Exception:  # keep probing whatever one pass ran into
                 log.exception("probing replicas failed")
             await asyncio.sleep(PROBE_S)
+
+    # -- metrics --------------------------------------------------------------------
+    async def metrics(self, deployment: str) -> dict[str, Any]:
+        """The Prometheus counters of the deployment's replicas, summed: requests, errors,
+        the latency histogram (cumulative buckets), batches and queue depth. Rates and
+        quantiles come from the difference between two of these."""
+        targets = [t for t in self._targets if t.deployment == deployment]
+        texts = await asyncio.gather(*(self._scrape(t) for t in targets))
+        total: dict[str, Any] = {"time": time.time(), "replicas": 0, "requests": 0.0,
+                                 "errors": 0.0, "queue_depth": 0.0, "batches": 0.0,
+                                 "batched_inputs": 0.0}  # fmt: skip
+        buckets: dict[float, float] = {}
+        latency_count = latency_sum = 0.0
+        for text in texts:
+            if text is None:
+                continue
+            total["replicas"] += 1
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    name, value = sample.name, sample.value
+                    if name == "fermion_requests_total":
+                        total["requests"] += value
+                    elif name == "fermion_request_errors_total":
+                        total["errors"] += value
+                    elif name == "fermion_queue_depth":
+                        total["queue_depth"] += value
+                    elif name == "fermion_batch_size_count":
+                        total["batches"] += value
+                    elif name == "fermion_batch_size_sum":
+                        total["batched_inputs"] += value
+                    elif name == "fermion_request_latency_seconds_bucket":
+                        le = float(sample.labels["le"])
+                        buckets[le] = buckets.get(le, 0.0) + value
+                    elif name == "fermion_request_latency_seconds_count":
+                        latency_count += value
+                    elif name == "fermion_request_latency_seconds_sum":
+                        latency_sum += value
+        total["latency"] = {"buckets": sorted(buckets.items()), "count": latency_count,
+                            "sum": latency_sum}  # fmt: skip
+        return total
+
+    async def _scrape(self, target: Target) -> str | None:
+        try:
+            response = await self.http.get(f"{target.endpoint}/metrics", timeout=PROBE_TIMEOUT_S)
+            return response.text if response.status_code == 200 else None
+        except httpx.HTTPError:
+            return None
 
     # -- traffic --------------------------------------------------------------------
     def ready_targets(self, deployment: str) -> list[Target]:

@@ -70,6 +70,8 @@ class Token(Base):
     deployment_id: Mapped[int | None] = mapped_column(
         ForeignKey("deployments.id", ondelete="CASCADE")
     )
+    # Dashboard sessions expire; API tokens do not.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="tokens")

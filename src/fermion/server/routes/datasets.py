@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from fermion.errors import InvalidInput
@@ -85,6 +85,17 @@ def read_head(
 ) -> DatasetHead:
     row = datasets.get_version(session, name, _version(version))
     return datasets.head(context, row, split, limit)
+
+
+@router.get("/{name}/versions/{version}/images/{split}/{index}")
+def read_image(
+    name: str, version: str, split: str, index: Annotated[int, Path(ge=0)], context: ContextDep,
+    session: SessionDep, _: CurrentUser,
+) -> Response:  # fmt: skip
+    """One stored image, as it was ingested (the rows of `head`, in order)."""
+    row = datasets.get_version(session, name, _version(version))
+    data, media_type = datasets.image(context, row, split, index)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/{name}/versions/{version}/files", response_model=DatasetFiles)

@@ -1,4 +1,4 @@
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 
 from fermion.payloads import (
@@ -71,6 +71,15 @@ def create_deployment_token(
     """A token that calls this deployment's endpoints and nothing else."""
     row = deployments.visible(session, principal, name)
     return deployments.deployment_token(session, row, user)
+
+
+@router.get("/{name}/metrics")
+async def deployment_metrics(
+    name: str, request: Request, session: SessionDep, principal: PrincipalDep, _: UserOnly
+) -> dict:
+    """Its replicas' Prometheus counters, summed (the dashboard charts their rates)."""
+    deployments.visible(session, principal, name)
+    return await request.app.state.gateway.metrics(name)
 
 
 @router.get("/{name}/logs")

@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
 
 from fermion.errors import FermionError, Forbidden, NotFound
 from fermion.server.bodies import MAX_REQUEST_MB, read_body
-from fermion.server.deps import SessionDep, _bearer
+from fermion.server.deps import BearerDep, SessionDep, request_token
 from fermion.server.gateway import Gateway
 from fermion.server.services import auth, deployments
 
@@ -21,16 +20,13 @@ router = APIRouter(prefix="/api/v1/deployments/{name}", tags=["inference"])
 LIMIT = int(MAX_REQUEST_MB * 2**20)
 
 
-def authorize(
-    name: str, session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:  # fmt: skip
+def authorize(name: str, session: SessionDep, request: Request, credentials: BearerDep) -> str:
     """The deployment may be called by this caller: it is public, or the token is its
     owner's (or an admin's), or the deployment's own."""
     row = deployments.find(session, name)
     if row.public:
         return name
-    principal = auth.authenticate(session, credentials.credentials if credentials else None)
+    principal = auth.authenticate(session, request_token(request, credentials))
     if principal.deployment_id is not None:
         if principal.deployment_id != row.id:
             raise Forbidden(f"this token belongs to another deployment, not {name!r}")

@@ -129,12 +129,21 @@ def read_capacity(scheduler: SchedulerDep, session: SessionDep, _: CurrentUser) 
     used = scheduler.used(session)
 
     def plain(r: Resources) -> dict:
-        return {"cpu": r.cpu, "gpu": r.gpu, "memory": format_memory(max(r.memory, 0))}
+        memory = max(r.memory, 0)
+        return {"cpu": r.cpu, "gpu": r.gpu, "memory": format_memory(memory), "memory_bytes": memory}
 
     return CapacityPublic(
         executor=scheduler.executor.name, total=plain(total), used=plain(used),
         free=plain(total - used),
     )  # fmt: skip
+
+
+@router.get("/jobs/{job_id}/config")
+def read_job_config(
+    job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> dict:
+    """The files written at submit (a trainer's train.json) and where the job's files are."""
+    return jobs.config(context, jobs.visible(session, principal, job_id))
 
 
 @router.put("/jobs/{job_id}/endpoint", status_code=status.HTTP_204_NO_CONTENT)

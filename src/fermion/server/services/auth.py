@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -42,13 +43,17 @@ class Principal:
 
 
 def issue_token(session: Session, user: User, name: str, job_id: int | None = None,
-                deployment_id: int | None = None) -> str:  # fmt: skip
-    """Create a token for `user` (or for one of their jobs or deployments); the secret is
-    returned once and never stored."""
+                deployment_id: int | None = None, expires_at: datetime | None = None) -> str:  # fmt: skip
+    """Create a token for `user` (or for one of their jobs or deployments, or a dashboard
+    session); the secret is returned once and never stored."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(Token(user=user, name=name, token_hash=hash_token(secret), job_id=job_id,
-                      deployment_id=deployment_id))  # fmt: skip
+                      deployment_id=deployment_id, expires_at=expires_at))  # fmt: skip
     return secret
+
+
+def find_token(session: Session, token: str) -> Token | None:
+    return session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
 
 
 def authenticate(session: Session, token: str | None) -> Principal:
@@ -57,11 +62,15 @@ def authenticate(session: Session, token: str | None) -> Principal:
             "this call needs an API token: send 'Authorization: Bearer <token>' (the CLI and"
             " SDK read it from $FERMION_HOME/credentials or FERMION_TOKEN)"
         )
-    row = session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
+    row = find_token(session, token)
     if row is None:
         raise Unauthorized(
             "the API token is not valid; check FERMION_TOKEN or the credentials file"
         )
+    if row.expires_at is not None and row.expires_at < datetime.now(UTC):
+        session.delete(row)
+        session.commit()
+        raise Unauthorized("the session has expired; sign in again")
     return Principal(user=row.user, job_id=row.job_id, deployment_id=row.deployment_id)
 
 

@@ -111,6 +111,37 @@ def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int)
     )
 
 
+IMAGE_TYPES = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"GIF8", "image/gif"),
+               (b"BM", "image/bmp"), (b"RIFF", "image/webp"))  # fmt: skip
+
+
+def image(
+    context: ServerContext, row: DatasetVersionRow, split: str, index: int
+) -> tuple[bytes, str]:
+    """The stored bytes of one image of a split's first shard (the rows `head` shows),
+    with its media type, for the dashboard's sample grid."""
+    import pyarrow as pa
+
+    if row.dataset.type != "image-classification":
+        raise InvalidInput(f"{format_ref(row.dataset.name, row.version)} holds no images")
+    if split not in row.split_counts:
+        raise InvalidInput(f"unknown split {split!r}; choose one of: {', '.join(row.split_counts)}")
+    key = f"{context.artifacts.key_of(row.uri)}/{split}"
+    shards = [f for f in context.artifacts.list_files(key) if f.endswith(".arrow")]
+    seen = 0
+    if shards:
+        with context.artifacts.open_read(f"{key}/{shards[0]}") as f:
+            for batch in pa.ipc.open_stream(f):
+                if index < seen + batch.num_rows:
+                    data = batch.column("image")[index - seen].as_py()["bytes"]
+                    kind = next((t for magic, t in IMAGE_TYPES if data.startswith(magic)),
+                                "application/octet-stream")  # fmt: skip
+                    return data, kind
+                seen += batch.num_rows
+    raise NotFound(f"{format_ref(row.dataset.name, row.version)} has no image {index} in the"
+                   f" first shard of {split}")  # fmt: skip
+
+
 def files(context: ServerContext, row: DatasetVersionRow) -> DatasetFiles:
     ref = format_ref(row.dataset.name, row.version)
     return DatasetFiles(ref=ref, digest=row.digest, files=stored_files.listing(context, row.uri))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -196,6 +198,23 @@ def _read_from(path: Path, offset: int) -> bytes:
     with open(path, "rb") as f:
         f.seek(offset)
         return f.read()
+
+
+# -- configuration ------------------------------------------------------------------
+CONFIG_FILES = ("train.json", "evaluate.json")  # written by the server at submit
+
+
+def config(context: ServerContext, job: JobRow) -> dict[str, Any]:
+    files = job_files(context, job.id)
+    found = {}
+    for name in CONFIG_FILES:
+        path = files.code / name
+        if path.is_file():
+            try:
+                found[name] = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                found[name] = path.read_text()
+    return {"files": found, "job_dir": str(files.root), "tensorboard_dir": str(files.tensorboard)}
 
 
 # -- artifacts ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""deployments, replicas, deployment tokens, model evaluations
+"""deployments, replicas, deployment tokens, session expiry, model evaluations
 
 Revision ID: 0004
 Revises: 0003
@@ -52,6 +52,7 @@ def upgrade() -> None:
     op.create_index("ix_replicas_deployment_id", "replicas", ["deployment_id"])
     with op.batch_alter_table("tokens") as batch:
         batch.add_column(sa.Column("deployment_id", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_foreign_key(
             "fk_tokens_deployment_id", "deployments", ["deployment_id"], ["id"], ondelete="CASCADE"
         )
@@ -64,6 +65,7 @@ def downgrade() -> None:
         batch.drop_column("evaluations")
     with op.batch_alter_table("tokens") as batch:
         batch.drop_constraint("fk_tokens_deployment_id", type_="foreignkey")
+        batch.drop_column("expires_at")
         batch.drop_column("deployment_id")
     op.drop_index("ix_replicas_deployment_id", "replicas")
     op.drop_table("replicas")

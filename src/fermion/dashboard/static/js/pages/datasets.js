@@ -1,0 +1,85 @@
+import { api } from "../api.js";
+import { bytes, dataTable, facts, h, link, message, number, panel, when } from "../ui.js";
+
+export async function datasetList(view) {
+  const found = await api("/api/v1/datasets");
+  view.replaceChildren(h("h1", {}, "Datasets"), dataTable([
+    { key: "name", label: "name", render: (d) => link(`#/datasets/${d.name}`, d.name) },
+    { key: "type", label: "type" },
+    { key: "latest", label: "latest", value: (d) => d.versions.at(-1)?.version, render: (d) => `v${d.versions.at(-1)?.version}` },
+    { key: "records", label: "records", num: true, value: (d) => d.versions.at(-1)?.num_records, render: (d) => number(d.versions.at(-1)?.num_records) },
+    { key: "versions", label: "versions", num: true, value: (d) => d.versions.length },
+    { key: "created_at", label: "created", render: (d) => when(d.created_at) },
+  ], found.data, { empty: "No datasets yet: fermion dataset create --name NAME --type TYPE --source PATH", id: "datasets-table" }));
+}
+
+export async function datasetDetail(view, scope, name) {
+  const dataset = await api(`/api/v1/datasets/${name}`);
+  const select = h("select", { id: "version", "aria-label": "version" },
+    dataset.versions.map((v) => h("option", { value: v.version }, v.ref)).reverse());
+  const body = h("div");
+  view.replaceChildren(h("h1", {}, `Dataset ${name}`), h("div", { class: "actions" }, select), body);
+  const show = async () => {
+    const version = dataset.versions.find((v) => String(v.version) === select.value);
+    body.replaceChildren(message("Loading..."));
+    body.replaceChildren(await versionView(dataset, version));
+  };
+  select.addEventListener("change", show);
+  select.value = String(dataset.versions.at(-1).version);
+  await show();
+}
+
+async function versionView(dataset, v) {
+  const splits = Object.entries(v.split_counts);
+  const classes = {};  // over every split
+  for (const counts of Object.values(v.class_counts)) {
+    for (const [label, n] of Object.entries(counts)) classes[label] = (classes[label] || 0) + n;
+  }
+  const peak = Math.max(1, ...Object.values(classes));
+  const parts = [
+    h("div", { class: "grid" },
+      panel("Version", facts([["ref", v.ref], ["type", dataset.type], ["records", number(v.num_records)],
+        ["size", bytes(v.size_bytes)], ["digest", h("code", {}, v.digest.slice(0, 16))], ["source", v.source], ["created", when(v.created_at)]])),
+      panel("Splits", dataTable([{ key: "0", label: "split" }, { key: "1", label: "records", num: true }], splits, { id: "split-sizes" }))),
+  ];
+  if (Object.keys(classes).length) {
+    parts.push(panel("Classes", h("div", { class: "bars", id: "class-histogram" }, Object.entries(classes).flatMap(([label, n]) => [
+      h("span", {}, label), h("div", { class: "bar", style: `width:${(100 * n) / peak}%`, title: `${n}` }), h("span", { class: "num" }, n)]))));
+  }
+  parts.push(panel("Samples (train)", await samples(dataset, v)));
+  parts.push(panel("Validation report of the ingest", v.skipped_count
+    ? h("div", {}, message(`${v.skipped_count} invalid record(s) were skipped (--skip-invalid); the first ${v.skipped.length}:`),
+      dataTable([{ key: "location", label: "where" }, { key: "reason", label: "reason" }], v.skipped, { id: "validation-report" }))
+    : message("Every record was valid; none was skipped.", "muted")));
+  return h("div", {}, parts);
+}
+
+const SAMPLES = 24;
+
+// Rows of the first shard, a few of each class (shards are often sorted by class).
+function spread(rows, labelColumn) {
+  const byClass = new Map();
+  rows.forEach((row, index) => {
+    const label = String(row[labelColumn]);
+    if (!byClass.has(label)) byClass.set(label, []);
+    byClass.get(label).push(index);
+  });
+  const picked = [];
+  for (let round = 0; picked.length < Math.min(SAMPLES, rows.length); round += 1) {
+    for (const indices of byClass.values()) if (round < indices.length && picked.length < SAMPLES) picked.push(indices[round]);
+  }
+  return picked;
+}
+
+async function samples(dataset, v) {
+  const base = `/api/v1/datasets/${dataset.name}/versions/${v.version}`;
+  if (dataset.type === "image-classification") {
+    const head = await api(`${base}/head?split=train&limit=1000`);
+    const label = v.spec.label_column;
+    return h("div", { class: "samples", id: "sample-grid" }, spread(head.rows, label).map((i) => h("figure", {},
+      h("img", { src: `${base}/images/train/${i}`, alt: `train image ${i}`, loading: "lazy" }),
+      h("figcaption", {}, String(head.rows[i][label] ?? "")))));
+  }
+  const head = await api(`${base}/head?split=train&limit=20`);
+  return dataTable(head.columns.map((c) => ({ key: c, label: c, render: (r) => String(r[c]).slice(0, 120) })), head.rows, { id: "sample-rows" });
+}
