@@ -52,7 +52,8 @@ fermion predict digits $(for f in $first; do printf -- "--image %s " "$f"; done)
 
 url=$(fermion server status | sed -n 's/.*running at \([^ ]*\).*/\1/p')
 echo
-echo "Endpoint: $url/api/v1/deployments/digits/predict (token: ${FERMION_HOME:-~/.fermion}/credentials)"
-echo "API docs: $url/docs"
+echo "Dashboard: $url/  (sign in with the token in ${FERMION_HOME:-~/.fermion}/credentials)"
+echo "Endpoint:  $url/api/v1/deployments/digits/predict"
+echo "API docs:  $url/docs"
 echo "The server and the deployment keep running: 'fermion deployment delete digits',"
 echo "'fermion server stop'."

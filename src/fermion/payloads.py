@@ -181,6 +181,12 @@ class DatasetHead(BaseModel):
     rows: list[dict[str, Any]]
 
 
+class DatasetSamples(BaseModel):
+    ref: str
+    split: str
+    samples: list[dict[str, Any]]  # {"index": position in the split, "label": ...}
+
+
 class DatasetFiles(BaseModel):
     ref: str
     digest: str

@@ -25,6 +25,7 @@ from fermion.payloads import (
     DatasetFiles,
     DatasetHead,
     DatasetPublic,
+    DatasetSamples,
     DatasetsPublic,
     DatasetVersionPublic,
 )
@@ -111,6 +112,38 @@ def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int)
     )
 
 
+def _batches(context: ServerContext, row: DatasetVersionRow, split: str) -> Iterator[Any]:
+    """The record batches of a split, shard after shard, in their stored order."""
+    import pyarrow as pa
+
+    if split not in row.split_counts:
+        raise InvalidInput(f"unknown split {split!r}; choose one of: {', '.join(row.split_counts)}")
+    key = f"{context.artifacts.key_of(row.uri)}/{split}"
+    for shard in sorted(f for f in context.artifacts.list_files(key) if f.endswith(".arrow")):
+        with context.artifacts.open_read(f"{key}/{shard}") as f:
+            yield from pa.ipc.open_stream(f)
+
+
+def samples(
+    context: ServerContext, row: DatasetVersionRow, split: str, per_class: int
+) -> DatasetSamples:
+    """A few records of each class (their positions in the split and labels), so a sample
+    grid shows every class even when records are stored sorted by class."""
+    label = row.spec["label_column"]
+    picked: dict[str, list[int]] = {}
+    seen = 0
+    for batch in _batches(context, row, split):
+        for offset, value in enumerate(batch.column(label).to_pylist()):
+            chosen = picked.setdefault(str(value), [])
+            if len(chosen) < per_class:
+                chosen.append(seen + offset)
+        seen += batch.num_rows
+    rows = [{"index": indices[rank], "label": name}
+            for rank in range(per_class) for name, indices in picked.items()
+            if rank < len(indices)]  # fmt: skip
+    return DatasetSamples(ref=format_ref(row.dataset.name, row.version), split=split, samples=rows)
+
+
 IMAGE_TYPES = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"GIF8", "image/gif"),
                (b"BM", "image/bmp"), (b"RIFF", "image/webp"))  # fmt: skip
 
@@ -118,28 +151,19 @@ IMAGE_TYPES = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"GIF8",
 def image(
     context: ServerContext, row: DatasetVersionRow, split: str, index: int
 ) -> tuple[bytes, str]:
-    """The stored bytes of one image of a split's first shard (the rows `head` shows),
-    with its media type, for the dashboard's sample grid."""
-    import pyarrow as pa
-
+    """The stored bytes of the split's image at `index`, with its media type."""
     if row.dataset.type != "image-classification":
         raise InvalidInput(f"{format_ref(row.dataset.name, row.version)} holds no images")
-    if split not in row.split_counts:
-        raise InvalidInput(f"unknown split {split!r}; choose one of: {', '.join(row.split_counts)}")
-    key = f"{context.artifacts.key_of(row.uri)}/{split}"
-    shards = [f for f in context.artifacts.list_files(key) if f.endswith(".arrow")]
     seen = 0
-    if shards:
-        with context.artifacts.open_read(f"{key}/{shards[0]}") as f:
-            for batch in pa.ipc.open_stream(f):
-                if index < seen + batch.num_rows:
-                    data = batch.column("image")[index - seen].as_py()["bytes"]
-                    kind = next((t for magic, t in IMAGE_TYPES if data.startswith(magic)),
-                                "application/octet-stream")  # fmt: skip
-                    return data, kind
-                seen += batch.num_rows
-    raise NotFound(f"{format_ref(row.dataset.name, row.version)} has no image {index} in the"
-                   f" first shard of {split}")  # fmt: skip
+    for batch in _batches(context, row, split):
+        if index < seen + batch.num_rows:
+            data = batch.column("image")[index - seen].as_py()["bytes"]
+            kind = next((t for magic, t in IMAGE_TYPES if data.startswith(magic)),
+                        "application/octet-stream")  # fmt: skip
+            return data, kind
+        seen += batch.num_rows
+    raise NotFound(f"{format_ref(row.dataset.name, row.version)} has {seen} records in {split};"
+                   f" there is no image {index}")  # fmt: skip
 
 
 def files(context: ServerContext, row: DatasetVersionRow) -> DatasetFiles:

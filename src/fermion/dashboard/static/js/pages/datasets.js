@@ -54,31 +54,14 @@ async function versionView(dataset, v) {
   return h("div", {}, parts);
 }
 
-const SAMPLES = 24;
-
-// Rows of the first shard, a few of each class (shards are often sorted by class).
-function spread(rows, labelColumn) {
-  const byClass = new Map();
-  rows.forEach((row, index) => {
-    const label = String(row[labelColumn]);
-    if (!byClass.has(label)) byClass.set(label, []);
-    byClass.get(label).push(index);
-  });
-  const picked = [];
-  for (let round = 0; picked.length < Math.min(SAMPLES, rows.length); round += 1) {
-    for (const indices of byClass.values()) if (round < indices.length && picked.length < SAMPLES) picked.push(indices[round]);
-  }
-  return picked;
-}
-
 async function samples(dataset, v) {
   const base = `/api/v1/datasets/${dataset.name}/versions/${v.version}`;
   if (dataset.type === "image-classification") {
-    const head = await api(`${base}/head?split=train&limit=1000`);
-    const label = v.spec.label_column;
-    return h("div", { class: "samples", id: "sample-grid" }, spread(head.rows, label).map((i) => h("figure", {},
-      h("img", { src: `${base}/images/train/${i}`, alt: `train image ${i}`, loading: "lazy" }),
-      h("figcaption", {}, String(head.rows[i][label] ?? "")))));
+    // A few of each class: records are often stored sorted by class.
+    const found = await api(`${base}/samples?split=train&per_class=3`);
+    return h("div", { class: "samples", id: "sample-grid" }, found.samples.map((s) => h("figure", {},
+      h("img", { src: `${base}/images/train/${s.index}`, alt: `train image ${s.index}`, loading: "lazy" }),
+      h("figcaption", {}, s.label))));
   }
   const head = await api(`${base}/head?split=train&limit=20`);
   return dataTable(head.columns.map((c) => ({ key: c, label: c, render: (r) => String(r[c]).slice(0, 120) })), head.rows, { id: "sample-rows" });

@@ -47,9 +47,9 @@ function versionView(v) {
   if (test.per_class) {
     parts.push(panel("Per class", dataTable([
       { key: "0", label: "class" },
-      { key: "precision", label: "precision", num: true, value: (r) => r[1].precision, render: (r) => number(r[1].precision, 3) },
-      { key: "recall", label: "recall", num: true, value: (r) => r[1].recall, render: (r) => number(r[1].recall, 3) },
-      { key: "f1", label: "f1", num: true, value: (r) => r[1].f1, render: (r) => number(r[1].f1, 3) },
+      { key: "precision", label: "precision", num: true, value: (r) => r[1].precision, render: (r) => r[1].precision.toFixed(3) },
+      { key: "recall", label: "recall", num: true, value: (r) => r[1].recall, render: (r) => r[1].recall.toFixed(3) },
+      { key: "f1", label: "f1", num: true, value: (r) => r[1].f1, render: (r) => r[1].f1.toFixed(3) },
       { key: "support", label: "support", num: true, value: (r) => r[1].support },
     ], Object.entries(test.per_class), { id: "per-class", pageSize: 50 })));
   }

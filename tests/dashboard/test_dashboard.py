@@ -1,0 +1,176 @@
+"""The dashboard in a real browser: sign-in, every page, a training job's loss chart
+growing while it runs, cancel from the UI, a prediction from the try-it form."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests import sources
+from tests.dashboard.conftest import Visit
+
+
+@pytest.fixture(scope="module")
+def sdk(dashboard_server):
+    with dashboard_server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def training(sdk, digits_dir) -> int:
+    """A training job on the digits, started once: long enough to watch it run."""
+    sdk.create_dataset("digits", "image-classification", digits_dir)
+    return sdk.train("digits", name="digits-cnn", epochs=20, memory="3Gi").job.id
+
+
+@pytest.fixture(scope="module")
+def trained(sdk, training) -> str:
+    job = sdk.wait_job(training, timeout=240)
+    assert job.status.value == "succeeded", sdk.job_logs(training)
+    return sdk.get_model_version("digits-cnn").ref
+
+
+def test_a_wrong_token_is_refused_and_signing_out_ends_the_session(visit: Visit):
+    page = visit.open()
+    page.fill("#token", "fm_not-a-real-token")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#sign-in-error:has-text('not valid')")
+    visit.shot("sign-in-refused")
+
+    visit.sign_in()
+    cookie = next(c for c in page.context.cookies() if c["name"] == "fermion_session")
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # scripts never see the session
+    assert page.evaluate("fetch('/api/v1/session').then(r => r.status)") == 200
+
+    page.click("#sign-out")
+    page.wait_for_selector("#token")
+    assert page.evaluate("fetch('/api/v1/session').then(r => r.status)") == 401
+    page.context.add_cookies([{**cookie, "expires": time.time() + 3600}])  # a copied cookie
+    assert page.evaluate("fetch('/api/v1/session').then(r => r.status)") == 401
+
+
+def test_a_cross_site_style_change_with_the_cookie_alone_is_refused(visit: Visit, sdk):
+    page = visit.sign_in()
+    status = page.evaluate(
+        "fetch('/api/v1/jobs', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+        " body: JSON.stringify({command: ['true']})}).then(r => r.status)"
+    )
+    assert status == 403  # without the dashboard's header
+
+
+def test_the_loss_chart_gains_points_while_the_job_runs(visit: Visit, sdk, training):
+    page = visit.sign_in()
+    page.goto(f"{visit.server.url}/#/jobs/{training}")
+    page.wait_for_selector("[data-state=running]", timeout=120_000)
+    page.wait_for_selector("#loss-chart[data-points]:not([data-points='0'])", timeout=60_000)
+    seen = []
+    for _ in range(8):
+        if sdk.get_job(training).status.value != "running":
+            break
+        seen.append(int(page.get_attribute("#loss-chart", "data-points")))
+        page.wait_for_timeout(2500)
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0], seen
+    assert len(set(seen)) >= 3, f"the chart grew only {len(set(seen)) - 1} times: {seen}"
+    assert page.is_visible("#log") and "epoch" in page.inner_text("#log")
+    assert "tensorboard --logdir" in page.inner_text("main")
+    visit.shot("job-running")
+
+
+def test_every_page_shows_what_it_is_for(visit: Visit, sdk, trained):
+    page = visit.sign_in()
+    page.wait_for_selector("#capacity [role=meter]")
+    visit.shot("overview")
+
+    page.goto(f"{visit.server.url}/#/datasets")
+    page.wait_for_selector("#datasets-table a:has-text('digits')")
+    visit.shot("datasets")
+    page.click("#datasets-table a:has-text('digits')")
+    page.wait_for_selector("#sample-grid img")
+    visit.wait_until(
+        "[...document.querySelectorAll('#sample-grid img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    captions = page.locator("#sample-grid figcaption").all_inner_texts()
+    assert len(set(captions)) == 10  # samples of every class, not the first class 24 times
+    assert page.locator("#class-histogram .bar").count() == 10
+    assert "1439" in page.inner_text("#split-sizes")
+    assert "none was skipped" in page.inner_text("main")
+    visit.shot("dataset")
+
+    page.goto(f"{visit.server.url}/#/jobs")
+    page.wait_for_selector("#jobs-table [data-state=succeeded]")
+    visit.shot("jobs")
+
+    page.goto(f"{visit.server.url}/#/models")
+    page.wait_for_selector("#models-table a:has-text('digits-cnn')")
+    visit.shot("models")
+    page.click("#models-table a:has-text('digits-cnn')")
+    page.wait_for_selector("#confusion-matrix")
+    assert page.locator("#confusion-matrix tbody tr").count() == 10
+    assert page.locator("#per-class tbody tr").count() == 10
+    assert page.is_visible("a:has-text('digits:v1')") and page.is_visible("a:has-text('job ')")
+    visit.shot("model")
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(f"{visit.server.url}/#/jobs")
+    page.wait_for_selector("#jobs-table")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width}px wide on a 390px screen"
+    visit.shot("jobs-phone")
+
+
+def test_cancel_a_job_from_its_page(visit: Visit, sdk, tmp_path):
+    job = sdk.submit_job(["python", "-c", "import time; print('waiting', flush=True); time.sleep(600)"],
+                         name="sleeper", cpu=0.5, memory="200Mi", workdir=tmp_path)  # fmt: skip
+    page = visit.sign_in()
+    page.goto(f"{visit.server.url}/#/jobs/{job.id}")
+    page.wait_for_selector("#log:has-text('waiting')", timeout=60_000)
+    page.click("#cancel-job")
+    page.wait_for_selector("[data-state=cancelled]", timeout=30_000)
+    assert sdk.get_job(job.id).status.value == "cancelled"
+    assert page.is_visible("#retry-job")
+    visit.shot("job-cancelled")
+
+
+def test_tables_sort_and_page(visit: Visit, sdk, tmp_path):
+    for i in range(21):
+        sdk.submit_job(["python", "-c", "pass"], name=f"quick-{i:02d}", cpu=0.1, memory="100Mi",
+                       workdir=tmp_path)  # fmt: skip
+    page = visit.sign_in()
+    page.goto(f"{visit.server.url}/#/jobs")
+    page.wait_for_selector("#jobs-table .pager")
+    assert "page 1 of 2" in page.inner_text("#jobs-table .pager")
+    first_ids = page.locator("#jobs-table tbody tr td:first-child").all_inner_texts()
+    page.click("#jobs-table th:has-text('job')")  # ascending by id
+    ascending = page.locator("#jobs-table tbody tr td:first-child").all_inner_texts()
+    assert [int(x) for x in ascending] == sorted(int(x) for x in ascending)
+    assert ascending != first_ids  # the list comes newest first
+    page.click("#jobs-table .pager button:has-text('Next')")
+    assert "page 2 of 2" in page.inner_text("#jobs-table .pager")
+
+
+def test_deploy_from_the_model_page_and_predict_with_the_form(visit: Visit, sdk, trained, tmp_path):
+    page = visit.sign_in()
+    page.goto(f"{visit.server.url}/#/models/digits-cnn")
+    page.fill("#deploy-name", "digits")
+    page.fill("#deploy-cpu", "0.5")
+    page.click("#deploy-form button[type=submit]")
+    page.wait_for_selector("h1:has-text('Deployment digits')")
+    page.wait_for_selector("#replicas-table [data-state=ready]", timeout=120_000)
+
+    image = tmp_path / "digit.png"
+    image.write_bytes(sources.png_bytes(value=90))
+    expected = sdk.predict("digits", image=image)[0]["label"]
+    page.set_input_files("#try-image", str(image))
+    page.click("#try-form button[type=submit]")
+    page.wait_for_selector("#predicted-label")
+    assert page.inner_text("#predicted-label") == expected
+
+    for _ in range(30):  # traffic for the charts
+        sdk.predict("digits", image=image)
+    visit.wait_until("Number(document.querySelector('#rate-chart').dataset.points) >= 2")
+    visit.shot("deployment")
+    page.goto(f"{visit.server.url}/#/")
+    page.wait_for_selector("#deployment-health [data-state=ready]")
+    visit.shot("overview-with-deployment")
