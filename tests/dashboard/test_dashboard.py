@@ -18,16 +18,17 @@ def sdk(dashboard_server):
 
 
 @pytest.fixture(scope="module")
-def training(sdk, digits_dir) -> int:
-    """A training job on the digits, started once: long enough to watch it run."""
-    sdk.create_dataset("digits", "image-classification", digits_dir)
-    return sdk.train("digits", name="digits-cnn", epochs=20, memory="3Gi").job.id
+def digits(sdk, digits_dir) -> str:
+    return sdk.create_dataset("digits", "image-classification", digits_dir).ref
 
 
 @pytest.fixture(scope="module")
-def trained(sdk, training) -> str:
-    job = sdk.wait_job(training, timeout=240)
-    assert job.status.value == "succeeded", sdk.job_logs(training)
+def trained(sdk, digits) -> str:
+    """digits-cnn, trained by the test that starts it from the dataset page (or here)."""
+    found = [j for j in sdk.list_jobs().data if j.kind == "train"]
+    job_id = found[-1].id if found else sdk.train(digits, name="digits-cnn", epochs=5).job.id
+    job = sdk.wait_job(job_id, timeout=240)
+    assert job.status.value == "succeeded", sdk.job_logs(job_id)
     return sdk.get_model_version("digits-cnn").ref
 
 
@@ -60,9 +61,16 @@ def test_a_cross_site_style_change_with_the_cookie_alone_is_refused(visit: Visit
     assert status == 403  # without the dashboard's header
 
 
-def test_the_loss_chart_gains_points_while_the_job_runs(visit: Visit, sdk, training):
+def test_train_from_the_dataset_page_and_watch_the_loss_chart_grow(visit: Visit, sdk, digits):
     page = visit.sign_in()
-    page.goto(f"{visit.server.url}/#/jobs/{training}")
+    page.goto(f"{visit.server.url}/#/datasets/digits")
+    page.fill("#train-name", "digits-cnn")
+    page.fill("#train-epochs", "20")
+    page.fill("#train-memory", "3Gi")
+    page.click("#train-form button[type=submit]")
+    page.wait_for_selector("h1:has-text('Job ')")
+    training = int(page.inner_text("h1").removeprefix("Job "))
+    assert sdk.get_job(training).kind == "train"
     page.wait_for_selector("[data-state=running]", timeout=120_000)
     page.wait_for_selector("#loss-chart[data-points]:not([data-points='0'])", timeout=60_000)
     seen = []
@@ -75,6 +83,7 @@ def test_the_loss_chart_gains_points_while_the_job_runs(visit: Visit, sdk, train
     assert len(set(seen)) >= 3, f"the chart grew only {len(set(seen)) - 1} times: {seen}"
     assert page.is_visible("#log") and "epoch" in page.inner_text("#log")
     assert "tensorboard --logdir" in page.inner_text("main")
+    assert '"epochs": 20' in page.inner_text("#config-train-json")  # the full configuration
     visit.shot("job-running")
 
 
@@ -171,6 +180,9 @@ def test_deploy_from_the_model_page_and_predict_with_the_form(visit: Visit, sdk,
         sdk.predict("digits", image=image)
     visit.wait_until("Number(document.querySelector('#rate-chart').dataset.points) >= 2")
     visit.shot("deployment")
+    page.goto(f"{visit.server.url}/#/deployments")
+    page.wait_for_selector("#deployments-table [data-state=ready]")
+    visit.shot("deployments")
     page.goto(f"{visit.server.url}/#/")
     page.wait_for_selector("#deployment-health [data-state=ready]")
     visit.shot("overview-with-deployment")

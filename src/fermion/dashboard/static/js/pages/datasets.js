@@ -46,6 +46,7 @@ async function versionView(dataset, v) {
     parts.push(panel("Classes", h("div", { class: "bars", id: "class-histogram" }, Object.entries(classes).flatMap(([label, n]) => [
       h("span", {}, label), h("div", { class: "bar", style: `width:${(100 * n) / peak}%`, title: `${n}` }), h("span", { class: "num" }, n)]))));
   }
+  parts.push(panel("Train a model on it", trainForm(dataset, v)));
   parts.push(panel("Samples (train)", await samples(dataset, v)));
   parts.push(panel("Validation report of the ingest", v.skipped_count
     ? h("div", {}, message(`${v.skipped_count} invalid record(s) were skipped (--skip-invalid); the first ${v.skipped.length}:`),
@@ -65,4 +66,46 @@ async function samples(dataset, v) {
   }
   const head = await api(`${base}/head?split=train&limit=20`);
   return dataTable(head.columns.map((c) => ({ key: c, label: c, render: (r) => String(r[c]).slice(0, 120) })), head.rows, { id: "sample-rows" });
+}
+
+const MODELS = {
+  "image-classification": ["small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small"],
+  "text-classification": ["small-transformer"],
+  "tabular-classification": ["mlp"],
+  "tabular-regression": ["mlp"],
+};
+
+// The built-in trainer, as `fermion train` runs it; left empty, an option takes the
+// default for the dataset's type.
+function trainForm(dataset, v) {
+  const field = (label, input) => h("label", {}, label, input);
+  const name = h("input", { id: "train-name", name: "name", placeholder: `${dataset.name}-...`, pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,62}" });
+  const model = h("select", { id: "train-model", name: "model" }, h("option", { value: "" }, "default"),
+    (MODELS[dataset.type] || []).map((m) => h("option", { value: m }, m)));
+  const epochs = h("input", { id: "train-epochs", name: "epochs", type: "number", min: 1, placeholder: "default" });
+  const nproc = h("input", { id: "train-nproc", name: "nproc", type: "number", min: 1, value: 1 });
+  const accum = h("input", { id: "train-grad-accum", name: "grad_accum", type: "number", min: 1, value: 1 });
+  const precision = h("select", { id: "train-precision", name: "precision" }, ["auto", "fp32", "bf16", "fp16"].map((p) => h("option", { value: p }, p)));
+  const memory = h("input", { id: "train-memory", name: "memory", placeholder: "e.g. 4Gi" });
+  const status = h("p", { role: "status" });
+  return h("form", { class: "inline", id: "train-form", onsubmit: async (event) => {
+    event.preventDefault();
+    const body = { dataset: v.ref, nproc: Number(nproc.value), grad_accum: Number(accum.value), precision: precision.value };
+    if (name.value) body.name = name.value;
+    if (model.value) body.model = model.value;
+    if (epochs.value) body.epochs = Number(epochs.value);
+    if (memory.value) body.memory = memory.value;
+    status.className = "muted";
+    status.textContent = "Submitting...";
+    try {
+      const started = await api("/api/v1/jobs/train", { method: "POST", body });
+      location.hash = `#/jobs/${started.job.id}`;
+    } catch (error) {
+      status.className = "error";
+      status.textContent = error.message;
+    }
+  } },
+  field("Model name", name), field("Architecture", model), field("Epochs", epochs), field("Processes", nproc),
+  field("Grad. accumulation", accum), field("Precision", precision), field("Memory", memory),
+  h("button", { type: "submit" }, "Train"), status);
 }
