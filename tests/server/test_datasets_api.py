@@ -76,3 +76,19 @@ def test_a_folder_of_a_version_is_not_a_file(http, digits_dir):
     )
     response = http.get("/datasets/api-files/versions/1/files/train")
     assert response.status_code == 404 and "has no file" in response.json()["message"]
+
+
+def test_samples_cover_every_class_and_images_come_back_as_stored(http, digits_dir):
+    http.post("/datasets", json={"name": "api-samples", "type": "image-classification",
+                                 "source": str(digits_dir)})  # fmt: skip
+    base = "/datasets/api-samples/versions/latest"
+    found = http.get(f"{base}/samples", params={"split": "train", "per_class": 2}).json()
+    assert sorted({s["label"] for s in found["samples"]}) == [str(i) for i in range(10)]
+    assert len(found["samples"]) == 20
+    image = http.get(f"{base}/images/train/{found['samples'][-1]['index']}")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    missing = http.get(f"{base}/images/train/99999")
+    assert missing.status_code == 404 and "no image 99999" in missing.json()["message"]
+    assert http.get(f"{base}/images/nope/0").status_code == 400
+    assert http.get(f"{base}/images/train/-1").status_code == 400
