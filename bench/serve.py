@@ -5,6 +5,8 @@
 (a) a Fermion replica with dynamic batching (max batch 32, 5 ms),
 (b) the same replica without batching (max batch 1),
 (c) a plain FastAPI app that decodes the image and calls the model per request,
+(d) the batching replica deployed on a Fermion server and called through its gateway
+    (`/api/v1/deployments/NAME/predict`, token checked, round robin, one replica),
 and, as the ceiling, the model's own batched forward pass in-process (decode + forward,
 batches of 32, no HTTP). Requests carry one PNG as base64 JSON, the replica's simple
 API. Each server runs alone with 2 threads; the load generator (asyncio + httpx) runs
@@ -121,21 +123,24 @@ def start(command: list[str], port: int, env: dict[str, str]) -> subprocess.Pope
     raise RuntimeError(f"{command} did not start")
 
 
-async def load(url: str, body: bytes, concurrency: int, seconds: float) -> dict[str, float]:
+async def load(url: str, body: bytes, concurrency: int, seconds: float,
+               token: str | None = None) -> dict[str, float]:  # fmt: skip
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         for _ in range(3):  # warm the connections and the server
-            await client.post(url, content=body, headers={"content-type": "application/json"})
+            await client.post(url, content=body, headers=headers)
         deadline = time.perf_counter() + seconds
 
         async def worker() -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                answer = await client.post(url, content=body,
-                                           headers={"content-type": "application/json"})  # fmt: skip
+                answer = await client.post(url, content=body, headers=headers)
                 if answer.status_code != 200:
                     errors += 1
                 latencies.append(time.perf_counter() - started)
@@ -150,6 +155,29 @@ async def load(url: str, body: bytes, concurrency: int, seconds: float) -> dict[
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         "errors": errors,
     }
+
+
+def through_gateway(folder: Path, body: bytes, seconds: float, home: Path) -> dict[int, dict]:
+    """Deploy the model on a Fermion server of its own and load its public endpoint."""
+    from fermion.client import Client, launcher
+    from fermion.settings import Settings
+
+    settings = Settings(home=home, port=free_port(), capacity="cpu=2,memory=8Gi")
+    launcher.start(settings)
+    try:
+        with Client(settings=settings, autostart=False) as client:
+            client.import_model("bench-model", folder)
+            client.deploy("bench-model", name="bench", cpu=2, max_batch_size=32,
+                          max_batch_delay_ms=5)  # fmt: skip
+            if client.wait_deployment("bench", timeout=120).status != "ready":
+                raise RuntimeError("the deployment did not become ready")
+            url = f"{client.url}/api/v1/deployments/bench/predict"
+            results = {c: asyncio.run(load(url, body, c, seconds, client.token)) for c in (1, 32)}
+            client.delete_deployment("bench")
+            time.sleep(3)  # the replica finishes and stops
+        return results
+    finally:
+        launcher.stop(settings)
 
 
 def ceiling(folder: Path, image: bytes, seconds: float) -> float:
@@ -207,6 +235,9 @@ def main() -> None:
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+        for concurrency, result in through_gateway(folder, body, args.seconds,
+                                                   Path(tmp) / "home").items():  # fmt: skip
+            results["fermion gateway", concurrency] = result
         top = ceiling(folder, image, args.seconds)
 
     print(f"\n{args.model} at {args.side}x{args.side}, one PNG per request, 2 threads per server,"
@@ -220,6 +251,13 @@ def main() -> None:
     print(f"{'ceiling (in-process)':<22}{32:>6}{top:>9.1f}   images/s, batches of 32, no HTTP")
     batching = results["fermion, batching", 32]["rps"] / results["fermion, no batching", 32]["rps"]
     print(f"\ndynamic batching at concurrency 32: {batching:.2f}x the same replica without it")
+    for concurrency in (1, 32):
+        gateway = results["fermion gateway", concurrency]["rps"]
+        direct = results["fermion, batching", concurrency]["rps"]
+        print(
+            f"through the gateway at concurrency {concurrency}: {gateway / direct:.2f}x"
+            " calling the replica directly"
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ probes every replica's /readyz to know which those are.
 A request that cannot reach a replica (refused, or the connection dropped before an
 answer: a replica that died or is stopping) is sent to the next ready one, so a
 replica crash or a rolling update costs the caller nothing. Inference is idempotent,
-which makes that retry safe."""
+which makes that retry safe.
+
+aiohttp carries the traffic: forwarding with httpx's async client took about two thirds
+of the server's time per request (measured with py-spy under load)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
@@ -29,9 +32,18 @@ log = logging.getLogger("fermion.gateway")
 
 PROBE_S = 0.5
 PROBE_TIMEOUT_S = 2.0
-RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
-             httpx.ConnectTimeout, httpx.PoolTimeout)  # fmt: skip
+# Failures before any answer came back: the request can go to another replica.
+RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError)
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=2)
+PROBE = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
 FORWARD_HEADERS = ("content-type", "inference-header-content-length")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content: bytes
+    content_type: str | None
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,12 @@ class Gateway:
         self._ready: set[int] = set()  # replica ids whose /readyz said yes
         self._turn: dict[str, itertools.count] = {}
         self._task: asyncio.Task | None = None
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(120.0, connect=2.0),
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-        )
+        self.http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=512, limit_per_host=128, keepalive_timeout=30)
+        self.http = aiohttp.ClientSession(connector=connector, timeout=FORWARD_TIMEOUT,
+                                          auto_decompress=False)  # fmt: skip
         self._task = asyncio.create_task(self._probe_forever())
 
     async def stop(self) -> None:
@@ -61,7 +73,8 @@ class Gateway:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.http.aclose()
+        if self.http is not None:
+            await self.http.close()
 
     # -- readiness ------------------------------------------------------------------
     def _load_targets(self) -> list[Target]:
@@ -87,9 +100,9 @@ class Gateway:
 
     async def _probe(self, target: Target) -> bool:
         try:
-            response = await self.http.get(f"{target.endpoint}/readyz", timeout=PROBE_TIMEOUT_S)
-            return response.status_code == 200
-        except httpx.HTTPError:
+            async with self.http.get(f"{target.endpoint}/readyz", timeout=PROBE) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
             return False
 
     async def refresh(self) -> None:
@@ -154,9 +167,9 @@ class Gateway:
 
     async def _scrape(self, target: Target) -> str | None:
         try:
-            response = await self.http.get(f"{target.endpoint}/metrics", timeout=PROBE_TIMEOUT_S)
-            return response.text if response.status_code == 200 else None
-        except httpx.HTTPError:
+            async with self.http.get(f"{target.endpoint}/metrics", timeout=PROBE) as response:
+                return await response.text() if response.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError):
             return None
 
     # -- traffic --------------------------------------------------------------------
@@ -169,14 +182,21 @@ class Gateway:
         return targets[start:] + targets[:start]
 
     async def forward(self, deployment: str, method: str, path: str, body: bytes,
-                      headers: dict[str, str], query: str) -> httpx.Response:  # fmt: skip
+                      headers: dict[str, str], query: str) -> Answer:  # fmt: skip
         """Send the request to a ready replica; on a connection failure, to the next."""
         sent = {k: v for k, v in headers.items() if k.lower() in FORWARD_HEADERS}
         last_error: Exception | None = None
         for target in self.ready_targets(deployment):
             url = f"{target.endpoint}/{path}" + (f"?{query}" if query else "")
             try:
-                return await self.http.request(method, url, content=body, headers=sent)
+                async with self.http.request(method, url, data=body, headers=sent) as response:
+                    content = await response.read()
+                    return Answer(response.status, content, response.headers.get("content-type"))
+            except TimeoutError:
+                raise ServerUnavailable(
+                    f"a replica of {deployment!r} did not answer within"
+                    f" {FORWARD_TIMEOUT.total:.0f} s; see `fermion deployment logs {deployment}`"
+                ) from None
             except RETRYABLE as exc:
                 log.info("replica %s of %s unreachable (%s); trying the next",
                          target.endpoint, deployment, type(exc).__name__)  # fmt: skip
