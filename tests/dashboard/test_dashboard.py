@@ -83,6 +83,9 @@ def test_train_from_the_dataset_page_and_watch_the_loss_chart_grow(visit: Visit,
     assert len(set(seen)) >= 3, f"the chart grew only {len(set(seen)) - 1} times: {seen}"
     assert page.is_visible("#log") and "epoch" in page.inner_text("#log")
     assert "tensorboard --logdir" in page.inner_text("main")
+    link = page.get_attribute("#tensorboard-download", "href")
+    fetched = page.evaluate(f"fetch('{link}').then(r => [r.status, r.headers.get('content-type')])")
+    assert fetched == [200, "application/gzip"]
     assert '"epochs": 20' in page.inner_text("#config-train-json")  # the full configuration
     visit.shot("job-running")
 

@@ -40,6 +40,18 @@ def test_metrics_reach_the_api_and_tensorboard(jobs, jobs_server, tmp_path):
     assert [e.step for e in loss] == list(range(10))
     assert abs(loss[-1].value - 0.1) < 1e-6
 
+    # The same events, downloaded through the API for TensorBoard on another machine.
+    runner = CliRunner()
+    result = runner.invoke(app, ["job", "tensorboard", str(job.id), "--download", str(tmp_path / "tb")],
+                           env=jobs_server.env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "tensorboard --logdir" in result.output
+    downloaded = EventAccumulator(
+        str(tmp_path / "tb" / f"job-{job.id}"), size_guidance={"scalars": 0}
+    )
+    downloaded.Reload()
+    assert [e.value for e in downloaded.Scalars("loss")] == [e.value for e in loss]
+
 
 def test_logs_follow_streams_until_the_job_ends(jobs, jobs_server, tmp_path):
     code = script(

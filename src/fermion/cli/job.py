@@ -196,6 +196,19 @@ def artifacts(
 
 
 @app.command()
+def tensorboard(
+    job_id: int,
+    download: Annotated[
+        Path, typer.Option(help="Unpack the event files under this folder.")
+    ] = Path("."),
+) -> None:
+    """Download a job's TensorBoard event files, to look at them with `tensorboard`."""
+    with Client() as client:
+        folder = client.download_tensorboard(job_id, download)
+    console.print(f"Event files in {folder}; run: tensorboard --logdir {folder}")
+
+
+@app.command()
 def cancel(
     job_id: int, wait: Annotated[bool, typer.Option(help="Wait until stopped.")] = True
 ) -> None:

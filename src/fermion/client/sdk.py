@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -398,6 +399,15 @@ class Client:
         tmp.write_bytes(response.content)
         tmp.replace(dest)
         return dest
+
+    def download_tensorboard(self, job_id: int, dest: Path) -> Path:
+        """Unpack the job's TensorBoard event files under `dest`; returns the job's folder
+        there (`tensorboard --logdir` it)."""
+        response = self._request("GET", f"/api/v1/jobs/{job_id}/tensorboard", timeout=LONG)
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
+            tar.extractall(dest, filter="data")  # nothing may land outside dest
+        return dest / f"job-{job_id}"
 
     # -- models ----------------------------------------------------------------------
     def register_job_model(

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from fermion.payloads import (
@@ -104,6 +104,17 @@ def download_artifact(
 ) -> FileResponse:
     job = jobs.visible(session, principal, job_id)
     return FileResponse(jobs.artifact_path(context, job, path))
+
+
+@router.get("/jobs/{job_id}/tensorboard")
+def download_tensorboard(
+    job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """The job's TensorBoard event files as a .tar.gz, for `tensorboard --logdir` anywhere."""
+    job = jobs.visible(session, principal, job_id)
+    return Response(jobs.tensorboard_archive(context, job), media_type="application/gzip",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="job-{job.id}-tensorboard.tar.gz"'})  # fmt: skip
 
 
 @router.post("/jobs/{job_id}/metrics", status_code=status.HTTP_201_CREATED)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shutil
+import tarfile
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -215,6 +217,19 @@ def config(context: ServerContext, job: JobRow) -> dict[str, Any]:
             except json.JSONDecodeError:
                 found[name] = path.read_text()
     return {"files": found, "job_dir": str(files.root), "tensorboard_dir": str(files.tensorboard)}
+
+
+def tensorboard_archive(context: ServerContext, job: JobRow) -> bytes:
+    """The job's event files packed as job-ID/..., for TensorBoard on another machine."""
+    folder = job_files(context, job.id).tensorboard
+    events = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    if not events:
+        raise NotFound(f"job {job.id} has written no TensorBoard events (fm.log writes them)")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in events:
+            tar.add(path, arcname=f"job-{job.id}/{path.relative_to(folder).as_posix()}")
+    return buffer.getvalue()
 
 
 # -- artifacts ----------------------------------------------------------------------

@@ -48,7 +48,8 @@ export async function jobDetail(view, scope, id) {
   const spec = await api(`/api/v1/jobs/${id}/config`);
   config.replaceChildren(
     facts([["command", h("code", {}, job.command.join(" "))], ["job folder", h("code", {}, spec.job_dir)],
-      ["TensorBoard", h("code", {}, `tensorboard --logdir ${spec.tensorboard_dir}`)]]),
+      ["TensorBoard", h("span", {}, h("code", {}, `tensorboard --logdir ${spec.tensorboard_dir}`), " or ",
+        h("a", { href: `/api/v1/jobs/${id}/tensorboard`, id: "tensorboard-download", download: "" }, "download the event files (.tar.gz)"))]]),
     ...Object.entries(spec.files).map(([name, content]) => h("div", {}, h("h2", {}, name),
       h("pre", { class: "log", id: `config-${name.replace(/\W/g, "-")}` }, JSON.stringify(content, null, 2)))));
 
