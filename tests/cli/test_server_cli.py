@@ -68,3 +68,24 @@ def test_a_remote_url_is_never_started(tmp_path):
     assert "no Fermion server answers at" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "home" / "server.log").exists()
+
+
+def test_stop_says_what_keeps_running(tmp_path):
+    env = {"FERMION_HOME": str(tmp_path / "home"), "FERMION_PORT": str(free_port())}
+    code = tmp_path / "code"
+    code.mkdir()
+    job_id = ""
+    try:
+        assert run(env, "server", "start").returncode == 0
+        submitted = run(env, "job", "run", "--cpu", "0.5", "--memory", "200Mi", "--workdir",
+                        str(code), "--", "python", "-c", "import time; time.sleep(300)")  # fmt: skip
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = submitted.stdout.strip()
+        stopped = run(env, "server", "stop")
+        assert "1 job(s) keep running" in stopped.stdout
+        assert "fermion job cancel" in stopped.stdout
+    finally:
+        run(env, "server", "start")  # found again, and cancelled, so nothing is left behind
+        if job_id:
+            run(env, "job", "cancel", job_id)
+        run(env, "server", "stop")

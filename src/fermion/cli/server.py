@@ -9,7 +9,7 @@ import typer
 from fermion.cli.output import JsonFlag, console, print_json
 from fermion.client import launcher
 from fermion.resources import parse_capacity
-from fermion.settings import load_settings
+from fermion.settings import Settings, load_settings
 
 app = typer.Typer(help="Run the local Fermion server.", no_args_is_help=True)
 
@@ -44,11 +44,40 @@ def start(
 
 @app.command()
 def stop() -> None:
-    """Stop the background server."""
-    if launcher.stop(load_settings()):
+    """Stop the background server. Jobs and deployments' replicas keep running: a server
+    started again finds them."""
+    settings = load_settings()
+    still = _still_running(settings)
+    if launcher.stop(settings):
         console.print("Fermion server stopped")
+        if still:
+            console.print(f"{still} keep running and are found again at the next start; stop"
+                          " them first with `fermion job cancel ID` or `fermion deployment"
+                          " delete NAME`")  # fmt: skip
     else:
         console.print("no Fermion server was running from this home")
+
+
+def _still_running(settings: Settings) -> str:
+    """What will outlive the server, said in words ("" when nothing)."""
+    from fermion.client import Client
+    from fermion.errors import FermionError
+
+    state = launcher.status(settings)
+    if not state.running:
+        return ""
+    try:
+        with Client(url=state.url, settings=settings, autostart=False) as client:
+            active = [j for j in client.list_jobs().data if not j.status.is_terminal]
+    except FermionError:
+        return ""
+    replicas = sum(1 for j in active if j.kind == "replica")
+    jobs = len(active) - replicas
+    parts = [
+        f"{jobs} job(s)" if jobs else "",
+        f"{replicas} deployment replica(s)" if replicas else "",
+    ]
+    return " and ".join(p for p in parts if p)
 
 
 @app.command()
