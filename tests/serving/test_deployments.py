@@ -114,6 +114,14 @@ def test_deploy_predict_and_scale(sdk, serving_server, digits_models, tmp_path):
     logs = sdk.deployment_logs("digits")
     assert {f"[replica {r.job_id}]" in logs for r in deployment.replica_details} == {True}
 
+    listed = cli("deployment", "list").output
+    assert "digits" in listed and "ready" in listed and "2/2" in listed
+    shown = cli("deployment", "show", "digits").output
+    assert "/api/v1/deployments/digits/predict" in shown and "/v2/models/digits/infer" in shown
+    assert "[replica " in cli("deployment", "logs", "digits").output
+    token = cli("deployment", "token", "digits").output.strip().splitlines()[-1]
+    assert fm.Client(url=sdk.url, token=token, autostart=False).predict("digits", image=IMAGE)
+
     sdk.scale_deployment("digits", 3)
     scaled = sdk.wait_deployment("digits", timeout=120)
     assert (scaled.status, scaled.ready_replicas) == ("ready", 3)

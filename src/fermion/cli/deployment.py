@@ -66,7 +66,8 @@ def deploy(
     if json:
         print_json(deployment)
         return
-    console.print(f"[bold]{name}[/bold] {deployment.status}: {deployment.url}/predict")
+    console.print(f"[bold]{name}[/bold] {deployment.status}: {deployment.url}/predict",
+                  soft_wrap=True)  # fmt: skip
     console.print(f"Try it: fermion predict {name} --image PATH | --text TEXT | --json '{{...}}'")
 
 
@@ -105,11 +106,14 @@ def show(name: str, json: JsonFlag = False) -> None:
         ("resources", f"cpu {d.cpu:g}, memory {d.memory} per replica"),
         ("batching", f"up to {d.max_batch_size} inputs, waiting up to {d.max_batch_delay_ms:g} ms"),
         ("access", "public" if d.public else "token (user or `fermion deployment token`)"),
-        ("predict", f"{d.url}/predict"), ("open inference (V2)", f"{d.url}/v2/models/{d.name}/infer"),
         ("created", when(d.created_at)), ("updated", when(d.updated_at)),
     ):  # fmt: skip
         facts.add_row(key, value)
     console.print(facts)
+    # Whole lines, never wrapped: these are for copying.
+    console.print(f"predict: {d.url}/predict", soft_wrap=True, highlight=False)
+    console.print(f"open inference (V2): {d.url}/v2/models/{d.name}/infer", soft_wrap=True,
+                  highlight=False)  # fmt: skip
     if d.replica_details:
         out = table(
             "job", "model", "state", "endpoint", "restarts", "last failure", title="Replicas"
