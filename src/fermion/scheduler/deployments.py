@@ -102,7 +102,6 @@ class DeploymentController:
             name=f"{row.name}-replica"[:64], kind="replica", owner_id=row.owner_id,
             status=JobStatus.QUEUED.value, command=replica_command(row), env={}, nproc=1,
             cpu=row.cpu, gpu=0, memory_bytes=row.memory_bytes, max_retries=ALWAYS_RESTART,
-            attempt=0, cancel_requested=False, gpu_ids=[], history=[],
         )  # fmt: skip
         session.add(job)
         session.add(ReplicaRow(deployment=row, job=job, model_version_id=row.model_version_id,

@@ -59,11 +59,9 @@ class DynamicBatcher:
         batch = [await self._queue.get()]
         deadline = time.monotonic() + self.max_delay_s
         while len(batch) < self.max_batch_size:
-            try:  # whatever is already waiting joins at once
+            if not self._queue.empty():  # whatever is already waiting joins at once
                 batch.append(self._queue.get_nowait())
                 continue
-            except asyncio.QueueEmpty:
-                pass
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

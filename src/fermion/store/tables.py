@@ -198,6 +198,10 @@ class ModelVersionRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     model: Mapped[ModelRow] = relationship(back_populates="versions")
+    # The deployments serving it, loaded with it (one query for a whole list of versions).
+    deployments: Mapped[list[DeploymentRow]] = relationship(
+        back_populates="model_version", lazy="selectin", order_by="DeploymentRow.name"
+    )
 
 
 class DeploymentRow(Base):
@@ -221,7 +225,7 @@ class DeploymentRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    model_version: Mapped[ModelVersionRow] = relationship()
+    model_version: Mapped[ModelVersionRow] = relationship(back_populates="deployments")
     replica_rows: Mapped[list[ReplicaRow]] = relationship(
         back_populates="deployment", cascade="all, delete-orphan", order_by="ReplicaRow.id"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from fermion.errors import FermionError, Forbidden, NotFound
 from fermion.server.bodies import MAX_REQUEST_MB, read_body
@@ -66,8 +67,7 @@ async def v2_live(name: Authorized) -> dict[str, bool]:
 @router.get("/v2/health/ready")
 async def v2_ready(request: Request, name: Authorized) -> Response:
     ready = bool(gateway_of(request).ready_targets(name))
-    return Response(f'{{"ready": {str(ready).lower()}}}', status_code=200 if ready else 503,
-                    media_type="application/json")  # fmt: skip
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 
 @router.api_route("/v2/{path:path}", methods=["GET", "POST"])
@@ -76,11 +76,4 @@ async def v2(request: Request, path: str, name: Authorized) -> Response:
     try:
         return await _forward(request, name, f"v2/{path}")
     except FermionError as exc:  # V2 clients read {"error": message}
-        return Response(f'{{"error": {_json_string(exc.message)}}}', status_code=exc.status,
-                        media_type="application/json")  # fmt: skip
-
-
-def _json_string(text: str) -> str:
-    import json
-
-    return json.dumps(text)
+        return JSONResponse({"error": exc.message}, status_code=exc.status)

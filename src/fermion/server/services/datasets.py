@@ -272,17 +272,9 @@ def _open_source(context: ServerContext, source: str, work: Path) -> Source:
 
 # -- deleting ---------------------------------------------------------------------
 def delete(context: ServerContext, session: Session, name: str, version: int | None) -> list[str]:
-    """Delete one version, or the whole dataset; returns the refs deleted. Rows go first,
-    files after: a crash in between leaves unreferenced files, never a broken row."""
+    """Delete one version, or the whole dataset; returns the refs deleted."""
     dataset = get_dataset(session, name)
     doomed = [get_version(session, name, version)] if version else list(dataset.versions)
     refs = [format_ref(name, v.version) for v in doomed]
-    uris = [v.uri for v in doomed]
-    if version is None or len(dataset.versions) == 1:
-        session.delete(dataset)
-    else:
-        session.delete(doomed[0])
-    session.commit()
-    for uri in uris:
-        context.artifacts.delete(context.artifacts.key_of(uri))
+    stored_files.delete_versions(context, session, dataset, doomed)
     return refs

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from fermion.errors import Conflict, InvalidInput, NotFound
 from fermion.payloads import (
@@ -43,15 +43,11 @@ REQUIRED = ("model.safetensors", "config.json", "labels.json", "preprocessing.js
 
 
 def version_public(row: ModelVersionRow) -> ModelVersionPublic:
-    session = object_session(row)
-    served = session.scalars(
-        select(DeploymentRow.name).where(DeploymentRow.model_version_id == row.id)
-    ).all() if session is not None else []  # fmt: skip
     return ModelVersionPublic(
         name=row.model.name, version=row.version, ref=format_ref(row.model.name, row.version),
         type=row.model.type, uri=row.uri, job_id=row.job_id, dataset=row.dataset,
         metrics=row.metrics, config=row.config, evaluations=row.evaluations or [],
-        deployments=list(served), created_at=row.created_at,
+        deployments=[d.name for d in row.deployments], created_at=row.created_at,
     )  # fmt: skip
 
 
@@ -190,12 +186,5 @@ def delete(context: ServerContext, session: Session, name: str, version: int | N
             f"{' and '.join(refs) if version else name} is served by deployment {listed};"
             f" delete that deployment, or update it to another model, first"
         )
-    uris = [v.uri for v in doomed]
-    if version is None or len(model.versions) == 1:
-        session.delete(model)
-    else:
-        session.delete(doomed[0])
-    session.commit()
-    for uri in uris:
-        context.artifacts.delete(context.artifacts.key_of(uri))
+    stored_files.delete_versions(context, session, model, doomed)
     return refs

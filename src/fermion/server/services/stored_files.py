@@ -1,9 +1,12 @@
-"""Files of a stored version (dataset or model), served through the API for clients
-that cannot read the artifact store themselves."""
+"""Files of stored versions (datasets and models): served through the API for clients
+that cannot read the artifact store themselves, and deleted with their rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from fermion.errors import NotFound
 from fermion.server.context import ServerContext
@@ -29,3 +32,19 @@ def chunks(context: ServerContext, uri: str, path: str, what: str) -> Iterator[b
                 yield chunk
 
     return read()
+
+
+def delete_versions(context: ServerContext, session: Session, parent: Any,
+                    doomed: Sequence[Any]) -> None:  # fmt: skip
+    """Delete `doomed` versions of `parent` (the parent too when none would be left).
+    Rows go first, files after: a crash in between leaves unreferenced files, never a
+    row without its files."""
+    uris = [v.uri for v in doomed]
+    if len(doomed) == len(parent.versions):
+        session.delete(parent)
+    else:
+        for version in doomed:
+            session.delete(version)
+    session.commit()
+    for uri in uris:
+        context.artifacts.delete(context.artifacts.key_of(uri))
