@@ -6,7 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,31 +62,34 @@ def remove(sdk: fm.Client, name: str) -> None:
         assert sdk.wait_job(job_id, timeout=60).status.value == "cancelled"
 
 
-def stop(replica: RunningReplica) -> None:
-    replica.process.terminate()
-    replica.process.wait(timeout=30)
+@contextmanager
+def serving(root: Path, make_folder: Callable[[Path], Path], name: str,
+            *args: str) -> Iterator[RunningReplica]:  # fmt: skip
+    """A replica of the model folder `name` made by `make_folder`, stopped afterwards."""
+    replica = start_replica(make_folder(root / name), root / "log", *args)
+    try:
+        yield replica
+    finally:
+        replica.process.terminate()
+        replica.process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def image_replica(tmp_path_factory) -> Iterator[RunningReplica]:
-    root = tmp_path_factory.mktemp("image-replica")
-    replica = start_replica(folders.image_model(root / "digits-cnn"), root / "log",
-                            "--name=digits", "--max-batch-size=8", "--max-batch-delay-ms=50")  # fmt: skip
-    yield replica
-    stop(replica)
+    with serving(tmp_path_factory.mktemp("image-replica"), folders.image_model, "digits-cnn",
+                 "--name=digits", "--max-batch-size=8", "--max-batch-delay-ms=50") as replica:  # fmt: skip
+        yield replica
 
 
 @pytest.fixture(scope="module")
 def text_replica(tmp_path_factory) -> Iterator[RunningReplica]:
-    root = tmp_path_factory.mktemp("text-replica")
-    replica = start_replica(folders.text_model(root / "reviews"), root / "log")
-    yield replica
-    stop(replica)
+    with serving(tmp_path_factory.mktemp("text-replica"), folders.text_model, "reviews") as replica:
+        yield replica
 
 
 @pytest.fixture(scope="module")
 def tabular_replica(tmp_path_factory) -> Iterator[RunningReplica]:
-    root = tmp_path_factory.mktemp("tabular-replica")
-    replica = start_replica(folders.tabular_model(root / "iris"), root / "log")
-    yield replica
-    stop(replica)
+    with serving(
+        tmp_path_factory.mktemp("tabular-replica"), folders.tabular_model, "iris"
+    ) as replica:
+        yield replica

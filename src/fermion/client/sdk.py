@@ -7,7 +7,6 @@ the background when none answers.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -24,7 +23,9 @@ from typing import Any
 import httpx
 
 from fermion.client import launcher
+from fermion.client.deployments import DeploymentCalls
 from fermion.client.packing import pack_directory
+from fermion.client.timeouts import LONG, TIMEOUT
 from fermion.errors import InvalidInput, ServerUnavailable, error_from_body
 from fermion.payloads import (
     CapacityPublic,
@@ -34,12 +35,6 @@ from fermion.payloads import (
     DatasetPublic,
     DatasetsPublic,
     DatasetVersionPublic,
-    DeploymentCreate,
-    DeploymentPublic,
-    DeploymentScale,
-    DeploymentsPublic,
-    DeploymentToken,
-    DeploymentUpdate,
     EvaluationCreate,
     EvaluationRecord,
     JobCreate,
@@ -63,11 +58,8 @@ from fermion.payloads import (
 from fermion.refs import parse_ref
 from fermion.settings import LOOPBACK_HOSTS, Settings, load_settings
 
-TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-LONG = httpx.Timeout(None, connect=5.0)  # ingest and uploads take as long as they take
 
-
-class Client:
+class Client(DeploymentCalls):
     def __init__(
         self,
         url: str | None = None,
@@ -143,6 +135,14 @@ class Client:
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
+
+    def _stream_text(self, path: str, **kwargs: Any) -> Iterator[str]:
+        """A GET whose text arrives as it is written (a followed log)."""
+        with self._http.stream("GET", path, headers=self._auth(), timeout=LONG,
+                               **kwargs) as response:  # fmt: skip
+            if response.status_code >= 400:
+                raise error_from_body(response.status_code, json.loads(response.read() or b"{}"))
+            yield from response.iter_text()
 
     def close(self) -> None:
         self._http.close()
@@ -382,11 +382,7 @@ class Client:
 
     def follow_job_logs(self, job_id: int) -> Iterator[str]:
         """The job's output as it is written, until the job ends."""
-        with self._http.stream("GET", f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"},
-                               headers=self._auth(), timeout=LONG) as response:  # fmt: skip
-            if response.status_code >= 400:
-                raise error_from_body(response.status_code, json.loads(response.read() or b"{}"))
-            yield from response.iter_text()
+        yield from self._stream_text(f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"})
 
     def job_artifacts(self, job_id: int) -> list[str]:
         return self._json("GET", f"/api/v1/jobs/{job_id}/artifacts")
@@ -482,85 +478,6 @@ class Client:
             "POST", f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluations",
             json=body.model_dump(mode="json"),
         ))  # fmt: skip
-
-    # -- deployments -------------------------------------------------------------------
-    def deploy(self, model: str, name: str, replicas: int = 1, max_batch_size: int = 32,
-               max_batch_delay_ms: float = 5.0, cpu: float = 1.0, memory: str = "2Gi",
-               public: bool = False) -> DeploymentPublic:  # fmt: skip
-        body = build(DeploymentCreate, name=name, model=model, replicas=replicas,
-                     max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms,
-                     cpu=cpu, memory=memory, public=public)  # fmt: skip
-        return DeploymentPublic.model_validate(
-            self._json("POST", "/api/v1/deployments", json=body.model_dump())
-        )
-
-    def list_deployments(self) -> DeploymentsPublic:
-        return DeploymentsPublic.model_validate(self._json("GET", "/api/v1/deployments"))
-
-    def get_deployment(self, name: str) -> DeploymentPublic:
-        return DeploymentPublic.model_validate(self._json("GET", f"/api/v1/deployments/{name}"))
-
-    def scale_deployment(self, name: str, replicas: int) -> DeploymentPublic:
-        body = build(DeploymentScale, replicas=replicas).model_dump()
-        return DeploymentPublic.model_validate(
-            self._json("POST", f"/api/v1/deployments/{name}/scale", json=body)
-        )
-
-    def update_deployment(self, name: str, model: str) -> DeploymentPublic:
-        body = build(DeploymentUpdate, model=model).model_dump()
-        return DeploymentPublic.model_validate(
-            self._json("POST", f"/api/v1/deployments/{name}/update", json=body)
-        )
-
-    def delete_deployment(self, name: str) -> None:
-        self._request("DELETE", f"/api/v1/deployments/{name}")
-
-    def deployment_token(self, name: str) -> DeploymentToken:
-        return DeploymentToken.model_validate(
-            self._json("POST", f"/api/v1/deployments/{name}/tokens")
-        )
-
-    def wait_deployment(self, name: str, timeout: float = 300.0, poll_s: float = 0.5
-                        ) -> DeploymentPublic:  # fmt: skip
-        """Block until every replica serves the deployment's model and is ready."""
-        deadline = time.monotonic() + timeout
-        while True:
-            deployment = self.get_deployment(name)
-            if deployment.status == "ready" or time.monotonic() > deadline:
-                return deployment
-            time.sleep(poll_s)
-
-    def deployment_logs(self, name: str) -> str:
-        return self._request("GET", f"/api/v1/deployments/{name}/logs").text
-
-    def follow_deployment_logs(self, name: str) -> Iterator[str]:
-        with self._http.stream("GET", f"/api/v1/deployments/{name}/logs", headers=self._auth(),
-                               params={"follow": "true"}, timeout=LONG) as response:  # fmt: skip
-            if response.status_code >= 400:
-                raise error_from_body(response.status_code, json.loads(response.read() or b"{}"))
-            yield from response.iter_text()
-
-    def predict(self, deployment: str, *, image: Any = None, text: Any = None,
-                record: Any = None, inputs: list[Any] | None = None,
-                top_k: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
-        """Predictions from a deployment, one per input. Give images (paths or bytes),
-        texts, records (dicts of feature values), one or a list of them, or `inputs` as
-        the API takes them."""
-        given = [v for v in (image, text, record, inputs) if v is not None]
-        if len(given) != 1:
-            raise InvalidInput("give one of image=, text=, record= or inputs=")
-        if image is not None:
-            images = image if isinstance(image, list | tuple) else [image]
-            inputs = [base64.b64encode(i if isinstance(i, bytes) else Path(i).read_bytes())
-                      .decode() for i in images]  # fmt: skip
-        elif text is not None:
-            inputs = list(text) if isinstance(text, list | tuple) else [text]
-        elif record is not None:
-            inputs = list(record) if isinstance(record, list | tuple) else [record]
-        params = {"top_k": top_k} if top_k else {}
-        answer = self._json("POST", f"/api/v1/deployments/{deployment}/predict",
-                            json={"inputs": inputs}, params=params, timeout=LONG)  # fmt: skip
-        return answer["predictions"]
 
     def log_metrics(self, job_id: int, points: list[dict[str, Any]]) -> int:
         body = build(MetricsCreate, metrics=points).model_dump(mode="json")

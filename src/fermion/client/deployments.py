@@ -1,0 +1,106 @@
+"""The SDK's calls for deployments and predictions, mixed into `fermion.Client` (which
+provides the HTTP plumbing: `_json`, `_request`, `_stream_text`)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fermion.client.timeouts import LONG
+from fermion.errors import InvalidInput
+from fermion.payloads import (
+    DeploymentCreate,
+    DeploymentPublic,
+    DeploymentScale,
+    DeploymentsPublic,
+    DeploymentToken,
+    DeploymentUpdate,
+    build,
+)
+
+
+class DeploymentCalls:
+    _json: Callable[..., Any]
+    _request: Callable[..., httpx.Response]
+    _stream_text: Callable[..., Iterator[str]]
+
+    def deploy(self, model: str, name: str, replicas: int = 1, max_batch_size: int = 32,
+               max_batch_delay_ms: float = 5.0, cpu: float = 1.0, memory: str = "2Gi",
+               public: bool = False) -> DeploymentPublic:  # fmt: skip
+        body = build(DeploymentCreate, name=name, model=model, replicas=replicas,
+                     max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms,
+                     cpu=cpu, memory=memory, public=public)  # fmt: skip
+        return DeploymentPublic.model_validate(
+            self._json("POST", "/api/v1/deployments", json=body.model_dump())
+        )
+
+    def list_deployments(self) -> DeploymentsPublic:
+        return DeploymentsPublic.model_validate(self._json("GET", "/api/v1/deployments"))
+
+    def get_deployment(self, name: str) -> DeploymentPublic:
+        return DeploymentPublic.model_validate(self._json("GET", f"/api/v1/deployments/{name}"))
+
+    def scale_deployment(self, name: str, replicas: int) -> DeploymentPublic:
+        body = build(DeploymentScale, replicas=replicas).model_dump()
+        return DeploymentPublic.model_validate(
+            self._json("POST", f"/api/v1/deployments/{name}/scale", json=body)
+        )
+
+    def update_deployment(self, name: str, model: str) -> DeploymentPublic:
+        body = build(DeploymentUpdate, model=model).model_dump()
+        return DeploymentPublic.model_validate(
+            self._json("POST", f"/api/v1/deployments/{name}/update", json=body)
+        )
+
+    def delete_deployment(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/deployments/{name}")
+
+    def deployment_token(self, name: str) -> DeploymentToken:
+        return DeploymentToken.model_validate(
+            self._json("POST", f"/api/v1/deployments/{name}/tokens")
+        )
+
+    def wait_deployment(self, name: str, timeout: float = 300.0, poll_s: float = 0.5
+                        ) -> DeploymentPublic:  # fmt: skip
+        """Block until every replica serves the deployment's model and is ready."""
+        deadline = time.monotonic() + timeout
+        while True:
+            deployment = self.get_deployment(name)
+            if deployment.status == "ready" or time.monotonic() > deadline:
+                return deployment
+            time.sleep(poll_s)
+
+    def deployment_logs(self, name: str) -> str:
+        return self._request("GET", f"/api/v1/deployments/{name}/logs").text
+
+    def follow_deployment_logs(self, name: str) -> Iterator[str]:
+        """Every replica's log as it is written, until the deployment is deleted."""
+        yield from self._stream_text(f"/api/v1/deployments/{name}/logs",
+                                     params={"follow": "true"})  # fmt: skip
+
+    def predict(self, deployment: str, *, image: Any = None, text: Any = None,
+                record: Any = None, inputs: list[Any] | None = None,
+                top_k: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Predictions from a deployment, one per input. Give images (paths or bytes),
+        texts, records (dicts of feature values), one or a list of them, or `inputs` as
+        the API takes them."""
+        given = [v for v in (image, text, record, inputs) if v is not None]
+        if len(given) != 1:
+            raise InvalidInput("give one of image=, text=, record= or inputs=")
+        if image is not None:
+            images = image if isinstance(image, list | tuple) else [image]
+            inputs = [base64.b64encode(i if isinstance(i, bytes) else Path(i).read_bytes())
+                      .decode() for i in images]  # fmt: skip
+        elif text is not None:
+            inputs = list(text) if isinstance(text, list | tuple) else [text]
+        elif record is not None:
+            inputs = list(record) if isinstance(record, list | tuple) else [record]
+        params = {"top_k": top_k} if top_k else {}
+        answer = self._json("POST", f"/api/v1/deployments/{deployment}/predict",
+                            json={"inputs": inputs}, params=params, timeout=LONG)  # fmt: skip
+        return answer["predictions"]
