@@ -26,6 +26,14 @@ from pathlib import Path
 import psutil
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_supervisor() -> None:
+    """In the child, before exec: SIGKILL it if the supervisor dies. Otherwise a supervisor
+    killed with SIGKILL leaves the command running, unwatched, beside the attempt that
+    replaces it (both writing the same checkpoints)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def write_json(path: Path, value: dict) -> None:
@@ -89,7 +97,11 @@ def main() -> int:
     with open(args.log, "ab", buffering=0) as log:
         try:
             child = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_supervisor if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
             log.write(f"fermion: cannot run {command[0]!r}: {exc.strerror}\n".encode())

@@ -1,0 +1,30 @@
+"""The per-attempt supervisor, run for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+
+def test_the_command_dies_with_a_killed_supervisor(tmp_path):
+    """A supervisor killed with SIGKILL cannot stop its command itself; the command must
+    not live on beside the attempt that replaces it."""
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "fermion.scheduler.supervise", f"--state-dir={tmp_path}",
+         f"--log={tmp_path / 'log'}", "--", sys.executable, "-c", "import time; time.sleep(120)"],
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "started.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    command = psutil.Process(supervisor.pid).children()
+    assert len(command) == 1
+    os.kill(supervisor.pid, signal.SIGKILL)
+    supervisor.wait()
+    gone, alive = psutil.wait_procs(command, timeout=10)
+    assert alive == [], "the command outlived its supervisor"
