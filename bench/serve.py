@@ -38,12 +38,12 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from PIL import Image
 from torchvision.transforms import v2
-from fermion.serving.bundle import load_bundle
+from fermion import modelfile
 
-bundle = load_bundle(os.environ["PLAIN_MODEL"])
+bundle = modelfile.load(os.environ["PLAIN_MODEL"])
 spec = bundle.preprocessing
-pipeline = v2.Compose([v2.Resize(spec["image_size"], antialias=True),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec["mean"], spec["std"])])
+pipeline = v2.Compose([v2.Resize(list(spec.image_size), antialias=True),
+                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec.mean, spec.std)])
 app = FastAPI()
 
 class Request(BaseModel):
@@ -73,29 +73,15 @@ def free_port() -> int:
 
 def make_model(folder: Path, name: str, side: int) -> Path:
     import torch
-    from safetensors.torch import save_file
 
-    from fermion.training import models
+    from fermion import modelfile
+    from fermion.modelfile import architectures
 
     torch.manual_seed(0)
-    network = models.build("image-classification", name, 10, {"image_side": side})
-    folder.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in network.state_dict().items()},
-              str(folder / "model.safetensors"))  # fmt: skip
-    files = {
-        "config.json": {"dataset_type": "image-classification", "model": name, "dataset": ""},
-        "labels.json": [str(i) for i in range(10)],
-        "preprocessing.json": {
-            "kind": "image",
-            "image_size": [side, side],
-            "mode": "RGB",
-            "mean": [0.5] * 3,
-            "std": [0.25] * 3,
-        },  # fmt: skip
-    }
-    for file, content in files.items():
-        (folder / file).write_text(json.dumps(content))
-    return folder
+    network = architectures.build("image-classification", name, 10, {"image_side": side})
+    pre = modelfile.ImagePreprocessing(image_size=(side, side), mean=[0.5] * 3, std=[0.25] * 3)
+    spec = modelfile.ModelSpec(dataset_type="image-classification", model=name)
+    return modelfile.save(folder, network, spec, [str(i) for i in range(10)], pre)
 
 
 def png(side: int) -> bytes:
@@ -184,18 +170,18 @@ def ceiling(folder: Path, image: bytes, seconds: float) -> float:
     """Images/s of decode + batched forward in this process, batches of 32, 2 threads."""
     import torch
 
-    from fermion.serving.bundle import load_bundle
-    from fermion.serving.inputs import Preprocessor
+    from fermion import modelfile
+    from fermion.modelfile.inputs import Preprocessor
 
     torch.set_num_threads(2)
-    bundle = load_bundle(folder)
-    pre = Preprocessor(bundle)
+    model = modelfile.load(folder)
+    pre = Preprocessor(model)
     text = base64.b64encode(image).decode()
     done, began = 0, time.perf_counter()
     while time.perf_counter() - began < seconds:
         batch = pre.collate([pre.prepare(text, "x") for _ in range(32)])
         with torch.inference_mode():
-            bundle.network(batch)
+            model.network(batch)
         done += 32
     return done / (time.perf_counter() - began)
 

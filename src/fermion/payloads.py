@@ -12,7 +12,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from fermion.dataset_types import DatasetType
 from fermion.errors import InvalidInput
+
+__all__ = ["DatasetType"]  # defined in the foundation, part of the API
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -36,27 +39,6 @@ def build(payload: type[Model], /, **values: Any) -> Model:
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-
-
-class DatasetType(StrEnum):
-    IMAGE_CLASSIFICATION = "image-classification"
-    TEXT_CLASSIFICATION = "text-classification"
-    TABULAR_CLASSIFICATION = "tabular-classification"
-    TABULAR_REGRESSION = "tabular-regression"
-
-    @classmethod
-    def parse(cls, text: str) -> DatasetType:
-        """Accepts 'image-classification', 'image classification', 'IMAGE_CLASSIFICATION'."""
-        normal = "-".join(str(text).strip().lower().replace("_", " ").replace("-", " ").split())
-        try:
-            return cls(normal)
-        except ValueError:
-            choices = ", ".join(t.value for t in cls)
-            raise ValueError(f"unknown dataset type {text!r}; choose one of: {choices}") from None
-
-    @property
-    def is_classification(self) -> bool:
-        return self.value.endswith("classification")
 
 
 class Health(BaseModel):

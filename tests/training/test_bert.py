@@ -3,11 +3,10 @@ saved with its own WordPiece vocabulary, then trained with `--pretrained PATH`."
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import transformers  # the `text` extra (in dev)
 
+from fermion import modelfile
 from tests import sources
 from tests.training.test_train import model_metrics, trained
 
@@ -36,7 +35,7 @@ def test_a_tiny_bert_saved_locally(jobs, jobs_server, tmp_path):
     assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.8, logs  # chance 0.5
     folder = jobs_server.artifacts / "jobs" / str(job.id) / "artifacts" / "model"
     assert (folder / "tokenizer" / "tokenizer.json").exists()
-    assert json.loads((folder / "preprocessing.json").read_text())["kind"] == "hf-tokenizer"
+    assert modelfile.read_manifest(folder).preprocessing.kind == "hf-tokenizer"
 
 
 def test_bert_needs_a_local_folder(jobs, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fermion import InvalidInput
-from fermion.training import models
+from fermion.modelfile import architectures as models
 from fermion.training.metrics import classification_metrics, regression_metrics
 from fermion.training.optim import make_optimizer, make_schedule, parameter_groups
 from fermion.training.precision import cpu_has_native_bf16, resolve_precision

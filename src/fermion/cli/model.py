@@ -146,7 +146,7 @@ def export(
 ) -> None:
     """Export a model as TorchScript or ONNX, with its labels and preprocessing; the
     export is checked against PyTorch on example inputs."""
-    from fermion.serving import export as exporting
+    from fermion.modelfile import export as exporting
 
     if format not in exporting.FORMATS:
         raise InvalidInput(f"--format must be torchscript or onnx, not {format!r}")
@@ -187,8 +187,8 @@ def import_(
     a Hugging Face model directory for text."""
     import tempfile
 
+    from fermion.modelfile import importing
     from fermion.payloads import DatasetType
-    from fermion.serving import importing
 
     kind = DatasetType.parse(type)
     if not path.is_dir():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -32,11 +34,10 @@ def start(
         parse_capacity(capacity)  # refuse a typo here, not in the server's log
     settings = load_settings(host=host, port=port, capacity=capacity)
     if foreground:
-        from fermion.server.__main__ import main
-
+        # The server's own entry point replaces this process (the CLI never imports it).
         flags = {"--host": host, "--port": port, "--capacity": capacity}
-        main([str(part) for flag, value in flags.items() if value for part in (flag, value)])
-        return
+        args = [str(part) for flag, value in flags.items() if value for part in (flag, value)]
+        os.execv(sys.executable, [sys.executable, "-m", "fermion.server", *args])
     state = launcher.start(settings)
     console.print(f"Fermion server running at {state.url} (pid {state.pid})")
     console.print(f"log: {settings.server_log_path}   token: {settings.credentials_path}")

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -24,8 +25,7 @@ from fermion.resources import Resources, readable_memory
 from fermion.scheduler.deployments import DeploymentController
 from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
-from fermion.server.context import ServerContext
-from fermion.server.services.auth import issue_token
+from fermion.store.context import ServerContext
 from fermion.store.tables import JobRow, Token, User
 
 log = logging.getLogger("fermion.scheduler")
@@ -37,6 +37,10 @@ ACTIVE = (JobStatus.STARTING.value, JobStatus.RUNNING.value)
 PRIVATE_ENV = ("FERMION_DATABASE_URL", "FERMION_ARTIFACT_OPTIONS", "FERMION_TOKEN")
 
 
+# (session, owner, description, job_id) -> the token's secret; the server hands it over.
+IssueToken = Callable[[Session, User, str, int], str]
+
+
 def job_resources(job: JobRow) -> Resources:
     return Resources(cpu=job.cpu, gpu=job.gpu, memory=job.memory_bytes)
 
@@ -46,9 +50,10 @@ def now() -> datetime:
 
 
 class Scheduler:
-    def __init__(self, context: ServerContext, executor: Executor) -> None:
+    def __init__(self, context: ServerContext, executor: Executor, issue_token: IssueToken) -> None:
         self.context = context
         self.executor = executor
+        self.issue_token = issue_token  # the server's; jobs get a token scoped to themselves
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -213,7 +218,7 @@ class Scheduler:
         job.finished_at = None
         files = self.files(job.id).create()
         session.execute(delete(Token).where(Token.job_id == job.id))
-        token = issue_token(session, job_owner(session, job), f"job {job.id}", job_id=job.id)
+        token = self.issue_token(session, job_owner(session, job), f"job {job.id}", job_id=job.id)
         spec = LaunchSpec(
             job_id=job.id, attempt=job.attempt, command=list(job.command), nproc=job.nproc,
             env=self._environment(job, files, token, gpu_ids), code_dir=files.code,

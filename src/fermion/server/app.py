@@ -11,12 +11,11 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from fermion import __version__
+from fermion.error_responses import install_error_handlers
 from fermion.resources import parse_capacity
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
-from fermion.server.context import ServerContext
 from fermion.server.deps import get_principal
-from fermion.server.errors import install_error_handlers
 from fermion.server.gateway import Gateway
 from fermion.server.routes import (
     dashboard,
@@ -30,8 +29,9 @@ from fermion.server.routes import (
     uploads,
     users,
 )
-from fermion.server.services.auth import bootstrap_admin
+from fermion.server.services.auth import bootstrap_admin, issue_token
 from fermion.settings import Settings, load_settings
+from fermion.store.context import ServerContext
 
 log = logging.getLogger("fermion.server")
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         context = ServerContext.open(settings)
         bootstrap_admin(context.metadata, settings)
         app.state.context = context
-        app.state.scheduler = Scheduler(context, make_executor(settings))
+        app.state.scheduler = Scheduler(context, make_executor(settings), issue_token=issue_token)
         app.state.scheduler.start()
         app.state.gateway = Gateway(context)
         await app.state.gateway.start()

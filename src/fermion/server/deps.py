@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from fermion.errors import Forbidden
 from fermion.scheduler.scheduler import Scheduler
-from fermion.server.context import ServerContext
 from fermion.server.services import auth
 from fermion.server.services.auth import Principal
+from fermion.store.context import ServerContext
 from fermion.store.tables import User
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from fermion.errors import ServerUnavailable
 from fermion.payloads import JobStatus
-from fermion.server.context import ServerContext
+from fermion.store.context import ServerContext
 from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow
 
 log = logging.getLogger("fermion.gateway")

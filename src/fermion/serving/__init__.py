@@ -1,7 +1,7 @@
 """Inference serving: a registered model behind HTTP, with dynamic batching.
 
-bundle.py    a model folder loaded for inference (network + its preprocessing)
-inputs.py    request inputs -> tensors, per dataset type; outputs -> predictions
+The model folder (network, preprocessing, request inputs -> tensors) is fermion.modelfile.
+
 batcher.py   gathers concurrent requests into one forward pass
 v2.py        the Open Inference Protocol (KServe V2) payloads
 metrics.py   Prometheus metrics of a replica

@@ -25,13 +25,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from fermion.error_responses import install_error_handlers
 from fermion.errors import FermionError, InvalidInput, NotFound, ServerUnavailable
-from fermion.server.bodies import MAX_REQUEST_MB, read_body
-from fermion.server.errors import install_error_handlers
+from fermion.modelfile import LoadedModel
+from fermion.modelfile.inputs import Preprocessor, top_k
+from fermion.modelfile.schema import TEXT_KINDS
 from fermion.serving import v2
 from fermion.serving.batcher import DynamicBatcher
-from fermion.serving.bundle import ModelBundle
-from fermion.serving.inputs import Preprocessor, top_k
+from fermion.serving.bodies import MAX_REQUEST_MB, read_body
 from fermion.serving.metrics import ReplicaMetrics
 
 log = logging.getLogger("fermion.replica")
@@ -56,11 +57,11 @@ class Replica:
     """The loaded model, its preprocessing and its batcher."""
 
     def __init__(
-        self, bundle: ModelBundle, options: ReplicaOptions, metrics: ReplicaMetrics
+        self, model: LoadedModel, options: ReplicaOptions, metrics: ReplicaMetrics
     ) -> None:
-        self.bundle = bundle
+        self.model = model
         self.options = options
-        self.pre = Preprocessor(bundle)
+        self.pre = Preprocessor(model)
         self.batcher = DynamicBatcher(
             self.run_batch, options.max_batch_size, options.max_batch_delay_ms / 1000,
             metrics.batch_size, metrics.batch_seconds,
@@ -71,8 +72,8 @@ class Replica:
     def run_batch(self, items: list[Any]) -> list[Any]:
         batch = self.pre.collate(items)
         with torch.inference_mode():
-            out = self.bundle.network(batch).float()
-        if self.bundle.regression:
+            out = self.model.network(batch).float()
+        if self.model.regression:
             return out.reshape(-1).tolist()
         return list(torch.softmax(out, dim=1))
 
@@ -97,7 +98,7 @@ class Replica:
         )
 
 
-def create_replica_app(load: Callable[[], ModelBundle], options: ReplicaOptions) -> FastAPI:
+def create_replica_app(load: Callable[[], LoadedModel], options: ReplicaOptions) -> FastAPI:
     """`load` runs once, in a thread, after the server has started."""
     metrics = ReplicaMetrics()
     state: dict[str, Any] = {"replica": None, "error": None}
@@ -170,10 +171,10 @@ def create_replica_app(load: Callable[[], ModelBundle], options: ReplicaOptions)
             items = await replica.prepare(values, replica.pre.prepare)
             outputs = await replica.predict(items)
             k = _top_k(request, options.top_k)
-            if replica.bundle.regression:
+            if replica.model.regression:
                 predictions = [{"value": value} for value in outputs]
             else:
-                predictions = [top_k(p, replica.bundle.labels, k) for p in outputs]
+                predictions = [top_k(p, replica.model.labels, k) for p in outputs]
             return Response(orjson.dumps({"model": options.model, "predictions": predictions}),
                             media_type="application/json")  # fmt: skip
         except FermionError as exc:
@@ -296,9 +297,9 @@ def _top_k(request: Request, default: int) -> int:
 
 
 def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callable]:
-    kind = replica.bundle.preprocessing["kind"]
+    kind = replica.model.preprocessing.kind
     shape = replica.pre.input_shape
-    if kind in ("text", "hf-tokenizer"):
+    if kind in TEXT_KINDS:
         if tensor.datatype != "BYTES":
             raise InvalidInput(f"input {tensor.name!r} has datatype {tensor.datatype}; this text"
                                " model takes BYTES (UTF-8 strings)")  # fmt: skip
@@ -322,11 +323,11 @@ def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callabl
 
 def _v2_outputs(replica: Replica, outputs: list[Any], wanted: list[str] | None) -> list[dict]:
     n = len(outputs)
-    if replica.bundle.regression:
+    if replica.model.regression:
         available = {"value": {"name": "value", "datatype": "FP32", "shape": [n], "data": outputs}}
     else:
         probabilities = torch.stack(outputs)
-        labels = [replica.bundle.labels[i] for i in probabilities.argmax(1).tolist()]
+        labels = [replica.model.labels[i] for i in probabilities.argmax(1).tolist()]
         available = {
             "probabilities": {"name": "probabilities", "datatype": "FP32",
                               "shape": list(probabilities.shape),
@@ -343,7 +344,7 @@ def _v2_outputs(replica: Replica, outputs: list[Any], wanted: list[str] | None) 
 
 
 def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
-    kind = replica.bundle.preprocessing["kind"]
+    kind = replica.model.preprocessing.kind
     shape = replica.pre.input_shape
     if kind == "image":
         inputs = [{"name": "input", "datatype": "BYTES", "shape": [-1]},
@@ -352,13 +353,13 @@ def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
         inputs = [{"name": "input", "datatype": "FP32", "shape": [-1, *shape]}]
     else:
         inputs = [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
-    if replica.bundle.regression:
+    if replica.model.regression:
         outputs = [{"name": "value", "datatype": "FP32", "shape": [-1]}]
     else:
-        classes = len(replica.bundle.labels)
+        classes = len(replica.model.labels)
         outputs = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
                    {"name": "label", "datatype": "BYTES", "shape": [-1]}]  # fmt: skip
     return {"name": name, "versions": [version], "platform": "pytorch",
             "inputs": inputs, "outputs": outputs,
-            "parameters": {"labels": replica.bundle.labels,
-                           "dataset_type": replica.bundle.kind.value}}  # fmt: skip
+            "parameters": {"labels": replica.model.labels,
+                           "dataset_type": replica.model.kind.value}}  # fmt: skip

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import uvicorn
 
-from fermion.server.bodies import MAX_REQUEST_MB
+from fermion import modelfile
 from fermion.serving.app import ReplicaOptions, create_replica_app
-from fermion.serving.bundle import ModelBundle, load_bundle
+from fermion.serving.bodies import MAX_REQUEST_MB
 
 log = logging.getLogger("fermion.replica")
 
@@ -71,19 +71,19 @@ def main(argv: list[str]) -> int:
     if args.model:
         ref = args.model
 
-        def load() -> ModelBundle:
+        def load() -> modelfile.LoadedModel:
             from fermion.client import Client
 
             with Client() as client:
-                return load_bundle(client.fetch_model(ref))
+                return modelfile.load(client.fetch_model(ref))
 
         model_name = ref.partition(":")[0]
     else:
         ref = args.model_dir.name
         model_name = ref
 
-        def load() -> ModelBundle:
-            return load_bundle(args.model_dir)
+        def load() -> modelfile.LoadedModel:
+            return modelfile.load(args.model_dir)
 
     options = ReplicaOptions(
         model=ref, names=[*args.name, model_name], max_batch_size=args.max_batch_size,

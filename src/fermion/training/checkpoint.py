@@ -47,16 +47,6 @@ def load_last(accelerator: Any, path: Path) -> dict[str, Any]:
     return json.loads((path / TRAINER_STATE).read_text())
 
 
-def save_weights(model: Any, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
-
-
 def load_weights(model: Any, path: Path) -> None:
     from safetensors.torch import load_file
 

@@ -8,17 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from fermion.errors import InvalidInput
+from fermion.modelfile.catalog import MODELS_BY_TYPE
 from fermion.payloads import DatasetType
-
-IMAGE_MODELS = ("small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small")
-TEXT_MODELS = ("small-transformer", "bert")  # bert: any HF encoder folder, --pretrained
-TABULAR_MODELS = ("mlp",)
-MODELS_BY_TYPE = {
-    DatasetType.IMAGE_CLASSIFICATION: IMAGE_MODELS,
-    DatasetType.TEXT_CLASSIFICATION: TEXT_MODELS,
-    DatasetType.TABULAR_CLASSIFICATION: TABULAR_MODELS,
-    DatasetType.TABULAR_REGRESSION: TABULAR_MODELS,
-}
 
 # Per dataset type; small images get the small CNN (resnets shrink 8x8 inputs to nothing).
 DEFAULTS: dict[DatasetType, dict[str, Any]] = {

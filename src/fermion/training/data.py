@@ -4,8 +4,6 @@ statistics for tables). Loaders are plain and unsharded: Accelerate shards them.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,39 +12,21 @@ import torch
 from torch.utils.data import DataLoader
 
 from fermion.datasets.loading import Dataset
+from fermion.modelfile.schema import (
+    HFTokenizerPreprocessing,
+    ImagePreprocessing,
+    Preprocessing,
+    TabularPreprocessing,
+)
+from fermion.modelfile.tokenizer import WordTokenizer, pad_ids
 from fermion.payloads import DatasetType
 from fermion.training.config import TrainConfig
 
-TOKEN = re.compile(r"[a-z0-9']+")
-
-
-class WordTokenizer:
-    """Lower-cased words, the most frequent of the training split; 0 pads, 1 is unknown."""
-
-    def __init__(self, vocab: list[str], max_len: int = 128) -> None:
-        self.vocab = vocab
-        self.index = {word: i + 2 for i, word in enumerate(vocab)}
-        self.max_len = max_len
-
-    @classmethod
-    def fit(cls, texts: list[str], size: int = 20_000) -> WordTokenizer:
-        counts = Counter(word for text in texts for word in TOKEN.findall(text.lower()))
-        return cls([word for word, _ in counts.most_common(size)])
-
-    def __call__(self, text: str) -> list[int]:
-        ids = [self.index.get(w, 1) for w in TOKEN.findall(text.lower())][: self.max_len]
-        return ids or [1]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "word", "vocab": self.vocab, "max_len": self.max_len}
+HF_MAX_LEN = 128
 
 
 def pad_batch(batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    longest = max(len(ids) for ids, _ in batch)
-    ids = torch.zeros(len(batch), longest, dtype=torch.long)
-    for row, (tokens, _) in enumerate(batch):
-        ids[row, : len(tokens)] = torch.tensor(tokens)
-    return ids, torch.tensor([label for _, label in batch])
+    return pad_ids([ids for ids, _ in batch]), torch.tensor([label for _, label in batch])
 
 
 def image_transform(spec: dict, size: int, augment: str) -> Callable:
@@ -71,7 +51,7 @@ class Data:
     test: Any
     classes: list[str]
     collate: Callable | None = None
-    preprocessing: dict[str, Any] = field(default_factory=dict)  # saved with the model
+    preprocessing: Preprocessing | None = None  # saved with the model
     hf_tokenizer: Any = None  # a Hugging Face tokenizer, saved with the model
     model_inputs: dict[str, Any] = field(default_factory=dict)  # what building the model needs
 
@@ -87,8 +67,8 @@ def build_data(config: TrainConfig, client: Any) -> Data:
         evaluate = {s: Dataset.from_local(config.dataset, s, client=client, image_size=size)
                     for s in ("validation", "test")}  # fmt: skip
         return Data(train, evaluate["validation"], evaluate["test"], train.classes,
-                    preprocessing={"kind": "image", "image_size": [size, size], "mode": "RGB",
-                                   "mean": spec["mean"], "std": spec["std"]},
+                    preprocessing=ImagePreprocessing(image_size=(size, size), mode="RGB",
+                                                    mean=spec["mean"], std=spec["std"]),
                     model_inputs={"image_side": size})  # fmt: skip
     if kind is DatasetType.TEXT_CLASSIFICATION and config.model == "bert":
         return hf_text_data(config, client)
@@ -98,7 +78,7 @@ def build_data(config: TrainConfig, client: Any) -> Data:
         splits = {s: Dataset.from_local(config.dataset, s, client=client, tokenizer=tokenizer)
                   for s in ("train", "validation", "test")}  # fmt: skip
         return Data(splits["train"], splits["validation"], splits["test"], raw.classes,
-                    collate=pad_batch, preprocessing={"kind": "text", **tokenizer.to_dict()},
+                    collate=pad_batch, preprocessing=tokenizer.preprocessing(),
                     model_inputs={"vocab_size": len(tokenizer.vocab) + 2,
                                   "max_len": tokenizer.max_len})  # fmt: skip
     splits = {s: Dataset.from_local(config.dataset, s, client=client)
@@ -107,9 +87,9 @@ def build_data(config: TrainConfig, client: Any) -> Data:
     targets = torch.stack([torch.as_tensor(y, dtype=torch.float32) for _, y in splits["train"]])
     columns = splits["train"].info.spec["feature_columns"]
     return Data(splits["train"], splits["validation"], splits["test"], splits["train"].classes,
-                preprocessing={"kind": "tabular", "feature_columns": columns,
-                               "mean": features.mean(0).tolist(),
-                               "std": features.std(0).tolist()},
+                preprocessing=TabularPreprocessing(feature_columns=columns,
+                                                  mean=features.mean(0).tolist(),
+                                                  std=features.std(0).tolist()),
                 model_inputs={"in_features": len(columns), "mean": features.mean(0),
                               "std": features.std(0), "target_mean": targets.mean().item(),
                               "target_std": targets.std().item()})  # fmt: skip
@@ -122,7 +102,7 @@ def hf_text_data(config: TrainConfig, client: Any) -> Data:
     tokenizer = AutoTokenizer.from_pretrained(config.pretrained, local_files_only=True)
 
     def encode(text: str) -> dict[str, list[int]]:
-        return dict(tokenizer(text, truncation=True, max_length=128))
+        return dict(tokenizer(text, truncation=True, max_length=HF_MAX_LEN))
 
     def collate(batch: list[tuple[dict, int]]) -> tuple[dict, torch.Tensor]:
         padded = tokenizer.pad([x for x, _ in batch], return_tensors="pt")
@@ -132,7 +112,7 @@ def hf_text_data(config: TrainConfig, client: Any) -> Data:
               for s in ("train", "validation", "test")}  # fmt: skip
     return Data(splits["train"], splits["validation"], splits["test"], splits["train"].classes,
                 collate=collate, hf_tokenizer=tokenizer,
-                preprocessing={"kind": "hf-tokenizer", "folder": "tokenizer", "max_len": 128})  # fmt: skip
+                preprocessing=HFTokenizerPreprocessing(max_len=HF_MAX_LEN))  # fmt: skip
 
 
 def loader(

@@ -2,7 +2,7 @@
 a split of a registered dataset, inside a job; the result is added to the model
 version's evaluations.
 
-Inputs go through the same preprocessing as in serving (serving/inputs.py), from the
+Inputs go through the same preprocessing as in serving (modelfile/inputs.py), from the
 stored records, so the figures say what a deployment of the model would do."""
 
 from __future__ import annotations
@@ -18,20 +18,22 @@ import torch
 from fermion.client import Client
 from fermion.datasets.loading import Dataset
 from fermion.errors import FermionError, InvalidInput
-from fermion.serving.bundle import ModelBundle, load_bundle
-from fermion.serving.inputs import Preprocessor
+from fermion.modelfile import LoadedModel, TabularPreprocessing, load
+from fermion.modelfile.inputs import Preprocessor
+from fermion.modelfile.schema import TEXT_KINDS
 from fermion.training.metrics import classification_metrics, regression_metrics
 
 BATCH = 256
 
 
-def raw_inputs(dataset: Dataset, bundle: ModelBundle, rows: dict[str, list]) -> list[Any]:
-    kind = bundle.preprocessing["kind"]
-    if kind == "image":
+def raw_inputs(dataset: Dataset, model: LoadedModel, rows: dict[str, list]) -> list[Any]:
+    spec = model.preprocessing
+    if spec.kind == "image":
         return [image["bytes"] for image in rows["image"]]
-    if kind in ("text", "hf-tokenizer"):
+    if spec.kind in TEXT_KINDS:
         return rows["text"]
-    columns = bundle.preprocessing["feature_columns"]
+    assert isinstance(spec, TabularPreprocessing)
+    columns = spec.feature_columns
     missing = [c for c in columns if c not in rows]
     if missing:
         raise InvalidInput(f"{dataset.info.ref} has no column {', '.join(missing)}, which the"
@@ -42,10 +44,10 @@ def raw_inputs(dataset: Dataset, bundle: ModelBundle, rows: dict[str, list]) -> 
     ]
 
 
-def evaluate(bundle: ModelBundle, dataset: Dataset) -> dict[str, Any]:
-    pre = Preprocessor(bundle)
-    index = {label: i for i, label in enumerate(bundle.labels)}
-    if not bundle.regression:
+def evaluate(model: LoadedModel, dataset: Dataset) -> dict[str, Any]:
+    pre = Preprocessor(model)
+    index = {label: i for i, label in enumerate(model.labels)}
+    if not model.regression:
         unknown = sorted({str(c) for c in dataset.classes} - set(index))
         if unknown:
             raise InvalidInput(f"{dataset.info.ref} has classes the model does not know:"
@@ -54,20 +56,20 @@ def evaluate(bundle: ModelBundle, dataset: Dataset) -> dict[str, Any]:
     for start in range(0, len(dataset.table), BATCH):
         rows = dataset.table[start : start + BATCH]
         items = [pre.prepare(v, f"record {start + i}")
-                 for i, v in enumerate(raw_inputs(dataset, bundle, rows))]  # fmt: skip
+                 for i, v in enumerate(raw_inputs(dataset, model, rows))]  # fmt: skip
         with torch.inference_mode():
-            outputs.append(bundle.network(pre.collate(items)).float())
+            outputs.append(model.network(pre.collate(items)).float())
         labels = rows[dataset.label_column]
-        if bundle.regression:
+        if model.regression:
             targets.append(torch.tensor(labels, dtype=torch.float32))
         else:
             targets.append(torch.tensor([index[str(label)] for label in labels]))
     out, y = torch.cat(outputs), torch.cat(targets)
-    if bundle.regression:
+    if model.regression:
         return {**regression_metrics(out.reshape(-1), y), "records": len(y)}
     loss = torch.nn.functional.cross_entropy(out, y).item()
     return {"loss": loss, "records": len(y),
-            **classification_metrics(out, y, bundle.labels, with_details=True)}  # fmt: skip
+            **classification_metrics(out, y, model.labels, with_details=True)}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
@@ -83,9 +85,9 @@ def main(argv: list[str]) -> int:
 def run(spec: dict[str, str]) -> int:
     with Client() as client:
         print(f"evaluating {spec['model']} on {spec['dataset']} ({spec['split']})", flush=True)
-        bundle = load_bundle(client.fetch_model(spec["model"]))
+        model = load(client.fetch_model(spec["model"]))
         dataset = Dataset.from_local(spec["dataset"], spec["split"], client=client)
-        metrics = evaluate(bundle, dataset)
+        metrics = evaluate(model, dataset)
         headline = {k: v for k, v in metrics.items() if isinstance(v, float)}
         print(", ".join(f"{k} {v:.4f}" for k, v in headline.items()), flush=True)
         client.record_evaluation(spec["model"], spec["dataset"], spec["split"], metrics)

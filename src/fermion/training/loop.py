@@ -3,9 +3,7 @@ set up, resume, train an epoch, validate, checkpoint, stop early, test, save the
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,12 @@ from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch import nn
 
 import fermion.runtime as fm
+from fermion import modelfile
+from fermion.modelfile import architectures
+from fermion.modelfile.folder import save_weights
+from fermion.modelfile.schema import ModelSpec
 from fermion.payloads import DatasetType
-from fermion.training import checkpoint, models
+from fermion.training import checkpoint
 from fermion.training.config import TrainConfig
 from fermion.training.data import Data, build_data, loader
 from fermion.training.metrics import classification_metrics, regression_metrics
@@ -46,11 +48,13 @@ def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
     regression = DatasetType(config.dataset_type) is DatasetType.TABULAR_REGRESSION
     outputs = 1 if regression else len(data.classes)
     if config.model == "bert" and not config.model_file:
-        return models.HFClassifier(config.pretrained, outputs)  # its weights are the pretrained
-    model = models.build(config.dataset_type, config.model, outputs, data.model_inputs,
+        return architectures.HFClassifier(
+            config.pretrained, outputs
+        )  # its weights are the pretrained
+    model = architectures.build(config.dataset_type, config.model, outputs, data.model_inputs,
                          model_file=config.model_file, code_dir=code_dir)  # fmt: skip
     if config.pretrained:
-        missing = models.load_pretrained(model, Path(config.pretrained))
+        missing = architectures.load_pretrained(model, Path(config.pretrained))
         print(f"loaded {config.pretrained}; newly initialised: {missing or 'nothing'}")
     return model
 
@@ -205,7 +209,7 @@ class Trainer:
             self.state.update(best=metrics[self.metric_name], best_score=score,
                               best_epoch=epoch, stale_epochs=0)  # fmt: skip
             if self.accelerator.is_main_process:
-                checkpoint.save_weights(self.accelerator.unwrap_model(self.model),
+                save_weights(self.accelerator.unwrap_model(self.model),
                                         self.checkpoints / "best" / "model.safetensors")  # fmt: skip
         else:
             self.state["stale_epochs"] += 1
@@ -252,21 +256,11 @@ class Trainer:
 
     def write_model(self, model: nn.Module, summary: dict[str, Any]) -> None:
         folder = self.out_dir / "model"
-        folder.mkdir(parents=True, exist_ok=True)
-        checkpoint.save_weights(model, folder / "model.safetensors")
-        files = {
-            "config.json": {**self.config.to_dict(), "architecture": type(model).__name__},
-            "labels.json": self.data.classes,
-            "preprocessing.json": self.data.preprocessing,
-            "metrics.json": summary,
-        }
-        for name, content in files.items():
-            (folder / name).write_text(json.dumps(content, indent=2, default=str))
+        code = {}
         if self.config.model_file:  # the class, so the model can be rebuilt to serve it
             source = self.config.model_file.partition(":")[0]
-            (folder / "code" / source).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.code_dir / source, folder / "code" / source)
-        if self.data.hf_tokenizer is not None:
-            self.data.hf_tokenizer.save_pretrained(str(folder / "tokenizer"))
-            model.hf.config.save_pretrained(str(folder / "hf_config"))
+            code[source] = self.code_dir / source
+        spec = ModelSpec(**self.config.to_dict())
+        modelfile.save(folder, model, spec, self.data.classes, self.data.preprocessing, summary,
+                       hf_tokenizer=self.data.hf_tokenizer, code=code)  # fmt: skip
         self.say(f"model written to {folder}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch.distributed
 
 from fermion.client import Client
+from fermion.errors import FermionError
 from fermion.runtime import flush
 from fermion.training.config import TrainConfig
 from fermion.training.loop import Trainer
@@ -20,8 +21,12 @@ def main(argv: list[str]) -> int:
     config = TrainConfig.from_dict(json.loads(Path(argv[0]).read_text()))
     code_dir = Path.cwd()
     out_dir = Path(os.environ.get("FERMION_JOB_DIR", ".")) / "artifacts"
-    with Client() as client:
-        Trainer(config, client, code_dir, out_dir).run()
+    try:
+        with Client() as client:
+            Trainer(config, client, code_dir, out_dir).run()
+    except FermionError as exc:  # one clear line in the job's log, not a traceback
+        print(f"error: {exc.message}", file=sys.stderr, flush=True)
+        return 1
     flush()
     # Leave the process group before exiting: a rank that exits with it alive can abort
     # in gloo's teardown ("terminate called without an active exception").

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from fermion.errors import FermionError, Forbidden, NotFound
-from fermion.server.bodies import MAX_REQUEST_MB, read_body
 from fermion.server.deps import BearerDep, SessionDep, request_token
 from fermion.server.gateway import Gateway
 from fermion.server.services import auth, deployments
+from fermion.serving.bodies import MAX_REQUEST_MB, read_body
 
 router = APIRouter(prefix="/api/v1/deployments/{name}", tags=["inference"])
 LIMIT = int(MAX_REQUEST_MB * 2**20)

@@ -30,8 +30,8 @@ from fermion.payloads import (
     DatasetVersionPublic,
 )
 from fermion.refs import format_ref, pick_version
-from fermion.server.context import ServerContext
 from fermion.server.services import stored_files, uploads
+from fermion.store.context import ServerContext
 from fermion.store.tables import DatasetRow, DatasetVersionRow, User
 
 log = logging.getLogger("fermion.server")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fermion.scheduler.scheduler import job_files
-from fermion.server.context import ServerContext
+from fermion.store.context import ServerContext
 from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow
 
 FOLLOW_POLL_S = 0.2

@@ -19,9 +19,9 @@ from fermion.payloads import (
 from fermion.refs import format_ref, parse_ref
 from fermion.resources import Resources, format_memory, parse_memory, readable_memory
 from fermion.scheduler.scheduler import Scheduler, now
-from fermion.server.context import ServerContext
 from fermion.server.services import models
 from fermion.server.services.auth import Principal, issue_token
+from fermion.store.context import ServerContext
 from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow, User
 
 

@@ -28,9 +28,9 @@ from fermion.payloads import (
 )
 from fermion.resources import Resources, format_memory, parse_memory
 from fermion.scheduler.scheduler import Scheduler, job_files, now
-from fermion.server.context import ServerContext
 from fermion.server.services import uploads
 from fermion.server.services.auth import Principal
+from fermion.store.context import ServerContext
 from fermion.store.tables import JobMetricRow, JobRow, User
 
 DEFAULT_MEMORY = "2Gi"

@@ -6,20 +6,18 @@ committed only once every file is there."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fermion.errors import Conflict, InvalidInput, NotFound
+from fermion.modelfile import read_manifest
 from fermion.payloads import (
-    DatasetType,
     EvaluationRecord,
     ModelFiles,
     ModelPublic,
@@ -28,8 +26,8 @@ from fermion.payloads import (
 )
 from fermion.refs import format_ref, pick_version
 from fermion.scheduler.scheduler import job_files, now
-from fermion.server.context import ServerContext
 from fermion.server.services import stored_files, uploads
+from fermion.store.context import ServerContext
 from fermion.store.tables import (
     DeploymentRow,
     JobRow,
@@ -38,8 +36,6 @@ from fermion.store.tables import (
     ReplicaRow,
     User,
 )
-
-REQUIRED = ("model.safetensors", "config.json", "labels.json", "preprocessing.json")
 
 
 def version_public(row: ModelVersionRow) -> ModelVersionPublic:
@@ -79,9 +75,8 @@ def register_from_job(
     context: ServerContext, session: Session, job: JobRow, name: str, folder: str
 ) -> ModelVersionPublic:
     source = job_files(context, job.id).artifacts / folder
-    missing = [f for f in REQUIRED if not (source / f).is_file()]
-    if missing:
-        raise InvalidInput(f"job {job.id} has no model to register in {folder}/: missing {missing}")
+    if not source.is_dir():
+        raise InvalidInput(f"job {job.id} has no model to register: {folder}/ does not exist")
     return _register(context, session, source, name, owner_id=job.owner_id, job_id=job.id)
 
 
@@ -92,35 +87,15 @@ def import_model(
     try:
         with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
             folder = Path(tmp) / "x" / uploads.extract(context, upload, Path(tmp) / "x")
-            missing = [f for f in REQUIRED if not (folder / f).is_file()]
-            if missing:
-                raise InvalidInput(f"the uploaded model folder has no {', '.join(missing)};"
-                                   " `fermion model import` writes them")  # fmt: skip
             return _register(context, session, folder, name, owner_id=user.id, job_id=None)
     finally:
         uploads.delete(context, upload)
 
 
-def _read_json(path: Path, default: Any = None) -> Any:
-    if not path.exists() and default is not None:
-        return default
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"the model's {path.name} is not readable JSON: {exc}") from None
-
-
 def _register(context: ServerContext, session: Session, source: Path, name: str,
               owner_id: int | None, job_id: int | None) -> ModelVersionPublic:  # fmt: skip
-    config = _read_json(source / "config.json")
-    metrics = _read_json(source / "metrics.json", default={})
-    kind = config.get("dataset_type", "") if isinstance(config, dict) else ""
-    try:
-        kind = DatasetType(kind).value
-    except ValueError:
-        raise InvalidInput(
-            f"the model's config.json names no known dataset_type ({kind!r})"
-        ) from None
+    manifest = read_manifest(source)  # refuses a folder a replica could not read
+    kind, config = manifest.kind.value, manifest.spec.model_dump(mode="json")
     model = session.scalar(select(ModelRow).where(ModelRow.name == name))
     if model is not None and model.versions and model.type != kind:
         raise Conflict(
@@ -133,8 +108,8 @@ def _register(context: ServerContext, session: Session, source: Path, name: str,
             model = ModelRow(name=name, type=kind, owner_id=owner_id, next_version=1)
             session.add(model)
         row = ModelVersionRow(model=model, version=model.next_version, uri=context.artifacts.uri(key),
-                              job_id=job_id, dataset=config.get("dataset", ""),
-                              metrics=metrics, config=config, evaluations=[])  # fmt: skip
+                              job_id=job_id, dataset=manifest.spec.dataset,
+                              metrics=manifest.metrics, config=config, evaluations=[])  # fmt: skip
         session.add(row)
         model.next_version += 1
         session.commit()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fermion.errors import NotFound
-from fermion.server.context import ServerContext
+from fermion.store.context import ServerContext
 
 
 def listing(context: ServerContext, uri: str) -> list[str]:

@@ -20,8 +20,8 @@ from fermion.payloads import (
 )
 from fermion.refs import format_ref, parse_ref
 from fermion.scheduler.scheduler import Scheduler
-from fermion.server.context import ServerContext
 from fermion.server.services import datasets, jobs
+from fermion.store.context import ServerContext
 from fermion.store.tables import ModelVersionRow, User
 from fermion.training.config import TrainConfig, check_model_name, defaults_for
 from fermion.training.precision import resolve_precision

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fermion.errors import InvalidInput, NotFound, PayloadTooLarge
 from fermion.payloads import UploadPublic
-from fermion.server.context import ServerContext
+from fermion.store.context import ServerContext
 
 SCHEME = "upload:"
 

@@ -1,4 +1,6 @@
-"""Models by name, for each dataset type, plus the user's own (`--model-file`)."""
+"""The networks a model folder can hold, by name, for each dataset type, plus the
+user's own class (`--model-file`); `build_network` rebuilds a folder's network from its
+spec before its weights are loaded."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from fermion.dataset_types import DatasetType
 from fermion.errors import InvalidInput
+from fermion.modelfile.catalog import IMAGE_MODELS
 
 
 class SmallCNN(nn.Module):
@@ -134,9 +138,6 @@ def build(dataset_type: str, name: str, outputs: int, inputs: dict[str, Any],
           model_file: str | None = None, code_dir: Path | None = None) -> nn.Module:  # fmt: skip
     """A freshly initialised model by name. `inputs` are what its shape depends on: the
     image side, the vocabulary size and length, the feature count and statistics."""
-    from fermion.payloads import DatasetType
-    from fermion.training.config import IMAGE_MODELS
-
     if model_file:
         return load_model_file(model_file, code_dir or Path.cwd(), outputs)
     if name == "small-cnn":

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from fermion.dataset_types import DatasetType
 from fermion.errors import InvalidInput
-from fermion.payloads import DatasetType
-from fermion.serving.bundle import first_problem, load_bundle
-from fermion.serving.inputs import Preprocessor
-from fermion.training import checkpoint, models
-from fermion.training.config import IMAGE_MODELS
+from fermion.modelfile import architectures
+from fermion.modelfile.catalog import IMAGE_MODELS
+from fermion.modelfile.folder import first_problem, load, save
+from fermion.modelfile.inputs import Preprocessor
+from fermion.modelfile.schema import HFTokenizerPreprocessing, ImagePreprocessing, ModelSpec
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -79,12 +79,6 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _write(dest: Path, files: dict[str, Any]) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (dest / name).write_text(json.dumps(content, indent=2))
-
-
 def image_model(source: Path, dest: Path, architecture: str, image_size: int,
                 labels_file: Path | None = None, mean: list[float] | None = None,
                 std: list[float] | None = None) -> Path:  # fmt: skip
@@ -92,7 +86,7 @@ def image_model(source: Path, dest: Path, architecture: str, image_size: int,
         raise InvalidInput(f"--model {architecture!r} is not an image architecture; choose one"
                            f" of {', '.join(IMAGE_MODELS)}")  # fmt: skip
     labels = read_labels(_find(source, LABEL_FILES, "label map", labels_file))
-    network = models.build(DatasetType.IMAGE_CLASSIFICATION.value, architecture, len(labels),
+    network = architectures.build(DatasetType.IMAGE_CLASSIFICATION, architecture, len(labels),
                            {"image_side": image_size, "adapt_small_images": False})  # fmt: skip
     weights = _find(source, WEIGHT_FILES, "state dict", None)
     try:
@@ -102,18 +96,11 @@ def image_model(source: Path, dest: Path, architecture: str, image_size: int,
             f"{weights} does not fit {architecture} with {len(labels)} classes at"
             f" {image_size}px: {first_problem(exc)} (check --model and the label map)"
         ) from None
-    checkpoint.save_weights(network, dest / "model.safetensors")
-    _write(dest, {
-        "config.json": {"dataset_type": DatasetType.IMAGE_CLASSIFICATION.value,
-                        "model": architecture, "architecture": type(network).__name__,
-                        "dataset": "", "imported_from": str(source),
-                        "adapt_small_images": False},
-        "labels.json": labels,
-        "preprocessing.json": {"kind": "image", "image_size": [image_size, image_size],
-                               "mode": "RGB", "mean": mean or IMAGENET_MEAN,
-                               "std": std or IMAGENET_STD},
-        "metrics.json": {},
-    })  # fmt: skip
+    spec = ModelSpec(dataset_type=DatasetType.IMAGE_CLASSIFICATION, model=architecture,
+                     adapt_small_images=False, imported_from=str(source))  # fmt: skip
+    preprocessing = ImagePreprocessing(image_size=(image_size, image_size), mode="RGB",
+                                       mean=mean or IMAGENET_MEAN, std=std or IMAGENET_STD)  # fmt: skip
+    save(dest, network, spec, labels, preprocessing)
     return check(dest)
 
 
@@ -128,28 +115,21 @@ def text_model(source: Path, dest: Path, labels_file: Path | None = None,
         labels = read_labels(labels_file)
     else:
         labels = [config.id2label[i] for i in sorted(config.id2label)]
-    network = models.HFClassifier(str(source), len(labels))
+    network = architectures.HFClassifier(str(source), len(labels))
     network.hf.config.id2label = dict(enumerate(labels))
     network.hf.config.label2id = {label: i for i, label in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
-    checkpoint.save_weights(network, dest / "model.safetensors")
-    tokenizer.save_pretrained(str(dest / "tokenizer"))
-    network.hf.config.save_pretrained(str(dest / "hf_config"))
-    _write(dest, {
-        "config.json": {"dataset_type": DatasetType.TEXT_CLASSIFICATION.value, "model": "bert",
-                        "architecture": type(network.hf).__name__, "dataset": "",
-                        "imported_from": str(source)},
-        "labels.json": labels,
-        "preprocessing.json": {"kind": "hf-tokenizer", "folder": "tokenizer", "max_len": max_len},
-        "metrics.json": {},
-    })  # fmt: skip
+    spec = ModelSpec(dataset_type=DatasetType.TEXT_CLASSIFICATION, model="bert",
+                     architecture=type(network.hf).__name__, imported_from=str(source))  # fmt: skip
+    save(dest, network, spec, labels, HFTokenizerPreprocessing(max_len=max_len),
+         hf_tokenizer=tokenizer)  # fmt: skip
     return check(dest)
 
 
 def check(folder: Path) -> Path:
     """Load the folder as a replica would and predict on an example input."""
-    bundle = load_bundle(folder)
-    pre = Preprocessor(bundle)
+    model = load(folder)
+    pre = Preprocessor(model)
     with torch.inference_mode():
-        bundle.network(pre.collate([pre.prepare(pre.example, "example")]))
+        model.network(pre.collate([pre.prepare(pre.example, "example")]))
     return folder

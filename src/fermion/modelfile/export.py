@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from fermion.errors import InvalidInput
-from fermion.serving.bundle import ModelBundle, load_bundle
-from fermion.serving.inputs import Preprocessor
+from fermion.modelfile.folder import SIDE_FILES, TOKENIZER_DIR, LoadedModel, load
+from fermion.modelfile.inputs import Preprocessor
+from fermion.modelfile.schema import TEXT_KINDS
 
 FORMATS = ("torchscript", "onnx")
-SIDE_FILES = ("config.json", "labels.json", "preprocessing.json", "metrics.json")
 
 
 @dataclass
@@ -45,7 +45,7 @@ class _TokensToLogits(nn.Module):
 
 def _example(pre: Preprocessor, n: int) -> Any:
     examples = [pre.prepare(pre.example, "example")] * n
-    if pre.bundle.preprocessing["kind"] in ("text", "hf-tokenizer"):
+    if pre.model.preprocessing.kind in TEXT_KINDS:
         longer = "an example long enough to vary the length of the batch"
         examples[-1] = pre.prepare(longer, "example")
     return pre.collate(examples)
@@ -60,10 +60,10 @@ def _as_tuple(batch: Any) -> tuple[torch.Tensor, ...]:
 def export(model_folder: Path, fmt: str, dest: Path) -> ExportResult:
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown export format {fmt!r}; choose {' or '.join(FORMATS)}")
-    bundle = load_bundle(model_folder)
-    pre = Preprocessor(bundle)
-    hf = bundle.preprocessing["kind"] == "hf-tokenizer"
-    network = _TokensToLogits(bundle.network).eval() if hf else bundle.network
+    model = load(model_folder)
+    pre = Preprocessor(model)
+    hf = model.preprocessing.kind == "hf-tokenizer"
+    network = _TokensToLogits(model.network).eval() if hf else model.network
     names = ["input_ids", "attention_mask"] if hf else ["input"]
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
@@ -77,8 +77,8 @@ def export(model_folder: Path, fmt: str, dest: Path) -> ExportResult:
             traced.save(str(file))
         else:
             file = tmp / "model.onnx"
-            _export_onnx(network, example, names, bundle, file)
-        _copy_side_files(bundle, tmp)
+            _export_onnx(network, example, names, model, file)
+        _copy_side_files(model, tmp)
         difference = _check(file, fmt, network, _as_tuple(_example(pre, 3)), names)
         if dest.exists():
             shutil.rmtree(dest)
@@ -88,7 +88,7 @@ def export(model_folder: Path, fmt: str, dest: Path) -> ExportResult:
     return ExportResult(dest, dest / file.name, names, difference)
 
 
-def _export_onnx(network: nn.Module, example: tuple, names: list[str], bundle: ModelBundle,
+def _export_onnx(network: nn.Module, example: tuple, names: list[str], model: LoadedModel,
                  file: Path) -> None:  # fmt: skip
     try:
         import onnxscript  # noqa: F401 - the exporter needs it
@@ -97,7 +97,7 @@ def _export_onnx(network: nn.Module, example: tuple, names: list[str], bundle: M
             "ONNX export needs the onnx and onnxscript packages: pip install 'fermion[export]'"
         ) from None
     batch = torch.export.Dim("batch")
-    if bundle.preprocessing["kind"] in ("text", "hf-tokenizer"):
+    if model.preprocessing.kind in TEXT_KINDS:
         length = torch.export.Dim("length")
         shapes = tuple({0: batch, 1: length} for _ in names)
     else:
@@ -109,12 +109,12 @@ def _export_onnx(network: nn.Module, example: tuple, names: list[str], bundle: M
     program.save(str(file))
 
 
-def _copy_side_files(bundle: ModelBundle, dest: Path) -> None:
+def _copy_side_files(model: LoadedModel, dest: Path) -> None:
     for name in SIDE_FILES:
-        if (bundle.folder / name).exists():
-            shutil.copyfile(bundle.folder / name, dest / name)
-    if (bundle.folder / "tokenizer").is_dir():
-        shutil.copytree(bundle.folder / "tokenizer", dest / "tokenizer")
+        if (model.folder / name).exists():
+            shutil.copyfile(model.folder / name, dest / name)
+    if (model.folder / TOKENIZER_DIR).is_dir():
+        shutil.copytree(model.folder / TOKENIZER_DIR, dest / TOKENIZER_DIR)
 
 
 def _check(file: Path, fmt: str, network: nn.Module, inputs: tuple, names: list[str]) -> float:

@@ -1,4 +1,5 @@
-"""Every error leaves the server as `{"error": CODE, "message": ...}`; a 500 is a bug."""
+"""Every error leaves an HTTP server of Fermion's (the API server and each replica) as
+`{"error": CODE, "message": ...}`; a 500 is a bug."""
 
 from __future__ import annotations
 

@@ -21,7 +21,14 @@ from typing import Any
 import torch
 
 from fermion.errors import InvalidInput
-from fermion.serving.bundle import ModelBundle
+from fermion.modelfile.folder import TOKENIZER_DIR, LoadedModel
+from fermion.modelfile.schema import (
+    HFTokenizerPreprocessing,
+    ImagePreprocessing,
+    TabularPreprocessing,
+    WordPreprocessing,
+)
+from fermion.modelfile.tokenizer import WordTokenizer, pad_ids
 
 MAX_PIXELS = 40_000_000  # far above any image a classifier needs; refuses decompression bombs
 
@@ -42,55 +49,45 @@ class Preprocessor:
     """Turns one request input into what the network takes, and a list of those into a
     batch. `example` is a valid input, used to warm the model up."""
 
-    def __init__(self, bundle: ModelBundle) -> None:
-        self.bundle = bundle
-        spec = bundle.preprocessing
-        kind = spec.get("kind")
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        spec = model.preprocessing
         self.prepare: Callable[[Any, str], Any]
         self.collate: Callable[[list[Any]], Any] = torch.stack
-        if kind == "image":
+        self.input_shape: list[int] = []  # one prepared input, for tensors sent ready-made
+        if isinstance(spec, ImagePreprocessing):
             self._image_setup(spec)
             self.prepare, self.collate = self._image, self._images
-            self.example = self._example_image()
-        elif kind == "text":
-            from fermion.training.data import WordTokenizer
-
-            self.tokenizer = WordTokenizer(spec["vocab"], spec["max_len"])
-            self.prepare, self.collate, self.example = self._words, self._pad_ids, "warm up"
-        elif kind == "hf-tokenizer":
+            self.example: Any = self._example_image()
+        elif isinstance(spec, WordPreprocessing):
+            self.tokenizer = WordTokenizer.from_preprocessing(spec)
+            self.prepare, self.collate, self.example = self._words, pad_ids, "warm up"
+        elif isinstance(spec, HFTokenizerPreprocessing):
             from transformers import AutoTokenizer
 
-            path = str(bundle.folder / spec.get("folder", "tokenizer"))
+            path = str(model.folder / (spec.folder or TOKENIZER_DIR))
             self.hf_tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self.max_len = int(spec.get("max_len", 128))
+            self.max_len = spec.max_len
             self.prepare, self.collate, self.example = self._hf_text, self._hf_pad, "warm up"
-        elif kind == "tabular":
-            self.columns = list(spec["feature_columns"])
+        elif isinstance(spec, TabularPreprocessing):
+            self.columns = list(spec.feature_columns)
             self.prepare = self._record
             self.example = dict.fromkeys(self.columns, 0.0)
-        else:
-            raise InvalidInput(f"the model's preprocessing kind {kind!r} is not known")
+            self.input_shape = [len(self.columns)]
+        else:  # a kind the schema knows but this code does not yet
+            raise InvalidInput(f"the model's preprocessing kind {spec.kind!r} is not served")
 
     # -- images -------------------------------------------------------------------
-    def _image_setup(self, spec: dict[str, Any]) -> None:
+    def _image_setup(self, spec: ImagePreprocessing) -> None:
         from torchvision.transforms import v2
 
-        self.mode = spec.get("mode", "RGB")
-        self.size = list(spec["image_size"])
+        self.mode = spec.mode
+        self.size = list(spec.image_size)
+        self.input_shape = [spec.channels, *self.size]
         self.pipeline = v2.Compose([
             v2.Resize(self.size, antialias=True), v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(spec["mean"], spec["std"]),
+            v2.Normalize(spec.mean, spec.std),
         ])  # fmt: skip
-
-    @property
-    def input_shape(self) -> list[int]:
-        """The shape of one prepared input, for tensors sent ready-made (V2 FP32)."""
-        kind = self.bundle.preprocessing["kind"]
-        if kind == "image":
-            return [3 if self.mode == "RGB" else 1, *self.size]
-        if kind == "tabular":
-            return [len(self.columns)]
-        return []
 
     def _example_image(self) -> bytes:
         from PIL import Image
@@ -141,13 +138,6 @@ class Preprocessor:
 
     def _words(self, value: Any, where: str) -> list[int]:
         return self.tokenizer(self._text(value, where))
-
-    @staticmethod
-    def _pad_ids(items: list[list[int]]) -> torch.Tensor:
-        ids = torch.zeros(len(items), max(len(i) for i in items), dtype=torch.long)
-        for row, tokens in enumerate(items):
-            ids[row, : len(tokens)] = torch.tensor(tokens)
-        return ids
 
     def _hf_text(self, value: Any, where: str) -> dict[str, list[int]]:
         return dict(self.hf_tokenizer(self._text(value, where), truncation=True,

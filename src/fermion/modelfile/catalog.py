@@ -1,0 +1,16 @@
+"""The architectures Fermion offers by name, per dataset type (without importing torch:
+the server checks names at submit)."""
+
+from __future__ import annotations
+
+from fermion.dataset_types import DatasetType
+
+IMAGE_MODELS = ("small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small")
+TEXT_MODELS = ("small-transformer", "bert")  # bert: any HF encoder folder, --pretrained
+TABULAR_MODELS = ("mlp",)
+MODELS_BY_TYPE = {
+    DatasetType.IMAGE_CLASSIFICATION: IMAGE_MODELS,
+    DatasetType.TEXT_CLASSIFICATION: TEXT_MODELS,
+    DatasetType.TABULAR_CLASSIFICATION: TABULAR_MODELS,
+    DatasetType.TABULAR_REGRESSION: TABULAR_MODELS,
+}

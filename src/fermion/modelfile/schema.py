@@ -1,0 +1,135 @@
+"""What a model folder's JSON files hold, as types: `config.json`'s spec (what built the
+network), and the preprocessing (a union on `kind`) that turns raw inputs into what the
+network takes. Writers build these objects; readers get them back validated, so a
+folder that the trainer writes is a folder that a replica can read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from fermion.dataset_types import DatasetType
+from fermion.errors import InvalidInput
+
+# Version 1 folders are those written before the format was numbered: their
+# preprocessing may say kind "word" for the word tokenizer (read as "text").
+FORMAT_VERSION = 2
+
+
+class ImagePreprocessing(BaseModel):
+    """Resize to `image_size` (height, width), scale to [0, 1], normalise per channel."""
+
+    kind: Literal["image"] = "image"
+    image_size: tuple[int, int]
+    mode: Literal["RGB", "L"] = "RGB"
+    mean: list[float]
+    std: list[float]
+
+    def shape_inputs(self) -> dict[str, Any]:
+        return {"image_side": self.image_size[0]}
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.mode == "RGB" else 1
+
+
+class WordPreprocessing(BaseModel):
+    """Fermion's word tokenizer: lower-cased words of `vocab` (ids from 2; 0 pads, 1 is
+    unknown), at most `max_len` of them."""
+
+    kind: Literal["text"] = "text"
+    vocab: list[str]
+    max_len: int = Field(gt=0)
+
+    def shape_inputs(self) -> dict[str, Any]:
+        return {"vocab_size": len(self.vocab) + 2, "max_len": self.max_len}
+
+
+class HFTokenizerPreprocessing(BaseModel):
+    """A Hugging Face tokenizer saved in the folder's `folder` subfolder."""
+
+    kind: Literal["hf-tokenizer"] = "hf-tokenizer"
+    folder: str = "tokenizer"
+    max_len: int = Field(default=128, gt=0)
+
+    def shape_inputs(self) -> dict[str, Any]:
+        return {}
+
+
+class TabularPreprocessing(BaseModel):
+    """Records of `feature_columns`, in that order; the statistics are the training
+    split's (the network standardises with its own copy of them)."""
+
+    kind: Literal["tabular"] = "tabular"
+    feature_columns: list[str] = Field(min_length=1)
+    mean: list[float]
+    std: list[float]
+
+    def shape_inputs(self) -> dict[str, Any]:
+        import torch
+
+        # Statistics inside the network are buffers: their saved values replace these.
+        n = len(self.feature_columns)
+        return {"in_features": n, "mean": torch.zeros(n), "std": torch.ones(n),
+                "target_mean": 0.0, "target_std": 1.0}  # fmt: skip
+
+
+Preprocessing = Annotated[
+    ImagePreprocessing | WordPreprocessing | HFTokenizerPreprocessing | TabularPreprocessing,
+    Field(discriminator="kind"),
+]
+TEXT_KINDS = ("text", "hf-tokenizer")
+_PREPROCESSING: TypeAdapter[Any] = TypeAdapter(Preprocessing)
+
+
+class ModelSpec(BaseModel):
+    """What built the network: enough to build it again before loading its weights.
+    Whatever else the writer knew (the training configuration, where an import came
+    from) is kept beside it as extra fields."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    format: int = 1  # absent from folders written before the format was numbered
+    dataset_type: DatasetType
+    model: str  # an architecture name (architectures.py), "bert", or the user's class
+    model_file: str | None = None  # `path.py:Class` under the folder's code/
+    adapt_small_images: bool = True  # imported torchvision networks keep their own stem
+    architecture: str = ""  # the network's class name, for people
+    dataset: str = ""  # NAME:vN it was trained on; empty for an import
+
+    @property
+    def regression(self) -> bool:
+        return self.dataset_type is DatasetType.TABULAR_REGRESSION
+
+
+def parse_preprocessing(value: Any, where: str) -> Preprocessing:
+    """A preprocessing object from JSON, older spellings included."""
+    if isinstance(value, dict) and value.get("kind") == "word" and "vocab" in value:
+        value = {**value, "kind": "text"}  # format 1 let the tokenizer's own kind win
+    try:
+        return _PREPROCESSING.validate_python(value)
+    except ValidationError as exc:
+        raise InvalidInput(f"{where} does not describe a preprocessing Fermion knows:"
+                           f" {_first_error(exc)}") from None  # fmt: skip
+
+
+def parse_spec(value: Any, where: str) -> ModelSpec:
+    try:
+        spec = ModelSpec.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"{where} is not a model spec Fermion can read: {_first_error(exc)}"
+        ) from None
+    if spec.format > FORMAT_VERSION:
+        raise InvalidInput(
+            f"{where} is model folder format {spec.format}, newer than this Fermion reads"
+            f" ({FORMAT_VERSION}); upgrade Fermion to load it"
+        )
+    return spec
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))

@@ -1,0 +1,127 @@
+"""The layers of shared/DESIGN.md, enforced: every `import fermion.X` in src/fermion is
+read from the syntax tree (imports inside functions included) and checked against
+what its layer may import. A wrong import fails here, so the picture cannot drift."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import fermion
+
+SRC = Path(fermion.__file__).parent
+
+FOUNDATION = {"errors", "settings", "resources", "refs", "dataset_types"}
+# What each top-level part of `fermion` is, and which parts it may import.
+LAYER_OF = {
+    **dict.fromkeys(FOUNDATION, "foundation"),
+    "payloads": "api",
+    "error_responses": "api",
+    "store": "stores",
+    "client": "sdk",
+    "runtime": "sdk",  # fm.log and friends: the SDK as seen from inside a job
+    "datasets": "data",
+    "modelfile": "modelfile",
+    "training": "training",
+    "serving": "serving",
+    "scheduler": "execution",
+    "server": "server",
+    "dashboard": "server",
+    "cli": "commands",
+}
+MAY_IMPORT = {
+    "foundation": {"foundation"},
+    "api": {"foundation"},
+    "stores": {"foundation"},
+    "sdk": {"api", "foundation"},
+    "data": {"sdk", "api", "foundation"},
+    "modelfile": {"foundation"},
+    "training": {"modelfile", "data", "sdk", "api", "foundation"},
+    "serving": {"modelfile", "data", "sdk", "api", "foundation"},
+    "execution": {"stores", "api", "foundation"},
+    "server": {
+        "execution",
+        "training",
+        "serving",
+        "modelfile",
+        "data",
+        "stores",
+        "api",
+        "foundation",
+    },  # fmt: skip
+    "commands": {"sdk", "api", "foundation"},
+}
+# Imports that break the rules today, each to be removed (this list only shrinks: an
+# entry that no longer happens fails the test too, so it cannot go stale).
+KNOWN = {
+    ("cli", "modelfile"),  # model export and import still run in the CLI, not over the API
+}
+
+
+def fermion_imports(path: Path) -> set[str]:
+    """The top-level `fermion` parts a module imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+            if node.module == "fermion":  # `from fermion import x`: only modules count
+                names = [f"fermion.{a.name}" for a in node.names if is_module(a.name)]
+        else:
+            continue
+        found |= {n.split(".")[1] for n in names if n.startswith("fermion.")}
+    return found
+
+
+def is_module(name: str) -> bool:
+    return (SRC / name).is_dir() or (SRC / f"{name}.py").is_file()
+
+
+def part_of(path: Path) -> str | None:
+    relative = path.relative_to(SRC)
+    if relative.parts == ("__init__.py",):
+        return None  # the package's own front door re-exports the public API
+    return relative.parts[0].removesuffix(".py")
+
+
+def violations() -> set[tuple[str, str, str]]:
+    wrong = set()
+    for path in sorted(SRC.rglob("*.py")):
+        part = part_of(path)
+        if part is None or part not in LAYER_OF or "migrations" in path.parts:
+            continue
+        layer = LAYER_OF[part]
+        for imported in fermion_imports(path) - {part}:
+            assert imported in LAYER_OF, f"{path}: fermion.{imported} has no layer; add it"
+            if LAYER_OF[imported] not in MAY_IMPORT[layer] | {layer}:
+                wrong.add((part, imported, str(path.relative_to(SRC))))
+    return wrong
+
+
+def test_every_part_has_a_layer():
+    parts = {p.name.removesuffix(".py") for p in SRC.iterdir()
+             if (p.suffix == ".py" and p.name != "__init__.py")
+             or (p.is_dir() and (p / "__init__.py").exists())}  # fmt: skip
+    assert parts <= set(LAYER_OF), f"unplaced: {sorted(parts - set(LAYER_OF))}"
+
+
+def test_imports_follow_the_layers():
+    found = violations()
+    unexpected = sorted(v for v in found if v[:2] not in KNOWN)
+    assert not unexpected, "imports across layers:\n" + "\n".join(
+        f"  {file}: {part} imports fermion.{imported}" for part, imported, file in unexpected
+    )
+    stale = KNOWN - {v[:2] for v in found}
+    assert not stale, f"fixed, so remove from KNOWN: {sorted(stale)}"
+
+
+def test_training_and_serving_meet_only_in_the_model_folder():
+    found = violations()
+    assert not [v for v in found if {v[0], v[1]} == {"training", "serving"}]
+
+
+def test_the_checker_sees_a_wrong_import(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("def f():\n    from fermion.server.app import create_app\n")
+    assert fermion_imports(module) == {"server"}
