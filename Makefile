@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,11 +16,21 @@ install: $(STAMP)
 demo: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" examples/demo.sh
 
+# The dashboard's browser tests drive Debian's Chromium (a test tool's own browser
+# download needs the internet at run time). Installed once, as root or through sudo.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Chromium for the dashboard's browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
 lint: install
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
 
-test: lint
+test: lint browser
 	$(PY) -m pytest -q --durations=15
 
 bench: install

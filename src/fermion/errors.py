@@ -19,6 +19,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# A job that exits with this code failed for a reason that another attempt cannot fix
+# (a model folder that does not load, a configuration that is wrong): it is not retried,
+# and the last "error: ..." line of its log becomes its failure reason. (EX_CONFIG.)
+EXIT_UNRECOVERABLE = 78
+
 
 class FermionError(Exception):
     code: ClassVar[str] = "FERMION_ERROR"

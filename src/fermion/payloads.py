@@ -202,7 +202,9 @@ class JobCreate(BaseModel):
     nproc: int = Field(1, ge=1, le=256, description="processes; above 1 runs under torchrun")
     cpu: float | None = Field(None, gt=0, description="default: fermion config, else nproc")
     gpu: int | None = Field(None, ge=0)
-    memory: str | None = Field(None, description="e.g. 4Gi; default: fermion config, else 2Gi")
+    memory: str | None = Field(
+        None, description="e.g. 4Gi; default: fermion config, else 1Gi + 2.5Gi per process"
+    )
     env: dict[str, str] = Field(default_factory=dict)
     max_retries: int = Field(0, ge=0, le=100)
     code: str | None = Field(None, description="the packed working directory: upload:ID/NAME")
@@ -249,6 +251,7 @@ class JobPublic(BaseModel):
     max_retries: int
     attempt: int
     queue_position: int | None = None
+    waiting_for: str | None = None  # a queued job: the resource it lacks, who holds it
     gpu_ids: list[int] = []
     exit_code: int | None = None
     failure_reason: str | None = None
@@ -420,7 +423,7 @@ class DeploymentUpdate(BaseModel):
 class ReplicaPublic(BaseModel):
     job_id: int
     model: str  # NAME:vN it serves
-    state: str  # queued | starting | loading | ready | not ready | stopping
+    state: str  # queued | starting | loading | ready | restarting | stopping | failed
     endpoint: str | None
     attempt: int
     restarts: int
@@ -430,7 +433,7 @@ class ReplicaPublic(BaseModel):
 class DeploymentPublic(BaseModel):
     name: str
     model: str  # NAME:vN it should serve
-    status: str  # ready | starting | updating | scaling | degraded | stopped
+    status: str  # ready | starting | updating | scaling | degraded | unavailable | failed | stopped
     replicas: int
     ready_replicas: int
     cpu: float

@@ -15,6 +15,17 @@ _UNITS = {
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
 
 
+# A job's memory when neither the request nor `fermion config` gives one: the launcher
+# and supervisor, then each process's share (a resnet18 rank with its loader workers
+# peaks near 2Gi on digits; an idle torch process alone is ~0.5Gi).
+DEFAULT_MEMORY_BASE = 1 * 1024**3
+DEFAULT_MEMORY_PER_PROCESS = int(2.5 * 1024**3)
+
+
+def default_job_memory(nproc: int) -> int:
+    return DEFAULT_MEMORY_BASE + DEFAULT_MEMORY_PER_PROCESS * max(1, nproc)
+
+
 def parse_memory(text: str) -> int:
     """'8Gi' -> 8589934592 bytes; also '512Mi', '2G', '1024' (bytes)."""
     match = _MEMORY.match(str(text))

@@ -26,13 +26,22 @@ def wait_for(predicate, timeout: float = 60, every: float = 0.2, what: str = "co
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def job_processes(job_id: int) -> list[psutil.Process]:
-    """Every process on the machine that belongs to the job (by its environment)."""
+def job_processes(client, job_id: int) -> list[psutil.Process]:
+    """The processes of job `job_id` of the server `client` talks to. A job number alone
+    is not enough: another server on this machine (a user's own, beside the tests) has
+    a job with that number too. A job's directory lies under its own server's home."""
+    home = client.settings.home.resolve()
     found = []
     for process in psutil.process_iter():
         try:
-            if process.environ().get("FERMION_JOB_ID") == str(job_id):
-                found.append(process)
+            env = process.environ()
         except psutil.Error:
             continue
+        job_dir = env.get("FERMION_JOB_DIR")
+        if (
+            env.get("FERMION_JOB_ID") == str(job_id)
+            and job_dir
+            and Path(job_dir).resolve().is_relative_to(home)
+        ):
+            found.append(process)
     return found

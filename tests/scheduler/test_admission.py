@@ -8,7 +8,7 @@ import json
 import pytest
 
 import fermion as fm
-from tests.scheduler.conftest import script
+from tests.scheduler.conftest import script, wait_for
 
 
 def test_twelve_jobs_on_two_cpus(jobs, tmp_path):
@@ -65,6 +65,53 @@ def test_queued_jobs_show_their_position(jobs, tmp_path):
         jobs.cancel_job(job.id)
 
 
+def test_a_queued_job_says_what_it_waits_for_and_who_holds_it(jobs, jobs_server, tmp_path):
+    from typer.testing import CliRunner
+
+    from fermion.cli.main import app
+
+    code = script(tmp_path, "import time; time.sleep(60)")
+    holder = jobs.submit_job(["python", "job.py"], name="holder", cpu=2, memory="256Mi",
+                             workdir=code)  # fmt: skip
+    try:
+        wait_for(lambda: jobs.get_job(holder.id).status.value == "running", what="running")
+        result = CliRunner().invoke(app, ["job", "run", "--cpu", "1", "--memory", "256Mi",
+                                          "--workdir", str(code), "--", "python", "job.py"],
+                                    env=jobs_server.env)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        waiting = int(result.stdout.split()[-1])
+        said = result.output
+        assert f"Job {waiting} is queued, waiting for CPUs (1 wanted, 0 free)" in said
+        assert f"held by job {holder.id} holder (2 CPU" in said
+        assert f"fermion job cancel {holder.id}" in said
+        shown = jobs.get_job(waiting)
+        assert shown.waiting_for.startswith("waiting for CPUs")
+        listed = {j.id: j.waiting_for for j in jobs.list_jobs().data}
+        assert listed[waiting] == shown.waiting_for and listed[holder.id] is None
+        jobs.cancel_job(waiting)
+    finally:
+        jobs.cancel_job(holder.id)
+
+
+def test_a_finished_job_can_be_deleted_with_its_files(jobs, jobs_server, tmp_path):
+    code = script(tmp_path, "import fermion as fm; fm.log({'x': 1.0}, step=0); print('hi')")
+    job = jobs.submit_job(["python", "job.py"], memory="1Gi", workdir=code)
+    running = jobs.submit_job(["python", "-c", "import time; time.sleep(30)"], memory="256Mi",
+                              workdir=None)  # fmt: skip
+    assert jobs.wait_job(job.id, timeout=60).status.value == "succeeded", jobs.job_logs(job.id)
+    folder = jobs_server.artifacts / "jobs" / str(job.id)
+    assert folder.exists()
+    with pytest.raises(fm.Conflict, match="cancel it first"):
+        jobs.delete_job(running.id)
+    jobs.cancel_job(running.id)
+    jobs.delete_job(job.id)
+    assert not folder.exists()
+    with pytest.raises(fm.NotFound, match=f"job {job.id} not found"):
+        jobs.get_job(job.id)
+    with pytest.raises(fm.NotFound):
+        jobs.get_job(99999999999999999999999)  # beyond any database integer: 404, not 500
+
+
 def test_resources_left_out_come_from_the_users_defaults(jobs):
     jobs.set_job_defaults(cpu=1.5, memory="300Mi")
     try:
@@ -75,8 +122,11 @@ def test_resources_left_out_come_from_the_users_defaults(jobs):
     finally:
         jobs.clear_job_defaults()
     plain = jobs.submit_job(["python", "-c", "pass"], nproc=2, workdir=None)
-    assert (plain.cpu, plain.memory) == (2.0, "2Gi")  # the platform's: a CPU per process
-    for submitted in (job, explicit, plain):
+    # The platform's: a CPU per process, 1Gi + 2.5Gi per process.
+    assert (plain.cpu, plain.memory) == (2.0, "6Gi")
+    single = jobs.submit_job(["python", "-c", "pass"], workdir=None)
+    assert (single.cpu, single.memory) == (1.0, "3584Mi")
+    for submitted in (job, explicit, plain, single):
         assert jobs.wait_job(submitted.id, timeout=60).status.value == "succeeded"
 
 

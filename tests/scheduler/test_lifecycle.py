@@ -25,14 +25,14 @@ def test_cancel_stops_a_torchrun_job_and_leaves_no_process(jobs, tmp_path):
     )
     job = jobs.submit_job(["python", "job.py"], nproc=2, cpu=2, memory="2Gi", workdir=code)
     wait_for(lambda: jobs.job_logs(job.id).count("ready") == 2, what="both ranks")
-    processes = job_processes(job.id)
+    processes = job_processes(jobs, job.id)
     assert len(processes) >= 3  # supervisor, torchrun, two workers
     started = time.monotonic()
     jobs.cancel_job(job.id)
     done = jobs.wait_job(job.id, timeout=15, poll_s=0.1)
     assert done.status.value == "cancelled"
     assert time.monotonic() - started < 10
-    wait_for(lambda: not job_processes(job.id), timeout=10, what="no process left")
+    wait_for(lambda: not job_processes(jobs, job.id), timeout=10, what="no process left")
     assert not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
@@ -96,7 +96,7 @@ def test_a_killed_worker_fails_the_attempt_and_the_retry_resumes(jobs, tmp_path)
         ["python", "job.py"], nproc=2, cpu=2, memory="2Gi", max_retries=1, workdir=code
     )
     wait_for(lambda: "checkpoint 2" in jobs.job_logs(job.id), what="two checkpoints")
-    rank1 = [p for p in job_processes(job.id) if p.environ().get("RANK") == "1"]
+    rank1 = [p for p in job_processes(jobs, job.id) if p.environ().get("RANK") == "1"]
     assert len(rank1) == 1
     rank1[0].send_signal(signal.SIGKILL)
 

@@ -52,9 +52,9 @@ def test_restart_reconciles_every_job(tmp_path):
             ),
             what="server gone",
         )
-        for process in job_processes(victim.id):  # the victim dies while no server watches
+        for process in job_processes(client, victim.id):  # the victim dies while no server watches
             process.kill()
-        assert job_processes(survivor.id), "a job must outlive its server"
+        assert job_processes(client, survivor.id), "a job must outlive its server"
 
         server = start_server(home, port=server.port, FERMION_CAPACITY="cpu=2,memory=8Gi")
         with server.client() as client:

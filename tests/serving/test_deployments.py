@@ -83,9 +83,9 @@ class Traffic:
         self._thread.join(timeout=30)
 
 
-def replica_pid(job_id: int) -> int:
+def replica_pid(client, job_id: int) -> int:
     """The inference server process of a replica job (not its supervisor)."""
-    return next(p.pid for p in job_processes(job_id)
+    return next(p.pid for p in job_processes(client, job_id)
                 if "fermion.serving.replica" in " ".join(p.cmdline()) and "supervise" not in " ".join(p.cmdline()))  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def test_a_killed_replica_restarts_while_the_other_serves(sdk, digits_models):
     victim = before.replica_details[0].job_id
     with Traffic(sdk, "sturdy") as traffic:
         time.sleep(0.5)
-        os.kill(replica_pid(victim), signal.SIGKILL)
+        os.kill(replica_pid(sdk, victim), signal.SIGKILL)
         restarted = wait_for(
             lambda: (d := sdk.get_deployment("sturdy")).status == "ready"
             and any(r.job_id == victim and r.restarts == 1 for r in d.replica_details) and d,
@@ -249,3 +249,32 @@ def test_what_cannot_be_done_is_refused(sdk, digits_models):
     sdk.delete_deployment("pinned")
     with pytest.raises(fm.errors.NotFound):
         sdk.get_deployment("pinned")
+
+
+def test_a_model_that_raises_on_load_fails_its_deployment_fast(sdk, serving_server, tmp_path):
+    """No wait on a dead replica: `fermion deploy` exits non-zero with the model's own
+    error, the deployment says `failed`, and no replacement replica is started."""
+    folder = folders.image_model(tmp_path / "raising")
+    (tmp_path / "raising" / "code").mkdir()
+    (tmp_path / "raising" / "code" / "net.py").write_text(
+        "class Net:\n"
+        "    def __init__(self, num_classes):\n"
+        "        raise RuntimeError('the calibration table is missing')\n"
+    )
+    spec = folder / "config.json"
+    spec.write_text(spec.read_text().replace('"model_file": null', '"model_file": "net.py:Net"'))
+    ref = sdk.import_model("raising", folder).ref
+    cli = Cli(serving_server, __import__("typer.testing").testing.CliRunner())
+    began = time.monotonic()
+    result = cli("deploy", ref, "--name", "raising", "--cpu", "0.5", "--memory", "1Gi", ok=False)
+    assert time.monotonic() - began < 30
+    assert result.exit_code != 0
+    assert "the calibration table is missing" in result.output
+    assert "Traceback" not in result.output
+    shown = sdk.get_deployment("raising")
+    assert shown.status == "failed"
+    [replica] = shown.replica_details
+    assert replica.state == "failed" and "calibration table" in replica.reason
+    time.sleep(2)  # scheduler passes: still the one failed replica, none started again
+    assert [r.job_id for r in sdk.get_deployment("raising").replica_details] == [replica.job_id]
+    sdk.delete_deployment("raising")

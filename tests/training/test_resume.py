@@ -32,7 +32,9 @@ def test_killed_and_resumed_matches_uninterrupted(jobs, jobs_server, digits):
 
     wait_for(after_second_epoch, timeout=240, every=0.05, what="the second epoch's checkpoint")
     trainer = [
-        p for p in job_processes(broken.job.id) if "fermion.training.run" in " ".join(p.cmdline())
+        p
+        for p in job_processes(jobs, broken.job.id)
+        if "fermion.training.run" in " ".join(p.cmdline())
     ]
     assert trainer
     epoch_at_kill = json.loads(state.read_text())["epoch"]

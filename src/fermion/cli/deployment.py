@@ -13,7 +13,7 @@ import typer
 
 from fermion.cli.output import JsonFlag, console, err_console, print_json, print_table, table, when
 from fermion.client import Client
-from fermion.errors import InvalidInput
+from fermion.errors import Conflict, InvalidInput
 from fermion.payloads import DeploymentPublic
 
 app = typer.Typer(help="Models served as HTTP endpoints.", no_args_is_help=True)
@@ -35,6 +35,10 @@ def _wait(client: Client, name: str, timeout: float = 600) -> DeploymentPublic:
                 shown = line
             if deployment.status in ("ready", "stopped"):
                 return deployment
+            if deployment.status == "failed":
+                reasons = {r.reason for r in deployment.replica_details if r.reason}
+                raise Conflict(f"{name} failed: {'; '.join(sorted(reasons)) or 'see logs'}"
+                                       f" (fermion deployment logs {name})")  # fmt: skip
             if time.monotonic() > deadline:
                 raise InvalidInput(f"{name} is not ready after {timeout:.0f} s; see"
                                    f" `fermion deployment logs {name}`")  # fmt: skip

@@ -63,10 +63,18 @@ def run(
         )  # fmt: skip
         where = f", queue position {job.queue_position}" if job.queue_position else ""
         err_console.print(f"Submitted job {job.id} ({job.name}){where}")
+        say_why_queued(job)
         if not follow:
             print(job.id)
             return
         stream_logs(client, job.id)
+
+
+def say_why_queued(job: JobPublic) -> None:
+    """A job that cannot start yet says why, and what would free room for it."""
+    if job.waiting_for and not job.waiting_for.startswith("starting"):
+        err_console.print(f"Job {job.id} is queued, {job.waiting_for}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
 
 
 def _print_live(client: Client, job_id: int) -> None:
@@ -100,11 +108,16 @@ def list_(
         err_console.print("No jobs; start one with `fermion job run -- COMMAND`.")
         return
     out = table("id", "name", "status", "nproc", "cpu", "gpu", "memory", "attempt", "created")
+    waiting = []
     for job in found.data:
         state = job.status.value + (f" #{job.queue_position}" if job.queue_position else "")
         out.add_row(str(job.id), job.name, state, str(job.nproc), f"{job.cpu:g}", str(job.gpu),
                     job.memory, str(job.attempt), when(job.created_at))  # fmt: skip
+        if job.waiting_for:
+            waiting.append(f"job {job.id}: {job.waiting_for}")
     print_table(out, whole=("id", "name", "status"))
+    for line in waiting:
+        err_console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -158,6 +171,8 @@ def _describe(job: JobPublic) -> Table:
         facts.add_row(key, value)
     if job.exit_code is not None:
         facts.add_row("exit code", str(job.exit_code))
+    if job.waiting_for:
+        facts.add_row("waiting", job.waiting_for)
     if job.failure_reason:
         facts.add_row("reason", job.failure_reason)
     if job.env:
@@ -220,6 +235,15 @@ def cancel(
             time.sleep(0.25)
             job = client.get_job(job_id)
     console.print(f"Job {job.id} {job.status.value}")
+
+
+@app.command()
+def delete(job_id: int) -> None:
+    """Remove a finished job with its logs, metrics, checkpoints and artifacts; models
+    registered from it stay in the registry."""
+    with Client() as client:
+        client.delete_job(job_id)
+    console.print(f"Deleted job {job_id}")
 
 
 @app.command()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+import tempfile
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,10 +16,26 @@ from typer.core import TyperGroup
 from fermion.cli import config, dataset, deployment, job, model, server, train
 from fermion.cli.output import err_console
 from fermion.errors import FermionError
+from fermion.settings import load_settings
+
+
+def crash_log(exc: BaseException) -> Path:
+    """Write an unexpected error's traceback where the user can find it; returns where."""
+    try:
+        folder = load_settings().home / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+    except Exception:  # noqa: BLE001 - settings themselves may be what is broken
+        folder = Path(tempfile.gettempdir())
+    path = folder / "cli-errors.log"
+    with open(path, "a") as f:
+        f.write(f"--- {datetime.now(UTC).isoformat()} fermion {' '.join(sys.argv[1:])}\n")
+        f.write("".join(traceback.format_exception(exc)))
+    return path
 
 
 class FermionGroup(TyperGroup):
-    """Shows a FermionError as one clear line and exit code 1, not a traceback."""
+    """Shows any error as one clear line and exit code 1, never a traceback: a
+    FermionError says what to do; anything else also says where its traceback went."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -23,6 +44,15 @@ class FermionGroup(TyperGroup):
             err_console.print(
                 f"[bold red]Error:[/bold red] {exc.message}", highlight=False, soft_wrap=True
             )
+            raise typer.Exit(1) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug of ours, reported in one line
+            where = crash_log(exc)
+            err_console.print(
+                f"[bold red]Error:[/bold red] unexpected {type(exc).__name__}: {exc}"
+                f" (the full traceback is in {where})", highlight=False, soft_wrap=True,
+            )  # fmt: skip
             raise typer.Exit(1) from None
 
 

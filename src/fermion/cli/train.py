@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fermion.cli.job import stream_logs
+from fermion.cli.job import say_why_queued, stream_logs
 from fermion.cli.output import JsonFlag, err_console, print_json, table
 from fermion.cli.progress import follow_training
 from fermion.client import Client
@@ -82,6 +82,7 @@ def train(
         for key, value in started.config.items():
             shown.add_row(key, str(value))
         err_console.print(shown)
+        say_why_queued(started.job)
         if not follow:
             print(started.job.id)
             return

@@ -364,6 +364,10 @@ class Client(DeploymentCalls):
     def cancel_job(self, job_id: int) -> JobPublic:
         return JobPublic.model_validate(self._json("POST", f"/api/v1/jobs/{job_id}/cancel"))
 
+    def delete_job(self, job_id: int) -> None:
+        """Remove a finished job with its logs, metrics and files (its models stay)."""
+        self._request("DELETE", f"/api/v1/jobs/{job_id}")
+
     def retry_job(self, job_id: int) -> JobPublic:
         return JobPublic.model_validate(self._json("POST", f"/api/v1/jobs/{job_id}/retry"))
 

@@ -8,6 +8,10 @@ jobs match what it asks for.
   stop one old one; repeat. Without room for the extra replica, stop an old one first,
   so a deployment of N serves with N-1 while it rolls.
 
+A replica whose model cannot be loaded exits saying so (EXIT_UNRECOVERABLE): its job
+fails without a retry, and the deployment is failed, with the replica's error, until it
+is given another model version; no replacement is started for a model that cannot load.
+
 Replicas are jobs that always restart (a crashed one comes back as its next attempt),
 run by the same scheduler, within the same capacity, as every other job. Stopping one
 is cancelling its job: SIGTERM, and the replica finishes the requests it holds."""
@@ -22,6 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fermion.errors import EXIT_UNRECOVERABLE
 from fermion.payloads import JobStatus
 from fermion.refs import format_ref
 from fermion.resources import Resources
@@ -42,6 +47,18 @@ def replica_command(row: DeploymentRow) -> list[str]:
     ]  # fmt: skip
 
 
+def cannot_load(replica: ReplicaRow) -> bool:
+    """The replica ended because its model cannot be loaded (not worth another try)."""
+    job = replica.job
+    return job.status == JobStatus.FAILED.value and job.exit_code == EXIT_UNRECOVERABLE
+
+
+def failed_load(row: DeploymentRow) -> ReplicaRow | None:
+    """A replica of the deployment's current model that could not load it."""
+    return next((r for r in row.replica_rows
+                 if r.model_version_id == row.model_version_id and cannot_load(r)), None)  # fmt: skip
+
+
 class DeploymentController:
     def __init__(self, free: Callable[[Session], Resources]) -> None:
         self.free = free  # (session) -> Resources not used by active jobs
@@ -58,12 +75,16 @@ class DeploymentController:
     def _reconcile(self, session: Session, row: DeploymentRow) -> None:
         live: list[ReplicaRow] = []
         for replica in list(row.replica_rows):
+            if cannot_load(replica) and replica.model_version_id == row.model_version_id:
+                continue  # kept, to say why the deployment failed
             if JobStatus(replica.job.status).is_terminal:
                 session.delete(replica)  # the job stays, with its logs, in the job list
             elif not replica.job.cancel_requested:
                 live.append(replica)
         current = [r for r in live if r.model_version_id == row.model_version_id]
         stale = [r for r in live if r.model_version_id != row.model_version_id]
+        if failed_load(row):
+            return  # starting more of a model that cannot load would only fail again
         if stale:
             self._roll(session, row, current, stale)
         elif len(current) < row.replicas:

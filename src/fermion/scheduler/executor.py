@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fermion.errors import EXIT_UNRECOVERABLE
 from fermion.resources import Resources
 
 Handle = dict[str, Any]  # JSON-serialisable; stored with the job to find it again
@@ -43,6 +44,10 @@ class ExitStatus:
                 name = "unknown signal"
             return f"killed by signal {self.signal} ({name})"
         return f"exit code {self.exit_code}: see logs"
+
+    @property
+    def unrecoverable(self) -> bool:
+        return self.exit_code == EXIT_UNRECOVERABLE
 
 
 class Lost:

@@ -11,11 +11,13 @@ learns that it ended or was lost while the server was down.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -39,6 +41,26 @@ PRIVATE_ENV = ("FERMION_DATABASE_URL", "FERMION_ARTIFACT_OPTIONS", "FERMION_TOKE
 
 # (session, owner, description, job_id) -> the token's secret; the server hands it over.
 IssueToken = Callable[[Session, User, str, int], str]
+
+
+def last_error(log_file: Path, tail_bytes: int = 16_384) -> str | None:
+    """The last "error: ..." line a job wrote (the text after the prefix)."""
+    try:
+        with open(log_file, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - tail_bytes))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        _, found, message = line.partition("error: ")
+        if found and message.strip():
+            return message.strip()[:1000]
+    return None
+
+
+def suggest_memory(used: int) -> str:
+    """Half as much again as a killed job used, in whole GiB."""
+    return f"{math.ceil(used * 1.5 / 1024**3)}Gi"
 
 
 def job_resources(job: JobRow) -> Resources:
@@ -138,7 +160,8 @@ class Scheduler:
         if job.memory_bytes and used > job.memory_bytes and job.id not in self._terminating:
             job.failure_reason = (
                 f"killed: out of memory (used {readable_memory(used)} of its"
-                f" {readable_memory(job.memory_bytes)} limit)"
+                f" {readable_memory(job.memory_bytes)} limit); run it again with more, e.g."
+                f" --memory {suggest_memory(used)}"
             )
             log.warning("job %d: %s", job.id, job.failure_reason)
             self._terminating.add(job.id)
@@ -147,10 +170,13 @@ class Scheduler:
     def _finish_attempt(self, session: Session, job: JobRow, state: ExitStatus | Lost) -> None:
         self._terminating.discard(job.id)
         succeeded = isinstance(state, ExitStatus) and state.succeeded
+        final = isinstance(state, ExitStatus) and state.unrecoverable
         reason = None
         if not succeeded:  # our own memory kill says more than "killed by signal 9"
             oom = (job.failure_reason or "").startswith("killed: out of memory")
             reason = job.failure_reason if oom else state.describe()
+        if final:
+            reason = last_error(self.files(job.id).log(job.attempt)) or reason
         job.exit_code = state.exit_code if isinstance(state, ExitStatus) else None
         job.history = [*job.history, {
             "attempt": job.attempt, "exit_code": job.exit_code, "reason": reason,
@@ -161,7 +187,7 @@ class Scheduler:
             self._end(session, job, JobStatus.CANCELLED, "cancelled")
         elif succeeded:
             self._end(session, job, JobStatus.SUCCEEDED, None)
-        elif job.attempt <= job.max_retries:
+        elif job.attempt <= job.max_retries and not final:
             log.info("job %d attempt %d failed (%s); retrying", job.id, job.attempt, reason)
             job.status = JobStatus.QUEUED.value
             job.failure_reason = reason

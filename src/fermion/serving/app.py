@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,7 +28,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fermion.error_responses import install_error_handlers
-from fermion.errors import FermionError, InvalidInput, NotFound, ServerUnavailable
+from fermion.errors import (
+    EXIT_UNRECOVERABLE,
+    FermionError,
+    InvalidInput,
+    NotFound,
+    ServerUnavailable,
+)
 from fermion.modelfile import LoadedModel
 from fermion.modelfile.inputs import Preprocessor, top_k
 from fermion.modelfile.schema import TEXT_KINDS
@@ -117,9 +125,14 @@ def create_replica_app(load: Callable[[], LoadedModel], options: ReplicaOptions)
             replica.batcher.start()
             state["replica"] = replica
             print(f"ready: serving {options.model}", flush=True)
-        except Exception as exc:  # noqa: BLE001 - reported on /readyz and in the log
+        except Exception as exc:  # noqa: BLE001 - the replica's own error, for its deployment
             log.exception("could not load %s", options.model)
             state["error"] = f"{type(exc).__name__}: {exc}"
+            # Not reaching the server may pass; a model that raises on load will not.
+            transient = isinstance(exc, ServerUnavailable)
+            print(f"error: could not load {options.model}: {state['error']}", file=sys.stderr,
+                  flush=True)  # fmt: skip
+            os._exit(1 if transient else EXIT_UNRECOVERABLE)  # nothing is served yet
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -49,14 +49,27 @@ def submit_training(
 
 @router.get("/jobs", response_model=JobsPublic)
 def list_jobs(
-    session: SessionDep, user: CurrentUser, status: JobStatus | None = None
-) -> JobsPublic:
-    return jobs.list_jobs(session, user, status)
+    session: SessionDep, scheduler: SchedulerDep, user: CurrentUser,
+    status: JobStatus | None = None,
+) -> JobsPublic:  # fmt: skip
+    return jobs.list_jobs(session, scheduler, user, status)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
-def read_job(job_id: int, session: SessionDep, principal: PrincipalDep) -> JobPublic:
-    return jobs.show(session, jobs.visible(session, principal, job_id))
+def read_job(
+    job_id: int, session: SessionDep, scheduler: SchedulerDep, principal: PrincipalDep
+) -> JobPublic:
+    return jobs.show(session, scheduler, jobs.visible(session, principal, job_id))
+
+
+@router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_job(
+    job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: UserOnly
+) -> Response:
+    """Remove a finished job: its row, logs, metrics, checkpoints and artifacts. Models
+    registered from it stay in the registry."""
+    jobs.delete(context, session, jobs.visible(session, principal, job_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic)

@@ -18,6 +18,7 @@ from fermion.payloads import (
 )
 from fermion.refs import format_ref, parse_ref
 from fermion.resources import Resources, format_memory, parse_memory, readable_memory
+from fermion.scheduler.deployments import cannot_load, failed_load
 from fermion.scheduler.scheduler import Scheduler, now
 from fermion.server.services import models
 from fermion.server.services.auth import Principal, issue_token
@@ -34,7 +35,7 @@ def replica_state(replica: ReplicaRow) -> str:
     if status is JobStatus.QUEUED:
         return "restarting" if job.attempt else "queued"
     if status.is_terminal:
-        return "stopped"
+        return "failed" if cannot_load(replica) else "stopped"
     if replica.endpoint is None or replica.endpoint_attempt != job.attempt:
         return "starting"
     return "ready" if replica.ready else "loading"
@@ -52,6 +53,8 @@ def status_of(row: DeploymentRow) -> str:
     ready = [r for r in current if replica_state(r) == "ready"]
     if row.replicas == 0:
         return "stopped"
+    if failed_load(row):
+        return "failed"
     if len(current) < len(live):
         return "updating"
     if len(ready) == row.replicas == len(live):
@@ -67,10 +70,10 @@ def to_public(context: ServerContext, row: DeploymentRow) -> DeploymentPublic:
             job_id=r.job_id, model=format_ref(r.model_version.model.name, r.model_version.version),
             state=replica_state(r), endpoint=r.endpoint, attempt=r.job.attempt,
             restarts=max(0, r.job.attempt - 1),
-            reason=r.job.failure_reason if r.job.attempt > 1 else None,
+            reason=r.job.failure_reason if r.job.attempt > 1 or cannot_load(r) else None,
         )
         for r in row.replica_rows
-        if not JobStatus(r.job.status).is_terminal
+        if not JobStatus(r.job.status).is_terminal or cannot_load(r)
     ]  # fmt: skip
     return DeploymentPublic(
         name=row.name, model=format_ref(row.model_version.model.name, row.model_version.version),

@@ -26,19 +26,21 @@ from fermion.payloads import (
     MetricPoint,
     MetricValue,
 )
-from fermion.resources import Resources, format_memory, parse_memory
+from fermion.resources import Resources, default_job_memory, format_memory, parse_memory
+from fermion.scheduler.queue import wait_reason
 from fermion.scheduler.scheduler import Scheduler, job_files, now
 from fermion.server.services import uploads
 from fermion.server.services.auth import Principal
 from fermion.store.context import ServerContext
-from fermion.store.tables import JobMetricRow, JobRow, User
+from fermion.store.tables import JobMetricRow, JobRow, ReplicaRow, User
 
-DEFAULT_MEMORY = "2Gi"
 FOLLOW_POLL_S = 0.1
 
 
-def to_public(job: JobRow, queue_position: int | None = None) -> JobPublic:
+def to_public(job: JobRow, queue_position: int | None = None,
+              waiting_for: str | None = None) -> JobPublic:  # fmt: skip
     return JobPublic(
+        waiting_for=waiting_for,
         id=job.id, name=job.name, kind=job.kind, status=job.status, command=job.command,
         nproc=job.nproc, cpu=job.cpu, gpu=job.gpu, memory=format_memory(job.memory_bytes),
         env=job.env, max_retries=job.max_retries, attempt=job.attempt,
@@ -70,7 +72,9 @@ def submit(
     wanted = Resources(
         cpu=request.cpu or defaults.get("cpu") or float(request.nproc),
         gpu=request.gpu if request.gpu is not None else int(defaults.get("gpu") or 0),
-        memory=parse_memory(request.memory or defaults.get("memory") or DEFAULT_MEMORY),
+        memory=parse_memory(request.memory or defaults.get("memory"))
+        if request.memory or defaults.get("memory")
+        else default_job_memory(request.nproc),
     )
     capacity = scheduler.executor.capacity()
     if not wanted.fits_in(capacity):
@@ -95,7 +99,7 @@ def submit(
         (job_dir.code / name).write_text(text)
     session.commit()
     scheduler.wake()
-    return to_public(job, _queue_positions(session).get(job.id))
+    return show(session, scheduler, job)
 
 
 def _unpack_code(context: ServerContext, source: str, dest: Path) -> None:
@@ -108,7 +112,7 @@ def _unpack_code(context: ServerContext, source: str, dest: Path) -> None:
 
 
 def visible(session: Session, principal: Principal, job_id: int) -> JobRow:
-    job = session.get(JobRow, job_id)
+    job = session.get(JobRow, job_id) if 0 < job_id < 2**63 else None  # a database integer
     user = principal.user
     if job is None or (job.owner_id != user.id and user.role != "admin"):
         raise NotFound(f"job {job_id} not found; `fermion job list` shows your jobs")
@@ -117,19 +121,23 @@ def visible(session: Session, principal: Principal, job_id: int) -> JobRow:
     return job
 
 
-def list_jobs(session: Session, user: User, status: JobStatus | None) -> JobsPublic:
+def list_jobs(session: Session, scheduler: Scheduler, user: User,
+              status: JobStatus | None) -> JobsPublic:  # fmt: skip
     query = select(JobRow).order_by(JobRow.id.desc())
     if user.role != "admin":
         query = query.where(JobRow.owner_id == user.id)
     if status is not None:
         query = query.where(JobRow.status == status.value)
     positions = _queue_positions(session)
-    data = [to_public(job, positions.get(job.id)) for job in session.scalars(query)]
+    capacity = scheduler.executor.capacity()
+    data = [to_public(job, positions.get(job.id), wait_reason(session, job, capacity))
+            for job in session.scalars(query)]  # fmt: skip
     return JobsPublic(data=data, count=len(data))
 
 
-def show(session: Session, job: JobRow) -> JobPublic:
-    return to_public(job, _queue_positions(session).get(job.id))
+def show(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
+    reason = wait_reason(session, job, scheduler.executor.capacity())
+    return to_public(job, _queue_positions(session).get(job.id), reason)
 
 
 def cancel(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
@@ -143,7 +151,7 @@ def cancel(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
         job.failure_reason = "cancelled"
     session.commit()
     scheduler.wake()
-    return show(session, job)
+    return show(session, scheduler, job)
 
 
 def retry(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
@@ -159,7 +167,24 @@ def retry(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
     job.max_retries = max(job.max_retries, job.attempt)
     session.commit()
     scheduler.wake()
-    return show(session, job)
+    return show(session, scheduler, job)
+
+
+def delete(context: ServerContext, session: Session, job: JobRow) -> None:
+    status = JobStatus(job.status)
+    if not status.is_terminal:
+        raise Conflict(f"job {job.id} is {status.value}; cancel it first (fermion job cancel"
+                       f" {job.id}), then delete it")  # fmt: skip
+    replica = session.scalar(select(ReplicaRow).where(ReplicaRow.job_id == job.id))
+    if replica is not None:
+        raise Conflict(f"job {job.id} is a replica of deployment {replica.deployment.name};"
+                       " deleting the deployment removes it")  # fmt: skip
+    job_id = job.id
+    session.delete(job)  # metrics and tokens go with it; models keep their row
+    session.commit()
+    files = job_files(context, job_id).root
+    context.artifacts.delete(f"jobs/{job_id}")
+    shutil.rmtree(files, ignore_errors=True)  # a remote store's job keeps its files here
 
 
 # -- logs ---------------------------------------------------------------------------
