@@ -31,12 +31,12 @@ PY
 echo "== Your own training loop as a job: fermion job run --nproc 2 -- python train_digits.py"
 job_dir=$(mktemp -d)
 cp "$here/train_digits.py" "$job_dir/"
-(cd "$job_dir" && fermion job run --name train-digits --nproc 2 --cpu 2 --memory 4Gi --follow \
+(cd "$job_dir" && fermion job run --name train-digits --nproc 2 --follow \
     -- python train_digits.py --epochs 2)
 rm -rf "$job_dir"
 
 echo "== The built-in trainer: fermion train --dataset digits --nproc 2 --grad-accum 2 --precision auto"
-fermion train --dataset digits --name digits-cnn --nproc 2 --cpu 2 --memory 4Gi \
+fermion train --dataset digits --name digits-cnn --nproc 2 \
     --grad-accum 2 --batch-size 16 --optimizer adamw --precision auto --epochs 15 --follow
 fermion model show digits-cnn
 

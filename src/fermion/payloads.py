@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from fermion.dataset_types import DatasetType
 from fermion.errors import InvalidInput
+from fermion.precision import Precision
 
-__all__ = ["DatasetType"]  # defined in the foundation, part of the API
+__all__ = ["DatasetType", "Precision"]  # defined in the foundation, part of the API
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -296,13 +297,6 @@ class CapacityPublic(BaseModel):
 
 
 # -- training -------------------------------------------------------------------
-class Precision(StrEnum):
-    AUTO = "auto"
-    FP32 = "fp32"
-    BF16 = "bf16"
-    FP16 = "fp16"
-
-
 class TrainCreate(BaseModel):
     """`fermion train`: options left out get defaults for the dataset's type."""
 
@@ -336,6 +330,7 @@ class TrainCreate(BaseModel):
 class TrainPublic(BaseModel):
     job: JobPublic
     config: dict[str, Any]
+    warnings: list[str] = []  # what will run, but badly (bf16 emulated on a CPU)
 
 
 # -- models ---------------------------------------------------------------------

@@ -41,3 +41,26 @@ def test_each_rank_sees_a_disjoint_half(server, client, tmp_path):
         assert not a & b
         assert len(a | b) == train_size
     assert ranks[0]["epochs"][0] != ranks[0]["epochs"][1]  # reshuffled per epoch
+
+
+def test_a_users_loop_as_a_2_process_job_with_default_resources(jobs_server, digits_dir, tmp_path):
+    """The README's own loop (examples/train_digits.py: fm.Dataset, fm.DataLoader, DDP,
+    AdamW) as `fermion job run --nproc 2 -- python train_digits.py`, nothing else given."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from fermion.cli.main import app
+
+    with jobs_server.client() as client:
+        client.create_dataset("digits", "image-classification", digits_dir)
+    shutil.copy(Path(__file__).parents[2] / "examples" / "train_digits.py", tmp_path)
+    result = CliRunner().invoke(
+        app, ["job", "run", "--nproc", "2", "--workdir", str(tmp_path), "--follow", "--",
+              "python", "train_digits.py", "--epochs", "2"], env=jobs_server.env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with jobs_server.client() as client:
+        job = client.list_jobs().data[0]
+    assert (job.status.value, job.nproc, job.cpu, job.memory) == ("succeeded", 2, 2.0, "6Gi")
+    assert "[rank1]" in result.output

@@ -92,3 +92,31 @@ def test_samples_cover_every_class_and_images_come_back_as_stored(http, digits_d
     assert missing.status_code == 404 and "no image 99999" in missing.json()["message"]
     assert http.get(f"{base}/images/nope/0").status_code == 400
     assert http.get(f"{base}/images/train/-1").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("ftp://127.0.0.1/data", "ftp:// is not a source Fermion reads"),
+        ("zip://a.csv::file:///tmp/a.zip", "zip:// is not a source Fermion reads"),
+        ("tar://a.csv", "tar:// is not a source Fermion reads"),
+        ("hf://datasets/someone/reviews", "hf:// is not a source Fermion reads"),
+        ("http://127.0.0.1:9/x.csv", "http:// is not a source Fermion reads"),
+        ("s3://fermion-no-such-bucket/reviews.csv", "cannot read dataset source s3://"),
+        ("/no/such/folder", "does not exist"),
+    ],
+)
+def test_a_source_that_cannot_be_read_is_a_400_that_says_why(http, source, message):
+    answer = http.post("/datasets", json={"name": "unreadable", "type": "text-classification",
+                                          "source": source})  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["message"]
+
+
+def test_ids_beyond_any_database_integer_are_404(http):
+    for path in (
+        "/jobs/99999999999999999999999",
+        "/jobs/-1",
+        "/models/x/versions/99999999999999999999",
+    ):
+        assert http.get(path).status_code in (404, 422), path

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import fermion as fm
 from fermion.cli.main import app
+from fermion.precision import cpu_has_native_bf16
 from tests import sources
 
 
@@ -59,18 +60,15 @@ def test_digits_with_the_small_cnn(jobs, jobs_server, digits):
 
 
 def test_resnet18_ddp_bf16_with_gradient_accumulation(jobs, jobs_server, digits):
+    """With the default resources for 2 processes (2 CPUs, 6Gi)."""
     job, config, logs = trained(
-        jobs,
-        digits,
-        model="resnet18",
-        epochs=2,
-        nproc=2,
-        cpu=2,
-        memory="6Gi",
-        precision="bf16",
-        grad_accum=2,
+        jobs, digits, model="resnet18", epochs=2, nproc=2, precision="bf16", grad_accum=2
     )
+    assert (job.cpu, job.memory) == (2.0, "6Gi")
     assert "2 process(es), batch 32 x 2 x grad-accum 2 = effective batch 128" in logs
+    emulated = cpu_has_native_bf16() is None  # this machine's CPU, which ran the job
+    assert ("bf16 on this CPU is emulated" in logs) == emulated
+    assert "precision bf16 (as asked" in logs
     assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.5  # chance is 0.1
 
 

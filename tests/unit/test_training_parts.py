@@ -8,9 +8,15 @@ import torch
 
 from fermion import InvalidInput
 from fermion.modelfile import architectures as models
+from fermion.precision import (
+    EMULATED_BF16,
+    Precision,
+    check_precision,
+    cpu_has_native_bf16,
+    resolve_precision,
+)
 from fermion.training.metrics import classification_metrics, regression_metrics
 from fermion.training.optim import make_optimizer, make_schedule, parameter_groups
-from fermion.training.precision import cpu_has_native_bf16, resolve_precision
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "mobilenet_v3_small"])
@@ -70,11 +76,20 @@ def test_classification_and_regression_metrics():
     assert r["mae"] == pytest.approx(2 / 3) and r["rmse"] == pytest.approx((4 / 3) ** 0.5)
 
 
-def test_precision_choice(tmp_path):
+def test_precision_is_decided_by_the_hardware_that_runs_the_job(tmp_path):
+    p = Precision
     with pytest.raises(InvalidInput, match="use --precision bf16"):
-        resolve_precision("fp16", gpus=0)
-    assert resolve_precision("fp16", gpus=1) == ("fp16", "as asked")
-    assert resolve_precision("auto", gpus=1)[0] == "bf16"
+        resolve_precision(p.FP16, gpus=0)
+    assert resolve_precision(p.FP16, gpus=1) == (p.FP16, "as asked")
+    assert resolve_precision(p.AUTO, gpus=1)[0] is p.BF16
+    assert resolve_precision(p.AUTO, gpus=1, gpu_bf16=False)[0] is p.FP32
+    assert resolve_precision(p.AUTO, gpus=0, cpu_flag="amx_bf16")[0] is p.BF16
+    assert resolve_precision(p.AUTO, gpus=0, cpu_flag=None)[0] is p.FP32
+    emulated, why = resolve_precision(p.BF16, gpus=0, cpu_flag=None)
+    assert emulated is p.BF16 and "emulated" in why and "fp32" in why
+    assert resolve_precision(p.BF16, gpus=0, cpu_flag="avx512_bf16") == (p.BF16, "as asked")
+    assert check_precision(p.BF16, 0, None) == [EMULATED_BF16]
+    assert check_precision(p.BF16, 0, "amx_bf16") == check_precision(p.AUTO, 0, None) == []
     no_bf16, amx = tmp_path / "a", tmp_path / "b"
     no_bf16.write_text("flags : fpu avx2 avx512f\n")
     amx.write_text("flags : fpu avx512f amx_bf16\n")

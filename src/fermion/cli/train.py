@@ -82,6 +82,9 @@ def train(
         for key, value in started.config.items():
             shown.add_row(key, str(value))
         err_console.print(shown)
+        for warning in started.warnings:
+            err_console.print(f"[bold yellow]Warning:[/bold yellow] {warning}", highlight=False,
+                              soft_wrap=True)  # fmt: skip
         say_why_queued(started.job)
         if not follow:
             print(started.job.id)

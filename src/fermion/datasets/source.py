@@ -4,13 +4,50 @@ from __future__ import annotations
 
 import functools
 import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import fsspec
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from fermion.errors import InvalidInput
+from fermion.errors import FermionError, InvalidInput
+
+
+@contextmanager
+def reading(source: str) -> Iterator[None]:
+    """Failures of the storage behind a source (no credentials, access denied, a server
+    that does not answer) as a clear error about that source, not a server fault."""
+    try:
+        yield
+    except FermionError:
+        raise
+    except OSError as exc:  # PermissionError, FileNotFoundError, timeouts, ...
+        raise InvalidInput(f"cannot read dataset source {source}: {_describe(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - storage SDKs raise their own error classes
+        if type(exc).__module__.split(".")[0] not in STORAGE_LIBRARIES:
+            raise
+        raise InvalidInput(f"cannot read dataset source {source}: {_describe(exc)}") from None
+
+
+# The packages behind fsspec's object stores, whose errors mean "that storage refused".
+STORAGE_LIBRARIES = {"botocore", "aiobotocore", "s3fs", "gcsfs", "google", "adlfs", "azure",
+                     "aiohttp", "fsspec"}  # fmt: skip
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    hint = ""
+    if "credential" in text.lower() or type(exc).__name__ == "NoCredentialsError":
+        hint = "; the server reads it with its own credentials (AWS_* in its environment)"
+    return f"{type(exc).__name__}: {text[:300]}{hint}"
+
+
+# What a dataset source may be: a local path, or an object store every node reaches.
+# Archives (zip://, tar://), FTP, hubs and plain HTTP are refused by name: each either
+# needs options a URL cannot carry or reaches places the server should not read.
+PROTOCOLS = ("file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 
 
 @dataclass
@@ -21,13 +58,22 @@ class Source:
 
     @classmethod
     def open(cls, url: str, display: str | None = None) -> Source:
-        try:
-            fs, root = fsspec.core.url_to_fs(url)
-        except (ImportError, ValueError) as exc:
-            raise InvalidInput(f"cannot open dataset source {url!r}: {exc}") from None
-        if not fs.exists(root):
-            raise InvalidInput(f"dataset source {display or url} does not exist")
-        return cls(fs=fs, root=root.rstrip("/") or "/", display=display or url)
+        protocol = url.partition("://")[0].lower() if "://" in url else "file"
+        if "::" in url or protocol not in PROTOCOLS:
+            raise InvalidInput(
+                f"dataset source {url!r}: {protocol}:// is not a source Fermion reads; give a"
+                " local path (or --upload it from your machine), or an s3://, gs:// or az://"
+                " URL"
+            )
+        source = display or url
+        with reading(source):
+            try:
+                fs, root = fsspec.core.url_to_fs(url)
+            except (ImportError, TypeError, ValueError) as exc:
+                raise InvalidInput(f"cannot open dataset source {url!r}: {exc}") from None
+            if not fs.exists(root):
+                raise InvalidInput(f"dataset source {source} does not exist")
+        return cls(fs=fs, root=root.rstrip("/") or "/", display=source)
 
     @property
     def is_dir(self) -> bool:

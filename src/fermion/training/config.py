@@ -47,7 +47,7 @@ class TrainConfig:
     optimizer: str
     scheduler: str
     warmup_ratio: float
-    precision: str  # resolved: fp32 | bf16 | fp16
+    precision: str  # a Precision: as asked at submit, decided on the job's host at start
     precision_reason: str
     grad_accum: int
     max_grad_norm: float

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from fermion.modelfile import architectures
 from fermion.modelfile.folder import save_weights
 from fermion.modelfile.schema import ModelSpec
 from fermion.payloads import DatasetType
+from fermion.precision import Precision, cpu_has_native_bf16, resolve_precision
 from fermion.training import checkpoint
 from fermion.training.config import TrainConfig
 from fermion.training.data import Data, build_data, loader
@@ -59,9 +61,19 @@ def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
     return model
 
 
+def on_this_host(config: TrainConfig) -> TrainConfig:
+    """The configuration with its precision decided by the hardware that runs it."""
+    gpus = torch.cuda.device_count()
+    precision, reason = resolve_precision(
+        Precision(config.precision), gpus, gpu_bf16=gpus > 0 and torch.cuda.is_bf16_supported(),
+        cpu_flag=cpu_has_native_bf16(),
+    )  # fmt: skip
+    return replace(config, precision=precision.value, precision_reason=reason)
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, client: Any, code_dir: Path, out_dir: Path) -> None:
-        self.config = config
+        self.config = config = on_this_host(config)
         self.code_dir = code_dir
         self.client = client
         self.kind = DatasetType(config.dataset_type)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fermion.datasets.ingest import IngestResult, ingest
-from fermion.datasets.source import Source
+from fermion.datasets.source import Source, reading
 from fermion.errors import Conflict, InvalidInput, NotFound
 from fermion.payloads import (
     DatasetCreate,
@@ -199,7 +199,9 @@ def _create(
             f" name, or delete it first (fermion dataset delete {request.name})"
         )
     with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
-        result = ingest(request, _open_source(context, request.source, Path(tmp)), Path(tmp))
+        source = _open_source(context, request.source, Path(tmp))
+        with reading(source.display):
+            result = ingest(request, source, Path(tmp))
         for existing in dataset.versions if dataset is not None else []:
             if existing.digest == result.digest:
                 return version_public(existing, existing=True)

@@ -18,13 +18,13 @@ from fermion.payloads import (
     TrainPublic,
     build,
 )
+from fermion.precision import Precision, check_precision, cpu_has_native_bf16
 from fermion.refs import format_ref, parse_ref
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server.services import datasets, jobs
 from fermion.store.context import ServerContext
 from fermion.store.tables import ModelVersionRow, User
 from fermion.training.config import TrainConfig, check_model_name, defaults_for
-from fermion.training.precision import resolve_precision
 
 COMMAND = ["python", "-m", "fermion.training.run", "train.json"]
 
@@ -47,14 +47,15 @@ def submit(
     gpus = (
         request.gpu if request.gpu is not None else int((user.job_defaults or {}).get("gpu") or 0)
     )
-    precision, reason = resolve_precision(request.precision.value, gpus)
+    warnings = check_precision(request.precision, gpus, cpu_has_native_bf16())
+    reason = "decided where the job runs" if request.precision is Precision.AUTO else "as asked"
     config = TrainConfig(
         dataset=format_ref(name, row.version), dataset_type=kind.value,
         name=request.name or f"{name}-{options['model'] if not request.model_file else 'custom'}",
         model=options["model"], epochs=options["epochs"], batch_size=options["batch_size"],
         lr=options["lr"], weight_decay=options["weight_decay"], optimizer=options["optimizer"],
         scheduler=options["scheduler"], warmup_ratio=options["warmup_ratio"],
-        precision=precision, precision_reason=reason, grad_accum=request.grad_accum,
+        precision=request.precision.value, precision_reason=reason, grad_accum=request.grad_accum,
         max_grad_norm=options["max_grad_norm"], nproc=request.nproc, seed=request.seed,
         early_stopping=request.early_stopping, image_size=request.image_size,
         augment=options["augment"], pretrained=request.pretrained, model_file=request.model_file,
@@ -66,7 +67,7 @@ def submit(
     )  # fmt: skip
     job = jobs.submit(context, scheduler, session, user, job_request, kind="train",
                       files={"train.json": json.dumps(config.to_dict(), indent=2)})  # fmt: skip
-    return TrainPublic(job=job, config=config.to_dict())
+    return TrainPublic(job=job, config=config.to_dict(), warnings=warnings)
 
 
 EVALUATE_COMMAND = ["python", "-m", "fermion.training.evaluate", "evaluate.json"]
