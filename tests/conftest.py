@@ -82,6 +82,9 @@ def stop_server(running: RunningServer) -> None:
         except fm_errors.ServerUnavailable:
             pass  # already stopped by the test
     launcher.stop(running.settings)
+    log = running.settings.server_log_path
+    warned = [line for line in log.read_text().splitlines() if "Warning:" in line]
+    assert not warned, f"the server warned (SQLAlchemy, FastAPI...): {warned[:5]}"
 
 
 @pytest.fixture(scope="session")

@@ -210,11 +210,22 @@ class JobCreate(BaseModel):
     max_retries: int = Field(0, ge=0, le=100)
     code: str | None = Field(None, description="the packed working directory: upload:ID/NAME")
 
+    @field_validator("command")
+    @classmethod
+    def _command_words(cls, command: list[str]) -> list[str]:
+        if not command[0].strip():
+            raise ValueError("the command is empty; give a program to run, e.g. python train.py")
+        if any("\x00" in word for word in command):
+            raise ValueError("a command cannot hold a NUL character")
+        return command
+
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         import re
 
+        if any("\x00" in value for value in env.values()):
+            raise ValueError("an environment value cannot hold a NUL character")
         for key in env:
             if not re.match(ENV_NAME, key):
                 raise ValueError(f"{key!r} is not an environment variable name")

@@ -10,7 +10,9 @@ from fermion.errors import InvalidInput, NotFound
 
 V = TypeVar("V", bound=Any)  # a version row: has .version
 
-_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,62})(?::(?:v?(?P<version>\d+)|latest))?$")
+_REF = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,62})(?::(?:v?(?P<version>[0-9]{1,18})|latest))?$"
+)
 
 
 def parse_ref(ref: str, kind: str = "dataset") -> tuple[str, int | None]:

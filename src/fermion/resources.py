@@ -12,7 +12,7 @@ _UNITS = {
     "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
     "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4,
 }  # fmt: skip
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
+_MEMORY = re.compile(r"^\s*([0-9]{1,15}(?:\.[0-9]{1,9})?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
 
 
 # A job's memory when neither the request nor `fermion config` gives one: the launcher

@@ -50,3 +50,19 @@ def test_config_refuses_resources_the_platform_cannot_give(cli, server):
     result = cli("config", f"--cpu={float(total['cpu']) + 1}", "--memory=100Ti", ok=False)
     assert "a default of cpu, memory beyond" in result.output
     assert json.loads(cli("config", "--json").stdout)["job_defaults"]["gpu"] in (None, 0)
+
+
+def test_an_unexpected_error_is_one_line_and_a_log_file(cli, server, monkeypatch):
+    from fermion.client import Client
+
+    def broken(self):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(Client, "me", broken)
+    result = cli("config", ok=False)
+    assert result.exit_code == 1
+    assert "unexpected RuntimeError: a bug of ours" in result.output
+    assert "Traceback" not in result.output
+    log = server.home / "logs" / "cli-errors.log"
+    assert f"the full traceback is in {log}" in " ".join(result.output.split())
+    assert "Traceback" in log.read_text() and "a bug of ours" in log.read_text()

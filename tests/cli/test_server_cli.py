@@ -83,9 +83,15 @@ def test_stop_says_what_keeps_running(tmp_path):
         job_id = submitted.stdout.strip()
         stopped = run(env, "server", "stop")
         assert "1 job(s) keep running" in stopped.stdout
-        assert "fermion job cancel" in stopped.stdout
+        assert "fermion server stop --all" in stopped.stdout
+        # Found again at the next start; --all stops it, and then the server.
+        assert run(env, "server", "start").returncode == 0
+        everything = run(env, "server", "stop", "--all")
+        assert "1 job(s) cancelled" in everything.stdout, everything.stdout + everything.stderr
+        assert "keep running" not in everything.stdout
+        assert run(env, "job", "show", job_id).returncode == 0  # autostarts: still recorded
+        shown = run(env, "job", "show", job_id, "--json")
+        assert '"status": "cancelled"' in shown.stdout
     finally:
-        run(env, "server", "start")  # found again, and cancelled, so nothing is left behind
-        if job_id:
-            run(env, "job", "cancel", job_id)
-        run(env, "server", "stop")
+        run(env, "server", "start")  # whatever happened, nothing is left behind
+        run(env, "server", "stop", "--all")

@@ -28,3 +28,26 @@ def test_the_command_dies_with_a_killed_supervisor(tmp_path):
     supervisor.wait()
     gone, alive = psutil.wait_procs(command, timeout=10)
     assert alive == [], "the command outlived its supervisor"
+
+
+def test_an_attempt_whose_home_is_removed_stops_by_itself(tmp_path):
+    """A test's or a demo's home removed with its jobs still running: no server will
+    ever collect them, so they end instead of holding memory for good."""
+    state = tmp_path / "home" / "jobs" / "1" / "attempts" / "1"
+    state.mkdir(parents=True)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "fermion.scheduler.supervise", f"--state-dir={state}",
+         f"--log={tmp_path / 'log'}", "--grace=1", "--", sys.executable, "-c",
+         "import time; time.sleep(120)"],
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (state / "started.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    command = psutil.Process(supervisor.pid).children()
+    import shutil
+
+    shutil.rmtree(tmp_path / "home")
+    assert supervisor.wait(timeout=20) == 0
+    gone, alive = psutil.wait_procs(command, timeout=5)
+    assert alive == [], "the command outlived its removed home"

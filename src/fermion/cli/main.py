@@ -45,7 +45,7 @@ class FermionGroup(TyperGroup):
                 f"[bold red]Error:[/bold red] {exc.message}", highlight=False, soft_wrap=True
             )
             raise typer.Exit(1) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.ClickException, click.Abort, typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - a bug of ours, reported in one line
             where = crash_log(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -44,19 +45,49 @@ def start(
 
 
 @app.command()
-def stop() -> None:
-    """Stop the background server. Jobs and deployments' replicas keep running: a server
-    started again finds them."""
+def stop(
+    everything: Annotated[bool, typer.Option(
+        "--all", help="Also stop every job, and scale every deployment to 0 replicas.")] = False,
+) -> None:  # fmt: skip
+    """Stop the background server. Jobs and deployments' replicas keep running (a server
+    started again finds them) unless --all stops them first."""
     settings = load_settings()
+    if everything:
+        _stop_workloads(settings)
     still = _still_running(settings)
     if launcher.stop(settings):
         console.print("Fermion server stopped")
         if still:
-            console.print(f"{still} keep running and are found again at the next start; stop"
-                          " them first with `fermion job cancel ID` or `fermion deployment"
-                          " delete NAME`")  # fmt: skip
+            console.print(f"{still}; they are found again at the next start. To stop them"
+                          " too: fermion server start, then fermion server stop --all")  # fmt: skip
     else:
         console.print("no Fermion server was running from this home")
+
+
+def _stop_workloads(settings: Settings, timeout_s: float = 60) -> None:
+    """Scale every deployment to 0 and cancel every job; wait until they have stopped."""
+    from fermion.client import Client
+
+    state = launcher.status(settings)
+    if not state.running:
+        return
+    with Client(url=state.url, settings=settings, autostart=False) as client:
+        for deployment in client.list_deployments().data:
+            if deployment.replicas:
+                client.scale_deployment(deployment.name, 0)
+                console.print(f"deployment {deployment.name} scaled to 0 (fermion deployment"
+                              f" scale {deployment.name} --replicas {deployment.replicas}"
+                              " brings it back)")  # fmt: skip
+        active = [j for j in client.list_jobs().data if not j.status.is_terminal]
+        for job in active:
+            if job.kind != "replica":
+                client.cancel_job(job.id)
+        deadline = time.monotonic() + timeout_s
+        for job in active:
+            client.wait_job(job.id, timeout=max(1.0, deadline - time.monotonic()))
+        stopped = sum(1 for j in active if j.kind != "replica")
+        if stopped:
+            console.print(f"{stopped} job(s) cancelled")
 
 
 def _still_running(settings: Settings) -> str:
@@ -73,12 +104,14 @@ def _still_running(settings: Settings) -> str:
     except FermionError:
         return ""
     replicas = sum(1 for j in active if j.kind == "replica")
-    jobs = len(active) - replicas
+    queued = sum(1 for j in active if j.kind != "replica" and j.status.value == "queued")
+    running = len(active) - replicas - queued
     parts = [
-        f"{jobs} job(s)" if jobs else "",
-        f"{replicas} deployment replica(s)" if replicas else "",
+        f"{running} job(s) keep running" if running else "",
+        f"{replicas} deployment replica(s) keep serving" if replicas else "",
+        f"{queued} queued job(s) wait" if queued else "",
     ]
-    return " and ".join(p for p in parts if p)
+    return ", ".join(p for p in parts if p)
 
 
 @app.command()

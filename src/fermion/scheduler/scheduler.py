@@ -254,7 +254,7 @@ class Scheduler:
         try:
             job.handle = self.executor.launch(spec)
             log.info("job %d attempt %d started (%s)", job.id, job.attempt, job.name)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # a command the OS will not run
             self._end(session, job, JobStatus.FAILED, f"could not start: {exc}")
 
     def _environment(self, job: JobRow, files: JobFiles, token: str, gpu_ids: list[int]) -> dict:

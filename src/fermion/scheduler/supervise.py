@@ -8,6 +8,9 @@ server can still learn how an attempt ended.
 It is a child subreaper: processes the command leaves behind (torchrun's workers start
 sessions of their own) stay its descendants, so SIGTERM to the supervisor stops all of
 them (SIGKILL after --grace seconds) and nothing outlives the attempt.
+
+An attempt whose state folder disappears (its server's home was removed: a test's, a
+demo's) has no server to report to ever again: the supervisor stops it and exits.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import psutil
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
+ORPHAN_CHECK_S = 5.0  # how often the supervisor looks for its state folder
 
 
 def die_with_supervisor() -> None:
@@ -108,10 +112,16 @@ def main() -> int:
             write_json(args.state_dir / "exit.json", {"exit_code": 127, "signal": None})
             return 127
         write_json(args.state_dir / "started.json", {"pid": child.pid, "time": time.time()})
+        next_check = time.monotonic() + ORPHAN_CHECK_S
         while (code := child.poll()) is None:
             reap_orphans(child.pid)
             if stop_at and time.monotonic() > stop_at[0]:
                 signal_all(descendants(), signal.SIGKILL)
+            if time.monotonic() > next_check:
+                next_check = time.monotonic() + ORPHAN_CHECK_S
+                if not args.state_dir.exists():  # the home is gone, and the server with it
+                    stop_everything(args.grace)
+                    return 0
             time.sleep(0.1)
         if descendants():  # whatever the command left running ends with it
             stop_everything(args.grace)

@@ -273,7 +273,7 @@ async def _predict_inputs(request: Request, limit: int) -> list[Any]:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
             await read_body(request, limit)  # drains, then refuses
         form = await request.form(max_files=1024, max_part_size=limit)
         values: list[Any] = []
@@ -304,7 +304,7 @@ def _top_k(request: Request, default: int) -> int:
     text = request.query_params.get("top_k")
     if text is None:
         return default
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise InvalidInput(f"top_k must be a positive integer, not {text!r}")
     return int(text)
 

@@ -19,7 +19,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         " smaller inputs per request"
     )
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > DRAIN_LIMIT:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > DRAIN_LIMIT:
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():

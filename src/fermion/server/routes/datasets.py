@@ -24,7 +24,7 @@ def _version(text: str) -> int | None:
     if text == "latest":
         return None
     number = text.removeprefix("v")
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()) or len(number) > 18:
         raise InvalidInput(f"{text!r} is not a version; write 3, v3 or latest")
     return int(number)
 

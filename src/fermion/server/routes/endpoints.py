@@ -70,7 +70,8 @@ async def v2_ready(request: Request, name: Authorized) -> Response:
     return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 
-@router.api_route("/v2/{path:path}", methods=["GET", "POST"])
+@router.get("/v2/{path:path}", operation_id="v2_read")
+@router.post("/v2/{path:path}", operation_id="v2_infer")
 async def v2(request: Request, path: str, name: Authorized) -> Response:
     """The Open Inference Protocol (KServe V2): model metadata, readiness, infer."""
     try:
