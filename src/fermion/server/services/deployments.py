@@ -139,14 +139,17 @@ def create(context: ServerContext, scheduler: Scheduler, session: Session, user:
                        f" {request.name} --model ...` changes its model, or pick another name")  # fmt: skip
     name, version = parse_ref(request.model, kind="model")
     model_version = models.get_version(session, name, version)
+    one = Resources(cpu=request.cpu, gpu=0, memory=parse_memory(request.memory))
+    need = _times(one, request.replicas)
+    check_room(scheduler, session, need, f"{request.replicas} replica(s) of {request.name}")
+    # Made only now: a row linked to the model version joins the session at once, and a
+    # query before `add` would flush it half-built.
     row = DeploymentRow(
         name=request.name, owner_id=user.id, model_version=model_version,
-        replicas=request.replicas, cpu=request.cpu, memory_bytes=parse_memory(request.memory),
+        replicas=request.replicas, cpu=request.cpu, memory_bytes=one.memory,
         max_batch_size=request.max_batch_size, max_batch_delay_ms=request.max_batch_delay_ms,
         public=request.public,
     )  # fmt: skip
-    need = _times(replica_resources(row), row.replicas)
-    check_room(scheduler, session, need, f"{row.replicas} replica(s) of {request.name}")
     session.add(row)
     session.commit()
     scheduler.wake()
