@@ -43,8 +43,9 @@ def free_port() -> int:
 
 def seconds_to_first_line(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
     buffer = b""
@@ -72,13 +73,32 @@ def main() -> None:
     (code / "script.py").write_text(SCRIPT)
     settings = Settings(home=work / "home", port=free_port())
     launcher.start(settings)
-    env = {**os.environ, "FERMION_HOME": str(settings.home), "FERMION_PORT": str(settings.port),
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
-    fermion = [str(Path(sys.executable).with_name("fermion")), "job", "run",
-               f"--nproc={args.nproc}", f"--cpu={args.nproc}", "--memory=2Gi", "--follow",
-               "--", "python", "script.py"]  # fmt: skip
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc-per-node={args.nproc}", "script.py"]  # fmt: skip
+    env = {
+        **os.environ,
+        "FERMION_HOME": str(settings.home),
+        "FERMION_PORT": str(settings.port),
+        "OMP_NUM_THREADS": "1",
+    }
+    fermion = [
+        str(Path(sys.executable).with_name("fermion")),
+        "job",
+        "run",
+        f"--nproc={args.nproc}",
+        f"--cpu={args.nproc}",
+        "--memory=2Gi",
+        "--follow",
+        "--",
+        "python",
+        "script.py",
+    ]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={args.nproc}",
+        "script.py",
+    ]
     try:
         seconds_to_first_line(fermion, code, env)  # warm-up: file caches, first job folder
         seconds_to_first_line(torchrun, code, env)

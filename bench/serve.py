@@ -95,8 +95,9 @@ def png(side: int) -> bytes:
 
 
 def start(command: list[str], port: int, env: dict[str, str]) -> subprocess.Popen:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -109,8 +110,9 @@ def start(command: list[str], port: int, env: dict[str, str]) -> subprocess.Pope
     raise RuntimeError(f"{command} did not start")
 
 
-async def load(url: str, body: bytes, concurrency: int, seconds: float,
-               token: str | None = None) -> dict[str, float]:  # fmt: skip
+async def load(
+    url: str, body: bytes, concurrency: int, seconds: float, token: str | None = None
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -153,8 +155,9 @@ def through_gateway(folder: Path, body: bytes, seconds: float, home: Path) -> di
     try:
         with Client(settings=settings, autostart=False) as client:
             client.import_model("bench-model", folder)
-            client.deploy("bench-model", name="bench", cpu=2, max_batch_size=32,
-                          max_batch_delay_ms=5)  # fmt: skip
+            client.deploy(
+                "bench-model", name="bench", cpu=2, max_batch_size=32, max_batch_delay_ms=5
+            )
             if client.wait_deployment("bench", timeout=120).status != "ready":
                 raise RuntimeError("the deployment did not become ready")
             url = f"{client.url}/api/v1/deployments/bench/predict"
@@ -199,16 +202,37 @@ def main() -> None:
         body = json.dumps({"inputs": [base64.b64encode(image).decode()]}).encode()
         (Path(tmp) / "plain.py").write_text(PLAIN_APP)
         servers = {
-            "fermion, batching": lambda port: [sys.executable, "-m", "fermion.serving.replica",
-                                               f"--model-dir={folder}", f"--port={port}",
-                                               "--max-batch-size=32", "--max-batch-delay-ms=5"],
-            "fermion, no batching": lambda port: [sys.executable, "-m", "fermion.serving.replica",
-                                                  f"--model-dir={folder}", f"--port={port}",
-                                                  "--max-batch-size=1"],
-            "plain FastAPI": lambda port: [sys.executable, "-m", "uvicorn", "--app-dir", tmp,
-                                           "--port", str(port), "--log-level", "warning",
-                                           "--no-access-log", "plain:app"],
-        }  # fmt: skip
+            "fermion, batching": lambda port: [
+                sys.executable,
+                "-m",
+                "fermion.serving.replica",
+                f"--model-dir={folder}",
+                f"--port={port}",
+                "--max-batch-size=32",
+                "--max-batch-delay-ms=5",
+            ],
+            "fermion, no batching": lambda port: [
+                sys.executable,
+                "-m",
+                "fermion.serving.replica",
+                f"--model-dir={folder}",
+                f"--port={port}",
+                "--max-batch-size=1",
+            ],
+            "plain FastAPI": lambda port: [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                tmp,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "plain:app",
+            ],
+        }
         results: dict[tuple[str, int], dict[str, float]] = {}
         for name, command in servers.items():
             port = free_port()
@@ -221,19 +245,26 @@ def main() -> None:
             finally:
                 process.terminate()
                 process.wait(timeout=30)
-        for concurrency, result in through_gateway(folder, body, args.seconds,
-                                                   Path(tmp) / "home").items():  # fmt: skip
+        for concurrency, result in through_gateway(
+            folder, body, args.seconds, Path(tmp) / "home"
+        ).items():
             results["fermion gateway", concurrency] = result
         top = ceiling(folder, image, args.seconds)
 
-    print(f"\n{args.model} at {args.side}x{args.side}, one PNG per request, 2 threads per server,"
-          f" {args.seconds:g} s per run\n")  # fmt: skip
-    print(f"{'server':<22}{'conc.':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-          f"{'vs plain':>10}{'of ceiling':>12}")  # fmt: skip
+    print(
+        f"\n{args.model} at {args.side}x{args.side}, one PNG per request, 2 threads per server,"
+        f" {args.seconds:g} s per run\n"
+    )
+    print(
+        f"{'server':<22}{'conc.':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'vs plain':>10}{'of ceiling':>12}"
+    )
     for (name, concurrency), r in results.items():
         plain = results["plain FastAPI", concurrency]["rps"]
-        print(f"{name:<22}{concurrency:>6}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-              f"{r['errors']:>8.0f}{r['rps'] / plain:>9.2f}x{r['rps'] / top:>11.0%}")  # fmt: skip
+        print(
+            f"{name:<22}{concurrency:>6}{r['rps']:>9.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+            f"{r['errors']:>8.0f}{r['rps'] / plain:>9.2f}x{r['rps'] / top:>11.0%}"
+        )
     print(f"{'ceiling (in-process)':<22}{32:>6}{top:>9.1f}   images/s, batches of 32, no HTTP")
     batching = results["fermion, batching", 32]["rps"] / results["fermion, no batching", 32]["rps"]
     print(f"\ndynamic batching at concurrency 32: {batching:.2f}x the same replica without it")

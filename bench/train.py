@@ -38,8 +38,15 @@ def free_port() -> int:
 
 
 def fermion_rate(client: fm.Client, args, **options) -> tuple[float, TrainConfig]:
-    started = client.train("digits", model=args.model, image_size=args.image_size,
-                           epochs=args.epochs, batch_size=32, memory="6Gi", **options)  # fmt: skip
+    started = client.train(
+        "digits",
+        model=args.model,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=32,
+        memory="6Gi",
+        **options,
+    )
     job = client.wait_job(started.job.id, timeout=1200)
     if job.status.value != "succeeded":
         raise RuntimeError(client.job_logs(job.id)[-3000:])
@@ -80,8 +87,9 @@ def main() -> None:
     launcher.start(settings)
     try:
         with fm.Client(settings=settings) as client:
-            client.create_dataset("digits", "image-classification",
-                                  write_digits_folder(work / "digits"))  # fmt: skip
+            client.create_dataset(
+                "digits", "image-classification", write_digits_folder(work / "digits")
+            )
             fp32, config = fermion_rate(client, args, precision="fp32", cpu=2)
             plain = plain_rate(client, config)
             bf16, _ = fermion_rate(client, args, precision="bf16", cpu=2)
@@ -89,8 +97,10 @@ def main() -> None:
     finally:
         launcher.stop(settings)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{args.model} on digits at {args.image_size}x{args.image_size}, batch 32,"
-          f" 2 CPU threads, last of {args.epochs} epochs (samples/s)")  # fmt: skip
+    print(
+        f"\n{args.model} on digits at {args.image_size}x{args.image_size}, batch 32,"
+        f" 2 CPU threads, last of {args.epochs} epochs (samples/s)"
+    )
     print(f"  fermion train fp32, 1 process : {fp32:8.1f}")
     print(f"  plain PyTorch loop fp32       : {plain:8.1f}   ratio {fp32 / plain:.2f}x")
     print(f"  fermion train bf16, 1 process : {bf16:8.1f}   bf16/fp32 {bf16 / fp32:.2f}x")

@@ -98,8 +98,11 @@ def server(tmp_path_factory) -> Iterator[RunningServer]:
 def jobs_server(tmp_path_factory) -> Iterator[RunningServer]:
     """A server whose executor has a known, small capacity (2 CPUs, 8 GiB), so job tests
     mean the same on any machine."""
-    running = start_server(tmp_path_factory.mktemp("jobs-home"), FERMION_CAPACITY="cpu=2,memory=8Gi",
-                           FERMION_JOB_GRACE_S="3")  # fmt: skip
+    running = start_server(
+        tmp_path_factory.mktemp("jobs-home"),
+        FERMION_CAPACITY="cpu=2,memory=8Gi",
+        FERMION_JOB_GRACE_S="3",
+    )
     yield running
     stop_server(running)
 

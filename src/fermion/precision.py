@@ -49,8 +49,9 @@ def check_precision(asked: Precision, gpus: int, cpu_flag: str | None = None) ->
     return []
 
 
-def resolve_precision(asked: Precision, gpus: int, gpu_bf16: bool = True,
-                      cpu_flag: str | None = None) -> tuple[Precision, str]:  # fmt: skip
+def resolve_precision(
+    asked: Precision, gpus: int, gpu_bf16: bool = True, cpu_flag: str | None = None
+) -> tuple[Precision, str]:
     """Where the job runs: (precision, why) for a process with `gpus` CUDA devices
     (`gpu_bf16`: whether they support bf16) and the CPU whose native-bf16 flag is
     `cpu_flag`."""

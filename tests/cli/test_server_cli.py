@@ -77,8 +77,21 @@ def test_stop_says_what_keeps_running(tmp_path):
     job_id = ""
     try:
         assert run(env, "server", "start").returncode == 0
-        submitted = run(env, "job", "run", "--cpu", "0.5", "--memory", "200Mi", "--workdir",
-                        str(code), "--", "python", "-c", "import time; time.sleep(300)")  # fmt: skip
+        submitted = run(
+            env,
+            "job",
+            "run",
+            "--cpu",
+            "0.5",
+            "--memory",
+            "200Mi",
+            "--workdir",
+            str(code),
+            "--",
+            "python",
+            "-c",
+            "import time; time.sleep(300)",
+        )
         assert submitted.returncode == 0, submitted.stderr
         job_id = submitted.stdout.strip()
         stopped = run(env, "server", "stop")

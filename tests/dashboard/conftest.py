@@ -17,14 +17,25 @@ from tests.conftest import RunningServer, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "test-output" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
 def dashboard_server(tmp_path_factory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("dashboard-home"),
-                           FERMION_CAPACITY="cpu=3,memory=12Gi", FERMION_JOB_GRACE_S="3")  # fmt: skip
+    running = start_server(
+        tmp_path_factory.mktemp("dashboard-home"),
+        FERMION_CAPACITY="cpu=3,memory=12Gi",
+        FERMION_JOB_GRACE_S="3",
+    )
     yield running
     stop_server(running)
 
@@ -34,8 +45,9 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("the dashboard tests need Chromium: apt-get install chromium chromium-driver")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=ARGS)  # fmt: skip
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=ARGS
+        )
         yield launched
         launched.close()
 

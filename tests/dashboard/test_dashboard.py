@@ -133,8 +133,13 @@ def test_every_page_shows_what_it_is_for(visit: Visit, sdk, trained):
 
 
 def test_cancel_a_job_from_its_page(visit: Visit, sdk, tmp_path):
-    job = sdk.submit_job(["python", "-c", "import time; print('waiting', flush=True); time.sleep(600)"],
-                         name="sleeper", cpu=0.5, memory="200Mi", workdir=tmp_path)  # fmt: skip
+    job = sdk.submit_job(
+        ["python", "-c", "import time; print('waiting', flush=True); time.sleep(600)"],
+        name="sleeper",
+        cpu=0.5,
+        memory="200Mi",
+        workdir=tmp_path,
+    )
     page = visit.sign_in()
     page.goto(f"{visit.server.url}/#/jobs/{job.id}")
     page.wait_for_selector("#log:has-text('waiting')", timeout=60_000)
@@ -147,8 +152,13 @@ def test_cancel_a_job_from_its_page(visit: Visit, sdk, tmp_path):
 
 def test_tables_sort_and_page(visit: Visit, sdk, tmp_path):
     for i in range(21):
-        sdk.submit_job(["python", "-c", "pass"], name=f"quick-{i:02d}", cpu=0.1, memory="100Mi",
-                       workdir=tmp_path)  # fmt: skip
+        sdk.submit_job(
+            ["python", "-c", "pass"],
+            name=f"quick-{i:02d}",
+            cpu=0.1,
+            memory="100Mi",
+            workdir=tmp_path,
+        )
     page = visit.sign_in()
     page.goto(f"{visit.server.url}/#/jobs")
     page.wait_for_selector("#jobs-table .pager")

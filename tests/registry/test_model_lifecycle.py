@@ -26,8 +26,12 @@ IRIS = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_wid
 def iris_model(jobs_server, tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("iris") / "iris.csv"
     with jobs_server.client() as client:
-        client.create_dataset("reg-iris", "tabular-classification",
-                              sources.write_rows(path, sources.iris_rows()), label_column="species")  # fmt: skip
+        client.create_dataset(
+            "reg-iris",
+            "tabular-classification",
+            sources.write_rows(path, sources.iris_rows()),
+            label_column="species",
+        )
         trained(client, "reg-iris", name="iris-mlp", epochs=40, memory="2Gi")
         return client.get_model_version("iris-mlp").ref
 
@@ -89,8 +93,20 @@ def test_import_a_torchvision_state_dict_and_serve_it(cli, jobs, tmp_path):
     network = torchvision.models.resnet18(num_classes=3)
     torch.save(network.state_dict(), source / "model.pth")
     (source / "labels.txt").write_text("cat\ndog\nbird\n")
-    cli("model", "import", "--name", "pets", "--type", "image-classification", "--path", source,
-        "--model", "resnet18", "--image-size", "64")  # fmt: skip
+    cli(
+        "model",
+        "import",
+        "--name",
+        "pets",
+        "--type",
+        "image-classification",
+        "--path",
+        source,
+        "--model",
+        "resnet18",
+        "--image-size",
+        "64",
+    )
     version = jobs.get_model_version("pets")
     assert version.job_id is None and version.config["model"] == "resnet18"
     jobs.deploy("pets", name="pets", cpu=1, memory="2Gi")
@@ -102,8 +118,13 @@ def test_import_a_torchvision_state_dict_and_serve_it(cli, jobs, tmp_path):
     from torchvision.transforms import v2
 
     pixels = v2.functional.pil_to_tensor(Image.open(__import__("io").BytesIO(image)).convert("RGB"))
-    x = v2.Compose([v2.Resize([64, 64], antialias=True), v2.ToDtype(torch.float32, scale=True),
-                    v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])(pixels)  # fmt: skip
+    x = v2.Compose(
+        [
+            v2.Resize([64, 64], antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ]
+    )(pixels)
     with torch.inference_mode():
         expected = torch.softmax(network.eval()(x[None]), 1)[0]
     assert served["label"] == ["cat", "dog", "bird"][int(expected.argmax())]
@@ -116,8 +137,19 @@ def test_import_refuses_weights_that_do_not_fit(cli, tmp_path):
     source.mkdir()
     torch.save(torchvision.models.resnet18(num_classes=5).state_dict(), source / "model.pth")
     (source / "labels.json").write_text('["a", "b", "c"]')
-    result = cli("model", "import", "--name", "wrong", "--type", "image-classification",
-                 "--path", source, "--model", "resnet18", ok=False)  # fmt: skip
+    result = cli(
+        "model",
+        "import",
+        "--name",
+        "wrong",
+        "--type",
+        "image-classification",
+        "--path",
+        source,
+        "--model",
+        "resnet18",
+        ok=False,
+    )
     assert result.exit_code == 1 and "does not fit resnet18 with 3 classes" in result.output
 
 

@@ -66,13 +66,20 @@ def datasets(jobs_server, digits_dir, tmp_path_factory) -> dict[str, Any]:
     reviews, iris, diabetes = sources.review_rows(300), sources.iris_rows(), sources.diabetes_rows()
     with jobs_server.client() as client:
         client.create_dataset("rt-image", "image-classification", digits_dir)
-        client.create_dataset("rt-text", "text-classification",
-                              sources.write_rows(root / "reviews.csv", reviews))  # fmt: skip
-        client.create_dataset("rt-tabular-classification", "tabular-classification",
-                              sources.write_rows(root / "iris.csv", iris),
-                              label_column="species")  # fmt: skip
-        client.create_dataset("rt-tabular-regression", "tabular-regression",
-                              sources.write_rows(root / "diabetes.csv", diabetes))  # fmt: skip
+        client.create_dataset(
+            "rt-text", "text-classification", sources.write_rows(root / "reviews.csv", reviews)
+        )
+        client.create_dataset(
+            "rt-tabular-classification",
+            "tabular-classification",
+            sources.write_rows(root / "iris.csv", iris),
+            label_column="species",
+        )
+        client.create_dataset(
+            "rt-tabular-regression",
+            "tabular-regression",
+            sources.write_rows(root / "diabetes.csv", diabetes),
+        )
     images = sorted(digits_dir.rglob("*.png"))[::180][:8]
     (root / "code").mkdir()
     (root / "code" / "my_model.py").write_text(textwrap.dedent(USER_MODEL))
@@ -81,18 +88,22 @@ def datasets(jobs_server, digits_dir, tmp_path_factory) -> dict[str, Any]:
         "text": [r["text"] for r in reviews[:8]],
         "tabular-classification": [
             {k: v for k, v in r.items() if k != "species"} for r in iris[::19][:8]
-        ],  # fmt: skip
+        ],
         "tabular-regression": [
             {k: v for k, v in r.items() if k != "target"} for r in diabetes[::50][:8]
-        ],  # fmt: skip
+        ],
         "code": root / "code",
         "bert": tiny_bert(root / "tiny-bert", [r["text"] for r in reviews]),
     }
 
 
 def train(client, pair: Pair, datasets: dict[str, Any]):
-    options: dict[str, Any] = {"epochs": 3, "memory": "3Gi", **pair.options,
-                               "name": f"rt-{pair.id}"}  # fmt: skip
+    options: dict[str, Any] = {
+        "epochs": 3,
+        "memory": "3Gi",
+        **pair.options,
+        "name": f"rt-{pair.id}",
+    }
     if pair.model == "model-file":
         options["workdir"] = datasets["code"]
     elif pair.model == "bert":
@@ -121,11 +132,19 @@ def v2_body(pair: Pair, inputs: list[Any], model: modelfile.LoadedModel) -> dict
     if pair.dataset.startswith("tabular"):
         columns = model.preprocessing.feature_columns
         rows = [[float(r[c]) for c in columns] for r in inputs]
-        tensor = {"name": "input", "datatype": "FP32", "shape": [len(rows), len(columns)],
-                  "data": rows}  # fmt: skip
+        tensor = {
+            "name": "input",
+            "datatype": "FP32",
+            "shape": [len(rows), len(columns)],
+            "data": rows,
+        }
     else:
-        tensor = {"name": "input", "datatype": "BYTES", "shape": [len(inputs)],
-                  "data": [wire(pair, x) for x in inputs]}  # fmt: skip
+        tensor = {
+            "name": "input",
+            "datatype": "BYTES",
+            "shape": [len(inputs)],
+            "data": [wire(pair, x) for x in inputs],
+        }
     return {"inputs": [tensor]}
 
 
@@ -157,9 +176,10 @@ def test_round_trip(pair: Pair, jobs, jobs_server, datasets, tmp_path):
         served = jobs.predict(name, inputs=[wire(pair, x) for x in inputs])
         answer = httpx.post(
             f"{jobs_server.url}/api/v1/deployments/{name}/v2/models/{name}/infer",
-            json=v2_body(pair, inputs, model), timeout=60,
+            json=v2_body(pair, inputs, model),
+            timeout=60,
             headers={"Authorization": f"Bearer {jobs.token}"},
-        )  # fmt: skip
+        )
         assert answer.status_code == 200, answer.text
         outputs = {o["name"]: o["data"] for o in answer.json()["outputs"]}
     finally:

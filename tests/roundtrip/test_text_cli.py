@@ -18,8 +18,16 @@ def test_text_with_the_defaults_from_the_cli(jobs_server, tmp_path):
 
     cli = Cli(jobs_server, CliRunner())
     reviews = sources.write_rows(tmp_path / "reviews.csv", sources.review_rows(300))
-    cli("dataset", "create", "--name", "reviews", "--type", "text-classification",
-        "--source", reviews)  # fmt: skip
+    cli(
+        "dataset",
+        "create",
+        "--name",
+        "reviews",
+        "--type",
+        "text-classification",
+        "--source",
+        reviews,
+    )
 
     trained = cli("train", "--dataset", "reviews", "--follow")
     assert "registered model reviews-small-transformer:v1" in trained.output
@@ -41,8 +49,9 @@ def test_text_with_the_defaults_from_the_cli(jobs_server, tmp_path):
     assert abs(evaluation["metrics"]["accuracy"] - trainer_accuracy) <= 0.005
 
     for fmt in ("onnx", "torchscript"):
-        exported = cli("model", "export", ref, "--format", fmt, "--output", tmp_path / fmt,
-                       "--json")  # fmt: skip
+        exported = cli(
+            "model", "export", ref, "--format", fmt, "--output", tmp_path / fmt, "--json"
+        )
         result = json.loads(exported.stdout)
         assert result["max_difference"] <= 1e-4
         assert (tmp_path / fmt / "preprocessing.json").exists()

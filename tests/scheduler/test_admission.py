@@ -71,13 +71,28 @@ def test_a_queued_job_says_what_it_waits_for_and_who_holds_it(jobs, jobs_server,
     from fermion.cli.main import app
 
     code = script(tmp_path, "import time; time.sleep(60)")
-    holder = jobs.submit_job(["python", "job.py"], name="holder", cpu=2, memory="256Mi",
-                             workdir=code)  # fmt: skip
+    holder = jobs.submit_job(
+        ["python", "job.py"], name="holder", cpu=2, memory="256Mi", workdir=code
+    )
     try:
         wait_for(lambda: jobs.get_job(holder.id).status.value == "running", what="running")
-        result = CliRunner().invoke(app, ["job", "run", "--cpu", "1", "--memory", "256Mi",
-                                          "--workdir", str(code), "--", "python", "job.py"],
-                                    env=jobs_server.env)  # fmt: skip
+        result = CliRunner().invoke(
+            app,
+            [
+                "job",
+                "run",
+                "--cpu",
+                "1",
+                "--memory",
+                "256Mi",
+                "--workdir",
+                str(code),
+                "--",
+                "python",
+                "job.py",
+            ],
+            env=jobs_server.env,
+        )
         assert result.exit_code == 0, result.output
         waiting = int(result.stdout.split()[-1])
         said = result.output
@@ -96,8 +111,9 @@ def test_a_queued_job_says_what_it_waits_for_and_who_holds_it(jobs, jobs_server,
 def test_a_finished_job_can_be_deleted_with_its_files(jobs, jobs_server, tmp_path):
     code = script(tmp_path, "import fermion as fm; fm.log({'x': 1.0}, step=0); print('hi')")
     job = jobs.submit_job(["python", "job.py"], memory="1Gi", workdir=code)
-    running = jobs.submit_job(["python", "-c", "import time; time.sleep(30)"], memory="256Mi",
-                              workdir=None)  # fmt: skip
+    running = jobs.submit_job(
+        ["python", "-c", "import time; time.sleep(30)"], memory="256Mi", workdir=None
+    )
     assert jobs.wait_job(job.id, timeout=60).status.value == "succeeded", jobs.job_logs(job.id)
     folder = jobs_server.artifacts / "jobs" / str(job.id)
     assert folder.exists()

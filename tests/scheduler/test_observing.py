@@ -42,8 +42,11 @@ def test_metrics_reach_the_api_and_tensorboard(jobs, jobs_server, tmp_path):
 
     # The same events, downloaded through the API for TensorBoard on another machine.
     runner = CliRunner()
-    result = runner.invoke(app, ["job", "tensorboard", str(job.id), "--download", str(tmp_path / "tb")],
-                           env=jobs_server.env)  # fmt: skip
+    result = runner.invoke(
+        app,
+        ["job", "tensorboard", str(job.id), "--download", str(tmp_path / "tb")],
+        env=jobs_server.env,
+    )
     assert result.exit_code == 0, result.output
     assert "tensorboard --logdir" in result.output
     downloaded = EventAccumulator(

@@ -15,10 +15,19 @@ def test_the_command_dies_with_a_killed_supervisor(tmp_path):
     """A supervisor killed with SIGKILL cannot stop its command itself; the command must
     not live on beside the attempt that replaces it."""
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "fermion.scheduler.supervise", f"--state-dir={tmp_path}",
-         f"--log={tmp_path / 'log'}", "--", sys.executable, "-c", "import time; time.sleep(120)"],
+        [
+            sys.executable,
+            "-m",
+            "fermion.scheduler.supervise",
+            f"--state-dir={tmp_path}",
+            f"--log={tmp_path / 'log'}",
+            "--",
+            sys.executable,
+            "-c",
+            "import time; time.sleep(120)",
+        ],
         start_new_session=True,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 30
     while not (tmp_path / "started.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -36,11 +45,20 @@ def test_an_attempt_whose_home_is_removed_stops_by_itself(tmp_path):
     state = tmp_path / "home" / "jobs" / "1" / "attempts" / "1"
     state.mkdir(parents=True)
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "fermion.scheduler.supervise", f"--state-dir={state}",
-         f"--log={tmp_path / 'log'}", "--grace=1", "--", sys.executable, "-c",
-         "import time; time.sleep(120)"],
+        [
+            sys.executable,
+            "-m",
+            "fermion.scheduler.supervise",
+            f"--state-dir={state}",
+            f"--log={tmp_path / 'log'}",
+            "--grace=1",
+            "--",
+            sys.executable,
+            "-c",
+            "import time; time.sleep(120)",
+        ],
         start_new_session=True,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 30
     while not (state / "started.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -56,9 +56,23 @@ def test_a_users_loop_as_a_2_process_job_with_default_resources(jobs_server, dig
         client.create_dataset("digits", "image-classification", digits_dir)
     shutil.copy(Path(__file__).parents[2] / "examples" / "train_digits.py", tmp_path)
     result = CliRunner().invoke(
-        app, ["job", "run", "--nproc", "2", "--workdir", str(tmp_path), "--follow", "--",
-              "python", "train_digits.py", "--epochs", "2"], env=jobs_server.env,
-    )  # fmt: skip
+        app,
+        [
+            "job",
+            "run",
+            "--nproc",
+            "2",
+            "--workdir",
+            str(tmp_path),
+            "--follow",
+            "--",
+            "python",
+            "train_digits.py",
+            "--epochs",
+            "2",
+        ],
+        env=jobs_server.env,
+    )
     assert result.exit_code == 0, result.output
     with jobs_server.client() as client:
         job = client.list_jobs().data[0]

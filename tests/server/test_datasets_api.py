@@ -79,8 +79,10 @@ def test_a_folder_of_a_version_is_not_a_file(http, digits_dir):
 
 
 def test_samples_cover_every_class_and_images_come_back_as_stored(http, digits_dir):
-    http.post("/datasets", json={"name": "api-samples", "type": "image-classification",
-                                 "source": str(digits_dir)})  # fmt: skip
+    http.post(
+        "/datasets",
+        json={"name": "api-samples", "type": "image-classification", "source": str(digits_dir)},
+    )
     base = "/datasets/api-samples/versions/latest"
     found = http.get(f"{base}/samples", params={"split": "train", "per_class": 2}).json()
     assert sorted({s["label"] for s in found["samples"]}) == [str(i) for i in range(10)]
@@ -107,8 +109,9 @@ def test_samples_cover_every_class_and_images_come_back_as_stored(http, digits_d
     ],
 )
 def test_a_source_that_cannot_be_read_is_a_400_that_says_why(http, source, message):
-    answer = http.post("/datasets", json={"name": "unreadable", "type": "text-classification",
-                                          "source": source})  # fmt: skip
+    answer = http.post(
+        "/datasets", json={"name": "unreadable", "type": "text-classification", "source": source}
+    )
     assert answer.status_code == 400, answer.text
     assert message in answer.json()["message"]
 

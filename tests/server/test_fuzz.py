@@ -22,13 +22,29 @@ def test_no_request_the_fuzzer_makes_is_a_server_error(tmp_path):
     server = start_server(tmp_path / "home", FERMION_CAPACITY="cpu=1,memory=2Gi")
     try:
         run = subprocess.run(
-            [str(Path(sys.executable).with_name("schemathesis")), "run",
-             f"{server.url}/openapi.json", "--checks", "not_a_server_error",
-             "--phases", "coverage,fuzzing", "--max-examples", str(EXAMPLES), "--seed", "2",
-             "--header", f"Authorization: Bearer {server.token}", "--request-timeout", "30",
-             "--exclude-path-regex", "/logs$|/stream$"],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--phases",
+                "coverage,fuzzing",
+                "--max-examples",
+                str(EXAMPLES),
+                "--seed",
+                "2",
+                "--header",
+                f"Authorization: Bearer {server.token}",
+                "--request-timeout",
+                "30",
+                "--exclude-path-regex",
+                "/logs$|/stream$",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         stop_server(server)
     log = (server.home / "server.log").read_text()

@@ -36,9 +36,17 @@ def start_replica(folder: Path, log: Path, *args: str) -> RunningReplica:
     port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "fermion.serving.replica", f"--model-dir={folder}",
-             f"--port={port}", *args], stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "fermion.serving.replica",
+                f"--model-dir={folder}",
+                f"--port={port}",
+                *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     replica = RunningReplica(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -63,8 +71,9 @@ def remove(sdk: fm.Client, name: str) -> None:
 
 
 @contextmanager
-def serving(root: Path, make_folder: Callable[[Path], Path], name: str,
-            *args: str) -> Iterator[RunningReplica]:  # fmt: skip
+def serving(
+    root: Path, make_folder: Callable[[Path], Path], name: str, *args: str
+) -> Iterator[RunningReplica]:
     """A replica of the model folder `name` made by `make_folder`, stopped afterwards."""
     replica = start_replica(make_folder(root / name), root / "log", *args)
     try:
@@ -76,8 +85,14 @@ def serving(root: Path, make_folder: Callable[[Path], Path], name: str,
 
 @pytest.fixture(scope="module")
 def image_replica(tmp_path_factory) -> Iterator[RunningReplica]:
-    with serving(tmp_path_factory.mktemp("image-replica"), folders.image_model, "digits-cnn",
-                 "--name=digits", "--max-batch-size=8", "--max-batch-delay-ms=50") as replica:  # fmt: skip
+    with serving(
+        tmp_path_factory.mktemp("image-replica"),
+        folders.image_model,
+        "digits-cnn",
+        "--name=digits",
+        "--max-batch-size=8",
+        "--max-batch-delay-ms=50",
+    ) as replica:
         yield replica
 
 

@@ -29,8 +29,11 @@ IMAGE = sources.png_bytes(value=200)
 
 @pytest.fixture(scope="module")
 def serving_server(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("serving-home"),
-                           FERMION_CAPACITY="cpu=4,memory=16Gi", FERMION_JOB_GRACE_S="10")  # fmt: skip
+    running = start_server(
+        tmp_path_factory.mktemp("serving-home"),
+        FERMION_CAPACITY="cpu=4,memory=16Gi",
+        FERMION_JOB_GRACE_S="10",
+    )
     yield running
     stop_server(running)
 
@@ -46,8 +49,10 @@ def digits_models(serving_server, tmp_path_factory) -> list[str]:
     """Two versions of an image model (different weights) in the registry."""
     root = tmp_path_factory.mktemp("models")
     with serving_server.client() as client:
-        return [client.import_model("digits-cnn", folders.image_model(root / f"v{i}", seed=i)).ref
-                for i in (1, 2)]  # fmt: skip
+        return [
+            client.import_model("digits-cnn", folders.image_model(root / f"v{i}", seed=i)).ref
+            for i in (1, 2)
+        ]
 
 
 class Traffic:
@@ -62,8 +67,11 @@ class Traffic:
 
     def _run(self) -> None:
         body = {"inputs": [base64.b64encode(IMAGE).decode()]}
-        with httpx.Client(base_url=self.client.url, timeout=30,
-                          headers={"Authorization": f"Bearer {self.client.token}"}) as http:  # fmt: skip
+        with httpx.Client(
+            base_url=self.client.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.client.token}"},
+        ) as http:
             while not self._stop.is_set():
                 try:
                     answer = http.post(f"/api/v1/deployments/{self.deployment}/predict", json=body)
@@ -85,8 +93,12 @@ class Traffic:
 
 def replica_pid(client, job_id: int) -> int:
     """The inference server process of a replica job (not its supervisor)."""
-    return next(p.pid for p in job_processes(client, job_id)
-                if "fermion.serving.replica" in " ".join(p.cmdline()) and "supervise" not in " ".join(p.cmdline()))  # fmt: skip
+    return next(
+        p.pid
+        for p in job_processes(client, job_id)
+        if "fermion.serving.replica" in " ".join(p.cmdline())
+        and "supervise" not in " ".join(p.cmdline())
+    )
 
 
 def test_deploy_predict_and_scale(sdk, serving_server, digits_models, tmp_path):
@@ -126,8 +138,15 @@ def test_deploy_predict_and_scale(sdk, serving_server, digits_models, tmp_path):
     scaled = sdk.wait_deployment("digits", timeout=120)
     assert (scaled.status, scaled.ready_replicas) == ("ready", 3)
     sdk.scale_deployment("digits", 1)
-    down = wait_for(lambda: (d := sdk.get_deployment("digits")).status == "ready"
-                    and len(d.replica_details) == 1 and d, timeout=60, what="scale down")  # fmt: skip
+    down = wait_for(
+        lambda: (
+            (d := sdk.get_deployment("digits")).status == "ready"
+            and len(d.replica_details) == 1
+            and d
+        ),
+        timeout=60,
+        what="scale down",
+    )
     stopped = {r.job_id for r in scaled.replica_details} - {r.job_id for r in down.replica_details}
     assert {sdk.get_job(j).status.value for j in stopped} == {"cancelled"}
     assert sdk.predict("digits", image=IMAGE)[0] == prediction
@@ -143,10 +162,14 @@ def test_a_killed_replica_restarts_while_the_other_serves(sdk, digits_models):
         time.sleep(0.5)
         os.kill(replica_pid(sdk, victim), signal.SIGKILL)
         restarted = wait_for(
-            lambda: (d := sdk.get_deployment("sturdy")).status == "ready"
-            and any(r.job_id == victim and r.restarts == 1 for r in d.replica_details) and d,
-            timeout=120, what="the killed replica back",
-        )  # fmt: skip
+            lambda: (
+                (d := sdk.get_deployment("sturdy")).status == "ready"
+                and any(r.job_id == victim and r.restarts == 1 for r in d.replica_details)
+                and d
+            ),
+            timeout=120,
+            what="the killed replica back",
+        )
         time.sleep(1.0)
     assert traffic.failures == [] and len(traffic.models) > 10
     replica = next(r for r in restarted.replica_details if r.job_id == victim)
@@ -222,8 +245,9 @@ def test_tokens_public_endpoints_and_refusals(sdk, serving_server, digits_models
     # Good for that endpoint and nothing else.
     assert httpx.get(f"{serving_server.url}/api/v1/models", headers=bearer).status_code == 403
     other = sdk.deployment_token("open").token
-    refused = httpx.post(f"{url}/guarded/predict", json=body,
-                         headers={"Authorization": f"Bearer {other}"})  # fmt: skip
+    refused = httpx.post(
+        f"{url}/guarded/predict", json=body, headers={"Authorization": f"Bearer {other}"}
+    )
     assert refused.status_code == 403 and "another deployment" in refused.json()["message"]
 
     missing = httpx.post(f"{url}/nowhere/predict", json=body, headers=bearer)

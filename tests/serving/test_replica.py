@@ -30,13 +30,20 @@ def png_declaring(width: int, height: int) -> bytes:
         )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def metric(text: str, name: str) -> float:
-    return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith(name) and not line.startswith("#"))  # fmt: skip
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
 
 
 # -- the simple API -----------------------------------------------------------------
@@ -89,9 +96,13 @@ def test_concurrent_requests_share_forward_passes(image_replica):
 def test_metrics_count_requests_errors_latency_and_queue(image_replica):
     image_replica.post("/predict", json={"inputs": []})
     text = image_replica.get("/metrics").text
-    for name in ("fermion_requests_total", "fermion_request_errors_total",
-                 "fermion_request_latency_seconds_bucket", "fermion_batch_size_bucket",
-                 "fermion_queue_depth"):  # fmt: skip
+    for name in (
+        "fermion_requests_total",
+        "fermion_request_errors_total",
+        "fermion_request_latency_seconds_bucket",
+        "fermion_batch_size_bucket",
+        "fermion_queue_depth",
+    ):
         assert name in text
     assert metric(text, 'fermion_request_errors_total{route="predict"}') >= 1
 
@@ -121,8 +132,11 @@ def test_bad_images_are_refused_with_a_reason(image_replica, body, message):
 
 
 def test_bad_records_are_refused(tabular_replica):
-    for inputs, message in (([[1.0, 2.0]], "4 numbers"), ([{"sepal_length": 1}], "petal_width"),
-                            ([[1, 2, 3, "x"]], "finite number")):  # fmt: skip
+    for inputs, message in (
+        ([[1.0, 2.0]], "4 numbers"),
+        ([{"sepal_length": 1}], "petal_width"),
+        ([[1, 2, 3, "x"]], "finite number"),
+    ):
         answer = tabular_replica.post("/predict", json={"inputs": inputs})
         assert answer.status_code == 400 and message in answer.json()["message"], answer.text
 
@@ -169,7 +183,8 @@ def test_v2_infer_with_encoded_images_and_tensors(triton_client, binary):
     tensor.set_data_from_numpy(np.zeros((3, 3, 8, 8), np.float32), binary_data=binary)
     wanted = [triton.InferRequestedOutput("probabilities", binary_data=binary)]
     assert triton_client.infer("digits", [tensor], outputs=wanted).as_numpy(
-        "probabilities").shape == (3, 10)  # fmt: skip
+        "probabilities"
+    ).shape == (3, 10)
 
 
 def test_v2_refuses_a_wrong_datatype_shape_or_model(triton_client):

@@ -30,8 +30,14 @@ def step(tmp_path: Path, accum: int, nproc: int = 1) -> dict:
         ]
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*launcher, str(CHECK), "32", str(accum), str(out)], env=env, cwd=ROOT,
-                          timeout=180, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [*launcher, str(CHECK), "32", str(accum), str(out)],
+        env=env,
+        cwd=ROOT,
+        timeout=180,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(out.read_text())
 

@@ -17,20 +17,28 @@ def tiny_bert(folder, texts: list[str]) -> str:
     folder.mkdir(parents=True)
     tokenizer = transformers.BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)})
     tokenizer.save_pretrained(folder)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                                     num_attention_heads=2, intermediate_size=64,
-                                     max_position_embeddings=64, num_labels=2)  # fmt: skip
+    config = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
     transformers.BertForSequenceClassification(config).save_pretrained(folder)
     return str(folder)
 
 
 def test_a_tiny_bert_saved_locally(jobs, jobs_server, tmp_path):
     rows = sources.review_rows(400)
-    jobs.create_dataset("bert-reviews", "text-classification",
-                        sources.write_rows(tmp_path / "r.csv", rows))  # fmt: skip
+    jobs.create_dataset(
+        "bert-reviews", "text-classification", sources.write_rows(tmp_path / "r.csv", rows)
+    )
     path = tiny_bert(tmp_path / "tiny-bert", [r["text"] for r in rows])
-    job, config, logs = trained(jobs, "bert-reviews", pretrained=path, epochs=10, lr=5e-3,
-                                memory="3Gi")  # fmt: skip
+    job, config, logs = trained(
+        jobs, "bert-reviews", pretrained=path, epochs=10, lr=5e-3, memory="3Gi"
+    )
     assert config["model"] == "bert"
     assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.8, logs  # chance 0.5
     folder = jobs_server.artifacts / "jobs" / str(job.id) / "artifacts" / "model"
@@ -41,7 +49,10 @@ def test_a_tiny_bert_saved_locally(jobs, jobs_server, tmp_path):
 def test_bert_needs_a_local_folder(jobs, tmp_path):
     import fermion as fm
 
-    jobs.create_dataset("bert-reviews-2", "text-classification",
-                        sources.write_rows(tmp_path / "r.csv", sources.review_rows(40)))  # fmt: skip
+    jobs.create_dataset(
+        "bert-reviews-2",
+        "text-classification",
+        sources.write_rows(tmp_path / "r.csv", sources.review_rows(40)),
+    )
     with pytest.raises(fm.InvalidInput, match="--pretrained PATH"):
         jobs.train("bert-reviews-2", model="bert")

@@ -155,8 +155,9 @@ def test_follow_shows_progress_and_validation_per_epoch(jobs, digits):
 
     started = jobs.train(digits, epochs=3, memory="3Gi")
     screen = io.StringIO()
-    job = follow_training(jobs, started.job.id, Console(file=screen, force_terminal=True,
-                                                        width=120))  # fmt: skip
+    job = follow_training(
+        jobs, started.job.id, Console(file=screen, force_terminal=True, width=120)
+    )
     drawn = screen.getvalue()
     assert job.status.value == "succeeded"
     assert "epoch 3/3" in drawn and "samples/s" in drawn
@@ -168,8 +169,11 @@ def test_options_from_a_file_with_flags_winning(jobs_server, digits, tmp_path):
     (tmp_path / "train.yaml").write_text(
         f"dataset: {digits}\nepochs: 2\nlr: 0.01\nbatch-size: 16\n"
     )
-    result = CliRunner().invoke(app, ["train", "-f", str(tmp_path / "train.yaml"), "--lr", "0.02",
-                                      "--memory", "2Gi", "--json"], env=jobs_server.env)  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["train", "-f", str(tmp_path / "train.yaml"), "--lr", "0.02", "--memory", "2Gi", "--json"],
+        env=jobs_server.env,
+    )
     assert result.exit_code == 0, result.output
     started = json.loads(result.stdout)
     assert (started["config"]["epochs"], started["config"]["lr"]) == (2, 0.02)
@@ -179,9 +183,12 @@ def test_options_from_a_file_with_flags_winning(jobs_server, digits, tmp_path):
 
 
 def test_early_stopping_ends_a_stalled_run(jobs, jobs_server, tmp_path):
-    jobs.create_dataset("stall-iris", "tabular-classification",
-                        sources.write_rows(tmp_path / "iris.csv", sources.iris_rows()),
-                        label_column="species")  # fmt: skip
+    jobs.create_dataset(
+        "stall-iris",
+        "tabular-classification",
+        sources.write_rows(tmp_path / "iris.csv", sources.iris_rows()),
+        label_column="species",
+    )
     job, _, logs = trained(jobs, "stall-iris", epochs=500, early_stopping=3, memory="2Gi")
     assert "early stopping: no improvement for 3 epochs" in logs
     assert len(model_metrics(jobs_server, job.id)["history"]) < 500

@@ -35,8 +35,9 @@ def test_pretrained_weights_load_except_a_head_of_another_size(tmp_path):
     from safetensors.torch import save_file
 
     source = models.torchvision_model("resnet18", num_classes=1000, image_side=224)
-    save_file({k: v.contiguous() for k, v in source.state_dict().items()},
-              str(tmp_path / "w.safetensors"))  # fmt: skip
+    save_file(
+        {k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "w.safetensors")
+    )
     target = models.torchvision_model("resnet18", num_classes=10, image_side=224)
     missing = models.load_pretrained(target, tmp_path / "w.safetensors")
     assert missing == ["fc.bias", "fc.weight"]

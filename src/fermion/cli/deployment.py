@@ -37,11 +37,15 @@ def _wait(client: Client, name: str, timeout: float = 600) -> DeploymentPublic:
                 return deployment
             if deployment.status == "failed":
                 reasons = {r.reason for r in deployment.replica_details if r.reason}
-                raise Conflict(f"{name} failed: {'; '.join(sorted(reasons)) or 'see logs'}"
-                                       f" (fermion deployment logs {name})")  # fmt: skip
+                raise Conflict(
+                    f"{name} failed: {'; '.join(sorted(reasons)) or 'see logs'}"
+                    f" (fermion deployment logs {name})"
+                )
             if time.monotonic() > deadline:
-                raise InvalidInput(f"{name} is not ready after {timeout:.0f} s; see"
-                                   f" `fermion deployment logs {name}`")  # fmt: skip
+                raise InvalidInput(
+                    f"{name} is not ready after {timeout:.0f} s; see"
+                    f" `fermion deployment logs {name}`"
+                )
             time.sleep(0.5)
 
 
@@ -61,17 +65,25 @@ def deploy(
 ) -> None:
     """Serve a registered model: N replicas behind one endpoint, with dynamic batching."""
     with Client() as client:
-        deployment = client.deploy(model, name, replicas=replicas, max_batch_size=max_batch_size,
-                                   max_batch_delay_ms=max_batch_delay_ms, cpu=cpu, memory=memory,
-                                   public=public)  # fmt: skip
+        deployment = client.deploy(
+            model,
+            name,
+            replicas=replicas,
+            max_batch_size=max_batch_size,
+            max_batch_delay_ms=max_batch_delay_ms,
+            cpu=cpu,
+            memory=memory,
+            public=public,
+        )
         err_console.print(f"Deploying {deployment.model} as {name} ({replicas} replica(s))")
         if wait:
             deployment = _wait(client, name)
     if json:
         print_json(deployment)
         return
-    console.print(f"[bold]{name}[/bold] {deployment.status}: {deployment.url}/predict",
-                  soft_wrap=True)  # fmt: skip
+    console.print(
+        f"[bold]{name}[/bold] {deployment.status}: {deployment.url}/predict", soft_wrap=True
+    )
     console.print(f"Try it: fermion predict {name} --image PATH | --text TEXT | --json '{{...}}'")
 
 
@@ -88,9 +100,16 @@ def list_(json: JsonFlag = False) -> None:
         return
     out = table("name", "model", "status", "ready", "cpu", "memory", "batch", "public")
     for d in found.data:
-        out.add_row(d.name, d.model, d.status, f"{d.ready_replicas}/{d.replicas}", f"{d.cpu:g}",
-                    d.memory, f"{d.max_batch_size}, {d.max_batch_delay_ms:g} ms",
-                    "yes" if d.public else "no")  # fmt: skip
+        out.add_row(
+            d.name,
+            d.model,
+            d.status,
+            f"{d.ready_replicas}/{d.replicas}",
+            f"{d.cpu:g}",
+            d.memory,
+            f"{d.max_batch_size}, {d.max_batch_delay_ms:g} ms",
+            "yes" if d.public else "no",
+        )
     print_table(out, whole=("name", "model", "status"))
 
 
@@ -105,26 +124,31 @@ def show(name: str, json: JsonFlag = False) -> None:
     facts = table("", "")
     facts.show_header = False
     for key, value in (
-        ("deployment", d.name), ("model", d.model), ("status", d.status),
+        ("deployment", d.name),
+        ("model", d.model),
+        ("status", d.status),
         ("replicas", f"{d.ready_replicas} ready of {d.replicas}"),
         ("resources", f"cpu {d.cpu:g}, memory {d.memory} per replica"),
         ("batching", f"up to {d.max_batch_size} inputs, waiting up to {d.max_batch_delay_ms:g} ms"),
         ("access", "public" if d.public else "token (user or `fermion deployment token`)"),
-        ("created", when(d.created_at)), ("updated", when(d.updated_at)),
-    ):  # fmt: skip
+        ("created", when(d.created_at)),
+        ("updated", when(d.updated_at)),
+    ):
         facts.add_row(key, value)
     console.print(facts)
     # Whole lines, never wrapped: these are for copying.
     console.print(f"predict: {d.url}/predict", soft_wrap=True, highlight=False)
-    console.print(f"open inference (V2): {d.url}/v2/models/{d.name}/infer", soft_wrap=True,
-                  highlight=False)  # fmt: skip
+    console.print(
+        f"open inference (V2): {d.url}/v2/models/{d.name}/infer", soft_wrap=True, highlight=False
+    )
     if d.replica_details:
         out = table(
             "job", "model", "state", "endpoint", "restarts", "last failure", title="Replicas"
         )
         for r in d.replica_details:
-            out.add_row(str(r.job_id), r.model, r.state, r.endpoint or "-", str(r.restarts),
-                        r.reason or "")  # fmt: skip
+            out.add_row(
+                str(r.job_id), r.model, r.state, r.endpoint or "-", str(r.restarts), r.reason or ""
+            )
         print_table(out, whole=("job", "state"))
 
 

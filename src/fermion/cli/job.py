@@ -58,9 +58,16 @@ def run(
         raise InvalidInput("give the command after --, e.g. fermion job run -- python train.py")
     with Client() as client:
         job = client.submit_job(
-            command, name=name, nproc=nproc, cpu=cpu, gpu=gpu, memory=memory,
-            env=_env(env or []), max_retries=max_retries, workdir=workdir,
-        )  # fmt: skip
+            command,
+            name=name,
+            nproc=nproc,
+            cpu=cpu,
+            gpu=gpu,
+            memory=memory,
+            env=_env(env or []),
+            max_retries=max_retries,
+            workdir=workdir,
+        )
         where = f", queue position {job.queue_position}" if job.queue_position else ""
         err_console.print(f"Submitted job {job.id} ({job.name}){where}")
         say_why_queued(job)
@@ -73,8 +80,9 @@ def run(
 def say_why_queued(job: JobPublic) -> None:
     """A job that cannot start yet says why, and what would free room for it."""
     if job.waiting_for and not job.waiting_for.startswith("starting"):
-        err_console.print(f"Job {job.id} is queued, {job.waiting_for}", highlight=False,
-                          soft_wrap=True)  # fmt: skip
+        err_console.print(
+            f"Job {job.id} is queued, {job.waiting_for}", highlight=False, soft_wrap=True
+        )
 
 
 def _print_live(client: Client, job_id: int) -> None:
@@ -87,8 +95,10 @@ def stream_logs(client: Client, job_id: int, exit_on_failure: bool = True) -> No
     """Print the job's output until it ends; exit with its exit code."""
     _print_live(client, job_id)
     job = client.get_job(job_id)
-    err_console.print(f"Job {job.id} {job.status.value}" + (
-        f": {job.failure_reason}" if job.failure_reason else ""))  # fmt: skip
+    err_console.print(
+        f"Job {job.id} {job.status.value}"
+        + (f": {job.failure_reason}" if job.failure_reason else "")
+    )
     if exit_on_failure and job.status is not JobStatus.SUCCEEDED:
         raise typer.Exit(job.exit_code or 1)
 
@@ -111,8 +121,17 @@ def list_(
     waiting = []
     for job in found.data:
         state = job.status.value + (f" #{job.queue_position}" if job.queue_position else "")
-        out.add_row(str(job.id), job.name, state, str(job.nproc), f"{job.cpu:g}", str(job.gpu),
-                    job.memory, str(job.attempt), when(job.created_at))  # fmt: skip
+        out.add_row(
+            str(job.id),
+            job.name,
+            state,
+            str(job.nproc),
+            f"{job.cpu:g}",
+            str(job.gpu),
+            job.memory,
+            str(job.attempt),
+            when(job.created_at),
+        )
         if job.waiting_for:
             waiting.append(f"job {job.id}: {job.waiting_for}")
     print_table(out, whole=("id", "name", "status"))
@@ -126,19 +145,32 @@ def show(job_id: int, json: JsonFlag = False) -> None:
     with Client() as client:
         job = client.get_job(job_id)
         metrics = client.job_metrics(job_id)
-        made = [v for m in client.list_models(job_id=job_id).data for v in m.versions
-                if v.job_id == job_id]  # fmt: skip
+        made = [
+            v
+            for m in client.list_models(job_id=job_id).data
+            for v in m.versions
+            if v.job_id == job_id
+        ]
     if json:
-        print_json({**job.model_dump(mode="json"), "metrics": metrics.model_dump(mode="json"),
-                    "models": [v.model_dump(mode="json") for v in made]})  # fmt: skip
+        print_json(
+            {
+                **job.model_dump(mode="json"),
+                "metrics": metrics.model_dump(mode="json"),
+                "models": [v.model_dump(mode="json") for v in made],
+            }
+        )
         return
     console.print(_describe(job))
     if job.history:
         out = table("attempt", "started", "finished", "exit code", "reason", title="Attempts")
         for a in job.history:
-            out.add_row(str(a.attempt), when(a.started_at) if a.started_at else "-",
-                        when(a.finished_at) if a.finished_at else "-",
-                        "-" if a.exit_code is None else str(a.exit_code), a.reason or "")  # fmt: skip
+            out.add_row(
+                str(a.attempt),
+                when(a.started_at) if a.started_at else "-",
+                when(a.finished_at) if a.finished_at else "-",
+                "-" if a.exit_code is None else str(a.exit_code),
+                a.reason or "",
+            )
         console.print(out)
     for version in made:
         from fermion.cli.model import describe
@@ -148,8 +180,12 @@ def show(job_id: int, json: JsonFlag = False) -> None:
         out = table("metric", "last value", "step", "points", title="Metrics")
         for name, points in metrics.series.items():
             last = points[-1]
-            out.add_row(name, f"{last.value:.6g}", "-" if last.step is None else str(last.step),
-                        str(len(points)))  # fmt: skip
+            out.add_row(
+                name,
+                f"{last.value:.6g}",
+                "-" if last.step is None else str(last.step),
+                str(len(points)),
+            )
         console.print(out)
 
 
@@ -160,14 +196,19 @@ def _describe(job: JobPublic) -> Table:
     if job.queue_position:
         state += f" (position {job.queue_position} in the queue)"
     for key, value in (
-        ("job", f"{job.id} ({job.name})"), ("status", state), ("command", " ".join(job.command)),
-        ("resources", f"nproc {job.nproc}, cpu {job.cpu:g}, gpu {job.gpu}, memory {job.memory}"
-         + (f", GPUs {job.gpu_ids}" if job.gpu_ids else "")),
+        ("job", f"{job.id} ({job.name})"),
+        ("status", state),
+        ("command", " ".join(job.command)),
+        (
+            "resources",
+            f"nproc {job.nproc}, cpu {job.cpu:g}, gpu {job.gpu}, memory {job.memory}"
+            + (f", GPUs {job.gpu_ids}" if job.gpu_ids else ""),
+        ),
         ("attempt", f"{job.attempt} (retries allowed: {job.max_retries})"),
         ("created", when(job.created_at)),
         ("started", when(job.started_at) if job.started_at else "-"),
         ("finished", when(job.finished_at) if job.finished_at else "-"),
-    ):  # fmt: skip
+    ):
         facts.add_row(key, value)
     if job.exit_code is not None:
         facts.add_row("exit code", str(job.exit_code))

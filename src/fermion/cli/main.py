@@ -51,8 +51,10 @@ class FermionGroup(TyperGroup):
             where = crash_log(exc)
             err_console.print(
                 f"[bold red]Error:[/bold red] unexpected {type(exc).__name__}: {exc}"
-                f" (the full traceback is in {where})", highlight=False, soft_wrap=True,
-            )  # fmt: skip
+                f" (the full traceback is in {where})",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
 

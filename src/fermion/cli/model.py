@@ -32,8 +32,16 @@ def list_(json: JsonFlag = False) -> None:
     out = table("name", "type", "latest", "versions", "dataset", "test", "job", "created")
     for m in found.data:
         v = m.latest
-        out.add_row(m.name, m.type.value, f"v{v.version}", str(len(m.versions)), v.dataset,
-                    headline(v.metrics), str(v.job_id or "-"), when(v.created_at))  # fmt: skip
+        out.add_row(
+            m.name,
+            m.type.value,
+            f"v{v.version}",
+            str(len(m.versions)),
+            v.dataset,
+            headline(v.metrics),
+            str(v.job_id or "-"),
+            when(v.created_at),
+        )
     print_table(out, whole=("name", "latest"))
 
 
@@ -62,23 +70,36 @@ def describe(v: ModelVersionPublic) -> Panel:
     config = v.config
     for key, value in (
         ("type", v.type.value),
-        ("trained by", f"job {v.job_id}" if v.job_id else
-         f"imported from {config.get('imported_from', 'elsewhere')}"),
+        (
+            "trained by",
+            f"job {v.job_id}"
+            if v.job_id
+            else f"imported from {config.get('imported_from', 'elsewhere')}",
+        ),
         ("dataset", v.dataset or "-"),
-        ("architecture", f"{config.get('model_file') or config.get('model')}"
-                         f" ({config.get('architecture', '?')})"),
+        (
+            "architecture",
+            f"{config.get('model_file') or config.get('model')}"
+            f" ({config.get('architecture', '?')})",
+        ),
         ("test", headline(v.metrics)),
         ("best epoch", str(v.metrics.get("best_epoch", "-"))),
         ("deployed as", ", ".join(v.deployments) or "-"),
-        ("stored at", v.uri), ("created", when(v.created_at)),
-    ):  # fmt: skip
+        ("stored at", v.uri),
+        ("created", when(v.created_at)),
+    ):
         facts.add_row(key, value)
     parts: list[Any] = [facts]
     if v.evaluations:
         evaluated = table("evaluated on", "split", "records", "result", "job", title="Evaluations")
         for e in v.evaluations:
-            evaluated.add_row(e["dataset"], e["split"], str(e["metrics"].get("records", "-")),
-                              headline({"test": e["metrics"]}), str(e.get("job_id") or "-"))  # fmt: skip
+            evaluated.add_row(
+                e["dataset"],
+                e["split"],
+                str(e["metrics"].get("records", "-")),
+                headline({"test": e["metrics"]}),
+                str(e.get("job_id") or "-"),
+            )
         parts.append(evaluated)
     parts += details(v.metrics.get("test", {}))
     return Panel(Group(*parts), title=v.ref, title_align="left")
@@ -90,8 +111,13 @@ def details(test: dict[str, Any]) -> list[Any]:
     if "per_class" in test:
         per_class = table("class", "precision", "recall", "f1", "support")
         for name, m in test["per_class"].items():
-            per_class.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}",
-                              f"{m['f1']:.3f}", str(m["support"]))  # fmt: skip
+            per_class.add_row(
+                name,
+                f"{m['precision']:.3f}",
+                f"{m['recall']:.3f}",
+                f"{m['f1']:.3f}",
+                str(m["support"]),
+            )
         parts.append(per_class)
     if "confusion_matrix" in test:
         labels = test["labels"]
@@ -129,9 +155,13 @@ def evaluate(
         return
     if result:
         metrics = result[-1]["metrics"]
-        console.print(Panel(Group(headline({"test": metrics}), *details(metrics)),
-                            title=f"{version.ref} on {result[-1]['dataset']} ({split})",
-                            title_align="left"))  # fmt: skip
+        console.print(
+            Panel(
+                Group(headline({"test": metrics}), *details(metrics)),
+                title=f"{version.ref} on {result[-1]['dataset']} ({split})",
+                title_align="left",
+            )
+        )
 
 
 @app.command()
@@ -159,8 +189,11 @@ def export(
     if json:
         print_json(exporting.describe(result))
         return
-    check = ("not checked (onnxruntime is not installed)" if result.max_difference != result.max_difference
-             else f"outputs match PyTorch within {result.max_difference:.1e}")  # fmt: skip
+    check = (
+        "not checked (onnxruntime is not installed)"
+        if result.max_difference != result.max_difference
+        else f"outputs match PyTorch within {result.max_difference:.1e}"
+    )
     console.print(f"Exported {version.ref} to {result.file} ({check})")
     console.print(
         f"inputs: {', '.join(result.inputs)}; labels and preprocessing in {result.folder}"
@@ -205,8 +238,10 @@ def import_(
             elif kind is DatasetType.TEXT_CLASSIFICATION:
                 importing.text_model(path, folder, labels)
             else:
-                raise InvalidInput(f"import takes image-classification or text-classification"
-                                   f" models, not {kind.value}")  # fmt: skip
+                raise InvalidInput(
+                    f"import takes image-classification or text-classification"
+                    f" models, not {kind.value}"
+                )
         with Client() as client:
             version = client.import_model(name, folder)
     if json:

@@ -21,8 +21,13 @@ def _last(series: dict, name: str) -> float | None:
 
 
 def follow_training(client: Client, job_id: int, console: Console) -> JobPublic:
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TextColumn("{task.fields[info]}"), TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
     reported = 0
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("queued", total=None, info="")
@@ -39,8 +44,11 @@ def follow_training(client: Client, job_id: int, console: Console) -> JobPublic:
                 info = f"loss {losses[-1].value:.4f}  {_last(series, 'samples_per_s') or 0:.0f} samples/s"
             label = f"epoch {epoch}/{epochs}" if epochs else job.status.value
             progress.update(task, description=label, total=total, completed=step or 0, info=info)
-            validation = {name.removeprefix("val/"): points for name, points in series.items()
-                          if name.startswith("val/")}  # fmt: skip
+            validation = {
+                name.removeprefix("val/"): points
+                for name, points in series.items()
+                if name.startswith("val/")
+            }
             done_epochs = len(next(iter(validation.values()), []))
             while reported < done_epochs:
                 shown = ", ".join(f"{k} {v[reported].value:.4f}" for k, v in validation.items())

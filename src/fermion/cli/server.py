@@ -46,9 +46,13 @@ def start(
 
 @app.command()
 def stop(
-    everything: Annotated[bool, typer.Option(
-        "--all", help="Also stop every job, and scale every deployment to 0 replicas.")] = False,
-) -> None:  # fmt: skip
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also stop every job, and scale every deployment to 0 replicas."
+        ),
+    ] = False,
+) -> None:
     """Stop the background server. Jobs and deployments' replicas keep running (a server
     started again finds them) unless --all stops them first."""
     settings = load_settings()
@@ -58,8 +62,10 @@ def stop(
     if launcher.stop(settings):
         console.print("Fermion server stopped")
         if still:
-            console.print(f"{still}; they are found again at the next start. To stop them"
-                          " too: fermion server start, then fermion server stop --all")  # fmt: skip
+            console.print(
+                f"{still}; they are found again at the next start. To stop them"
+                " too: fermion server start, then fermion server stop --all"
+            )
     else:
         console.print("no Fermion server was running from this home")
 
@@ -75,9 +81,11 @@ def _stop_workloads(settings: Settings, timeout_s: float = 60) -> None:
         for deployment in client.list_deployments().data:
             if deployment.replicas:
                 client.scale_deployment(deployment.name, 0)
-                console.print(f"deployment {deployment.name} scaled to 0 (fermion deployment"
-                              f" scale {deployment.name} --replicas {deployment.replicas}"
-                              " brings it back)")  # fmt: skip
+                console.print(
+                    f"deployment {deployment.name} scaled to 0 (fermion deployment"
+                    f" scale {deployment.name} --replicas {deployment.replicas}"
+                    " brings it back)"
+                )
         active = [j for j in client.list_jobs().data if not j.status.is_terminal]
         for job in active:
             if job.kind != "replica":

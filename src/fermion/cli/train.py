@@ -83,8 +83,9 @@ def train(
             shown.add_row(key, str(value))
         err_console.print(shown)
         for warning in started.warnings:
-            err_console.print(f"[bold yellow]Warning:[/bold yellow] {warning}", highlight=False,
-                              soft_wrap=True)  # fmt: skip
+            err_console.print(
+                f"[bold yellow]Warning:[/bold yellow] {warning}", highlight=False, soft_wrap=True
+            )
         say_why_queued(started.job)
         if not follow:
             print(started.job.id)
@@ -93,9 +94,11 @@ def train(
             stream_logs(client, started.job.id)
             return
         job = follow_training(client, started.job.id, err_console)
-        err_console.print(f"Job {job.id} {job.status.value}" + (
-            f": {job.failure_reason}" if job.failure_reason else "")
-            + f" (full log: fermion job logs {job.id})")  # fmt: skip
+        err_console.print(
+            f"Job {job.id} {job.status.value}"
+            + (f": {job.failure_reason}" if job.failure_reason else "")
+            + f" (full log: fermion job logs {job.id})"
+        )
         if job.status.value != "succeeded":
             raise typer.Exit(job.exit_code or 1)
 

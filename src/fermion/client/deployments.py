@@ -29,12 +29,28 @@ class DeploymentCalls:
     _request: Callable[..., httpx.Response]
     _stream_text: Callable[..., Iterator[str]]
 
-    def deploy(self, model: str, name: str, replicas: int = 1, max_batch_size: int = 32,
-               max_batch_delay_ms: float = 5.0, cpu: float = 1.0, memory: str = "2Gi",
-               public: bool = False) -> DeploymentPublic:  # fmt: skip
-        body = build(DeploymentCreate, name=name, model=model, replicas=replicas,
-                     max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms,
-                     cpu=cpu, memory=memory, public=public)  # fmt: skip
+    def deploy(
+        self,
+        model: str,
+        name: str,
+        replicas: int = 1,
+        max_batch_size: int = 32,
+        max_batch_delay_ms: float = 5.0,
+        cpu: float = 1.0,
+        memory: str = "2Gi",
+        public: bool = False,
+    ) -> DeploymentPublic:
+        body = build(
+            DeploymentCreate,
+            name=name,
+            model=model,
+            replicas=replicas,
+            max_batch_size=max_batch_size,
+            max_batch_delay_ms=max_batch_delay_ms,
+            cpu=cpu,
+            memory=memory,
+            public=public,
+        )
         return DeploymentPublic.model_validate(
             self._json("POST", "/api/v1/deployments", json=body.model_dump())
         )
@@ -65,8 +81,9 @@ class DeploymentCalls:
             self._json("POST", f"/api/v1/deployments/{name}/tokens")
         )
 
-    def wait_deployment(self, name: str, timeout: float = 300.0, poll_s: float = 0.5
-                        ) -> DeploymentPublic:  # fmt: skip
+    def wait_deployment(
+        self, name: str, timeout: float = 300.0, poll_s: float = 0.5
+    ) -> DeploymentPublic:
         """Block until every replica serves the deployment's model and is ready."""
         deadline = time.monotonic() + timeout
         while True:
@@ -80,12 +97,18 @@ class DeploymentCalls:
 
     def follow_deployment_logs(self, name: str) -> Iterator[str]:
         """Every replica's log as it is written, until the deployment is deleted."""
-        yield from self._stream_text(f"/api/v1/deployments/{name}/logs",
-                                     params={"follow": "true"})  # fmt: skip
+        yield from self._stream_text(f"/api/v1/deployments/{name}/logs", params={"follow": "true"})
 
-    def predict(self, deployment: str, *, image: Any = None, text: Any = None,
-                record: Any = None, inputs: list[Any] | None = None,
-                top_k: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    def predict(
+        self,
+        deployment: str,
+        *,
+        image: Any = None,
+        text: Any = None,
+        record: Any = None,
+        inputs: list[Any] | None = None,
+        top_k: int | None = None,
+    ) -> list[dict[str, Any]]:
         """Predictions from a deployment, one per input. Give images (paths or bytes),
         texts, records (dicts of feature values), one or a list of them, or `inputs` as
         the API takes them."""
@@ -94,13 +117,20 @@ class DeploymentCalls:
             raise InvalidInput("give one of image=, text=, record= or inputs=")
         if image is not None:
             images = image if isinstance(image, list | tuple) else [image]
-            inputs = [base64.b64encode(i if isinstance(i, bytes) else Path(i).read_bytes())
-                      .decode() for i in images]  # fmt: skip
+            inputs = [
+                base64.b64encode(i if isinstance(i, bytes) else Path(i).read_bytes()).decode()
+                for i in images
+            ]
         elif text is not None:
             inputs = list(text) if isinstance(text, list | tuple) else [text]
         elif record is not None:
             inputs = list(record) if isinstance(record, list | tuple) else [record]
         params = {"top_k": top_k} if top_k else {}
-        answer = self._json("POST", f"/api/v1/deployments/{deployment}/predict",
-                            json={"inputs": inputs}, params=params, timeout=LONG)  # fmt: skip
+        answer = self._json(
+            "POST",
+            f"/api/v1/deployments/{deployment}/predict",
+            json={"inputs": inputs},
+            params=params,
+            timeout=LONG,
+        )
         return answer["predictions"]

@@ -138,8 +138,9 @@ class Client(DeploymentCalls):
 
     def _stream_text(self, path: str, **kwargs: Any) -> Iterator[str]:
         """A GET whose text arrives as it is written (a followed log)."""
-        with self._http.stream("GET", path, headers=self._auth(), timeout=LONG,
-                               **kwargs) as response:  # fmt: skip
+        with self._http.stream(
+            "GET", path, headers=self._auth(), timeout=LONG, **kwargs
+        ) as response:
             if response.status_code >= 400:
                 raise error_from_body(response.status_code, json.loads(response.read() or b"{}"))
             yield from response.iter_text()
@@ -244,9 +245,14 @@ class Client(DeploymentCalls):
 
     def _upload_archive(self, archive: Any, name: str) -> str:
         done = UploadPublic.model_validate(
-            self._json("POST", "/api/v1/uploads", content=archive, timeout=LONG,
-                       headers={"Content-Type": "application/gzip"})
-        )  # fmt: skip
+            self._json(
+                "POST",
+                "/api/v1/uploads",
+                content=archive,
+                timeout=LONG,
+                headers={"Content-Type": "application/gzip"},
+            )
+        )
         return f"upload:{done.id}/{name}"
 
     def list_datasets(self) -> DatasetsPublic:
@@ -288,8 +294,9 @@ class Client(DeploymentCalls):
         for rel in files:
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            with self._http.stream("GET", f"{base}/{rel}", timeout=LONG,
-                                   headers=self._auth()) as response:  # fmt: skip
+            with self._http.stream(
+                "GET", f"{base}/{rel}", timeout=LONG, headers=self._auth()
+            ) as response:
                 if response.status_code >= 400:
                     raise error_from_body(response.status_code, response.read().decode())
                 with open(target, "wb") as f:
@@ -334,9 +341,16 @@ class Client(DeploymentCalls):
         minus what .gitignore/.fermionignore exclude) ship with it and are its working
         directory; `workdir=None` ships nothing."""
         payload = build(
-            JobCreate, name=name, command=list(command), nproc=nproc, cpu=cpu, gpu=gpu,
-            memory=memory, env=env or {}, max_retries=max_retries,
-        )  # fmt: skip
+            JobCreate,
+            name=name,
+            command=list(command),
+            nproc=nproc,
+            cpu=cpu,
+            gpu=gpu,
+            memory=memory,
+            env=env or {},
+            max_retries=max_retries,
+        )
         if workdir is not None:
             payload.code = self._ship_code(Path(workdir))
         body = payload.model_dump(mode="json")
@@ -463,25 +477,38 @@ class Client(DeploymentCalls):
             self._json("POST", "/api/v1/models/import", json=body, timeout=LONG)
         )
 
-    def evaluate_model(self, ref: str, dataset: str, split: str = "test", cpu: float | None = None,
-                       memory: str | None = None) -> JobPublic:  # fmt: skip
+    def evaluate_model(
+        self,
+        ref: str,
+        dataset: str,
+        split: str = "test",
+        cpu: float | None = None,
+        memory: str | None = None,
+    ) -> JobPublic:
         """Queue a job that evaluates the model on a dataset split; its result is added
         to the model version's evaluations."""
         name, version = parse_ref(ref, kind="model")
         body = build(EvaluationCreate, dataset=dataset, split=split, cpu=cpu, memory=memory)
-        return JobPublic.model_validate(self._json(
-            "POST", f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluate",
-            json=body.model_dump(exclude_none=True),
-        ))  # fmt: skip
+        return JobPublic.model_validate(
+            self._json(
+                "POST",
+                f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluate",
+                json=body.model_dump(exclude_none=True),
+            )
+        )
 
-    def record_evaluation(self, ref: str, dataset: str, split: str,
-                          metrics: dict[str, Any]) -> ModelVersionPublic:  # fmt: skip
+    def record_evaluation(
+        self, ref: str, dataset: str, split: str, metrics: dict[str, Any]
+    ) -> ModelVersionPublic:
         name, version = parse_ref(ref, kind="model")
         body = build(EvaluationRecord, dataset=dataset, split=split, metrics=metrics)
-        return ModelVersionPublic.model_validate(self._json(
-            "POST", f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluations",
-            json=body.model_dump(mode="json"),
-        ))  # fmt: skip
+        return ModelVersionPublic.model_validate(
+            self._json(
+                "POST",
+                f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluations",
+                json=body.model_dump(mode="json"),
+            )
+        )
 
     def log_metrics(self, job_id: int, points: list[dict[str, Any]]) -> int:
         body = build(MetricsCreate, metrics=points).model_dump(mode="json")

@@ -167,8 +167,9 @@ def _local_copy(info: DatasetVersionPublic, client: Any) -> Path:
     local = Path(info.uri)
     if "://" not in info.uri and (local / "dataset_dict.json").exists():
         return local
-    return client.cached_copy("datasets", info.digest,
-                              lambda dest: client.download_dataset(info.ref, dest))  # fmt: skip
+    return client.cached_copy(
+        "datasets", info.digest, lambda dest: client.download_dataset(info.ref, dest)
+    )
 
 
 class DataLoader(TorchDataLoader):

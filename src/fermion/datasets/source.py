@@ -32,8 +32,17 @@ def reading(source: str) -> Iterator[None]:
 
 
 # The packages behind fsspec's object stores, whose errors mean "that storage refused".
-STORAGE_LIBRARIES = {"botocore", "aiobotocore", "s3fs", "gcsfs", "google", "adlfs", "azure",
-                     "aiohttp", "fsspec"}  # fmt: skip
+STORAGE_LIBRARIES = {
+    "botocore",
+    "aiobotocore",
+    "s3fs",
+    "gcsfs",
+    "google",
+    "adlfs",
+    "azure",
+    "aiohttp",
+    "fsspec",
+}
 
 
 def _describe(exc: BaseException) -> str:

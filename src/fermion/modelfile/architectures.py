@@ -24,21 +24,29 @@ class SmallCNN(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                                 nn.BatchNorm2d(cout), nn.ReLU(inplace=True))  # fmt: skip
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            )
 
         self.features = nn.Sequential(
-            block(channels, width), block(width, width * 2), nn.MaxPool2d(2),
-            block(width * 2, width * 4), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )  # fmt: skip
+            block(channels, width),
+            block(width, width * 2),
+            nn.MaxPool2d(2),
+            block(width * 2, width * 4),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(width * 4, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
 
-def torchvision_model(name: str, num_classes: int, image_side: int,
-                      adapt_small_images: bool = True) -> nn.Module:  # fmt: skip
+def torchvision_model(
+    name: str, num_classes: int, image_side: int, adapt_small_images: bool = True
+) -> nn.Module:
     import torchvision
 
     model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
@@ -78,22 +86,33 @@ class Rescale(nn.Module):
 def mlp(in_features: int, outputs: int, mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
     return nn.Sequential(
         Standardize(mean, std),
-        nn.Linear(in_features, 256), nn.ReLU(), nn.Dropout(0.1),
-        nn.Linear(256, 128), nn.ReLU(),
+        nn.Linear(in_features, 256),
+        nn.ReLU(),
+        nn.Dropout(0.1),
+        nn.Linear(256, 128),
+        nn.ReLU(),
         nn.Linear(128, outputs),
-    )  # fmt: skip
+    )
 
 
 class SmallTransformer(nn.Module):
     """Token + position embeddings, a 2-layer Transformer encoder, mean pooling."""
 
-    def __init__(self, vocab_size: int, num_classes: int, max_len: int = 128, dim: int = 128,
-                 heads: int = 4, layers: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        max_len: int = 128,
+        dim: int = 128,
+        heads: int = 4,
+        layers: int = 2,
+    ) -> None:
         super().__init__()
         self.tokens = nn.Embedding(vocab_size, dim, padding_idx=0)
         self.positions = nn.Embedding(max_len, dim)
-        layer = nn.TransformerEncoderLayer(dim, heads, dim * 4, dropout=0.1, batch_first=True,
-                                           norm_first=True)  # fmt: skip
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim * 4, dropout=0.1, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
@@ -134,8 +153,14 @@ class HFClassifier(nn.Module):
         return self.hf(**batch).logits
 
 
-def build(dataset_type: str, name: str, outputs: int, inputs: dict[str, Any],
-          model_file: str | None = None, code_dir: Path | None = None) -> nn.Module:  # fmt: skip
+def build(
+    dataset_type: str,
+    name: str,
+    outputs: int,
+    inputs: dict[str, Any],
+    model_file: str | None = None,
+    code_dir: Path | None = None,
+) -> nn.Module:
     """A freshly initialised model by name. `inputs` are what its shape depends on: the
     image side, the vocabulary size and length, the feature count and statistics."""
     if model_file:
@@ -143,8 +168,9 @@ def build(dataset_type: str, name: str, outputs: int, inputs: dict[str, Any],
     if name == "small-cnn":
         return SmallCNN(outputs)
     if name in IMAGE_MODELS:
-        return torchvision_model(name, outputs, inputs["image_side"],
-                                 inputs.get("adapt_small_images", True))  # fmt: skip
+        return torchvision_model(
+            name, outputs, inputs["image_side"], inputs.get("adapt_small_images", True)
+        )
     if name == "small-transformer":
         return SmallTransformer(inputs["vocab_size"], outputs, max_len=inputs["max_len"])
     model = mlp(inputs["in_features"], outputs, inputs["mean"], inputs["std"])

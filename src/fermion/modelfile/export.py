@@ -88,8 +88,9 @@ def export(model_folder: Path, fmt: str, dest: Path) -> ExportResult:
     return ExportResult(dest, dest / file.name, names, difference)
 
 
-def _export_onnx(network: nn.Module, example: tuple, names: list[str], model: LoadedModel,
-                 file: Path) -> None:  # fmt: skip
+def _export_onnx(
+    network: nn.Module, example: tuple, names: list[str], model: LoadedModel, file: Path
+) -> None:
     try:
         import onnxscript  # noqa: F401 - the exporter needs it
     except ImportError:
@@ -103,9 +104,15 @@ def _export_onnx(network: nn.Module, example: tuple, names: list[str], model: Lo
     else:
         shapes = ({0: batch},)
     with torch.inference_mode():
-        program = torch.onnx.export(network, example, input_names=names,
-                                    output_names=["output"], dynamic_shapes=shapes, dynamo=True,
-                                    verbose=False)  # fmt: skip
+        program = torch.onnx.export(
+            network,
+            example,
+            input_names=names,
+            output_names=["output"],
+            dynamic_shapes=shapes,
+            dynamo=True,
+            verbose=False,
+        )
     program.save(str(file))
 
 
@@ -138,5 +145,10 @@ def _check(file: Path, fmt: str, network: nn.Module, inputs: tuple, names: list[
 
 def describe(result: ExportResult) -> dict[str, Any]:
     labels = json.loads((result.folder / "labels.json").read_text())
-    return {"folder": str(result.folder), "file": str(result.file), "inputs": result.inputs,
-            "labels": labels, "max_difference": result.max_difference}  # fmt: skip
+    return {
+        "folder": str(result.folder),
+        "file": str(result.file),
+        "inputs": result.inputs,
+        "labels": labels,
+        "max_difference": result.max_difference,
+    }

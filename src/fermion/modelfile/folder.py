@@ -105,10 +105,18 @@ def build_network(manifest: Manifest) -> nn.Module:
     spec = manifest.spec
     if spec.model == "bert" and not spec.model_file:
         return architectures.HFClassifier.from_config_dir(manifest.folder / HF_CONFIG_DIR)
-    inputs = {**manifest.preprocessing.shape_inputs(),
-              "adapt_small_images": spec.adapt_small_images}  # fmt: skip
-    return architectures.build(spec.dataset_type, spec.model, manifest.outputs, inputs,
-                               model_file=spec.model_file, code_dir=manifest.folder / CODE_DIR)  # fmt: skip
+    inputs = {
+        **manifest.preprocessing.shape_inputs(),
+        "adapt_small_images": spec.adapt_small_images,
+    }
+    return architectures.build(
+        spec.dataset_type,
+        spec.model,
+        manifest.outputs,
+        inputs,
+        model_file=spec.model_file,
+        code_dir=manifest.folder / CODE_DIR,
+    )
 
 
 def load(folder: Path) -> LoadedModel:
@@ -165,10 +173,18 @@ def save(
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
     try:
         save_weights(network, tmp / WEIGHTS)
-        spec = spec.model_copy(update={"format": FORMAT_VERSION,
-                                       "architecture": spec.architecture or type(network).__name__})  # fmt: skip
-        files = {SPEC: spec.model_dump(mode="json"), LABELS: list(labels),
-                 PREPROCESSING: preprocessing.model_dump(mode="json"), METRICS: metrics or {}}  # fmt: skip
+        spec = spec.model_copy(
+            update={
+                "format": FORMAT_VERSION,
+                "architecture": spec.architecture or type(network).__name__,
+            }
+        )
+        files = {
+            SPEC: spec.model_dump(mode="json"),
+            LABELS: list(labels),
+            PREPROCESSING: preprocessing.model_dump(mode="json"),
+            METRICS: metrics or {},
+        }
         for name, content in files.items():
             (tmp / name).write_text(json.dumps(content, indent=2, default=str))
         for relative, source in (code or {}).items():

@@ -59,8 +59,11 @@ def _find(folder: Path, names: tuple[str, ...], what: str, given: Path | None) -
     for name in names:
         if (folder / name).is_file():
             return folder / name
-    raise InvalidInput(f"{folder} has no {what} ({', '.join(names)}); name it with --labels"
-                       if what == "label map" else f"{folder} has no {what} ({', '.join(names)})")  # fmt: skip
+    raise InvalidInput(
+        f"{folder} has no {what} ({', '.join(names)}); name it with --labels"
+        if what == "label map"
+        else f"{folder} has no {what} ({', '.join(names)})"
+    )
 
 
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -79,15 +82,27 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def image_model(source: Path, dest: Path, architecture: str, image_size: int,
-                labels_file: Path | None = None, mean: list[float] | None = None,
-                std: list[float] | None = None) -> Path:  # fmt: skip
+def image_model(
+    source: Path,
+    dest: Path,
+    architecture: str,
+    image_size: int,
+    labels_file: Path | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> Path:
     if architecture not in IMAGE_MODELS:
-        raise InvalidInput(f"--model {architecture!r} is not an image architecture; choose one"
-                           f" of {', '.join(IMAGE_MODELS)}")  # fmt: skip
+        raise InvalidInput(
+            f"--model {architecture!r} is not an image architecture; choose one"
+            f" of {', '.join(IMAGE_MODELS)}"
+        )
     labels = read_labels(_find(source, LABEL_FILES, "label map", labels_file))
-    network = architectures.build(DatasetType.IMAGE_CLASSIFICATION, architecture, len(labels),
-                           {"image_side": image_size, "adapt_small_images": False})  # fmt: skip
+    network = architectures.build(
+        DatasetType.IMAGE_CLASSIFICATION,
+        architecture,
+        len(labels),
+        {"image_side": image_size, "adapt_small_images": False},
+    )
     weights = _find(source, WEIGHT_FILES, "state dict", None)
     try:
         network.load_state_dict(_state_dict(weights))
@@ -96,16 +111,25 @@ def image_model(source: Path, dest: Path, architecture: str, image_size: int,
             f"{weights} does not fit {architecture} with {len(labels)} classes at"
             f" {image_size}px: {first_problem(exc)} (check --model and the label map)"
         ) from None
-    spec = ModelSpec(dataset_type=DatasetType.IMAGE_CLASSIFICATION, model=architecture,
-                     adapt_small_images=False, imported_from=str(source))  # fmt: skip
-    preprocessing = ImagePreprocessing(image_size=(image_size, image_size), mode="RGB",
-                                       mean=mean or IMAGENET_MEAN, std=std or IMAGENET_STD)  # fmt: skip
+    spec = ModelSpec(
+        dataset_type=DatasetType.IMAGE_CLASSIFICATION,
+        model=architecture,
+        adapt_small_images=False,
+        imported_from=str(source),
+    )
+    preprocessing = ImagePreprocessing(
+        image_size=(image_size, image_size),
+        mode="RGB",
+        mean=mean or IMAGENET_MEAN,
+        std=std or IMAGENET_STD,
+    )
     save(dest, network, spec, labels, preprocessing)
     return check(dest)
 
 
-def text_model(source: Path, dest: Path, labels_file: Path | None = None,
-               max_len: int = 128) -> Path:  # fmt: skip
+def text_model(
+    source: Path, dest: Path, labels_file: Path | None = None, max_len: int = 128
+) -> Path:
     from transformers import AutoConfig, AutoTokenizer
 
     if not (source / "config.json").is_file():
@@ -119,10 +143,20 @@ def text_model(source: Path, dest: Path, labels_file: Path | None = None,
     network.hf.config.id2label = dict(enumerate(labels))
     network.hf.config.label2id = {label: i for i, label in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
-    spec = ModelSpec(dataset_type=DatasetType.TEXT_CLASSIFICATION, model="bert",
-                     architecture=type(network.hf).__name__, imported_from=str(source))  # fmt: skip
-    save(dest, network, spec, labels, HFTokenizerPreprocessing(max_len=max_len),
-         hf_tokenizer=tokenizer)  # fmt: skip
+    spec = ModelSpec(
+        dataset_type=DatasetType.TEXT_CLASSIFICATION,
+        model="bert",
+        architecture=type(network.hf).__name__,
+        imported_from=str(source),
+    )
+    save(
+        dest,
+        network,
+        spec,
+        labels,
+        HFTokenizerPreprocessing(max_len=max_len),
+        hf_tokenizer=tokenizer,
+    )
     return check(dest)
 
 

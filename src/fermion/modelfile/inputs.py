@@ -84,10 +84,13 @@ class Preprocessor:
         self.mode = spec.mode
         self.size = list(spec.image_size)
         self.input_shape = [spec.channels, *self.size]
-        self.pipeline = v2.Compose([
-            v2.Resize(self.size, antialias=True), v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(spec.mean, spec.std),
-        ])  # fmt: skip
+        self.pipeline = v2.Compose(
+            [
+                v2.Resize(self.size, antialias=True),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(spec.mean, spec.std),
+            ]
+        )
 
     def _example_image(self) -> bytes:
         from PIL import Image
@@ -115,8 +118,11 @@ class Preprocessor:
                         f" of {MAX_PIXELS:,}; send it scaled down"
                     )
                 image = image.convert(self.mode)
-        except (UnidentifiedImageError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning) as exc:  # fmt: skip
+        except (
+            UnidentifiedImageError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,
+        ) as exc:
             raise InvalidInput(f"{where}: not a readable image ({exc})") from None
         except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
             raise InvalidInput(f"{where}: the image data is damaged ({exc})") from None
@@ -140,8 +146,9 @@ class Preprocessor:
         return self.tokenizer(self._text(value, where))
 
     def _hf_text(self, value: Any, where: str) -> dict[str, list[int]]:
-        return dict(self.hf_tokenizer(self._text(value, where), truncation=True,
-                                      max_length=self.max_len))  # fmt: skip
+        return dict(
+            self.hf_tokenizer(self._text(value, where), truncation=True, max_length=self.max_len)
+        )
 
     def _hf_pad(self, items: list[dict]) -> dict[str, torch.Tensor]:
         return dict(self.hf_tokenizer.pad(items, return_tensors="pt"))
@@ -151,8 +158,10 @@ class Preprocessor:
         if isinstance(value, dict):
             missing = [c for c in self.columns if c not in value]
             if missing:
-                raise InvalidInput(f"{where}: the record has no {', '.join(map(repr, missing))}"
-                                   f" (the model takes {', '.join(self.columns)})")  # fmt: skip
+                raise InvalidInput(
+                    f"{where}: the record has no {', '.join(map(repr, missing))}"
+                    f" (the model takes {', '.join(self.columns)})"
+                )
             value = [value[c] for c in self.columns]
         if not isinstance(value, list) or len(value) != len(self.columns):
             raise InvalidInput(
@@ -182,6 +191,8 @@ class Preprocessor:
 
 def top_k(probabilities: torch.Tensor, labels: list[str], k: int) -> dict[str, Any]:
     values, indices = probabilities.topk(min(k, len(labels)))
-    top = [{"label": labels[i], "probability": round(float(v), 6)}
-           for v, i in zip(values.tolist(), indices.tolist(), strict=True)]  # fmt: skip
+    top = [
+        {"label": labels[i], "probability": round(float(v), 6)}
+        for v, i in zip(values.tolist(), indices.tolist(), strict=True)
+    ]
     return {**top[0], "top_k": top}

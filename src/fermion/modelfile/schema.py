@@ -71,8 +71,13 @@ class TabularPreprocessing(BaseModel):
 
         # Statistics inside the network are buffers: their saved values replace these.
         n = len(self.feature_columns)
-        return {"in_features": n, "mean": torch.zeros(n), "std": torch.ones(n),
-                "target_mean": 0.0, "target_std": 1.0}  # fmt: skip
+        return {
+            "in_features": n,
+            "mean": torch.zeros(n),
+            "std": torch.ones(n),
+            "target_mean": 0.0,
+            "target_std": 1.0,
+        }
 
 
 Preprocessing = Annotated[
@@ -110,8 +115,9 @@ def parse_preprocessing(value: Any, where: str) -> Preprocessing:
     try:
         return _PREPROCESSING.validate_python(value)
     except ValidationError as exc:
-        raise InvalidInput(f"{where} does not describe a preprocessing Fermion knows:"
-                           f" {_first_error(exc)}") from None  # fmt: skip
+        raise InvalidInput(
+            f"{where} does not describe a preprocessing Fermion knows: {_first_error(exc)}"
+        ) from None
 
 
 def parse_spec(value: Any, where: str) -> ModelSpec:

@@ -40,11 +40,14 @@ ALWAYS_RESTART = 1_000_000  # a replica's retry budget: in effect, restart whene
 def replica_command(row: DeploymentRow) -> list[str]:
     version = row.model_version
     return [
-        sys.executable, "-m", "fermion.serving.replica",
-        f"--model={format_ref(version.model.name, version.version)}", f"--name={row.name}",
+        sys.executable,
+        "-m",
+        "fermion.serving.replica",
+        f"--model={format_ref(version.model.name, version.version)}",
+        f"--name={row.name}",
         f"--max-batch-size={row.max_batch_size}",
         f"--max-batch-delay-ms={row.max_batch_delay_ms:g}",
-    ]  # fmt: skip
+    ]
 
 
 def cannot_load(replica: ReplicaRow) -> bool:
@@ -55,8 +58,14 @@ def cannot_load(replica: ReplicaRow) -> bool:
 
 def failed_load(row: DeploymentRow) -> ReplicaRow | None:
     """A replica of the deployment's current model that could not load it."""
-    return next((r for r in row.replica_rows
-                 if r.model_version_id == row.model_version_id and cannot_load(r)), None)  # fmt: skip
+    return next(
+        (
+            r
+            for r in row.replica_rows
+            if r.model_version_id == row.model_version_id and cannot_load(r)
+        ),
+        None,
+    )
 
 
 class DeploymentController:
@@ -96,8 +105,13 @@ class DeploymentController:
             for replica in order[: len(current) - row.replicas]:
                 self._stop(replica, "scaled down")
 
-    def _roll(self, session: Session, row: DeploymentRow, current: list[ReplicaRow],
-              stale: list[ReplicaRow]) -> None:  # fmt: skip
+    def _roll(
+        self,
+        session: Session,
+        row: DeploymentRow,
+        current: list[ReplicaRow],
+        stale: list[ReplicaRow],
+    ) -> None:
         if any(not self._ready(r) for r in current):
             return  # the new replica is on its way: wait for it
         if len(current) >= row.replicas or len(current) + len(stale) > row.replicas:
@@ -115,18 +129,30 @@ class DeploymentController:
     @staticmethod
     def _ready(replica: ReplicaRow) -> bool:
         job = replica.job
-        return (replica.ready and job.status == JobStatus.RUNNING.value
-                and replica.endpoint_attempt == job.attempt)  # fmt: skip
+        return (
+            replica.ready
+            and job.status == JobStatus.RUNNING.value
+            and replica.endpoint_attempt == job.attempt
+        )
 
     def _start(self, session: Session, row: DeploymentRow) -> None:
         job = JobRow(
-            name=f"{row.name}-replica"[:64], kind="replica", owner_id=row.owner_id,
-            status=JobStatus.QUEUED.value, command=replica_command(row), env={}, nproc=1,
-            cpu=row.cpu, gpu=0, memory_bytes=row.memory_bytes, max_retries=ALWAYS_RESTART,
-        )  # fmt: skip
+            name=f"{row.name}-replica"[:64],
+            kind="replica",
+            owner_id=row.owner_id,
+            status=JobStatus.QUEUED.value,
+            command=replica_command(row),
+            env={},
+            nproc=1,
+            cpu=row.cpu,
+            gpu=0,
+            memory_bytes=row.memory_bytes,
+            max_retries=ALWAYS_RESTART,
+        )
         session.add(job)
-        session.add(ReplicaRow(deployment=row, job=job, model_version_id=row.model_version_id,
-                               ready=False))  # fmt: skip
+        session.add(
+            ReplicaRow(deployment=row, job=job, model_version_id=row.model_version_id, ready=False)
+        )
         session.flush()
         log.info("deployment %s: starting replica job %d", row.name, job.id)
 

@@ -42,11 +42,17 @@ def process_command(command: list[str], nproc: int, attempt_dir: Path) -> list[s
     if nproc <= 1:
         return list(command)
     return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc-per-node={nproc}", "--tee=3", "--log-line-prefix-template=[rank${rank}]: ",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "--tee=3",
+        "--log-line-prefix-template=[rank${rank}]: ",
         f"--log-dir={attempt_dir / 'torchrun'}",
-        "--no-python", *command,  # runs the exact command per rank: scripts, -m and -c alike
-    ]  # fmt: skip
+        "--no-python",
+        *command,  # runs the exact command per rank: scripts, -m and -c alike
+    ]
 
 
 class LocalExecutor(Executor):
@@ -54,9 +60,10 @@ class LocalExecutor(Executor):
 
     def __init__(self, capacity: Resources | None = None, grace_s: float = 5.0) -> None:
         self._capacity = capacity or Resources(
-            cpu=float(os.cpu_count() or 1), gpu=detect_gpus(),
+            cpu=float(os.cpu_count() or 1),
+            gpu=detect_gpus(),
             memory=psutil.virtual_memory().total,
-        )  # fmt: skip
+        )
         self.grace_s = grace_s
         self._children: dict[int, subprocess.Popen] = {}  # started by this server: reaped here
 
@@ -67,15 +74,25 @@ class LocalExecutor(Executor):
         spec.attempt_dir.mkdir(parents=True, exist_ok=True)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "fermion.scheduler.supervise",
-            f"--state-dir={spec.attempt_dir}", f"--log={spec.log_path}", f"--grace={self.grace_s}",
-            "--", *process_command(spec.command, spec.nproc, spec.attempt_dir),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "fermion.scheduler.supervise",
+            f"--state-dir={spec.attempt_dir}",
+            f"--log={spec.log_path}",
+            f"--grace={self.grace_s}",
+            "--",
+            *process_command(spec.command, spec.nproc, spec.attempt_dir),
+        ]
         with open(spec.log_path, "ab") as log:
             process = subprocess.Popen(
-                command, cwd=spec.code_dir, env=spec.env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                command,
+                cwd=spec.code_dir,
+                env=spec.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._children[process.pid] = process
         return {
             "pid": process.pid,

@@ -56,8 +56,10 @@ def wait_reason(session: Session, job: JobRow, capacity: Resources) -> str | Non
         )
     replica_of = {
         r.job_id: r.deployment.name
-        for r in session.scalars(select(ReplicaRow).where(ReplicaRow.job_id.in_([j.id for j in active])))
-    }  # fmt: skip
+        for r in session.scalars(
+            select(ReplicaRow).where(ReplicaRow.job_id.in_([j.id for j in active]))
+        )
+    }
     by_deployment: dict[str, list[JobRow]] = defaultdict(list)
     holders, frees = [], []
     for other in active:

@@ -178,11 +178,16 @@ class Scheduler:
         if final:
             reason = last_error(self.files(job.id).log(job.attempt)) or reason
         job.exit_code = state.exit_code if isinstance(state, ExitStatus) else None
-        job.history = [*job.history, {
-            "attempt": job.attempt, "exit_code": job.exit_code, "reason": reason,
-            "started_at": job.started_at.isoformat() if job.started_at else None,
-            "finished_at": now().isoformat(),
-        }]  # fmt: skip
+        job.history = [
+            *job.history,
+            {
+                "attempt": job.attempt,
+                "exit_code": job.exit_code,
+                "reason": reason,
+                "started_at": job.started_at.isoformat() if job.started_at else None,
+                "finished_at": now().isoformat(),
+            },
+        ]
         if job.cancel_requested:
             self._end(session, job, JobStatus.CANCELLED, "cancelled")
         elif succeeded:
@@ -221,8 +226,11 @@ class Scheduler:
             return
         capacity = self.executor.capacity()
         free = capacity - self.used(session)
-        busy_gpus = {g for j in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE)))
-                     for g in j.gpu_ids}  # fmt: skip
+        busy_gpus = {
+            g
+            for j in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE)))
+            for g in j.gpu_ids
+        }
         for job in queued:
             if not job_resources(job).fits_in(free):
                 continue  # backfill: a later, smaller job may still fit
@@ -246,11 +254,16 @@ class Scheduler:
         session.execute(delete(Token).where(Token.job_id == job.id))
         token = self.issue_token(session, job_owner(session, job), f"job {job.id}", job_id=job.id)
         spec = LaunchSpec(
-            job_id=job.id, attempt=job.attempt, command=list(job.command), nproc=job.nproc,
-            env=self._environment(job, files, token, gpu_ids), code_dir=files.code,
-            attempt_dir=files.attempt_state(job.attempt), log_path=files.log(job.attempt),
+            job_id=job.id,
+            attempt=job.attempt,
+            command=list(job.command),
+            nproc=job.nproc,
+            env=self._environment(job, files, token, gpu_ids),
+            code_dir=files.code,
+            attempt_dir=files.attempt_state(job.attempt),
+            log_path=files.log(job.attempt),
             gpu_ids=gpu_ids,
-        )  # fmt: skip
+        )
         try:
             job.handle = self.executor.launch(spec)
             log.info("job %d attempt %d started (%s)", job.id, job.attempt, job.name)
@@ -262,16 +275,22 @@ class Scheduler:
         threads = str(max(1, int(job.cpu // max(job.nproc, 1))))
         env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
         env.update(job.env)
-        env.update({
-            "FERMION_URL": settings.server_url, "FERMION_TOKEN": token,
-            "FERMION_AUTOSTART": "false", "FERMION_HOME": str(settings.home),
-            "FERMION_JOB_ID": str(job.id), "FERMION_JOB_ATTEMPT": str(job.attempt),
-            "FERMION_JOB_DIR": str(files.root),
-            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-            # GPUs are never shared: a job sees only its own, a CPU job none.
-            "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpu_ids),
-            "PYTHONUNBUFFERED": "1",
-        })  # fmt: skip
+        env.update(
+            {
+                "FERMION_URL": settings.server_url,
+                "FERMION_TOKEN": token,
+                "FERMION_AUTOSTART": "false",
+                "FERMION_HOME": str(settings.home),
+                "FERMION_JOB_ID": str(job.id),
+                "FERMION_JOB_ATTEMPT": str(job.attempt),
+                "FERMION_JOB_DIR": str(files.root),
+                "OMP_NUM_THREADS": threads,
+                "MKL_NUM_THREADS": threads,
+                # GPUs are never shared: a job sees only its own, a CPU job none.
+                "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpu_ids),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
 

@@ -64,8 +64,9 @@ class Gateway:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=512, limit_per_host=128, keepalive_timeout=30)
-        self.http = aiohttp.ClientSession(connector=connector, timeout=FORWARD_TIMEOUT,
-                                          auto_decompress=False)  # fmt: skip
+        self.http = aiohttp.ClientSession(
+            connector=connector, timeout=FORWARD_TIMEOUT, auto_decompress=False
+        )
         self._task = asyncio.create_task(self._probe_forever())
 
     async def stop(self) -> None:
@@ -83,11 +84,13 @@ class Gateway:
                 select(ReplicaRow.id, DeploymentRow.name, ReplicaRow.endpoint)
                 .join(JobRow, ReplicaRow.job_id == JobRow.id)
                 .join(DeploymentRow, ReplicaRow.deployment_id == DeploymentRow.id)
-                .where(JobRow.status == JobStatus.RUNNING.value,
-                       JobRow.cancel_requested.is_(False),
-                       ReplicaRow.endpoint.is_not(None),
-                       ReplicaRow.endpoint_attempt == JobRow.attempt)
-            ).all()  # fmt: skip
+                .where(
+                    JobRow.status == JobStatus.RUNNING.value,
+                    JobRow.cancel_requested.is_(False),
+                    ReplicaRow.endpoint.is_not(None),
+                    ReplicaRow.endpoint_attempt == JobRow.attempt,
+                )
+            ).all()
         return [Target(*row) for row in rows]
 
     def _save_ready(self, changed: dict[int, bool]) -> None:
@@ -132,9 +135,15 @@ class Gateway:
         quantiles come from the difference between two of these."""
         targets = [t for t in self._targets if t.deployment == deployment]
         texts = await asyncio.gather(*(self._scrape(t) for t in targets))
-        total: dict[str, Any] = {"time": time.time(), "replicas": 0, "requests": 0.0,
-                                 "errors": 0.0, "queue_depth": 0.0, "batches": 0.0,
-                                 "batched_inputs": 0.0}  # fmt: skip
+        total: dict[str, Any] = {
+            "time": time.time(),
+            "replicas": 0,
+            "requests": 0.0,
+            "errors": 0.0,
+            "queue_depth": 0.0,
+            "batches": 0.0,
+            "batched_inputs": 0.0,
+        }
         buckets: dict[float, float] = {}
         latency_count = latency_sum = 0.0
         for text in texts:
@@ -161,8 +170,11 @@ class Gateway:
                         latency_count += value
                     elif name == "fermion_request_latency_seconds_sum":
                         latency_sum += value
-        total["latency"] = {"buckets": sorted(buckets.items()), "count": latency_count,
-                            "sum": latency_sum}  # fmt: skip
+        total["latency"] = {
+            "buckets": sorted(buckets.items()),
+            "count": latency_count,
+            "sum": latency_sum,
+        }
         return total
 
     async def _scrape(self, target: Target) -> str | None:
@@ -174,15 +186,23 @@ class Gateway:
 
     # -- traffic --------------------------------------------------------------------
     def ready_targets(self, deployment: str) -> list[Target]:
-        targets = [t for t in self._targets
-                   if t.deployment == deployment and t.replica_id in self._ready]  # fmt: skip
+        targets = [
+            t for t in self._targets if t.deployment == deployment and t.replica_id in self._ready
+        ]
         if not targets:
             return []
         start = next(self._turn.setdefault(deployment, itertools.count())) % len(targets)
         return targets[start:] + targets[:start]
 
-    async def forward(self, deployment: str, method: str, path: str, body: bytes,
-                      headers: dict[str, str], query: str) -> Answer:  # fmt: skip
+    async def forward(
+        self,
+        deployment: str,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        query: str,
+    ) -> Answer:
         """Send the request to a ready replica; on a connection failure, to the next."""
         sent = {k: v for k, v in headers.items() if k.lower() in FORWARD_HEADERS}
         last_error: Exception | None = None
@@ -198,8 +218,12 @@ class Gateway:
                     f" {FORWARD_TIMEOUT.total:.0f} s; see `fermion deployment logs {deployment}`"
                 ) from None
             except RETRYABLE as exc:
-                log.info("replica %s of %s unreachable (%s); trying the next",
-                         target.endpoint, deployment, type(exc).__name__)  # fmt: skip
+                log.info(
+                    "replica %s of %s unreachable (%s); trying the next",
+                    target.endpoint,
+                    deployment,
+                    type(exc).__name__,
+                )
                 self._ready.discard(target.replica_id)
                 last_error = exc
         detail = f" (last error: {type(last_error).__name__})" if last_error else ""

@@ -71,9 +71,12 @@ class Replica:
         self.options = options
         self.pre = Preprocessor(model)
         self.batcher = DynamicBatcher(
-            self.run_batch, options.max_batch_size, options.max_batch_delay_ms / 1000,
-            metrics.batch_size, metrics.batch_seconds,
-        )  # fmt: skip
+            self.run_batch,
+            options.max_batch_size,
+            options.max_batch_delay_ms / 1000,
+            metrics.batch_size,
+            metrics.batch_seconds,
+        )
         metrics.queue_depth.set_function(lambda: self.batcher.queue_depth)
         self.metrics = metrics
 
@@ -98,8 +101,10 @@ class Replica:
         if not values:
             raise InvalidInput('"inputs" is empty: send at least one input')
         if len(values) > self.options.max_inputs:
-            raise InvalidInput(f"{len(values)} inputs in one request; at most"
-                               f" {self.options.max_inputs}: split them")  # fmt: skip
+            raise InvalidInput(
+                f"{len(values)} inputs in one request; at most"
+                f" {self.options.max_inputs}: split them"
+            )
         # Decoding runs off the event loop, beside the forward pass.
         return await asyncio.to_thread(
             lambda: [convert(v, f"inputs[{i}]") for i, v in enumerate(values)]
@@ -130,8 +135,11 @@ def create_replica_app(load: Callable[[], LoadedModel], options: ReplicaOptions)
             state["error"] = f"{type(exc).__name__}: {exc}"
             # Not reaching the server may pass; a model that raises on load will not.
             transient = isinstance(exc, ServerUnavailable)
-            print(f"error: could not load {options.model}: {state['error']}", file=sys.stderr,
-                  flush=True)  # fmt: skip
+            print(
+                f"error: could not load {options.model}: {state['error']}",
+                file=sys.stderr,
+                flush=True,
+            )
             os._exit(1 if transient else EXIT_UNRECOVERABLE)  # nothing is served yet
 
     @asynccontextmanager
@@ -142,8 +150,13 @@ def create_replica_app(load: Callable[[], LoadedModel], options: ReplicaOptions)
         if state["replica"] is not None:
             await state["replica"].batcher.stop()
 
-    app = FastAPI(title=f"Fermion replica: {options.model}", lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
+    app = FastAPI(
+        title=f"Fermion replica: {options.model}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     install_error_handlers(app)
 
     def ready() -> Replica:
@@ -188,8 +201,10 @@ def create_replica_app(load: Callable[[], LoadedModel], options: ReplicaOptions)
                 predictions = [{"value": value} for value in outputs]
             else:
                 predictions = [top_k(p, replica.model.labels, k) for p in outputs]
-            return Response(orjson.dumps({"model": options.model, "predictions": predictions}),
-                            media_type="application/json")  # fmt: skip
+            return Response(
+                orjson.dumps({"model": options.model, "predictions": predictions}),
+                media_type="application/json",
+            )
         except FermionError as exc:
             code = exc.status
             raise
@@ -201,13 +216,16 @@ def create_replica_app(load: Callable[[], LoadedModel], options: ReplicaOptions)
 
     # -- Open Inference Protocol (KServe V2) -----------------------------------------
     def v2_error(exc: FermionError) -> Response:
-        return Response(v2.error_body(exc.message), status_code=exc.status,
-                        media_type="application/json")  # fmt: skip
+        return Response(
+            v2.error_body(exc.message), status_code=exc.status, media_type="application/json"
+        )
 
     def check_name(name: str) -> None:
         if name not in options.names:
-            raise NotFound(f"model {name!r} is not served here; this endpoint serves"
-                           f" {' or '.join(map(repr, options.names))}")  # fmt: skip
+            raise NotFound(
+                f"model {name!r} is not served here; this endpoint serves"
+                f" {' or '.join(map(repr, options.names))}"
+            )
 
     @app.get("/v2")
     def v2_server() -> dict[str, Any]:
@@ -255,8 +273,10 @@ def create_replica_app(load: Callable[[], LoadedModel], options: ReplicaOptions)
             items = await replica.prepare(values, convert)
             outputs = await replica.predict(items)
             result = _v2_outputs(replica, outputs, parsed.outputs)
-            return Response(orjson.dumps(v2.response(name, options.version, parsed.id, result)),
-                            media_type="application/json")  # fmt: skip
+            return Response(
+                orjson.dumps(v2.response(name, options.version, parsed.id, result)),
+                media_type="application/json",
+            )
         except FermionError as exc:
             code = exc.status
             return v2_error(exc)
@@ -290,8 +310,9 @@ async def _predict_inputs(request: Request, limit: int) -> list[Any]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the request body is not JSON ({exc}); send"
-                           ' {"inputs": [...]} or multipart files') from None  # fmt: skip
+        raise InvalidInput(
+            f'the request body is not JSON ({exc}); send {{"inputs": [...]}} or multipart files'
+        ) from None
     if not isinstance(payload, dict) or "inputs" not in payload:
         raise InvalidInput('the request must be a JSON object with an "inputs" list')
     values = payload["inputs"]
@@ -314,22 +335,29 @@ def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callabl
     shape = replica.pre.input_shape
     if kind in TEXT_KINDS:
         if tensor.datatype != "BYTES":
-            raise InvalidInput(f"input {tensor.name!r} has datatype {tensor.datatype}; this text"
-                               " model takes BYTES (UTF-8 strings)")  # fmt: skip
-        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-                for v in tensor.values], replica.pre.prepare  # fmt: skip
+            raise InvalidInput(
+                f"input {tensor.name!r} has datatype {tensor.datatype}; this text"
+                " model takes BYTES (UTF-8 strings)"
+            )
+        return [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in tensor.values
+        ], replica.pre.prepare
     if kind == "image" and tensor.datatype == "BYTES":
         return list(tensor.values), replica.pre.prepare
     wanted = "FP16, FP32 or FP64" if kind == "image" else "a numeric type (FP32, INT64, ...)"
     numeric = tensor.datatype.startswith("FP") if kind == "image" else tensor.datatype in v2.NUMERIC
     if not numeric:
         extra = "BYTES (encoded images) or " if kind == "image" else ""
-        raise InvalidInput(f"input {tensor.name!r} has datatype {tensor.datatype}; this model"
-                           f" takes {extra}{wanted} with shape [N, {', '.join(map(str, shape))}]")  # fmt: skip
+        raise InvalidInput(
+            f"input {tensor.name!r} has datatype {tensor.datatype}; this model"
+            f" takes {extra}{wanted} with shape [N, {', '.join(map(str, shape))}]"
+        )
     array = np.asarray(tensor.values, dtype=np.float32)
     if array.ndim != len(shape) + 1:
-        raise InvalidInput(f"input {tensor.name!r} has shape {tensor.shape}; this model takes"
-                           f" [N, {', '.join(map(str, shape))}]")  # fmt: skip
+        raise InvalidInput(
+            f"input {tensor.name!r} has shape {tensor.shape}; this model takes"
+            f" [N, {', '.join(map(str, shape))}]"
+        )
     rows = list(torch.from_numpy(array.copy()))
     return rows, replica.pre.tensor
 
@@ -342,17 +370,22 @@ def _v2_outputs(replica: Replica, outputs: list[Any], wanted: list[str] | None) 
         probabilities = torch.stack(outputs)
         labels = [replica.model.labels[i] for i in probabilities.argmax(1).tolist()]
         available = {
-            "probabilities": {"name": "probabilities", "datatype": "FP32",
-                              "shape": list(probabilities.shape),
-                              "data": probabilities.flatten().tolist()},
+            "probabilities": {
+                "name": "probabilities",
+                "datatype": "FP32",
+                "shape": list(probabilities.shape),
+                "data": probabilities.flatten().tolist(),
+            },
             "label": {"name": "label", "datatype": "BYTES", "shape": [n], "data": labels},
-        }  # fmt: skip
+        }
     if wanted is None:
         return list(available.values())
     unknown = [w for w in wanted if w not in available]
     if unknown:
-        raise InvalidInput(f"no output named {', '.join(map(repr, unknown))}; this model has"
-                           f" {', '.join(available)}")  # fmt: skip
+        raise InvalidInput(
+            f"no output named {', '.join(map(repr, unknown))}; this model has"
+            f" {', '.join(available)}"
+        )
     return [available[w] for w in wanted]
 
 
@@ -360,8 +393,10 @@ def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
     kind = replica.model.preprocessing.kind
     shape = replica.pre.input_shape
     if kind == "image":
-        inputs = [{"name": "input", "datatype": "BYTES", "shape": [-1]},
-                  {"name": "input", "datatype": "FP32", "shape": [-1, *shape]}]  # fmt: skip
+        inputs = [
+            {"name": "input", "datatype": "BYTES", "shape": [-1]},
+            {"name": "input", "datatype": "FP32", "shape": [-1, *shape]},
+        ]
     elif kind == "tabular":
         inputs = [{"name": "input", "datatype": "FP32", "shape": [-1, *shape]}]
     else:
@@ -370,9 +405,15 @@ def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
         outputs = [{"name": "value", "datatype": "FP32", "shape": [-1]}]
     else:
         classes = len(replica.model.labels)
-        outputs = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
-                   {"name": "label", "datatype": "BYTES", "shape": [-1]}]  # fmt: skip
-    return {"name": name, "versions": [version], "platform": "pytorch",
-            "inputs": inputs, "outputs": outputs,
-            "parameters": {"labels": replica.model.labels,
-                           "dataset_type": replica.model.kind.value}}  # fmt: skip
+        outputs = [
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+        ]
+    return {
+        "name": name,
+        "versions": [version],
+        "platform": "pytorch",
+        "inputs": inputs,
+        "outputs": outputs,
+        "parameters": {"labels": replica.model.labels, "dataset_type": replica.model.kind.value},
+    }

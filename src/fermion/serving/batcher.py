@@ -19,9 +19,14 @@ RunBatch = Callable[[list[Any]], Sequence[Any]]
 
 
 class DynamicBatcher:
-    def __init__(self, run_batch: RunBatch, max_batch_size: int, max_delay_s: float,
-                 batch_sizes: Histogram | None = None,
-                 batch_seconds: Histogram | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        max_batch_size: int,
+        max_delay_s: float,
+        batch_sizes: Histogram | None = None,
+        batch_seconds: Histogram | None = None,
+    ) -> None:
         self.run_batch = run_batch
         self.max_batch_size = max(1, max_batch_size)
         self.max_delay_s = max(0.0, max_delay_s)

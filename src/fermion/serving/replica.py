@@ -31,8 +31,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a registered model, NAME[:vN]")
     source.add_argument("--model-dir", type=Path, help="a model folder on this machine")
-    parser.add_argument("--name", action="append", default=[],
-                        help="a name the V2 paths accept (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--name", action="append", default=[], help="a name the V2 paths accept (repeatable)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--max-batch-size", type=int, default=32)
@@ -86,9 +87,12 @@ def main(argv: list[str]) -> int:
             return modelfile.load(args.model_dir)
 
     options = ReplicaOptions(
-        model=ref, names=[*args.name, model_name], max_batch_size=args.max_batch_size,
-        max_batch_delay_ms=args.max_batch_delay_ms, max_request_mb=args.max_request_mb,
-    )  # fmt: skip
+        model=ref,
+        names=[*args.name, model_name],
+        max_batch_size=args.max_batch_size,
+        max_batch_delay_ms=args.max_batch_delay_ms,
+        max_request_mb=args.max_request_mb,
+    )
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Connections inherit this from the listening socket. Without it, a response's
@@ -99,9 +103,12 @@ def main(argv: list[str]) -> int:
     host, port = sock.getsockname()[:2]
     url = f"http://{host}:{port}"
     config = uvicorn.Config(
-        create_replica_app(load, options), log_level="warning", access_log=False,
-        timeout_graceful_shutdown=30, lifespan="on",
-    )  # fmt: skip
+        create_replica_app(load, options),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     threading.Thread(target=register_when_started, args=(server, url), daemon=True).start()
     server.run(sockets=[sock])

@@ -19,12 +19,32 @@ from fermion.errors import InvalidInput
 
 HEADER_LENGTH = "inference-header-content-length"
 NUMPY_TYPES = {
-    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
-    "UINT64": np.uint64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32,
-    "INT64": np.int64, "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
-}  # fmt: skip
-NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16",
-           "UINT32", "UINT64"}  # fmt: skip
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
+NUMERIC = {
+    "FP16",
+    "FP32",
+    "FP64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+}
 
 
 @dataclass
@@ -108,8 +128,9 @@ def parse_request(body: bytes, header_length: str | None) -> V2Request:
         else:
             dtype = np.dtype(NUMPY_TYPES[datatype]).newbyteorder("<")
             if size != count * dtype.itemsize:
-                raise InvalidInput(f"input {name!r}: {size} bytes do not make shape {shape}"
-                                   f" of {datatype}")  # fmt: skip
+                raise InvalidInput(
+                    f"input {name!r}: {size} bytes do not make shape {shape} of {datatype}"
+                )
             values = np.frombuffer(blob, dtype=dtype).reshape(shape)
     else:
         data = spec.get("data")
@@ -118,8 +139,9 @@ def parse_request(body: bytes, header_length: str | None) -> V2Request:
         if datatype == "BYTES":
             values = list(_flatten(data))
             if len(values) != count or not all(isinstance(v, str) for v in values):
-                raise InvalidInput(f"input {name!r}: BYTES data must be {count} strings for"
-                                   f" shape {shape}")  # fmt: skip
+                raise InvalidInput(
+                    f"input {name!r}: BYTES data must be {count} strings for shape {shape}"
+                )
         else:
             try:
                 values = np.asarray(list(_flatten(data)), dtype=NUMPY_TYPES[datatype])
@@ -145,8 +167,9 @@ def _flatten(data: list[Any]) -> Any:
             yield item
 
 
-def response(model_name: str, version: str, request_id: str | None,
-             outputs: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+def response(
+    model_name: str, version: str, request_id: str | None, outputs: list[dict[str, Any]]
+) -> dict[str, Any]:
     body: dict[str, Any] = {"model_name": model_name, "model_version": version, "outputs": outputs}
     if request_id is not None:
         body["id"] = request_id

@@ -14,22 +14,38 @@ from fermion.payloads import DatasetType
 # Per dataset type; small images get the small CNN (resnets shrink 8x8 inputs to nothing).
 DEFAULTS: dict[DatasetType, dict[str, Any]] = {
     DatasetType.IMAGE_CLASSIFICATION: {
-        "model": "small-cnn", "epochs": 30, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.05,
+        "model": "small-cnn",
+        "epochs": 30,
+        "batch_size": 32,
+        "lr": 2e-3,
+        "weight_decay": 0.05,
         "augment": "light",
     },
     DatasetType.TEXT_CLASSIFICATION: {
-        "model": "small-transformer", "epochs": 10, "batch_size": 32, "lr": 5e-4,
-        "weight_decay": 0.01, "augment": "none",
+        "model": "small-transformer",
+        "epochs": 10,
+        "batch_size": 32,
+        "lr": 5e-4,
+        "weight_decay": 0.01,
+        "augment": "none",
     },
     DatasetType.TABULAR_CLASSIFICATION: {
-        "model": "mlp", "epochs": 60, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4,
+        "model": "mlp",
+        "epochs": 60,
+        "batch_size": 32,
+        "lr": 3e-3,
+        "weight_decay": 1e-4,
         "augment": "none",
     },
     DatasetType.TABULAR_REGRESSION: {
-        "model": "mlp", "epochs": 80, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4,
+        "model": "mlp",
+        "epochs": 80,
+        "batch_size": 32,
+        "lr": 3e-3,
+        "weight_decay": 1e-4,
         "augment": "none",
     },
-}  # fmt: skip
+}
 COMMON = {"optimizer": "adamw", "scheduler": "cosine", "warmup_ratio": 0.05, "max_grad_norm": 1.0}
 SMALL_IMAGE = 64  # at or below this side, images default to the small CNN; above, resnet18
 

@@ -37,10 +37,16 @@ def image_transform(spec: dict, size: int, augment: str) -> Callable:
     if augment == "light":
         steps.append(v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)))
     elif augment == "standard":
-        steps += [v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True),
-                  v2.RandomHorizontalFlip()]  # fmt: skip
-    steps += [v2.PILToTensor(), v2.Resize([size, size], antialias=True),
-              v2.ToDtype(torch.float32, scale=True), v2.Normalize(spec["mean"], spec["std"])]  # fmt: skip
+        steps += [
+            v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(),
+        ]
+    steps += [
+        v2.PILToTensor(),
+        v2.Resize([size, size], antialias=True),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(spec["mean"], spec["std"]),
+    ]
     return v2.Compose(steps)
 
 
@@ -62,37 +68,67 @@ def build_data(config: TrainConfig, client: Any) -> Data:
         probe = Dataset.from_local(config.dataset, split="validation", client=client)
         spec = probe.info.spec
         size = config.image_size or spec["image_size"][0]
-        train = Dataset.from_local(config.dataset, "train", client=client,
-                                   transform=image_transform(spec, size, config.augment))  # fmt: skip
-        evaluate = {s: Dataset.from_local(config.dataset, s, client=client, image_size=size)
-                    for s in ("validation", "test")}  # fmt: skip
-        return Data(train, evaluate["validation"], evaluate["test"], train.classes,
-                    preprocessing=ImagePreprocessing(image_size=(size, size), mode="RGB",
-                                                    mean=spec["mean"], std=spec["std"]),
-                    model_inputs={"image_side": size})  # fmt: skip
+        train = Dataset.from_local(
+            config.dataset,
+            "train",
+            client=client,
+            transform=image_transform(spec, size, config.augment),
+        )
+        evaluate = {
+            s: Dataset.from_local(config.dataset, s, client=client, image_size=size)
+            for s in ("validation", "test")
+        }
+        return Data(
+            train,
+            evaluate["validation"],
+            evaluate["test"],
+            train.classes,
+            preprocessing=ImagePreprocessing(
+                image_size=(size, size), mode="RGB", mean=spec["mean"], std=spec["std"]
+            ),
+            model_inputs={"image_side": size},
+        )
     if kind is DatasetType.TEXT_CLASSIFICATION and config.model == "bert":
         return hf_text_data(config, client)
     if kind is DatasetType.TEXT_CLASSIFICATION:
         raw = Dataset.from_local(config.dataset, "train", client=client)
         tokenizer = WordTokenizer.fit(raw.table["text"])
-        splits = {s: Dataset.from_local(config.dataset, s, client=client, tokenizer=tokenizer)
-                  for s in ("train", "validation", "test")}  # fmt: skip
-        return Data(splits["train"], splits["validation"], splits["test"], raw.classes,
-                    collate=pad_batch, preprocessing=tokenizer.preprocessing(),
-                    model_inputs={"vocab_size": len(tokenizer.vocab) + 2,
-                                  "max_len": tokenizer.max_len})  # fmt: skip
-    splits = {s: Dataset.from_local(config.dataset, s, client=client)
-              for s in ("train", "validation", "test")}  # fmt: skip
+        splits = {
+            s: Dataset.from_local(config.dataset, s, client=client, tokenizer=tokenizer)
+            for s in ("train", "validation", "test")
+        }
+        return Data(
+            splits["train"],
+            splits["validation"],
+            splits["test"],
+            raw.classes,
+            collate=pad_batch,
+            preprocessing=tokenizer.preprocessing(),
+            model_inputs={"vocab_size": len(tokenizer.vocab) + 2, "max_len": tokenizer.max_len},
+        )
+    splits = {
+        s: Dataset.from_local(config.dataset, s, client=client)
+        for s in ("train", "validation", "test")
+    }
     features = torch.stack([x for x, _ in splits["train"]])  # statistics of train only
     targets = torch.stack([torch.as_tensor(y, dtype=torch.float32) for _, y in splits["train"]])
     columns = splits["train"].info.spec["feature_columns"]
-    return Data(splits["train"], splits["validation"], splits["test"], splits["train"].classes,
-                preprocessing=TabularPreprocessing(feature_columns=columns,
-                                                  mean=features.mean(0).tolist(),
-                                                  std=features.std(0).tolist()),
-                model_inputs={"in_features": len(columns), "mean": features.mean(0),
-                              "std": features.std(0), "target_mean": targets.mean().item(),
-                              "target_std": targets.std().item()})  # fmt: skip
+    return Data(
+        splits["train"],
+        splits["validation"],
+        splits["test"],
+        splits["train"].classes,
+        preprocessing=TabularPreprocessing(
+            feature_columns=columns, mean=features.mean(0).tolist(), std=features.std(0).tolist()
+        ),
+        model_inputs={
+            "in_features": len(columns),
+            "mean": features.mean(0),
+            "std": features.std(0),
+            "target_mean": targets.mean().item(),
+            "target_std": targets.std().item(),
+        },
+    )
 
 
 def hf_text_data(config: TrainConfig, client: Any) -> Data:
@@ -108,20 +144,37 @@ def hf_text_data(config: TrainConfig, client: Any) -> Data:
         padded = tokenizer.pad([x for x, _ in batch], return_tensors="pt")
         return dict(padded), torch.tensor([y for _, y in batch])
 
-    splits = {s: Dataset.from_local(config.dataset, s, client=client, tokenizer=encode)
-              for s in ("train", "validation", "test")}  # fmt: skip
-    return Data(splits["train"], splits["validation"], splits["test"], splits["train"].classes,
-                collate=collate, hf_tokenizer=tokenizer,
-                preprocessing=HFTokenizerPreprocessing(max_len=HF_MAX_LEN))  # fmt: skip
+    splits = {
+        s: Dataset.from_local(config.dataset, s, client=client, tokenizer=encode)
+        for s in ("train", "validation", "test")
+    }
+    return Data(
+        splits["train"],
+        splits["validation"],
+        splits["test"],
+        splits["train"].classes,
+        collate=collate,
+        hf_tokenizer=tokenizer,
+        preprocessing=HFTokenizerPreprocessing(max_len=HF_MAX_LEN),
+    )
 
 
 def loader(
-    dataset: Any, config: TrainConfig, data: Data, shuffle: bool,
+    dataset: Any,
+    config: TrainConfig,
+    data: Data,
+    shuffle: bool,
     generator: torch.Generator | None = None,
-) -> DataLoader:  # fmt: skip
+) -> DataLoader:
     generator = generator or torch.Generator().manual_seed(config.seed)
     workers = 2 if DatasetType(config.dataset_type) is DatasetType.IMAGE_CLASSIFICATION else 0
     # Workers are not kept between epochs: fresh ones are seeded from (seed, epoch), which
     # a resumed run can repeat; long-lived ones would carry their random state along.
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=workers, collate_fn=data.collate)  # fmt: skip
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=workers,
+        collate_fn=data.collate,
+    )

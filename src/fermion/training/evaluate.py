@@ -36,8 +36,9 @@ def raw_inputs(dataset: Dataset, model: LoadedModel, rows: dict[str, list]) -> l
     columns = spec.feature_columns
     missing = [c for c in columns if c not in rows]
     if missing:
-        raise InvalidInput(f"{dataset.info.ref} has no column {', '.join(missing)}, which the"
-                           " model takes")  # fmt: skip
+        raise InvalidInput(
+            f"{dataset.info.ref} has no column {', '.join(missing)}, which the model takes"
+        )
     return [
         dict(zip(columns, values, strict=True))
         for values in zip(*(rows[c] for c in columns), strict=True)
@@ -50,13 +51,16 @@ def evaluate(model: LoadedModel, dataset: Dataset) -> dict[str, Any]:
     if not model.regression:
         unknown = sorted({str(c) for c in dataset.classes} - set(index))
         if unknown:
-            raise InvalidInput(f"{dataset.info.ref} has classes the model does not know:"
-                               f" {', '.join(unknown[:10])}")  # fmt: skip
+            raise InvalidInput(
+                f"{dataset.info.ref} has classes the model does not know: {', '.join(unknown[:10])}"
+            )
     outputs, targets = [], []
     for start in range(0, len(dataset.table), BATCH):
         rows = dataset.table[start : start + BATCH]
-        items = [pre.prepare(v, f"record {start + i}")
-                 for i, v in enumerate(raw_inputs(dataset, model, rows))]  # fmt: skip
+        items = [
+            pre.prepare(v, f"record {start + i}")
+            for i, v in enumerate(raw_inputs(dataset, model, rows))
+        ]
         with torch.inference_mode():
             outputs.append(model.network(pre.collate(items)).float())
         labels = rows[dataset.label_column]
@@ -68,8 +72,11 @@ def evaluate(model: LoadedModel, dataset: Dataset) -> dict[str, Any]:
     if model.regression:
         return {**regression_metrics(out.reshape(-1), y), "records": len(y)}
     loss = torch.nn.functional.cross_entropy(out, y).item()
-    return {"loss": loss, "records": len(y),
-            **classification_metrics(out, y, model.labels, with_details=True)}  # fmt: skip
+    return {
+        "loss": loss,
+        "records": len(y),
+        **classification_metrics(out, y, model.labels, with_details=True),
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -31,8 +31,15 @@ MIXED = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 PROGRESS_EVERY_S = 5.0
 
 
-def train_step(accelerator: Accelerator, model: nn.Module, optimizer: Any, loss_of: Any,
-               x: torch.Tensor, y: torch.Tensor, max_grad_norm: float | None) -> torch.Tensor:  # fmt: skip
+def train_step(
+    accelerator: Accelerator,
+    model: nn.Module,
+    optimizer: Any,
+    loss_of: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    max_grad_norm: float | None,
+) -> torch.Tensor:
     """One micro-batch. Inside `accumulate`, Accelerate divides the loss by the number of
     micro-batches, skips DDP's all-reduce (no_sync) and the optimizer step on all but the
     last of them, so N micro-batches of b make one step equal to a batch of N*b."""
@@ -53,8 +60,14 @@ def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
         return architectures.HFClassifier(
             config.pretrained, outputs
         )  # its weights are the pretrained
-    model = architectures.build(config.dataset_type, config.model, outputs, data.model_inputs,
-                         model_file=config.model_file, code_dir=code_dir)  # fmt: skip
+    model = architectures.build(
+        config.dataset_type,
+        config.model,
+        outputs,
+        data.model_inputs,
+        model_file=config.model_file,
+        code_dir=code_dir,
+    )
     if config.pretrained:
         missing = architectures.load_pretrained(model, Path(config.pretrained))
         print(f"loaded {config.pretrained}; newly initialised: {missing or 'nothing'}")
@@ -65,9 +78,11 @@ def on_this_host(config: TrainConfig) -> TrainConfig:
     """The configuration with its precision decided by the hardware that runs it."""
     gpus = torch.cuda.device_count()
     precision, reason = resolve_precision(
-        Precision(config.precision), gpus, gpu_bf16=gpus > 0 and torch.cuda.is_bf16_supported(),
+        Precision(config.precision),
+        gpus,
+        gpu_bf16=gpus > 0 and torch.cuda.is_bf16_supported(),
         cpu_flag=cpu_has_native_bf16(),
-    )  # fmt: skip
+    )
     return replace(config, precision=precision.value, precision_reason=reason)
 
 
@@ -95,21 +110,32 @@ class Trainer:
         # augmentation seeds then depend on (seed, epoch) only, so a resumed run repeats
         # exactly what an uninterrupted one would have done.
         self.shuffle = torch.Generator().manual_seed(config.seed)
-        train_loader = loader(self.data.train, config, self.data, shuffle=True,
-                              generator=self.shuffle)  # fmt: skip
+        train_loader = loader(
+            self.data.train, config, self.data, shuffle=True, generator=self.shuffle
+        )
         val_loader = loader(self.data.validation, config, self.data, shuffle=False)
         test_loader = loader(self.data.test, config, self.data, shuffle=False)
         optimizer = make_optimizer(self.model, config.optimizer, config.lr, config.weight_decay)
-        (self.model, self.optimizer, self.train_loader, self.val_loader,
-         self.test_loader) = self.accelerator.prepare(
-            self.model, optimizer, train_loader, val_loader, test_loader)  # fmt: skip
+        (self.model, self.optimizer, self.train_loader, self.val_loader, self.test_loader) = (
+            self.accelerator.prepare(self.model, optimizer, train_loader, val_loader, test_loader)
+        )
         self.steps_per_epoch = math.ceil(len(self.train_loader) / config.grad_accum)
-        self.schedule = make_schedule(self.optimizer.optimizer, config.scheduler,
-                                      self.steps_per_epoch * config.epochs, config.warmup_ratio)  # fmt: skip
+        self.schedule = make_schedule(
+            self.optimizer.optimizer,
+            config.scheduler,
+            self.steps_per_epoch * config.epochs,
+            config.warmup_ratio,
+        )
         self.accelerator.register_for_checkpointing(self.schedule)
         self.loss_fn = nn.MSELoss() if self.regression else nn.CrossEntropyLoss()
-        self.state: dict[str, Any] = {"epoch": -1, "step": 0, "best": None, "best_epoch": None,
-                                      "stale_epochs": 0, "history": []}  # fmt: skip
+        self.state: dict[str, Any] = {
+            "epoch": -1,
+            "step": 0,
+            "best": None,
+            "best_epoch": None,
+            "stale_epochs": 0,
+            "history": [],
+        }
 
     # -- printing: rank 0 speaks for the job ------------------------------------------
     def say(self, text: str) -> None:
@@ -118,21 +144,32 @@ class Trainer:
 
     def announce(self) -> None:
         c = self.config
-        self.say(f"training {c.model_file or c.model} on {c.dataset} ({self.kind.value}):"
-                 f" {len(self.data.train)} train / {len(self.data.validation)} validation /"
-                 f" {len(self.data.test)} test records")  # fmt: skip
-        self.say(f"precision {c.precision} ({c.precision_reason}); {self.accelerator.num_processes}"
-                 f" process(es), batch {c.batch_size} x {self.accelerator.num_processes}"
-                 f" x grad-accum {c.grad_accum} = effective batch {c.effective_batch_size}")  # fmt: skip
-        self.say(f"{c.optimizer} lr {c.lr:g} weight decay {c.weight_decay:g}, {c.scheduler}"
-                 f" schedule, warmup {c.warmup_ratio:g}, {c.epochs} epochs of"
-                 f" {self.steps_per_epoch} steps")  # fmt: skip
+        self.say(
+            f"training {c.model_file or c.model} on {c.dataset} ({self.kind.value}):"
+            f" {len(self.data.train)} train / {len(self.data.validation)} validation /"
+            f" {len(self.data.test)} test records"
+        )
+        self.say(
+            f"precision {c.precision} ({c.precision_reason}); {self.accelerator.num_processes}"
+            f" process(es), batch {c.batch_size} x {self.accelerator.num_processes}"
+            f" x grad-accum {c.grad_accum} = effective batch {c.effective_batch_size}"
+        )
+        self.say(
+            f"{c.optimizer} lr {c.lr:g} weight decay {c.weight_decay:g}, {c.scheduler}"
+            f" schedule, warmup {c.warmup_ratio:g}, {c.epochs} epochs of"
+            f" {self.steps_per_epoch} steps"
+        )
 
     # -- the run -------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.announce()
-        fm.log({"progress/total_steps": self.steps_per_epoch * self.config.epochs,
-                "progress/epochs": self.config.epochs}, step=0)  # fmt: skip
+        fm.log(
+            {
+                "progress/total_steps": self.steps_per_epoch * self.config.epochs,
+                "progress/epochs": self.config.epochs,
+            },
+            step=0,
+        )
         found = checkpoint.find_last(self.checkpoints)
         if found:
             self.state = checkpoint.load_last(self.accelerator, found)
@@ -154,8 +191,15 @@ class Trainer:
         total, count, seen = 0.0, 0, 0
         started = last_report = time.monotonic()
         for x, y in self.train_loader:
-            loss = train_step(self.accelerator, self.model, self.optimizer, self.loss, x, y,
-                              self.config.max_grad_norm)  # fmt: skip
+            loss = train_step(
+                self.accelerator,
+                self.model,
+                self.optimizer,
+                self.loss,
+                x,
+                y,
+                self.config.max_grad_norm,
+            )
             total, count = total + loss.item(), count + 1
             seen += len(y) * self.accelerator.num_processes
             if self.accelerator.sync_gradients:
@@ -163,8 +207,14 @@ class Trainer:
                 self.state["step"] += 1
                 now = time.monotonic()
                 rate = seen / max(now - started, 1e-9)
-                fm.log({"train/loss": loss.item(), "lr": self.schedule.get_last_lr()[0],
-                        "samples_per_s": rate}, step=self.state["step"])  # fmt: skip
+                fm.log(
+                    {
+                        "train/loss": loss.item(),
+                        "lr": self.schedule.get_last_lr()[0],
+                        "samples_per_s": rate,
+                    },
+                    step=self.state["step"],
+                )
                 if now - last_report > PROGRESS_EVERY_S:
                     last_report = now
                     self.progress(epoch, rate)
@@ -182,9 +232,11 @@ class Trainer:
         done = self.state["step"] - epoch * self.steps_per_epoch
         left = (self.config.epochs - epoch) * self.steps_per_epoch - done
         eta = left * self.config.effective_batch_size / max(rate, 1e-9)
-        self.say(f"epoch {epoch + 1}/{self.config.epochs} step {done}/{self.steps_per_epoch}"
-                 f" lr {self.schedule.get_last_lr()[0]:.2e} {rate:.0f} samples/s"
-                 f" ETA {eta:.0f}s")  # fmt: skip
+        self.say(
+            f"epoch {epoch + 1}/{self.config.epochs} step {done}/{self.steps_per_epoch}"
+            f" lr {self.schedule.get_last_lr()[0]:.2e} {rate:.0f} samples/s"
+            f" ETA {eta:.0f}s"
+        )
 
     @torch.no_grad()
     def evaluate(self, data_loader: Any, details: bool = False) -> dict[str, Any]:
@@ -218,20 +270,27 @@ class Trainer:
     def after_epoch(self, epoch: int, train_loss: float, metrics: dict[str, Any]) -> None:
         score = self.score(metrics)
         if self.state.get("best_score") is None or score > self.state["best_score"]:
-            self.state.update(best=metrics[self.metric_name], best_score=score,
-                              best_epoch=epoch, stale_epochs=0)  # fmt: skip
+            self.state.update(
+                best=metrics[self.metric_name], best_score=score, best_epoch=epoch, stale_epochs=0
+            )
             if self.accelerator.is_main_process:
-                save_weights(self.accelerator.unwrap_model(self.model),
-                                        self.checkpoints / "best" / "model.safetensors")  # fmt: skip
+                save_weights(
+                    self.accelerator.unwrap_model(self.model),
+                    self.checkpoints / "best" / "model.safetensors",
+                )
         else:
             self.state["stale_epochs"] += 1
         self.state["epoch"] = epoch
         self.state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, **metrics})
-        fm.log({"train/epoch_loss": train_loss, **{f"val/{k}": v for k, v in metrics.items()}},
-               step=self.state["step"])  # fmt: skip
+        fm.log(
+            {"train/epoch_loss": train_loss, **{f"val/{k}": v for k, v in metrics.items()}},
+            step=self.state["step"],
+        )
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-        self.say(f"epoch {epoch + 1}/{self.config.epochs}: train loss {train_loss:.4f};"
-                 f" validation {shown}" + (" (best)" if self.state["best_epoch"] == epoch else ""))  # fmt: skip
+        self.say(
+            f"epoch {epoch + 1}/{self.config.epochs}: train loss {train_loss:.4f};"
+            f" validation {shown}" + (" (best)" if self.state["best_epoch"] == epoch else "")
+        )
         checkpoint.save_last(self.accelerator, self.checkpoints, self.state)
 
     def should_stop(self) -> bool:
@@ -246,9 +305,12 @@ class Trainer:
         if best.exists():
             checkpoint.load_weights(model, best)
         test = self.evaluate(self.test_loader, details=True)
-        summary = {"best_epoch": (self.state["best_epoch"] or 0) + 1,
-                   f"best_validation_{self.metric_name}": self.state["best"],
-                   "test": test, "history": self.state["history"]}  # fmt: skip
+        summary = {
+            "best_epoch": (self.state["best_epoch"] or 0) + 1,
+            f"best_validation_{self.metric_name}": self.state["best"],
+            "test": test,
+            "history": self.state["history"],
+        }
         headline = {k: v for k, v in test.items() if isinstance(v, float)}
         fm.log({f"test/{k}": v for k, v in headline.items()}, step=self.state["step"])
         self.say("test: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items()))
@@ -273,6 +335,14 @@ class Trainer:
             source = self.config.model_file.partition(":")[0]
             code[source] = self.code_dir / source
         spec = ModelSpec(**self.config.to_dict())
-        modelfile.save(folder, model, spec, self.data.classes, self.data.preprocessing, summary,
-                       hf_tokenizer=self.data.hf_tokenizer, code=code)  # fmt: skip
+        modelfile.save(
+            folder,
+            model,
+            spec,
+            self.data.classes,
+            self.data.preprocessing,
+            summary,
+            hf_tokenizer=self.data.hf_tokenizer,
+            code=code,
+        )
         self.say(f"model written to {folder}")

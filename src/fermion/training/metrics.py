@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: list[str],
-                           with_details: bool = False) -> dict:  # fmt: skip
+def classification_metrics(
+    logits: torch.Tensor, labels: torch.Tensor, classes: list[str], with_details: bool = False
+) -> dict:
     n = len(classes)
     predicted = logits.argmax(dim=1)
     confusion = torch.zeros(n, n, dtype=torch.long)
@@ -22,10 +23,14 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: 
     }
     if with_details:
         result["per_class"] = {
-            name: {"precision": precision[i].item(), "recall": recall[i].item(),
-                   "f1": f1[i].item(), "support": int(confusion[i].sum())}
+            name: {
+                "precision": precision[i].item(),
+                "recall": recall[i].item(),
+                "f1": f1[i].item(),
+                "support": int(confusion[i].sum()),
+            }
             for i, name in enumerate(classes)
-        }  # fmt: skip
+        }
         result["confusion_matrix"] = confusion.tolist()
         result["labels"] = classes
     return result

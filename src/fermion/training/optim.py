@@ -19,8 +19,10 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         if not parameter.requires_grad:
             continue
         (no_decay if parameter.ndim <= 1 else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float):

@@ -90,9 +90,14 @@ def read_head(
 
 @router.get("/{name}/versions/{version}/samples", response_model=DatasetSamples)
 def read_samples(
-    name: str, version: str, context: ContextDep, session: SessionDep, _: CurrentUser,
-    split: str = "train", per_class: Annotated[int, Query(ge=1, le=20)] = 3,
-) -> DatasetSamples:  # fmt: skip
+    name: str,
+    version: str,
+    context: ContextDep,
+    session: SessionDep,
+    _: CurrentUser,
+    split: str = "train",
+    per_class: Annotated[int, Query(ge=1, le=20)] = 3,
+) -> DatasetSamples:
     """A few records of each class: their positions in the split and their labels."""
     row = datasets.get_version(session, name, _version(version))
     return datasets.samples(context, row, split, per_class)
@@ -100,9 +105,14 @@ def read_samples(
 
 @router.get("/{name}/versions/{version}/images/{split}/{index}")
 def read_image(
-    name: str, version: str, split: str, index: Annotated[int, Path(ge=0)], context: ContextDep,
-    session: SessionDep, _: CurrentUser,
-) -> Response:  # fmt: skip
+    name: str,
+    version: str,
+    split: str,
+    index: Annotated[int, Path(ge=0)],
+    context: ContextDep,
+    session: SessionDep,
+    _: CurrentUser,
+) -> Response:
     """One stored image, as it was ingested (`index`: its position in the split)."""
     row = datasets.get_version(session, name, _version(version))
     data, media_type = datasets.image(context, row, split, index)

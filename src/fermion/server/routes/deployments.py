@@ -18,9 +18,12 @@ router = APIRouter(prefix="/deployments", tags=["deployments"])
 
 @router.post("", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED)
 def create_deployment(
-    request: DeploymentCreate, context: ContextDep, scheduler: SchedulerDep,
-    session: SessionDep, user: UserOnly,
-) -> DeploymentPublic:  # fmt: skip
+    request: DeploymentCreate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    user: UserOnly,
+) -> DeploymentPublic:
     """Serve a registered model with N replicas."""
     return deployments.create(context, scheduler, session, user, request)
 
@@ -39,18 +42,28 @@ def read_deployment(
 
 @router.post("/{name}/scale", response_model=DeploymentPublic)
 def scale_deployment(
-    name: str, body: DeploymentScale, context: ContextDep, scheduler: SchedulerDep,
-    session: SessionDep, principal: PrincipalDep, _: UserOnly,
-) -> DeploymentPublic:  # fmt: skip
+    name: str,
+    body: DeploymentScale,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    _: UserOnly,
+) -> DeploymentPublic:
     row = deployments.visible(session, principal, name)
     return deployments.scale(context, scheduler, session, row, body.replicas)
 
 
 @router.post("/{name}/update", response_model=DeploymentPublic)
 def update_deployment(
-    name: str, body: DeploymentUpdate, context: ContextDep, scheduler: SchedulerDep,
-    session: SessionDep, principal: PrincipalDep, _: UserOnly,
-) -> DeploymentPublic:  # fmt: skip
+    name: str,
+    body: DeploymentUpdate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    _: UserOnly,
+) -> DeploymentPublic:
     """Roll the replicas to another model version, one at a time."""
     row = deployments.visible(session, principal, name)
     return deployments.update(context, scheduler, session, row, body.model)
@@ -58,9 +71,12 @@ def update_deployment(
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_deployment(
-    name: str, scheduler: SchedulerDep, session: SessionDep, principal: PrincipalDep,
+    name: str,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    principal: PrincipalDep,
     _: UserOnly,
-) -> None:  # fmt: skip
+) -> None:
     deployments.delete(scheduler, session, deployments.visible(session, principal, name))
 
 
@@ -84,9 +100,13 @@ async def deployment_metrics(
 
 @router.get("/{name}/logs")
 def deployment_logs(
-    name: str, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: UserOnly,
+    name: str,
+    context: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    _: UserOnly,
     follow: bool = False,
-) -> StreamingResponse:  # fmt: skip
+) -> StreamingResponse:
     """Every replica's log, each line prefixed with its replica; `follow` streams on."""
     row = deployments.visible(session, principal, name)
     if follow:

@@ -31,27 +31,35 @@ router = APIRouter(tags=["jobs"])
 
 @router.post("/jobs", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
 def submit_job(
-    request: JobCreate, context: ContextDep, scheduler: SchedulerDep, session: SessionDep,
+    request: JobCreate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
     user: UserOnly,
-) -> JobPublic:  # fmt: skip
+) -> JobPublic:
     """Queue a command to run with the resources it asks for."""
     return jobs.submit(context, scheduler, session, user, request)
 
 
 @router.post("/jobs/train", response_model=TrainPublic, status_code=status.HTTP_201_CREATED)
 def submit_training(
-    request: TrainCreate, context: ContextDep, scheduler: SchedulerDep, session: SessionDep,
+    request: TrainCreate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
     user: UserOnly,
-) -> TrainPublic:  # fmt: skip
+) -> TrainPublic:
     """Train a model on a registered dataset with the built-in trainer, as a job."""
     return training.submit(context, scheduler, session, user, request)
 
 
 @router.get("/jobs", response_model=JobsPublic)
 def list_jobs(
-    session: SessionDep, scheduler: SchedulerDep, user: CurrentUser,
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    user: CurrentUser,
     status: JobStatus | None = None,
-) -> JobsPublic:  # fmt: skip
+) -> JobsPublic:
     return jobs.list_jobs(session, scheduler, user, status)
 
 
@@ -74,27 +82,37 @@ def delete_job(
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
 def cancel_job(
-    job_id: int, scheduler: SchedulerDep, session: SessionDep, principal: PrincipalDep,
+    job_id: int,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    principal: PrincipalDep,
     _: UserOnly,
-) -> JobPublic:  # fmt: skip
+) -> JobPublic:
     """Stop the job's processes (SIGTERM, then SIGKILL after the grace period)."""
     return jobs.cancel(session, scheduler, jobs.visible(session, principal, job_id))
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobPublic)
 def retry_job(
-    job_id: int, scheduler: SchedulerDep, session: SessionDep, principal: PrincipalDep,
+    job_id: int,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    principal: PrincipalDep,
     _: UserOnly,
-) -> JobPublic:  # fmt: skip
+) -> JobPublic:
     """Run a failed or cancelled job again; its checkpoint folder is kept."""
     return jobs.retry(session, scheduler, jobs.visible(session, principal, job_id))
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
 def read_logs(
-    job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep,
-    attempt: Annotated[int | None, Query(ge=1)] = None, follow: bool = False,
-):  # fmt: skip
+    job_id: int,
+    context: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    attempt: Annotated[int | None, Query(ge=1)] = None,
+    follow: bool = False,
+):
     """Every rank's output, each line prefixed with its rank under torchrun. With
     follow=true the response streams until the job ends."""
     job = jobs.visible(session, principal, job_id)
@@ -125,9 +143,11 @@ def download_tensorboard(
 ) -> Response:
     """The job's TensorBoard event files as a .tar.gz, for `tensorboard --logdir` anywhere."""
     job = jobs.visible(session, principal, job_id)
-    return Response(jobs.tensorboard_archive(context, job), media_type="application/gzip",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="job-{job.id}-tensorboard.tar.gz"'})  # fmt: skip
+    return Response(
+        jobs.tensorboard_archive(context, job),
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="job-{job.id}-tensorboard.tar.gz"'},
+    )
 
 
 @router.post("/jobs/{job_id}/metrics", status_code=status.HTTP_201_CREATED)
@@ -157,9 +177,11 @@ def read_capacity(scheduler: SchedulerDep, session: SessionDep, _: CurrentUser) 
         return {"cpu": r.cpu, "gpu": r.gpu, "memory": format_memory(memory), "memory_bytes": memory}
 
     return CapacityPublic(
-        executor=scheduler.executor.name, total=plain(total), used=plain(used),
+        executor=scheduler.executor.name,
+        total=plain(total),
+        used=plain(used),
         free=plain(total - used),
-    )  # fmt: skip
+    )
 
 
 @router.get("/jobs/{job_id}/config")

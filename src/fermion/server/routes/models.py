@@ -26,19 +26,24 @@ from fermion.server.services import jobs, models, training
 router = APIRouter(tags=["models"])
 
 
-@router.post("/jobs/{job_id}/model", response_model=ModelVersionPublic,
-             status_code=status.HTTP_201_CREATED)  # fmt: skip
+@router.post(
+    "/jobs/{job_id}/model", response_model=ModelVersionPublic, status_code=status.HTTP_201_CREATED
+)
 def register_model(
-    job_id: int, body: ModelRegister, context: ContextDep, session: SessionDep,
+    job_id: int,
+    body: ModelRegister,
+    context: ContextDep,
+    session: SessionDep,
     principal: PrincipalDep,
-) -> ModelVersionPublic:  # fmt: skip
+) -> ModelVersionPublic:
     """Register the model a job wrote (the trainer calls this with its job's token)."""
     job = jobs.visible(session, principal, job_id)
     return models.register_from_job(context, session, job, body.name, body.folder)
 
 
-@router.post("/models/import", response_model=ModelVersionPublic,
-             status_code=status.HTTP_201_CREATED)  # fmt: skip
+@router.post(
+    "/models/import", response_model=ModelVersionPublic, status_code=status.HTTP_201_CREATED
+)
 def import_model(
     body: ModelImport, context: ContextDep, session: SessionDep, user: UserOnly
 ) -> ModelVersionPublic:
@@ -90,16 +95,25 @@ def download_model_file(
 ) -> StreamingResponse:
     """One file of a model version (replicas and exports fetch models this way)."""
     row = models.get_version(session, name, _version(version))
-    return StreamingResponse(models.open_file(context, row, path),
-                             media_type="application/octet-stream")  # fmt: skip
+    return StreamingResponse(
+        models.open_file(context, row, path), media_type="application/octet-stream"
+    )
 
 
-@router.post("/models/{name}/versions/{version}/evaluate", response_model=JobPublic,
-             status_code=status.HTTP_201_CREATED)  # fmt: skip
+@router.post(
+    "/models/{name}/versions/{version}/evaluate",
+    response_model=JobPublic,
+    status_code=status.HTTP_201_CREATED,
+)
 def evaluate_model(
-    name: str, version: str, body: EvaluationCreate, context: ContextDep,
-    scheduler: SchedulerDep, session: SessionDep, user: UserOnly,
-) -> JobPublic:  # fmt: skip
+    name: str,
+    version: str,
+    body: EvaluationCreate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    user: UserOnly,
+) -> JobPublic:
     """Queue a job that evaluates the model on a dataset split."""
     row = models.get_version(session, name, _version(version))
     return training.submit_evaluation(context, scheduler, session, user, row, body)
@@ -107,9 +121,12 @@ def evaluate_model(
 
 @router.post("/models/{name}/versions/{version}/evaluations", response_model=ModelVersionPublic)
 def record_evaluation(
-    name: str, version: str, body: EvaluationRecord, session: SessionDep,
+    name: str,
+    version: str,
+    body: EvaluationRecord,
+    session: SessionDep,
     principal: PrincipalDep,
-) -> ModelVersionPublic:  # fmt: skip
+) -> ModelVersionPublic:
     """An evaluation job reports its result (with its job's token)."""
     row = models.get_version(session, name, _version(version))
     return models.add_evaluation(session, row, body, principal.job_id)

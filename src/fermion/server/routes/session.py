@@ -27,8 +27,15 @@ def sign_in(body: SessionCreate, response: Response, session: SessionDep) -> Use
     expires = datetime.now(UTC) + timedelta(hours=SESSION_HOURS)
     secret = auth.issue_token(session, principal.user, SESSION_NAME, expires_at=expires)
     session.commit()
-    response.set_cookie(SESSION_COOKIE, secret, max_age=SESSION_HOURS * 3600, path="/",
-                        secure=True, httponly=True, samesite="strict")  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=SESSION_HOURS * 3600,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
     return users.to_public(principal.user)
 
 
@@ -44,5 +51,4 @@ def sign_out(request: Request, response: Response, session: SessionDep) -> None:
     if row is not None and row.name == SESSION_NAME:
         session.delete(row)
         session.commit()
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True,
-                           samesite="strict")  # fmt: skip
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")

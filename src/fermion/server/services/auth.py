@@ -42,13 +42,27 @@ class Principal:
     deployment_id: int | None = None
 
 
-def issue_token(session: Session, user: User, name: str, job_id: int | None = None,
-                deployment_id: int | None = None, expires_at: datetime | None = None) -> str:  # fmt: skip
+def issue_token(
+    session: Session,
+    user: User,
+    name: str,
+    job_id: int | None = None,
+    deployment_id: int | None = None,
+    expires_at: datetime | None = None,
+) -> str:
     """Create a token for `user` (or for one of their jobs or deployments, or a dashboard
     session); the secret is returned once and never stored."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(Token(user=user, name=name, token_hash=hash_token(secret), job_id=job_id,
-                      deployment_id=deployment_id, expires_at=expires_at))  # fmt: skip
+    session.add(
+        Token(
+            user=user,
+            name=name,
+            token_hash=hash_token(secret),
+            job_id=job_id,
+            deployment_id=deployment_id,
+            expires_at=expires_at,
+        )
+    )
     return secret
 
 

@@ -138,14 +138,22 @@ def samples(
             if len(chosen) < per_class:
                 chosen.append(seen + offset)
         seen += batch.num_rows
-    rows = [{"index": indices[rank], "label": name}
-            for rank in range(per_class) for name, indices in picked.items()
-            if rank < len(indices)]  # fmt: skip
+    rows = [
+        {"index": indices[rank], "label": name}
+        for rank in range(per_class)
+        for name, indices in picked.items()
+        if rank < len(indices)
+    ]
     return DatasetSamples(ref=format_ref(row.dataset.name, row.version), split=split, samples=rows)
 
 
-IMAGE_TYPES = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"GIF8", "image/gif"),
-               (b"BM", "image/bmp"), (b"RIFF", "image/webp"))  # fmt: skip
+IMAGE_TYPES = (
+    (b"\x89PNG", "image/png"),
+    (b"\xff\xd8", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"RIFF", "image/webp"),
+)
 
 
 def image(
@@ -158,12 +166,16 @@ def image(
     for batch in _batches(context, row, split):
         if index < seen + batch.num_rows:
             data = batch.column("image")[index - seen].as_py()["bytes"]
-            kind = next((t for magic, t in IMAGE_TYPES if data.startswith(magic)),
-                        "application/octet-stream")  # fmt: skip
+            kind = next(
+                (t for magic, t in IMAGE_TYPES if data.startswith(magic)),
+                "application/octet-stream",
+            )
             return data, kind
         seen += batch.num_rows
-    raise NotFound(f"{format_ref(row.dataset.name, row.version)} has {seen} records in {split};"
-                   f" there is no image {index}")  # fmt: skip
+    raise NotFound(
+        f"{format_ref(row.dataset.name, row.version)} has {seen} records in {split};"
+        f" there is no image {index}"
+    )
 
 
 def files(context: ServerContext, row: DatasetVersionRow) -> DatasetFiles:

@@ -43,8 +43,11 @@ def replica_state(replica: ReplicaRow) -> str:
 
 def live_replicas(row: DeploymentRow) -> list[ReplicaRow]:
     """Replicas that serve or will serve: not ended, not being stopped."""
-    return [r for r in row.replica_rows
-            if not JobStatus(r.job.status).is_terminal and not r.job.cancel_requested]  # fmt: skip
+    return [
+        r
+        for r in row.replica_rows
+        if not JobStatus(r.job.status).is_terminal and not r.job.cancel_requested
+    ]
 
 
 def status_of(row: DeploymentRow) -> str:
@@ -67,23 +70,33 @@ def status_of(row: DeploymentRow) -> str:
 def to_public(context: ServerContext, row: DeploymentRow) -> DeploymentPublic:
     details = [
         ReplicaPublic(
-            job_id=r.job_id, model=format_ref(r.model_version.model.name, r.model_version.version),
-            state=replica_state(r), endpoint=r.endpoint, attempt=r.job.attempt,
+            job_id=r.job_id,
+            model=format_ref(r.model_version.model.name, r.model_version.version),
+            state=replica_state(r),
+            endpoint=r.endpoint,
+            attempt=r.job.attempt,
             restarts=max(0, r.job.attempt - 1),
             reason=r.job.failure_reason if r.job.attempt > 1 or cannot_load(r) else None,
         )
         for r in row.replica_rows
         if not JobStatus(r.job.status).is_terminal or cannot_load(r)
-    ]  # fmt: skip
+    ]
     return DeploymentPublic(
-        name=row.name, model=format_ref(row.model_version.model.name, row.model_version.version),
-        status=status_of(row), replicas=row.replicas,
+        name=row.name,
+        model=format_ref(row.model_version.model.name, row.model_version.version),
+        status=status_of(row),
+        replicas=row.replicas,
         ready_replicas=sum(1 for d in details if d.state == "ready"),
-        cpu=row.cpu, memory=format_memory(row.memory_bytes), max_batch_size=row.max_batch_size,
-        max_batch_delay_ms=row.max_batch_delay_ms, public=row.public,
+        cpu=row.cpu,
+        memory=format_memory(row.memory_bytes),
+        max_batch_size=row.max_batch_size,
+        max_batch_delay_ms=row.max_batch_delay_ms,
+        public=row.public,
         url=f"{context.settings.server_url}/api/v1/deployments/{row.name}",
-        replica_details=details, created_at=row.created_at, updated_at=row.updated_at,
-    )  # fmt: skip
+        replica_details=details,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def find(session: Session, name: str) -> DeploymentRow:
@@ -132,11 +145,18 @@ def _times(resources: Resources, n: int) -> Resources:
 
 
 # -- changing ---------------------------------------------------------------------------
-def create(context: ServerContext, scheduler: Scheduler, session: Session, user: User,
-           request: DeploymentCreate) -> DeploymentPublic:  # fmt: skip
+def create(
+    context: ServerContext,
+    scheduler: Scheduler,
+    session: Session,
+    user: User,
+    request: DeploymentCreate,
+) -> DeploymentPublic:
     if session.scalar(select(DeploymentRow).where(DeploymentRow.name == request.name)):
-        raise Conflict(f"deployment {request.name!r} exists; `fermion deployment update"
-                       f" {request.name} --model ...` changes its model, or pick another name")  # fmt: skip
+        raise Conflict(
+            f"deployment {request.name!r} exists; `fermion deployment update"
+            f" {request.name} --model ...` changes its model, or pick another name"
+        )
     name, version = parse_ref(request.model, kind="model")
     model_version = models.get_version(session, name, version)
     one = Resources(cpu=request.cpu, gpu=0, memory=parse_memory(request.memory))
@@ -145,23 +165,37 @@ def create(context: ServerContext, scheduler: Scheduler, session: Session, user:
     # Made only now: a row linked to the model version joins the session at once, and a
     # query before `add` would flush it half-built.
     row = DeploymentRow(
-        name=request.name, owner_id=user.id, model_version=model_version,
-        replicas=request.replicas, cpu=request.cpu, memory_bytes=one.memory,
-        max_batch_size=request.max_batch_size, max_batch_delay_ms=request.max_batch_delay_ms,
+        name=request.name,
+        owner_id=user.id,
+        model_version=model_version,
+        replicas=request.replicas,
+        cpu=request.cpu,
+        memory_bytes=one.memory,
+        max_batch_size=request.max_batch_size,
+        max_batch_delay_ms=request.max_batch_delay_ms,
         public=request.public,
-    )  # fmt: skip
+    )
     session.add(row)
     session.commit()
     scheduler.wake()
     return to_public(context, row)
 
 
-def scale(context: ServerContext, scheduler: Scheduler, session: Session, row: DeploymentRow,
-          replicas: int) -> DeploymentPublic:  # fmt: skip
+def scale(
+    context: ServerContext,
+    scheduler: Scheduler,
+    session: Session,
+    row: DeploymentRow,
+    replicas: int,
+) -> DeploymentPublic:
     more = replicas - len(live_replicas(row))
     if more > 0:
-        check_room(scheduler, session, _times(replica_resources(row), more),
-                   f"{more} more replica(s) of {row.name}")  # fmt: skip
+        check_room(
+            scheduler,
+            session,
+            _times(replica_resources(row), more),
+            f"{more} more replica(s) of {row.name}",
+        )
     row.replicas = replicas
     row.updated_at = now()
     session.commit()
@@ -169,14 +203,17 @@ def scale(context: ServerContext, scheduler: Scheduler, session: Session, row: D
     return to_public(context, row)
 
 
-def update(context: ServerContext, scheduler: Scheduler, session: Session, row: DeploymentRow,
-           model: str) -> DeploymentPublic:  # fmt: skip
+def update(
+    context: ServerContext, scheduler: Scheduler, session: Session, row: DeploymentRow, model: str
+) -> DeploymentPublic:
     name, version = parse_ref(model, kind="model")
     target = models.get_version(session, name, version)
     current = row.model_version
     if target.model.type != current.model.type:
-        raise Conflict(f"{format_ref(name, target.version)} is a {target.model.type} model;"
-                       f" {row.name} serves {current.model.type}: deploy it separately")  # fmt: skip
+        raise Conflict(
+            f"{format_ref(name, target.version)} is a {target.model.type} model;"
+            f" {row.name} serves {current.model.type}: deploy it separately"
+        )
     if row.replicas == 1:
         try:  # a roll starts the new replica before the old one stops
             check_room(scheduler, session, replica_resources(row), "the rolling update")

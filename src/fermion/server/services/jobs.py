@@ -37,18 +37,32 @@ from fermion.store.tables import JobMetricRow, JobRow, ReplicaRow, User
 FOLLOW_POLL_S = 0.1
 
 
-def to_public(job: JobRow, queue_position: int | None = None,
-              waiting_for: str | None = None) -> JobPublic:  # fmt: skip
+def to_public(
+    job: JobRow, queue_position: int | None = None, waiting_for: str | None = None
+) -> JobPublic:
     return JobPublic(
         waiting_for=waiting_for,
-        id=job.id, name=job.name, kind=job.kind, status=job.status, command=job.command,
-        nproc=job.nproc, cpu=job.cpu, gpu=job.gpu, memory=format_memory(job.memory_bytes),
-        env=job.env, max_retries=job.max_retries, attempt=job.attempt,
-        queue_position=queue_position, gpu_ids=job.gpu_ids, exit_code=job.exit_code,
+        id=job.id,
+        name=job.name,
+        kind=job.kind,
+        status=job.status,
+        command=job.command,
+        nproc=job.nproc,
+        cpu=job.cpu,
+        gpu=job.gpu,
+        memory=format_memory(job.memory_bytes),
+        env=job.env,
+        max_retries=job.max_retries,
+        attempt=job.attempt,
+        queue_position=queue_position,
+        gpu_ids=job.gpu_ids,
+        exit_code=job.exit_code,
         failure_reason=job.failure_reason,
         history=[AttemptPublic(**entry) for entry in job.history],
-        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-    )  # fmt: skip
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
 
 
 def _queue_positions(session: Session) -> dict[int, int]:
@@ -85,11 +99,21 @@ def submit(
         )
     job = JobRow(
         name=request.name or Path(request.command[-1]).name[:64] or "job",
-        kind=kind, owner_id=user.id, status=JobStatus.QUEUED.value,
-        command=request.command, env=request.env, nproc=request.nproc, cpu=wanted.cpu,
-        gpu=wanted.gpu, memory_bytes=wanted.memory, max_retries=request.max_retries,
-        attempt=0, cancel_requested=False, gpu_ids=[], history=[],
-    )  # fmt: skip
+        kind=kind,
+        owner_id=user.id,
+        status=JobStatus.QUEUED.value,
+        command=request.command,
+        env=request.env,
+        nproc=request.nproc,
+        cpu=wanted.cpu,
+        gpu=wanted.gpu,
+        memory_bytes=wanted.memory,
+        max_retries=request.max_retries,
+        attempt=0,
+        cancel_requested=False,
+        gpu_ids=[],
+        history=[],
+    )
     session.add(job)
     session.flush()  # the id names the job's folder
     job_dir = job_files(context, job.id).create()
@@ -121,8 +145,9 @@ def visible(session: Session, principal: Principal, job_id: int) -> JobRow:
     return job
 
 
-def list_jobs(session: Session, scheduler: Scheduler, user: User,
-              status: JobStatus | None) -> JobsPublic:  # fmt: skip
+def list_jobs(
+    session: Session, scheduler: Scheduler, user: User, status: JobStatus | None
+) -> JobsPublic:
     query = select(JobRow).order_by(JobRow.id.desc())
     if user.role != "admin":
         query = query.where(JobRow.owner_id == user.id)
@@ -130,8 +155,10 @@ def list_jobs(session: Session, scheduler: Scheduler, user: User,
         query = query.where(JobRow.status == status.value)
     positions = _queue_positions(session)
     capacity = scheduler.executor.capacity()
-    data = [to_public(job, positions.get(job.id), wait_reason(session, job, capacity))
-            for job in session.scalars(query)]  # fmt: skip
+    data = [
+        to_public(job, positions.get(job.id), wait_reason(session, job, capacity))
+        for job in session.scalars(query)
+    ]
     return JobsPublic(data=data, count=len(data))
 
 
@@ -173,12 +200,16 @@ def retry(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
 def delete(context: ServerContext, session: Session, job: JobRow) -> None:
     status = JobStatus(job.status)
     if not status.is_terminal:
-        raise Conflict(f"job {job.id} is {status.value}; cancel it first (fermion job cancel"
-                       f" {job.id}), then delete it")  # fmt: skip
+        raise Conflict(
+            f"job {job.id} is {status.value}; cancel it first (fermion job cancel"
+            f" {job.id}), then delete it"
+        )
     replica = session.scalar(select(ReplicaRow).where(ReplicaRow.job_id == job.id))
     if replica is not None:
-        raise Conflict(f"job {job.id} is a replica of deployment {replica.deployment.name};"
-                       " deleting the deployment removes it")  # fmt: skip
+        raise Conflict(
+            f"job {job.id} is a replica of deployment {replica.deployment.name};"
+            " deleting the deployment removes it"
+        )
     job_id = job.id
     session.delete(job)  # metrics and tokens go with it; models keep their row
     session.commit()
@@ -282,10 +313,16 @@ def artifact_path(context: ServerContext, job: JobRow, path: str) -> Path:
 def add_metrics(session: Session, job: JobRow, points: list[MetricPoint]) -> int:
     logged = now()
     session.add_all(
-        JobMetricRow(job_id=job.id, name=p.name, step=p.step, value=p.value,
-                     attempt=job.attempt, logged_at=logged)
+        JobMetricRow(
+            job_id=job.id,
+            name=p.name,
+            step=p.step,
+            value=p.value,
+            attempt=job.attempt,
+            logged_at=logged,
+        )
         for p in points
-    )  # fmt: skip
+    )
     session.commit()
     return len(points)
 

@@ -40,16 +40,28 @@ from fermion.store.tables import (
 
 def version_public(row: ModelVersionRow) -> ModelVersionPublic:
     return ModelVersionPublic(
-        name=row.model.name, version=row.version, ref=format_ref(row.model.name, row.version),
-        type=row.model.type, uri=row.uri, job_id=row.job_id, dataset=row.dataset,
-        metrics=row.metrics, config=row.config, evaluations=row.evaluations or [],
-        deployments=[d.name for d in row.deployments], created_at=row.created_at,
-    )  # fmt: skip
+        name=row.model.name,
+        version=row.version,
+        ref=format_ref(row.model.name, row.version),
+        type=row.model.type,
+        uri=row.uri,
+        job_id=row.job_id,
+        dataset=row.dataset,
+        metrics=row.metrics,
+        config=row.config,
+        evaluations=row.evaluations or [],
+        deployments=[d.name for d in row.deployments],
+        created_at=row.created_at,
+    )
 
 
 def model_public(row: ModelRow) -> ModelPublic:
-    return ModelPublic(name=row.name, type=row.type, created_at=row.created_at,
-                       versions=[version_public(v) for v in row.versions])  # fmt: skip
+    return ModelPublic(
+        name=row.name,
+        type=row.type,
+        created_at=row.created_at,
+        versions=[version_public(v) for v in row.versions],
+    )
 
 
 def list_models(session: Session, job_id: int | None = None) -> ModelsPublic:
@@ -92,8 +104,14 @@ def import_model(
         uploads.delete(context, upload)
 
 
-def _register(context: ServerContext, session: Session, source: Path, name: str,
-              owner_id: int | None, job_id: int | None) -> ModelVersionPublic:  # fmt: skip
+def _register(
+    context: ServerContext,
+    session: Session,
+    source: Path,
+    name: str,
+    owner_id: int | None,
+    job_id: int | None,
+) -> ModelVersionPublic:
     manifest = read_manifest(source)  # refuses a folder a replica could not read
     kind, config = manifest.kind.value, manifest.spec.model_dump(mode="json")
     model = session.scalar(select(ModelRow).where(ModelRow.name == name))
@@ -107,9 +125,16 @@ def _register(context: ServerContext, session: Session, source: Path, name: str,
         if model is None:
             model = ModelRow(name=name, type=kind, owner_id=owner_id, next_version=1)
             session.add(model)
-        row = ModelVersionRow(model=model, version=model.next_version, uri=context.artifacts.uri(key),
-                              job_id=job_id, dataset=manifest.spec.dataset,
-                              metrics=manifest.metrics, config=config, evaluations=[])  # fmt: skip
+        row = ModelVersionRow(
+            model=model,
+            version=model.next_version,
+            uri=context.artifacts.uri(key),
+            job_id=job_id,
+            dataset=manifest.spec.dataset,
+            metrics=manifest.metrics,
+            config=config,
+            evaluations=[],
+        )
         session.add(row)
         model.next_version += 1
         session.commit()
@@ -135,8 +160,9 @@ def open_file(context: ServerContext, row: ModelVersionRow, path: str) -> Iterat
     return stored_files.chunks(context, row.uri, path, format_ref(row.model.name, row.version))
 
 
-def add_evaluation(session: Session, row: ModelVersionRow, record: EvaluationRecord,
-                   job_id: int | None) -> ModelVersionPublic:  # fmt: skip
+def add_evaluation(
+    session: Session, row: ModelVersionRow, record: EvaluationRecord, job_id: int | None
+) -> ModelVersionPublic:
     entry = {**record.model_dump(), "job_id": job_id, "created_at": now().isoformat()}
     row.evaluations = [*(row.evaluations or []), entry]
     session.commit()
@@ -148,12 +174,15 @@ def delete(context: ServerContext, session: Session, name: str, version: int | N
     model = get_model(session, name)
     doomed = [get_version(session, name, version)] if version else list(model.versions)
     ids = [v.id for v in doomed]
-    users = set(session.scalars(
-        select(DeploymentRow.name).where(DeploymentRow.model_version_id.in_(ids))
-    )) | set(session.scalars(
-        select(DeploymentRow.name).join(ReplicaRow, ReplicaRow.deployment_id == DeploymentRow.id)
-        .where(ReplicaRow.model_version_id.in_(ids))
-    ))  # fmt: skip
+    users = set(
+        session.scalars(select(DeploymentRow.name).where(DeploymentRow.model_version_id.in_(ids)))
+    ) | set(
+        session.scalars(
+            select(DeploymentRow.name)
+            .join(ReplicaRow, ReplicaRow.deployment_id == DeploymentRow.id)
+            .where(ReplicaRow.model_version_id.in_(ids))
+        )
+    )
     refs = [format_ref(name, v.version) for v in doomed]
     if users:
         listed = ", ".join(sorted(users))

@@ -34,8 +34,9 @@ def chunks(context: ServerContext, uri: str, path: str, what: str) -> Iterator[b
     return read()
 
 
-def delete_versions(context: ServerContext, session: Session, parent: Any,
-                    doomed: Sequence[Any]) -> None:  # fmt: skip
+def delete_versions(
+    context: ServerContext, session: Session, parent: Any, doomed: Sequence[Any]
+) -> None:
     """Delete `doomed` versions of `parent` (the parent too when none would be left).
     Rows go first, files after: a crash in between leaves unreferenced files, never a
     row without its files."""

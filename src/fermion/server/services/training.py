@@ -30,9 +30,12 @@ COMMAND = ["python", "-m", "fermion.training.run", "train.json"]
 
 
 def submit(
-    context: ServerContext, scheduler: Scheduler, session: Session, user: User,
+    context: ServerContext,
+    scheduler: Scheduler,
+    session: Session,
+    user: User,
     request: TrainCreate,
-) -> TrainPublic:  # fmt: skip
+) -> TrainPublic:
     name, version = parse_ref(request.dataset)
     row = datasets.get_version(session, name, version)
     kind = DatasetType(row.dataset.type)
@@ -50,23 +53,49 @@ def submit(
     warnings = check_precision(request.precision, gpus, cpu_has_native_bf16())
     reason = "decided where the job runs" if request.precision is Precision.AUTO else "as asked"
     config = TrainConfig(
-        dataset=format_ref(name, row.version), dataset_type=kind.value,
+        dataset=format_ref(name, row.version),
+        dataset_type=kind.value,
         name=request.name or f"{name}-{options['model'] if not request.model_file else 'custom'}",
-        model=options["model"], epochs=options["epochs"], batch_size=options["batch_size"],
-        lr=options["lr"], weight_decay=options["weight_decay"], optimizer=options["optimizer"],
-        scheduler=options["scheduler"], warmup_ratio=options["warmup_ratio"],
-        precision=request.precision.value, precision_reason=reason, grad_accum=request.grad_accum,
-        max_grad_norm=options["max_grad_norm"], nproc=request.nproc, seed=request.seed,
-        early_stopping=request.early_stopping, image_size=request.image_size,
-        augment=options["augment"], pretrained=request.pretrained, model_file=request.model_file,
-    )  # fmt: skip
+        model=options["model"],
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        lr=options["lr"],
+        weight_decay=options["weight_decay"],
+        optimizer=options["optimizer"],
+        scheduler=options["scheduler"],
+        warmup_ratio=options["warmup_ratio"],
+        precision=request.precision.value,
+        precision_reason=reason,
+        grad_accum=request.grad_accum,
+        max_grad_norm=options["max_grad_norm"],
+        nproc=request.nproc,
+        seed=request.seed,
+        early_stopping=request.early_stopping,
+        image_size=request.image_size,
+        augment=options["augment"],
+        pretrained=request.pretrained,
+        model_file=request.model_file,
+    )
     job_request = build(
-        JobCreate, name=config.name, command=COMMAND, nproc=request.nproc, cpu=request.cpu,
-        gpu=request.gpu, memory=request.memory, max_retries=request.max_retries,
+        JobCreate,
+        name=config.name,
+        command=COMMAND,
+        nproc=request.nproc,
+        cpu=request.cpu,
+        gpu=request.gpu,
+        memory=request.memory,
+        max_retries=request.max_retries,
         code=request.code,
-    )  # fmt: skip
-    job = jobs.submit(context, scheduler, session, user, job_request, kind="train",
-                      files={"train.json": json.dumps(config.to_dict(), indent=2)})  # fmt: skip
+    )
+    job = jobs.submit(
+        context,
+        scheduler,
+        session,
+        user,
+        job_request,
+        kind="train",
+        files={"train.json": json.dumps(config.to_dict(), indent=2)},
+    )
     return TrainPublic(job=job, config=config.to_dict(), warnings=warnings)
 
 
@@ -74,23 +103,46 @@ EVALUATE_COMMAND = ["python", "-m", "fermion.training.evaluate", "evaluate.json"
 
 
 def submit_evaluation(
-    context: ServerContext, scheduler: Scheduler, session: Session, user: User,
-    model: ModelVersionRow, request: EvaluationCreate,
-) -> JobPublic:  # fmt: skip
+    context: ServerContext,
+    scheduler: Scheduler,
+    session: Session,
+    user: User,
+    model: ModelVersionRow,
+    request: EvaluationCreate,
+) -> JobPublic:
     """Queue a job that evaluates a registered model on a dataset split and records the
     result with the model version."""
     name, version = parse_ref(request.dataset)
     row = datasets.get_version(session, name, version)
     if row.dataset.type != model.model.type:
-        raise InvalidInput(f"{format_ref(model.model.name, model.version)} is a"
-                           f" {model.model.type} model; {name} is {row.dataset.type} data")  # fmt: skip
+        raise InvalidInput(
+            f"{format_ref(model.model.name, model.version)} is a"
+            f" {model.model.type} model; {name} is {row.dataset.type} data"
+        )
     if not row.split_counts.get(request.split):
         have = ", ".join(s for s, n in row.split_counts.items() if n)
-        raise InvalidInput(f"{format_ref(name, row.version)} has no records in split"
-                           f" {request.split!r}; it has {have}")  # fmt: skip
-    spec = {"model": format_ref(model.model.name, model.version),
-            "dataset": format_ref(name, row.version), "split": request.split}  # fmt: skip
-    job_request = build(JobCreate, name=f"evaluate-{model.model.name}"[:64],
-                        command=EVALUATE_COMMAND, cpu=request.cpu, memory=request.memory)  # fmt: skip
-    return jobs.submit(context, scheduler, session, user, job_request, kind="evaluate",
-                       files={"evaluate.json": json.dumps(spec)})  # fmt: skip
+        raise InvalidInput(
+            f"{format_ref(name, row.version)} has no records in split"
+            f" {request.split!r}; it has {have}"
+        )
+    spec = {
+        "model": format_ref(model.model.name, model.version),
+        "dataset": format_ref(name, row.version),
+        "split": request.split,
+    }
+    job_request = build(
+        JobCreate,
+        name=f"evaluate-{model.model.name}"[:64],
+        command=EVALUATE_COMMAND,
+        cpu=request.cpu,
+        memory=request.memory,
+    )
+    return jobs.submit(
+        context,
+        scheduler,
+        session,
+        user,
+        job_request,
+        kind="evaluate",
+        files={"evaluate.json": json.dumps(spec)},
+    )

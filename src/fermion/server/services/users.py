@@ -26,13 +26,20 @@ def update_job_defaults(
     A default that no job could ever get within `capacity` is refused."""
     merged = {**(user.job_defaults or {}), **changes.model_dump(exclude_unset=True)}
     asked = Resources(
-        cpu=float(merged.get("cpu") or 0), gpu=int(merged.get("gpu") or 0),
+        cpu=float(merged.get("cpu") or 0),
+        gpu=int(merged.get("gpu") or 0),
         memory=parse_memory(merged["memory"]) if merged.get("memory") else 0,
-    )  # fmt: skip
+    )
     if not asked.fits_in(capacity):
-        too_much = [name for name, a, c in (("cpu", asked.cpu, capacity.cpu),
-                                            ("gpu", asked.gpu, capacity.gpu),
-                                            ("memory", asked.memory, capacity.memory)) if a > c]  # fmt: skip
+        too_much = [
+            name
+            for name, a, c in (
+                ("cpu", asked.cpu, capacity.cpu),
+                ("gpu", asked.gpu, capacity.gpu),
+                ("memory", asked.memory, capacity.memory),
+            )
+            if a > c
+        ]
         raise InvalidInput(
             f"a default of {', '.join(too_much)} beyond what this platform has"
             f" ({capacity.describe()}) would leave every job queued forever; ask for at most"
