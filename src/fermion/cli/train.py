@@ -12,8 +12,14 @@ from fermion.cli.output import JsonFlag, err_console, print_json, table
 from fermion.cli.progress import follow_training
 from fermion.client import Client
 from fermion.errors import InvalidInput
+from fermion.payloads import TrainPublic
 
 Opt = typer.Option
+MODEL_HELP = (
+    "small-cnn, resnet18/34/50, mobilenet_v3_small, small-transformer, mlp, or bert (any"
+    " Hugging Face encoder folder, with --pretrained)."
+)
+PRETRAINED_HELP = "Weights (.safetensors/.pt) or a Hugging Face model folder, on the server."
 
 
 def train(
@@ -22,17 +28,8 @@ def train(
         Path | None, Opt("-f", "--file", help="Options as YAML; flags override.")
     ] = None,
     name: Annotated[str | None, Opt(help="Name to register the model under.")] = None,
-    model: Annotated[
-        str | None,
-        Opt(
-            help="small-cnn, resnet18/34/50, mobilenet_v3_small, small-transformer, mlp, or"
-            " bert (any Hugging Face encoder folder, with --pretrained)."
-        ),
-    ] = None,
-    pretrained: Annotated[
-        str | None,
-        Opt(help="Weights (.safetensors/.pt) or a Hugging Face model folder, on the server."),
-    ] = None,
+    model: Annotated[str | None, Opt(help=MODEL_HELP)] = None,
+    pretrained: Annotated[str | None, Opt(help=PRETRAINED_HELP)] = None,
     model_file: Annotated[str | None, Opt(help="Your own nn.Module: path.py:ClassName.")] = None,
     epochs: Annotated[int | None, Opt()] = None,
     batch_size: Annotated[int | None, Opt(help="Per process.")] = None,
@@ -60,7 +57,7 @@ def train(
 ) -> None:
     """Train a model on a registered dataset; prints the job id.
 
-    fermion train --dataset digits --model resnet18 --nproc 2 --precision bf16 --grad-accum 4 --follow
+    fermion train --dataset digits --model resnet18 --nproc 2 --precision bf16 --follow
     """
     options: dict[str, Any] = {}
     if file is not None:
@@ -78,29 +75,34 @@ def train(
         if json:
             print_json(started)
             return
-        shown = table("option", "value", title=f"Training job {started.job.id}")
-        for key, value in started.config.items():
-            shown.add_row(key, str(value))
-        err_console.print(shown)
-        for warning in started.warnings:
-            err_console.print(
-                f"[bold yellow]Warning:[/bold yellow] {warning}", highlight=False, soft_wrap=True
-            )
-        say_why_queued(started.job)
-        if not follow:
-            print(started.job.id)
-            return
-        if not err_console.is_terminal:  # piped or captured: the plain log is more useful
-            stream_logs(client, started.job.id)
-            return
-        job = follow_training(client, started.job.id, err_console)
+        _report(client, started, follow)
+
+
+def _report(client: Client, started: TrainPublic, follow: bool) -> None:
+    """The resolved options, warnings and queue hint; then the job's progress."""
+    shown = table("option", "value", title=f"Training job {started.job.id}")
+    for key, value in started.config.items():
+        shown.add_row(key, str(value))
+    err_console.print(shown)
+    for warning in started.warnings:
         err_console.print(
-            f"Job {job.id} {job.status.value}"
-            + (f": {job.failure_reason}" if job.failure_reason else "")
-            + f" (full log: fermion job logs {job.id})"
+            f"[bold yellow]Warning:[/bold yellow] {warning}", highlight=False, soft_wrap=True
         )
-        if job.status.value != "succeeded":
-            raise typer.Exit(job.exit_code or 1)
+    say_why_queued(started.job)
+    if not follow:
+        print(started.job.id)
+        return
+    if not err_console.is_terminal:  # piped or captured: the plain log is more useful
+        stream_logs(client, started.job.id)
+        return
+    job = follow_training(client, started.job.id, err_console)
+    err_console.print(
+        f"Job {job.id} {job.status.value}"
+        + (f": {job.failure_reason}" if job.failure_reason else "")
+        + f" (full log: fermion job logs {job.id})"
+    )
+    if job.status.value != "succeeded":
+        raise typer.Exit(job.exit_code or 1)
 
 
 def _read_options(path: Path) -> dict[str, Any]:

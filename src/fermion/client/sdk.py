@@ -7,15 +7,12 @@ the background when none answers.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,33 +21,19 @@ import httpx
 
 from fermion.client import launcher
 from fermion.client.deployments import DeploymentCalls
+from fermion.client.jobs import JobCalls
+from fermion.client.models import ModelCalls
 from fermion.client.packing import pack_directory
 from fermion.client.timeouts import LONG, TIMEOUT
 from fermion.errors import InvalidInput, ServerUnavailable, error_from_body
 from fermion.payloads import (
-    CapacityPublic,
     DatasetCreate,
     DatasetFiles,
     DatasetHead,
     DatasetPublic,
     DatasetsPublic,
     DatasetVersionPublic,
-    EvaluationCreate,
-    EvaluationRecord,
-    JobCreate,
     JobDefaults,
-    JobMetrics,
-    JobPublic,
-    JobsPublic,
-    MetricsCreate,
-    ModelFiles,
-    ModelImport,
-    ModelPublic,
-    ModelRegister,
-    ModelsPublic,
-    ModelVersionPublic,
-    TrainCreate,
-    TrainPublic,
     UploadPublic,
     UserPublic,
     build,
@@ -59,7 +42,7 @@ from fermion.refs import parse_ref
 from fermion.settings import LOOPBACK_HOSTS, Settings, load_settings
 
 
-class Client(DeploymentCalls):
+class Client(DeploymentCalls, JobCalls, ModelCalls):
     def __init__(
         self,
         url: str | None = None,
@@ -322,207 +305,3 @@ class Client(DeploymentCalls):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return cache
-
-    # -- jobs ----------------------------------------------------------------------
-    def submit_job(
-        self,
-        command: Sequence[str],
-        *,
-        name: str | None = None,
-        nproc: int = 1,
-        cpu: float | None = None,
-        gpu: int | None = None,
-        memory: str | None = None,
-        env: dict[str, str] | None = None,
-        max_retries: int = 0,
-        workdir: str | Path | None = ".",
-    ) -> JobPublic:
-        """Run `command` as a job. The files of `workdir` (default: the current folder,
-        minus what .gitignore/.fermionignore exclude) ship with it and are its working
-        directory; `workdir=None` ships nothing."""
-        payload = build(
-            JobCreate,
-            name=name,
-            command=list(command),
-            nproc=nproc,
-            cpu=cpu,
-            gpu=gpu,
-            memory=memory,
-            env=env or {},
-            max_retries=max_retries,
-        )
-        if workdir is not None:
-            payload.code = self._ship_code(Path(workdir))
-        body = payload.model_dump(mode="json")
-        return JobPublic.model_validate(self._json("POST", "/api/v1/jobs", json=body))
-
-    def train(
-        self, dataset: str, *, workdir: str | Path | None = None, **options: Any
-    ) -> TrainPublic:
-        """Train a model on `dataset` with the built-in trainer; options as `fermion train`
-        (model, epochs, batch_size, lr, precision, grad_accum, nproc, ...). The files of
-        `workdir` ship with it (needed for model_file)."""
-        payload = build(TrainCreate, dataset=dataset, **options)
-        if workdir is not None:
-            payload.code = self._ship_code(Path(workdir))
-        body = payload.model_dump(mode="json", exclude_none=True)
-        return TrainPublic.model_validate(self._json("POST", "/api/v1/jobs/train", json=body))
-
-    def list_jobs(self, status: str | None = None) -> JobsPublic:
-        params = {"status": status} if status else {}
-        return JobsPublic.model_validate(self._json("GET", "/api/v1/jobs", params=params))
-
-    def get_job(self, job_id: int) -> JobPublic:
-        return JobPublic.model_validate(self._json("GET", f"/api/v1/jobs/{job_id}"))
-
-    def cancel_job(self, job_id: int) -> JobPublic:
-        return JobPublic.model_validate(self._json("POST", f"/api/v1/jobs/{job_id}/cancel"))
-
-    def delete_job(self, job_id: int) -> None:
-        """Remove a finished job with its logs, metrics and files (its models stay)."""
-        self._request("DELETE", f"/api/v1/jobs/{job_id}")
-
-    def retry_job(self, job_id: int) -> JobPublic:
-        return JobPublic.model_validate(self._json("POST", f"/api/v1/jobs/{job_id}/retry"))
-
-    def wait_job(self, job_id: int, timeout: float | None = None, poll_s: float = 0.5) -> JobPublic:
-        """Block until the job has ended (or `timeout` seconds pass); returns it."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = self.get_job(job_id)
-            if job.status.is_terminal or (deadline is not None and time.monotonic() > deadline):
-                return job
-            time.sleep(poll_s)
-
-    def job_logs(self, job_id: int, attempt: int | None = None) -> str:
-        params = {"attempt": attempt} if attempt else {}
-        return self._request("GET", f"/api/v1/jobs/{job_id}/logs", params=params).text
-
-    def follow_job_logs(self, job_id: int) -> Iterator[str]:
-        """The job's output as it is written, until the job ends."""
-        yield from self._stream_text(f"/api/v1/jobs/{job_id}/logs", params={"follow": "true"})
-
-    def job_artifacts(self, job_id: int) -> list[str]:
-        return self._json("GET", f"/api/v1/jobs/{job_id}/artifacts")
-
-    def download_artifact(self, job_id: int, path: str, dest: Path) -> Path:
-        """Save one of the job's artifacts as `dest` (written whole, then renamed)."""
-        response = self._request("GET", f"/api/v1/jobs/{job_id}/artifacts/{path}", timeout=LONG)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.part")
-        tmp.write_bytes(response.content)
-        tmp.replace(dest)
-        return dest
-
-    def download_tensorboard(self, job_id: int, dest: Path) -> Path:
-        """Unpack the job's TensorBoard event files under `dest`; returns the job's folder
-        there (`tensorboard --logdir` it)."""
-        response = self._request("GET", f"/api/v1/jobs/{job_id}/tensorboard", timeout=LONG)
-        dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
-            tar.extractall(dest, filter="data")  # nothing may land outside dest
-        return dest / f"job-{job_id}"
-
-    # -- models ----------------------------------------------------------------------
-    def register_job_model(
-        self, job_id: int, name: str, folder: str = "model"
-    ) -> ModelVersionPublic:
-        body = build(ModelRegister, name=name, folder=folder).model_dump()
-        return ModelVersionPublic.model_validate(
-            self._json("POST", f"/api/v1/jobs/{job_id}/model", json=body)
-        )
-
-    def list_models(self, job_id: int | None = None) -> ModelsPublic:
-        params = {"job_id": job_id} if job_id is not None else {}
-        return ModelsPublic.model_validate(self._json("GET", "/api/v1/models", params=params))
-
-    def get_model(self, name: str) -> ModelPublic:
-        return ModelPublic.model_validate(self._json("GET", f"/api/v1/models/{name}"))
-
-    def get_model_version(self, ref: str) -> ModelVersionPublic:
-        name, version = parse_ref(ref, kind="model")
-        return ModelVersionPublic.model_validate(
-            self._json("GET", f"/api/v1/models/{name}/versions/{version or 'latest'}")
-        )
-
-    def delete_model(self, ref: str) -> list[str]:
-        """Delete a version (NAME:vN) or, given NAME alone, the whole model."""
-        name, version = parse_ref(ref, kind="model")
-        path = f"/api/v1/models/{name}" + (f"/versions/{version}" if version else "")
-        return self._json("DELETE", path)
-
-    def download_model(self, ref: str, dest: Path) -> ModelFiles:
-        """Download every file of a model version into `dest`."""
-        name, version = parse_ref(ref, kind="model")
-        base = f"/api/v1/models/{name}/versions/{version or 'latest'}/files"
-        listing = ModelFiles.model_validate(self._json("GET", base))
-        self._download_files(base, listing.files, dest)
-        return listing
-
-    def fetch_model(self, ref: str) -> Path:
-        """A local folder with the model version's files: the stored folder itself when
-        the artifact store is on this machine, else a cached download."""
-        info = self.get_model_version(ref)
-        local = Path(info.uri)
-        if "://" not in info.uri and (local / "model.safetensors").is_file():
-            return local
-        key = f"{info.name}-v{info.version}-{hashlib.sha256(info.uri.encode()).hexdigest()[:12]}"
-        return self.cached_copy("models", key, lambda dest: self.download_model(info.ref, dest))
-
-    def import_model(self, name: str, folder: Path) -> ModelVersionPublic:
-        """Register a model folder (model.safetensors, config.json, labels.json,
-        preprocessing.json) made elsewhere; `fermion.models.importing` makes one."""
-        body = build(ModelImport, name=name, upload=self.upload(folder)).model_dump()
-        return ModelVersionPublic.model_validate(
-            self._json("POST", "/api/v1/models/import", json=body, timeout=LONG)
-        )
-
-    def evaluate_model(
-        self,
-        ref: str,
-        dataset: str,
-        split: str = "test",
-        cpu: float | None = None,
-        memory: str | None = None,
-    ) -> JobPublic:
-        """Queue a job that evaluates the model on a dataset split; its result is added
-        to the model version's evaluations."""
-        name, version = parse_ref(ref, kind="model")
-        body = build(EvaluationCreate, dataset=dataset, split=split, cpu=cpu, memory=memory)
-        return JobPublic.model_validate(
-            self._json(
-                "POST",
-                f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluate",
-                json=body.model_dump(exclude_none=True),
-            )
-        )
-
-    def record_evaluation(
-        self, ref: str, dataset: str, split: str, metrics: dict[str, Any]
-    ) -> ModelVersionPublic:
-        name, version = parse_ref(ref, kind="model")
-        body = build(EvaluationRecord, dataset=dataset, split=split, metrics=metrics)
-        return ModelVersionPublic.model_validate(
-            self._json(
-                "POST",
-                f"/api/v1/models/{name}/versions/{version or 'latest'}/evaluations",
-                json=body.model_dump(mode="json"),
-            )
-        )
-
-    def log_metrics(self, job_id: int, points: list[dict[str, Any]]) -> int:
-        body = build(MetricsCreate, metrics=points).model_dump(mode="json")
-        return self._json("POST", f"/api/v1/jobs/{job_id}/metrics", json=body)["recorded"]
-
-    def job_metrics(self, job_id: int, name: str | None = None) -> JobMetrics:
-        params = {"name": name} if name else {}
-        return JobMetrics.model_validate(
-            self._json("GET", f"/api/v1/jobs/{job_id}/metrics", params=params)
-        )
-
-    def set_job_endpoint(self, job_id: int, url: str) -> None:
-        """A replica reports where it listens."""
-        self._request("PUT", f"/api/v1/jobs/{job_id}/endpoint", json={"url": url})
-
-    def capacity(self) -> CapacityPublic:
-        return CapacityPublic.model_validate(self._json("GET", "/api/v1/capacity"))

@@ -74,16 +74,7 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
             digest.update(hashlib.sha256(record.content).digest())
         writer.finalize()
 
-    if report and not request.skip_invalid:
-        raise report.error(source.display)
-    if not ranks:
-        raise InvalidInput(f"no valid records in {source.display}")
-    class_names = _class_order(list(class_ids))
-    if classification and len(class_names) < 2:
-        raise InvalidInput(
-            f"{source.display} has {len(class_names)} class ({', '.join(class_names)});"
-            " classification needs at least two"
-        )
+    class_names = _check(request, source, report, len(ranks), list(class_ids))
     spec = {
         **reader.spec(),
         "split": list(request.split),
@@ -100,13 +91,9 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
     hf.DatasetDict({name: records.select(splits[name]) for name in SPLIT_NAMES}).save_to_disk(
         str(folder), max_shard_size=SHARD_SIZE
     )
-    names_by_id = {i: name for name, i in class_ids.items()}
-    class_counts = {}
-    if classification:
-        for name, indices in splits.items():
-            counts = np.bincount(group_array[indices], minlength=len(class_ids))
-            by_name = {names_by_id[i]: int(n) for i, n in enumerate(counts)}
-            class_counts[name] = {c: by_name[c] for c in class_names}
+    class_counts = (
+        _class_counts(splits, group_array, class_ids, class_names) if classification else {}
+    )
     return IngestResult(
         folder=folder,
         digest=digest.hexdigest(),
@@ -117,3 +104,36 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
         class_counts=class_counts,
         skipped=report,
     )
+
+
+def _check(
+    request: DatasetCreate, source: Source, report: ProblemReport, records: int, classes: list
+) -> list[str]:
+    """Refuse what cannot make a dataset; returns the class names in their order."""
+    if report and not request.skip_invalid:
+        raise report.error(source.display)
+    if not records:
+        raise InvalidInput(f"no valid records in {source.display}")
+    class_names = _class_order(classes)
+    if request.type.is_classification and len(class_names) < 2:
+        raise InvalidInput(
+            f"{source.display} has {len(class_names)} class ({', '.join(class_names)});"
+            " classification needs at least two"
+        )
+    return class_names
+
+
+def _class_counts(
+    splits: dict[str, np.ndarray],
+    class_of: np.ndarray,
+    class_ids: dict[str, int],
+    class_names: list[str],
+) -> dict[str, dict[str, int]]:
+    """Records per class in each split, classes in `class_names` order."""
+    names_by_id = {i: name for name, i in class_ids.items()}
+    counts = {}
+    for split, indices in splits.items():
+        per_id = np.bincount(class_of[indices], minlength=len(class_ids))
+        by_name = {names_by_id[i]: int(n) for i, n in enumerate(per_id)}
+        counts[split] = {c: by_name[c] for c in class_names}
+    return counts

@@ -20,8 +20,9 @@ from pathlib import Path
 import uvicorn
 
 from fermion import modelfile
-from fermion.serving.app import ReplicaOptions, create_replica_app
+from fermion.serving.app import create_replica_app
 from fermion.serving.bodies import MAX_REQUEST_MB
+from fermion.serving.state import ReplicaOptions
 
 log = logging.getLogger("fermion.replica")
 

@@ -115,9 +115,19 @@ def parse_request(body: bytes, header_length: str | None) -> V2Request:
         or not all(isinstance(d, int) and d >= 0 for d in shape)
     ):
         raise InvalidInput(f"input {name!r}: shape must be a list of non-negative integers")
-    count = int(np.prod(shape))
     if datatype not in NUMPY_TYPES and datatype != "BYTES":
         raise InvalidInput(f"input {name!r}: unknown datatype {datatype!r}")
+    values = _values(spec, name, datatype, shape, binary)
+    outputs = request.get("outputs")
+    wanted = None
+    if isinstance(outputs, list):
+        wanted = [o.get("name") for o in outputs if isinstance(o, dict)]
+    return V2Request(request.get("id"), V2Input(name, datatype, shape, values), wanted)
+
+
+def _values(spec: dict[str, Any], name: str, datatype: str, shape: list[int], binary: bytes) -> Any:
+    """The input's data: from the binary part of the body, or from its JSON "data"."""
+    count = int(np.prod(shape))
     size = (spec.get("parameters") or {}).get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or size < 0 or size > len(binary):
@@ -152,11 +162,7 @@ def parse_request(body: bytes, header_length: str | None) -> V2Request:
                     f"input {name!r}: {values.size} values do not fill shape {shape}"
                 )
             values = values.reshape(shape)
-    outputs = request.get("outputs")
-    wanted = None
-    if isinstance(outputs, list):
-        wanted = [o.get("name") for o in outputs if isinstance(o, dict)]
-    return V2Request(request.get("id"), V2Input(name, datatype, shape, values), wanted)
+    return values
 
 
 def _flatten(data: list[Any]) -> Any:

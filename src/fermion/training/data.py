@@ -65,47 +65,62 @@ class Data:
 def build_data(config: TrainConfig, client: Any) -> Data:
     kind = DatasetType(config.dataset_type)
     if kind is DatasetType.IMAGE_CLASSIFICATION:
-        probe = Dataset.from_local(config.dataset, split="validation", client=client)
-        spec = probe.info.spec
-        size = config.image_size or spec["image_size"][0]
-        train = Dataset.from_local(
-            config.dataset,
-            "train",
-            client=client,
-            transform=image_transform(spec, size, config.augment),
-        )
-        evaluate = {
-            s: Dataset.from_local(config.dataset, s, client=client, image_size=size)
-            for s in ("validation", "test")
-        }
-        return Data(
-            train,
-            evaluate["validation"],
-            evaluate["test"],
-            train.classes,
-            preprocessing=ImagePreprocessing(
-                image_size=(size, size), mode="RGB", mean=spec["mean"], std=spec["std"]
-            ),
-            model_inputs={"image_side": size},
-        )
+        return image_data(config, client)
     if kind is DatasetType.TEXT_CLASSIFICATION and config.model == "bert":
         return hf_text_data(config, client)
     if kind is DatasetType.TEXT_CLASSIFICATION:
-        raw = Dataset.from_local(config.dataset, "train", client=client)
-        tokenizer = WordTokenizer.fit(raw.table["text"])
-        splits = {
-            s: Dataset.from_local(config.dataset, s, client=client, tokenizer=tokenizer)
-            for s in ("train", "validation", "test")
-        }
-        return Data(
-            splits["train"],
-            splits["validation"],
-            splits["test"],
-            raw.classes,
-            collate=pad_batch,
-            preprocessing=tokenizer.preprocessing(),
-            model_inputs={"vocab_size": len(tokenizer.vocab) + 2, "max_len": tokenizer.max_len},
-        )
+        return word_text_data(config, client)
+    return tabular_data(config, client)
+
+
+def image_data(config: TrainConfig, client: Any) -> Data:
+    """Images, augmented for training, resized for evaluation."""
+    probe = Dataset.from_local(config.dataset, split="validation", client=client)
+    spec = probe.info.spec
+    size = config.image_size or spec["image_size"][0]
+    train = Dataset.from_local(
+        config.dataset,
+        "train",
+        client=client,
+        transform=image_transform(spec, size, config.augment),
+    )
+    evaluate = {
+        s: Dataset.from_local(config.dataset, s, client=client, image_size=size)
+        for s in ("validation", "test")
+    }
+    return Data(
+        train,
+        evaluate["validation"],
+        evaluate["test"],
+        train.classes,
+        preprocessing=ImagePreprocessing(
+            image_size=(size, size), mode="RGB", mean=spec["mean"], std=spec["std"]
+        ),
+        model_inputs={"image_side": size},
+    )
+
+
+def word_text_data(config: TrainConfig, client: Any) -> Data:
+    """Text for the small Transformer: a word vocabulary fitted on the training split."""
+    raw = Dataset.from_local(config.dataset, "train", client=client)
+    tokenizer = WordTokenizer.fit(raw.table["text"])
+    splits = {
+        s: Dataset.from_local(config.dataset, s, client=client, tokenizer=tokenizer)
+        for s in ("train", "validation", "test")
+    }
+    return Data(
+        splits["train"],
+        splits["validation"],
+        splits["test"],
+        raw.classes,
+        collate=pad_batch,
+        preprocessing=tokenizer.preprocessing(),
+        model_inputs=tokenizer.preprocessing().shape_inputs(),
+    )
+
+
+def tabular_data(config: TrainConfig, client: Any) -> Data:
+    """Records, with the training split's feature (and target) statistics."""
     splits = {
         s: Dataset.from_local(config.dataset, s, client=client)
         for s in ("train", "validation", "test")

@@ -23,7 +23,7 @@ from fermion.refs import format_ref, parse_ref
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server.services import datasets, jobs
 from fermion.store.context import ServerContext
-from fermion.store.tables import ModelVersionRow, User
+from fermion.store.tables import DatasetVersionRow, ModelVersionRow, User
 from fermion.training.config import TrainConfig, check_model_name, defaults_for
 
 COMMAND = ["python", "-m", "fermion.training.run", "train.json"]
@@ -38,44 +38,11 @@ def submit(
 ) -> TrainPublic:
     name, version = parse_ref(request.dataset)
     row = datasets.get_version(session, name, version)
-    kind = DatasetType(row.dataset.type)
-    image_side = request.image_size or (row.spec.get("image_size") or [None])[0]
-    chosen = defaults_for(kind, image_side)
-    given = request.model_dump(exclude_none=True)
-    options = {**chosen, **{k: v for k, v in given.items() if k in chosen}}
-    if kind is DatasetType.TEXT_CLASSIFICATION and request.pretrained and not request.model:
-        options["model"] = "bert"  # a pretrained text model is a Hugging Face folder
-    if not request.model_file:
-        check_model_name(kind, options["model"], request.pretrained)
     gpus = (
         request.gpu if request.gpu is not None else int((user.job_defaults or {}).get("gpu") or 0)
     )
     warnings = check_precision(request.precision, gpus, cpu_has_native_bf16())
-    reason = "decided where the job runs" if request.precision is Precision.AUTO else "as asked"
-    config = TrainConfig(
-        dataset=format_ref(name, row.version),
-        dataset_type=kind.value,
-        name=request.name or f"{name}-{options['model'] if not request.model_file else 'custom'}",
-        model=options["model"],
-        epochs=options["epochs"],
-        batch_size=options["batch_size"],
-        lr=options["lr"],
-        weight_decay=options["weight_decay"],
-        optimizer=options["optimizer"],
-        scheduler=options["scheduler"],
-        warmup_ratio=options["warmup_ratio"],
-        precision=request.precision.value,
-        precision_reason=reason,
-        grad_accum=request.grad_accum,
-        max_grad_norm=options["max_grad_norm"],
-        nproc=request.nproc,
-        seed=request.seed,
-        early_stopping=request.early_stopping,
-        image_size=request.image_size,
-        augment=options["augment"],
-        pretrained=request.pretrained,
-        model_file=request.model_file,
-    )
+    config = train_config(request, row)
     job_request = build(
         JobCreate,
         name=config.name,
@@ -145,4 +112,43 @@ def submit_evaluation(
         job_request,
         kind="evaluate",
         files={"evaluate.json": json.dumps(spec)},
+    )
+
+
+def train_config(request: TrainCreate, row: DatasetVersionRow) -> TrainConfig:
+    """The request, completed with the defaults for the dataset's type and checked."""
+    name = row.dataset.name
+    kind = DatasetType(row.dataset.type)
+    image_side = request.image_size or (row.spec.get("image_size") or [None])[0]
+    chosen = defaults_for(kind, image_side)
+    given = request.model_dump(exclude_none=True)
+    options = {**chosen, **{k: v for k, v in given.items() if k in chosen}}
+    if kind is DatasetType.TEXT_CLASSIFICATION and request.pretrained and not request.model:
+        options["model"] = "bert"  # a pretrained text model is a Hugging Face folder
+    if not request.model_file:
+        check_model_name(kind, options["model"], request.pretrained)
+    reason = "decided where the job runs" if request.precision is Precision.AUTO else "as asked"
+    return TrainConfig(
+        dataset=format_ref(name, row.version),
+        dataset_type=kind.value,
+        name=request.name or f"{name}-{options['model'] if not request.model_file else 'custom'}",
+        model=options["model"],
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        lr=options["lr"],
+        weight_decay=options["weight_decay"],
+        optimizer=options["optimizer"],
+        scheduler=options["scheduler"],
+        warmup_ratio=options["warmup_ratio"],
+        precision=request.precision.value,
+        precision_reason=reason,
+        grad_accum=request.grad_accum,
+        max_grad_norm=options["max_grad_norm"],
+        nproc=request.nproc,
+        seed=request.seed,
+        early_stopping=request.early_stopping,
+        image_size=request.image_size,
+        augment=options["augment"],
+        pretrained=request.pretrained,
+        model_file=request.model_file,
     )

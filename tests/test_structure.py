@@ -1,6 +1,7 @@
-"""The layers of shared/DESIGN.md, enforced: every `import fermion.X` in src/fermion is
-read from the syntax tree (imports inside functions included) and checked against
-what its layer may import. A wrong import fails here, so the picture cannot drift."""
+"""The structure of shared/DESIGN.md, enforced, so the picture cannot drift: the layers
+(every `import fermion.X` in src/fermion, read from the syntax tree, imports inside
+functions included, is checked against what its layer may import), small modules and
+functions, and tests/ mirroring the packages."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import fermion
 
 SRC = Path(fermion.__file__).parent
 
-FOUNDATION = {"errors", "settings", "resources", "refs", "dataset_types"}
+FOUNDATION = {"errors", "settings", "resources", "refs", "dataset_types", "precision"}
 # What each top-level part of `fermion` is, and which parts it may import.
 LAYER_OF = {
     **dict.fromkeys(FOUNDATION, "foundation"),
@@ -128,3 +129,38 @@ def test_the_checker_sees_a_wrong_import(tmp_path):
     module = tmp_path / "bad.py"
     module.write_text("def f():\n    from fermion.server.app import create_app\n")
     assert fermion_imports(module) == {"server"}
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def test_modules_and_functions_stay_small():
+    too_long = []
+    for path in sorted(SRC.rglob("*.py")):
+        if "migrations" in path.parts:  # schema history is written once, read rarely
+            continue
+        text = path.read_text()
+        where = path.relative_to(SRC)
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{where}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{where}:{node.lineno} {node.name}: {lines} lines")
+    assert not too_long, "split by job:\n" + "\n".join(too_long)
+
+
+def test_tests_mirror_the_packages():
+    tests = Path(__file__).parent
+    packages = {p.name for p in SRC.iterdir() if p.is_dir() and not p.name.startswith("__")}
+    packages -= {"payloads"}  # bodies are tested through the API they carry
+    missing = sorted(p for p in packages if not (tests / p).is_dir())
+    assert not missing, f"no tests/ folder for: {missing}"
+    extra = sorted(
+        p.name
+        for p in tests.iterdir()
+        if p.is_dir() and (p / "__init__.py").exists() and p.name not in packages
+    )
+    assert not extra, f"tests/ folders with no package: {extra}"

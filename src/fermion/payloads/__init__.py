@@ -1,0 +1,116 @@
+"""Request and response bodies, shared by the server and the SDK (the API layer).
+
+Named by role: `XCreate` is what a client sends to make an X, `XPublic` what the
+API returns, `XsPublic` a list of them. One module per resource; every name is
+importable from `fermion.payloads`.
+"""
+
+from fermion.payloads.common import (
+    NAME_PATTERN,
+    DatasetType,
+    Health,
+    Precision,
+    build,
+    describe_errors,
+)
+from fermion.payloads.datasets import (
+    DatasetCreate,
+    DatasetFiles,
+    DatasetHead,
+    DatasetPublic,
+    DatasetSamples,
+    DatasetsPublic,
+    DatasetVersionPublic,
+    Problem,
+)
+from fermion.payloads.deployments import (
+    DeploymentCreate,
+    DeploymentPublic,
+    DeploymentScale,
+    DeploymentsPublic,
+    DeploymentToken,
+    DeploymentUpdate,
+    EndpointRegister,
+    ReplicaPublic,
+)
+from fermion.payloads.jobs import (
+    ENV_NAME,
+    AttemptPublic,
+    CapacityPublic,
+    JobCreate,
+    JobMetrics,
+    JobPublic,
+    JobsPublic,
+    JobStatus,
+    MetricPoint,
+    MetricsCreate,
+    MetricValue,
+    TrainCreate,
+    TrainPublic,
+)
+from fermion.payloads.models import (
+    EvaluationCreate,
+    EvaluationRecord,
+    ModelFiles,
+    ModelImport,
+    ModelPublic,
+    ModelRegister,
+    ModelsPublic,
+    ModelVersionPublic,
+)
+from fermion.payloads.users import (
+    JobDefaults,
+    SessionCreate,
+    UploadPublic,
+    UserPublic,
+)
+
+__all__ = [
+    "AttemptPublic",
+    "CapacityPublic",
+    "DatasetCreate",
+    "DatasetFiles",
+    "DatasetHead",
+    "DatasetPublic",
+    "DatasetSamples",
+    "DatasetType",
+    "DatasetVersionPublic",
+    "DatasetsPublic",
+    "DeploymentCreate",
+    "DeploymentPublic",
+    "DeploymentScale",
+    "DeploymentToken",
+    "DeploymentUpdate",
+    "DeploymentsPublic",
+    "ENV_NAME",
+    "EndpointRegister",
+    "EvaluationCreate",
+    "EvaluationRecord",
+    "Health",
+    "JobCreate",
+    "JobDefaults",
+    "JobMetrics",
+    "JobPublic",
+    "JobStatus",
+    "JobsPublic",
+    "MetricPoint",
+    "MetricValue",
+    "MetricsCreate",
+    "ModelFiles",
+    "ModelImport",
+    "ModelPublic",
+    "ModelRegister",
+    "ModelVersionPublic",
+    "ModelsPublic",
+    "NAME_PATTERN",
+    "Precision",
+    "Problem",
+    "ReplicaPublic",
+    "SessionCreate",
+    "TrainCreate",
+    "TrainPublic",
+    "UploadPublic",
+    "UserPublic",
+    "build",
+    "describe_errors",
+]

@@ -1,0 +1,69 @@
+"""Deployments, their replicas and tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from fermion.payloads.common import NAME_PATTERN
+
+
+class DeploymentCreate(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    model: str = Field(description="the model to serve: NAME[:VERSION]")
+    replicas: int = Field(1, ge=1, le=64)
+    max_batch_size: int = Field(32, ge=1, le=1024)
+    max_batch_delay_ms: float = Field(5.0, ge=0, le=1000)
+    cpu: float = Field(1.0, gt=0)
+    memory: str = "2Gi"
+    public: bool = False
+
+
+class DeploymentScale(BaseModel):
+    replicas: int = Field(ge=0, le=64)
+
+
+class DeploymentUpdate(BaseModel):
+    model: str = Field(description="the model version to roll out: NAME[:VERSION]")
+
+
+class ReplicaPublic(BaseModel):
+    job_id: int
+    model: str  # NAME:vN it serves
+    state: str  # queued | starting | loading | ready | restarting | stopping | failed
+    endpoint: str | None
+    attempt: int
+    restarts: int
+    reason: str | None = None
+
+
+class DeploymentPublic(BaseModel):
+    name: str
+    model: str  # NAME:vN it should serve
+    status: str  # ready | starting | updating | scaling | degraded | unavailable | failed | stopped
+    replicas: int
+    ready_replicas: int
+    cpu: float
+    memory: str
+    max_batch_size: int
+    max_batch_delay_ms: float
+    public: bool
+    url: str  # where applications send requests
+    replica_details: list[ReplicaPublic]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeploymentsPublic(BaseModel):
+    data: list[DeploymentPublic]
+    count: int
+
+
+class DeploymentToken(BaseModel):
+    deployment: str
+    token: str
+
+
+class EndpointRegister(BaseModel):
+    url: str = Field(pattern=r"^https?://")

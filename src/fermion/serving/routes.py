@@ -1,0 +1,107 @@
+"""The replica's own routes: health, readiness, Prometheus metrics, and the simple API
+(`POST /predict` with {"inputs": [...]} as JSON or multipart files)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from fermion.errors import FermionError, InvalidInput
+from fermion.modelfile.inputs import top_k
+from fermion.serving.bodies import read_body
+from fermion.serving.state import ReplicaState, replica_state
+
+router = APIRouter()
+State = Annotated[ReplicaState, Depends(replica_state)]
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(state: State) -> JSONResponse:
+    if state.replica is None:
+        return JSONResponse(
+            {"status": "not ready", "reason": state.error or "loading"}, status_code=503
+        )
+    return JSONResponse({"status": "ready", "model": state.options.model})
+
+
+@router.get("/metrics")
+def prometheus(state: State) -> Response:
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/predict")
+async def predict(request: Request, state: State) -> Response:
+    started, code = time.perf_counter(), 200
+    try:
+        replica = state.ready()
+        values = await _predict_inputs(request, state.limit)
+        items = await replica.prepare(values, replica.pre.prepare)
+        outputs = await replica.predict(items)
+        k = _top_k(request, state.options.top_k)
+        if replica.model.regression:
+            predictions = [{"value": value} for value in outputs]
+        else:
+            predictions = [top_k(p, replica.model.labels, k) for p in outputs]
+        return Response(
+            orjson.dumps({"model": state.options.model, "predictions": predictions}),
+            media_type="application/json",
+        )
+    except FermionError as exc:
+        code = exc.status
+        raise
+    except Exception:
+        code = 500
+        raise
+    finally:
+        state.observe("predict", started, code)
+
+
+async def _predict_inputs(request: Request, limit: int) -> list[Any]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        declared = request.headers.get("content-length")
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+            await read_body(request, limit)  # drains, then refuses
+        form = await request.form(max_files=1024, max_part_size=limit)
+        values: list[Any] = []
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                if key in ("text", "inputs"):
+                    values.append(value)
+            else:
+                values.append(await value.read())
+        return values
+    body = await read_body(request, limit)
+    if not body:
+        raise InvalidInput('the request has no body: send {"inputs": [...]} as JSON')
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(
+            f'the request body is not JSON ({exc}); send {{"inputs": [...]}} or multipart files'
+        ) from None
+    if not isinstance(payload, dict) or "inputs" not in payload:
+        raise InvalidInput('the request must be a JSON object with an "inputs" list')
+    values = payload["inputs"]
+    if not isinstance(values, list):
+        values = [values]  # one input on its own
+    return values
+
+
+def _top_k(request: Request, default: int) -> int:
+    text = request.query_params.get("top_k")
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise InvalidInput(f"top_k must be a positive integer, not {text!r}")
+    return int(text)

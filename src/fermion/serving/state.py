@@ -1,0 +1,148 @@
+"""What a replica process holds: its options, its metrics, and (once loaded in the
+background) the model with its preprocessing and batcher; or why it could not load."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from fastapi import Request
+
+from fermion.errors import (
+    EXIT_UNRECOVERABLE,
+    InvalidInput,
+    ServerUnavailable,
+)
+from fermion.modelfile import LoadedModel
+from fermion.modelfile.inputs import Preprocessor
+from fermion.serving.batcher import DynamicBatcher
+from fermion.serving.bodies import MAX_REQUEST_MB
+from fermion.serving.metrics import ReplicaMetrics
+
+log = logging.getLogger("fermion.replica")
+
+
+@dataclass
+class ReplicaOptions:
+    model: str  # what the replica serves, as NAME:vN (or a folder's name)
+    names: list[str] = field(default_factory=list)  # names the V2 paths accept
+    max_batch_size: int = 32
+    max_batch_delay_ms: float = 5.0
+    max_request_mb: float = MAX_REQUEST_MB
+    max_inputs: int = 1024
+    top_k: int = 3
+
+    @property
+    def version(self) -> str:
+        return self.model.rpartition(":v")[2] if ":v" in self.model else "1"
+
+
+class Replica:
+    """The loaded model, its preprocessing and its batcher."""
+
+    def __init__(
+        self, model: LoadedModel, options: ReplicaOptions, metrics: ReplicaMetrics
+    ) -> None:
+        self.model = model
+        self.options = options
+        self.pre = Preprocessor(model)
+        self.batcher = DynamicBatcher(
+            self.run_batch,
+            options.max_batch_size,
+            options.max_batch_delay_ms / 1000,
+            metrics.batch_size,
+            metrics.batch_seconds,
+        )
+        metrics.queue_depth.set_function(lambda: self.batcher.queue_depth)
+        self.metrics = metrics
+
+    def run_batch(self, items: list[Any]) -> list[Any]:
+        batch = self.pre.collate(items)
+        with torch.inference_mode():
+            out = self.model.network(batch).float()
+        if self.model.regression:
+            return out.reshape(-1).tolist()
+        return list(torch.softmax(out, dim=1))
+
+    def warm_up(self) -> None:
+        example = self.pre.prepare(self.pre.example, "warm-up")
+        for size in {1, min(self.options.max_batch_size, 8)}:
+            self.run_batch([example] * size)
+
+    async def predict(self, items: list[Any]) -> list[Any]:
+        self.metrics.inputs.inc(len(items))
+        return await self.batcher.submit(items)
+
+    async def prepare(self, values: list[Any], convert: Callable[[Any, str], Any]) -> list[Any]:
+        if not values:
+            raise InvalidInput('"inputs" is empty: send at least one input')
+        if len(values) > self.options.max_inputs:
+            raise InvalidInput(
+                f"{len(values)} inputs in one request; at most"
+                f" {self.options.max_inputs}: split them"
+            )
+        # Decoding runs off the event loop, beside the forward pass.
+        return await asyncio.to_thread(
+            lambda: [convert(v, f"inputs[{i}]") for i, v in enumerate(values)]
+        )
+
+
+class ReplicaState:
+    """Shared by every route through `request.app.state.replica`."""
+
+    def __init__(self, load: Callable[[], LoadedModel], options: ReplicaOptions) -> None:
+        self.load = load
+        self.options = options
+        self.metrics = ReplicaMetrics()
+        self.limit = int(options.max_request_mb * 2**20)  # bytes per request body
+        self.replica: Replica | None = None
+        self.error: str | None = None
+
+    def _load_and_warm(self) -> Replica:
+        started = time.perf_counter()
+        replica = Replica(self.load(), self.options, self.metrics)
+        replica.warm_up()
+        log.info(
+            "%s loaded and warmed up in %.1f s", self.options.model, time.perf_counter() - started
+        )
+        return replica
+
+    async def loading(self) -> None:
+        """Load in a thread while the server already answers /healthz. A model that
+        raises on load ends the process with EXIT_UNRECOVERABLE and its error in the
+        log, so that its deployment fails at once instead of waiting on it."""
+        try:
+            replica = await asyncio.to_thread(self._load_and_warm)
+            replica.batcher.start()
+            self.replica = replica
+            print(f"ready: serving {self.options.model}", flush=True)
+        except Exception as exc:  # noqa: BLE001 - the replica's own error, for its deployment
+            log.exception("could not load %s", self.options.model)
+            self.error = f"{type(exc).__name__}: {exc}"
+            message = f"error: could not load {self.options.model}: {self.error}"
+            print(message, file=sys.stderr, flush=True)
+            # Not reaching the server may pass; a model that raises on load will not.
+            os._exit(1 if isinstance(exc, ServerUnavailable) else EXIT_UNRECOVERABLE)
+
+    def ready(self) -> Replica:
+        if self.replica is None:
+            reason = self.error or "the model is still loading"
+            raise ServerUnavailable(f"{self.options.model} is not ready: {reason}")
+        return self.replica
+
+    def observe(self, route: str, started: float, code: int) -> None:
+        self.metrics.requests.labels(route, str(code)).inc()
+        self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+        if code >= 400:
+            self.metrics.errors.labels(route).inc()
+
+
+def replica_state(request: Request) -> ReplicaState:
+    return request.app.state.replica

@@ -1,0 +1,194 @@
+"""The replica's Open Inference Protocol (KServe V2) routes: server and model health,
+model metadata, and infer (JSON, or Triton's binary tensor extension). V2 clients read
+errors as {"error": message}."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import numpy as np
+import orjson
+import torch
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from fermion.errors import FermionError, InvalidInput, NotFound
+from fermion.modelfile.schema import TEXT_KINDS
+from fermion.serving import v2
+from fermion.serving.bodies import read_body
+from fermion.serving.state import Replica, ReplicaState, replica_state
+
+router = APIRouter(prefix="/v2")
+State = Annotated[ReplicaState, Depends(replica_state)]
+
+
+def v2_error(exc: FermionError) -> Response:
+    return Response(
+        v2.error_body(exc.message), status_code=exc.status, media_type="application/json"
+    )
+
+
+def check_name(state: ReplicaState, name: str) -> None:
+    if name not in state.options.names:
+        raise NotFound(
+            f"model {name!r} is not served here; this endpoint serves"
+            f" {' or '.join(map(repr, state.options.names))}"
+        )
+
+
+@router.get("")
+def v2_server() -> dict[str, Any]:
+    return {"name": "fermion", "version": "2", "extensions": ["binary_tensor_data"]}
+
+
+@router.get("/health/live")
+def v2_live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/health/ready")
+def v2_ready(state: State) -> Response:
+    ok = state.replica is not None
+    return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+
+@router.get("/models/{name}/ready")
+@router.get("/models/{name}/versions/{version}/ready")
+def v2_model_ready(name: str, state: State, version: str | None = None) -> Response:
+    try:
+        check_name(state, name)
+    except FermionError as exc:
+        return v2_error(exc)
+    ok = state.replica is not None
+    return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
+
+
+@router.get("/models/{name}")
+@router.get("/models/{name}/versions/{version}")
+def v2_metadata(name: str, state: State, version: str | None = None) -> Response:
+    try:
+        check_name(state, name)
+        replica = state.ready()
+    except FermionError as exc:
+        return v2_error(exc)
+    return JSONResponse(_metadata(name, state.options.version, replica))
+
+
+@router.post("/models/{name}/infer")
+@router.post("/models/{name}/versions/{version}/infer")
+async def v2_infer(
+    name: str, request: Request, state: State, version: str | None = None
+) -> Response:
+    started, code = time.perf_counter(), 200
+    try:
+        check_name(state, name)
+        replica = state.ready()
+        body = await read_body(request, state.limit)
+        parsed = v2.parse_request(body, request.headers.get(v2.HEADER_LENGTH))
+        values, convert = _v2_values(replica, parsed.input)
+        items = await replica.prepare(values, convert)
+        outputs = await replica.predict(items)
+        result = _v2_outputs(replica, outputs, parsed.outputs)
+        return Response(
+            orjson.dumps(v2.response(name, state.options.version, parsed.id, result)),
+            media_type="application/json",
+        )
+    except FermionError as exc:
+        code = exc.status
+        return v2_error(exc)
+    except Exception:
+        code = 500
+        raise
+    finally:
+        state.observe("v2_infer", started, code)
+
+
+def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callable]:
+    kind = replica.model.preprocessing.kind
+    shape = replica.pre.input_shape
+    if kind in TEXT_KINDS:
+        if tensor.datatype != "BYTES":
+            raise InvalidInput(
+                f"input {tensor.name!r} has datatype {tensor.datatype}; this text"
+                " model takes BYTES (UTF-8 strings)"
+            )
+        return [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in tensor.values
+        ], replica.pre.prepare
+    if kind == "image" and tensor.datatype == "BYTES":
+        return list(tensor.values), replica.pre.prepare
+    wanted = "FP16, FP32 or FP64" if kind == "image" else "a numeric type (FP32, INT64, ...)"
+    numeric = tensor.datatype.startswith("FP") if kind == "image" else tensor.datatype in v2.NUMERIC
+    if not numeric:
+        extra = "BYTES (encoded images) or " if kind == "image" else ""
+        raise InvalidInput(
+            f"input {tensor.name!r} has datatype {tensor.datatype}; this model"
+            f" takes {extra}{wanted} with shape [N, {', '.join(map(str, shape))}]"
+        )
+    array = np.asarray(tensor.values, dtype=np.float32)
+    if array.ndim != len(shape) + 1:
+        raise InvalidInput(
+            f"input {tensor.name!r} has shape {tensor.shape}; this model takes"
+            f" [N, {', '.join(map(str, shape))}]"
+        )
+    rows = list(torch.from_numpy(array.copy()))
+    return rows, replica.pre.tensor
+
+
+def _v2_outputs(replica: Replica, outputs: list[Any], wanted: list[str] | None) -> list[dict]:
+    n = len(outputs)
+    if replica.model.regression:
+        available = {"value": {"name": "value", "datatype": "FP32", "shape": [n], "data": outputs}}
+    else:
+        probabilities = torch.stack(outputs)
+        labels = [replica.model.labels[i] for i in probabilities.argmax(1).tolist()]
+        available = {
+            "probabilities": {
+                "name": "probabilities",
+                "datatype": "FP32",
+                "shape": list(probabilities.shape),
+                "data": probabilities.flatten().tolist(),
+            },
+            "label": {"name": "label", "datatype": "BYTES", "shape": [n], "data": labels},
+        }
+    if wanted is None:
+        return list(available.values())
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise InvalidInput(
+            f"no output named {', '.join(map(repr, unknown))}; this model has"
+            f" {', '.join(available)}"
+        )
+    return [available[w] for w in wanted]
+
+
+def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
+    kind = replica.model.preprocessing.kind
+    shape = replica.pre.input_shape
+    if kind == "image":
+        inputs = [
+            {"name": "input", "datatype": "BYTES", "shape": [-1]},
+            {"name": "input", "datatype": "FP32", "shape": [-1, *shape]},
+        ]
+    elif kind == "tabular":
+        inputs = [{"name": "input", "datatype": "FP32", "shape": [-1, *shape]}]
+    else:
+        inputs = [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
+    if replica.model.regression:
+        outputs = [{"name": "value", "datatype": "FP32", "shape": [-1]}]
+    else:
+        classes = len(replica.model.labels)
+        outputs = [
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+        ]
+    return {
+        "name": name,
+        "versions": [version],
+        "platform": "pytorch",
+        "inputs": inputs,
+        "outputs": outputs,
+        "parameters": {"labels": replica.model.labels, "dataset_type": replica.model.kind.value},
+    }
