@@ -52,11 +52,6 @@ MAY_IMPORT = {
     },
     "commands": {"sdk", "api", "foundation"},
 }
-# Imports that break the rules today, each to be removed (this list only shrinks: an
-# entry that no longer happens fails the test too, so it cannot go stale).
-KNOWN = {
-    ("cli", "modelfile"),  # model export and import still run in the CLI, not over the API
-}
 
 
 def fermion_imports(path: Path) -> set[str]:
@@ -111,13 +106,10 @@ def test_every_part_has_a_layer():
 
 
 def test_imports_follow_the_layers():
-    found = violations()
-    unexpected = sorted(v for v in found if v[:2] not in KNOWN)
+    unexpected = sorted(violations())
     assert not unexpected, "imports across layers:\n" + "\n".join(
         f"  {file}: {part} imports fermion.{imported}" for part, imported, file in unexpected
     )
-    stale = KNOWN - {v[:2] for v in found}
-    assert not stale, f"fixed, so remove from KNOWN: {sorted(stale)}"
 
 
 def test_training_and_serving_meet_only_in_the_model_folder():

@@ -108,7 +108,9 @@ def test_import_a_torchvision_state_dict_and_serve_it(cli, jobs, tmp_path):
         "64",
     )
     version = jobs.get_model_version("pets")
-    assert version.job_id is None and version.config["model"] == "resnet18"
+    assert version.config["model"] == "resnet18"
+    assert version.config["imported_from"] == str(source.resolve())
+    assert jobs.get_job(version.job_id).kind == "import"  # converted in a job, not here
     jobs.deploy("pets", name="pets", cpu=1, memory="2Gi")
     assert jobs.wait_deployment("pets", timeout=120).status == "ready"
     image = sources.png_bytes(size=(90, 70))

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from fermion.cli.output import JsonFlag, console, err_console, print_json, print_table, table, when
 from fermion.client import Client
 from fermion.errors import InvalidInput
-from fermion.payloads import ModelVersionPublic
+from fermion.payloads import JobPublic, ModelVersionPublic
 
 app = typer.Typer(help="The model registry.", no_args_is_help=True)
 
@@ -174,30 +174,39 @@ def export(
     ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """Export a model as TorchScript or ONNX, with its labels and preprocessing; the
-    export is checked against PyTorch on example inputs."""
-    from fermion.modelfile import export as exporting
-
-    if format not in exporting.FORMATS:
-        raise InvalidInput(f"--format must be torchscript or onnx, not {format!r}")
+    """Export a model as TorchScript or ONNX, with its labels and preprocessing (a job;
+    the export is checked against PyTorch on inputs it had not seen)."""
     with Client() as client:
         version = client.get_model_version(ref)
-        source = client.fetch_model(version.ref)
-    dest = output or Path(f"{version.name}-v{version.version}-{format}")
-    with console.status(f"exporting {version.ref} as {format}..."):
-        result = exporting.export(source, format, dest)
+        job = client.export_model(version.ref, format)
+        with console.status(f"exporting {version.ref} as {format} (job {job.id})..."):
+            job = client.wait_job(job.id)
+        _succeeded_or_exit(client, job)
+        dest = output or Path(f"{version.name}-v{version.version}-{format}")
+        result = client.download_export(job.id, dest)
     if json:
-        print_json(exporting.describe(result))
+        print_json(result)
         return
+    difference = result["max_difference"]
     check = (
         "not checked (onnxruntime is not installed)"
-        if result.max_difference != result.max_difference
-        else f"outputs match PyTorch within {result.max_difference:.1e}"
+        if difference != difference
+        else f"outputs match PyTorch within {difference:.1e}"
     )
-    console.print(f"Exported {version.ref} to {result.file} ({check})")
-    console.print(
-        f"inputs: {', '.join(result.inputs)}; labels and preprocessing in {result.folder}"
-    )
+    console.print(f"Exported {version.ref} to {result['file']} ({check})")
+    console.print(f"inputs: {', '.join(result['inputs'])}; labels and preprocessing in {dest}")
+
+
+def _succeeded_or_exit(client: Client, job: JobPublic) -> None:
+    """A conversion job that failed: its reason (the last error line) and exit 1."""
+    if job.status.value != "succeeded":
+        err_console.print(
+            f"[bold red]Error:[/bold red] job {job.id} {job.status.value}:"
+            f" {job.failure_reason} (fermion job logs {job.id})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("import")
@@ -212,42 +221,35 @@ def import_(
     ] = None,
     image_size: Annotated[int, typer.Option(help="Image models: the input side.")] = 224,
     labels: Annotated[
-        Path | None, typer.Option(help="A label map (JSON list or one per line).")
+        Path | None,
+        typer.Option(help="A label map (JSON list or one per line), inside the folder."),
     ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Register a model trained elsewhere: a torchvision state dict with a label map, or
-    a Hugging Face model directory for text."""
-    import tempfile
-
-    from fermion.modelfile import importing
-    from fermion.payloads import DatasetType
-
-    kind = DatasetType.parse(type)
+    a Hugging Face model directory for text. The folder is uploaded and converted in a
+    job, which checks it by predicting on an example before registering it."""
     if not path.is_dir():
         raise InvalidInput(f"--path {path} is not a folder")
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / name
-        with console.status(f"checking {path}..."):
-            if kind is DatasetType.IMAGE_CLASSIFICATION:
-                if not model:
-                    raise InvalidInput(
-                        "image models need --model, the architecture (e.g. resnet18)"
-                    )
-                importing.image_model(path, folder, model, image_size, labels)
-            elif kind is DatasetType.TEXT_CLASSIFICATION:
-                importing.text_model(path, folder, labels)
-            else:
-                raise InvalidInput(
-                    f"import takes image-classification or text-classification"
-                    f" models, not {kind.value}"
-                )
-        with Client() as client:
-            version = client.import_model(name, folder)
+    inside = None
+    if labels is not None:
+        if not labels.resolve().is_relative_to(path.resolve()):
+            raise InvalidInput(
+                f"--labels {labels} must be inside --path {path}, which is what is uploaded"
+            )
+        inside = str(labels.resolve().relative_to(path.resolve()))
+    with Client() as client:
+        job = client.import_trained_elsewhere(
+            name, type, path, model=model, image_size=image_size, labels=inside
+        )
+        with console.status(f"converting and checking {path} (job {job.id})..."):
+            job = client.wait_job(job.id)
+        _succeeded_or_exit(client, job)
+        version = client.list_models(job_id=job.id).data[0].latest
     if json:
         print_json(version)
         return
-    console.print(f"Registered {version.ref} ({version.type.value})")
+    console.print(f"Imported {version.ref}")
 
 
 @app.command()

@@ -4,6 +4,7 @@ into `fermion.Client`, which provides the HTTP plumbing and the file transfers."
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,11 @@ import httpx
 
 from fermion.client.timeouts import LONG
 from fermion.payloads import (
+    DatasetType,
     EvaluationCreate,
     EvaluationRecord,
+    ExportCreate,
+    ImportCreate,
     JobPublic,
     ModelFiles,
     ModelImport,
@@ -33,6 +37,9 @@ class ModelCalls:
     upload: Callable[[Path], str]
     _download_files: Callable[[str, list[str], Path], None]
     cached_copy: Callable[..., Path]
+    _ship_code: Callable[[Path], str]
+    job_artifacts: Callable[[int], list[str]]
+    download_artifact: Callable[[int, str, Path], Path]
 
     def register_job_model(
         self, job_id: int, name: str, folder: str = "model"
@@ -85,6 +92,61 @@ class ModelCalls:
         body = build(ModelImport, name=name, upload=self.upload(folder)).model_dump()
         return ModelVersionPublic.model_validate(
             self._json("POST", "/api/v1/models/import", json=body, timeout=LONG)
+        )
+
+    def export_model(
+        self, ref: str, format: str = "onnx", cpu: float | None = None, memory: str | None = None
+    ) -> JobPublic:
+        """Queue a job that exports the model as ONNX or TorchScript, checked against
+        PyTorch; `download_export` fetches the result once the job has succeeded."""
+        name, version = parse_ref(ref, kind="model")
+        body = build(ExportCreate, format=format, cpu=cpu, memory=memory)
+        return JobPublic.model_validate(
+            self._json(
+                "POST",
+                f"/api/v1/models/{name}/versions/{version or 'latest'}/export",
+                json=body.model_dump(exclude_none=True),
+            )
+        )
+
+    def download_export(self, job_id: int, dest: Path) -> dict[str, Any]:
+        """An export job's files into `dest`; returns what it made (file, inputs,
+        labels, the largest difference from PyTorch)."""
+        prefix = "export/"
+        for path in self.job_artifacts(job_id):
+            if path.startswith(prefix):
+                self.download_artifact(job_id, path, dest / path.removeprefix(prefix))
+        described = json.loads((dest / "export.json").read_text())
+        return {**described, "folder": str(dest), "file": str(dest / described["file"])}
+
+    def import_trained_elsewhere(
+        self,
+        name: str,
+        type: str,
+        path: Path,
+        model: str | None = None,
+        image_size: int = 224,
+        labels: str | None = None,
+        cpu: float | None = None,
+        memory: str | None = None,
+    ) -> JobPublic:
+        """Queue a job that makes the folder `path` (a torchvision state dict with a label
+        map, or a Hugging Face model folder) into a model folder and registers it as
+        `name`. `labels` is a path inside `path`."""
+        body = build(
+            ImportCreate,
+            name=name,
+            type=DatasetType.parse(type),
+            model=model,
+            image_size=image_size,
+            labels=labels,
+            cpu=cpu,
+            memory=memory,
+            code=self._ship_code(Path(path)),
+            origin=str(Path(path).resolve()),
+        )
+        return JobPublic.model_validate(
+            self._json("POST", "/api/v1/models/imports", json=body.model_dump(mode="json"))
         )
 
     def evaluate_model(

@@ -90,6 +90,7 @@ def image_model(
     labels_file: Path | None = None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
+    origin: str | None = None,
 ) -> Path:
     if architecture not in IMAGE_MODELS:
         raise InvalidInput(
@@ -115,7 +116,7 @@ def image_model(
         dataset_type=DatasetType.IMAGE_CLASSIFICATION,
         model=architecture,
         adapt_small_images=False,
-        imported_from=str(source),
+        imported_from=origin or str(source),
     )
     preprocessing = ImagePreprocessing(
         image_size=(image_size, image_size),
@@ -128,7 +129,11 @@ def image_model(
 
 
 def text_model(
-    source: Path, dest: Path, labels_file: Path | None = None, max_len: int = 128
+    source: Path,
+    dest: Path,
+    labels_file: Path | None = None,
+    max_len: int = 128,
+    origin: str | None = None,
 ) -> Path:
     from transformers import AutoConfig, AutoTokenizer
 
@@ -147,7 +152,7 @@ def text_model(
         dataset_type=DatasetType.TEXT_CLASSIFICATION,
         model="bert",
         architecture=type(network.hf).__name__,
-        imported_from=str(source),
+        imported_from=origin or str(source),
     )
     save(
         dest,

@@ -51,6 +51,8 @@ from fermion.payloads.jobs import (
 from fermion.payloads.models import (
     EvaluationCreate,
     EvaluationRecord,
+    ExportCreate,
+    ImportCreate,
     ModelFiles,
     ModelImport,
     ModelPublic,
@@ -66,6 +68,8 @@ from fermion.payloads.users import (
 )
 
 __all__ = [
+    "ExportCreate",
+    "ImportCreate",
     "AttemptPublic",
     "CapacityPublic",
     "DatasetCreate",

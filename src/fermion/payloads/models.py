@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -70,3 +70,26 @@ class EvaluationRecord(BaseModel):
 class ModelImport(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     upload: str = Field(description="an upload holding the model folder (upload:ID/NAME)")
+
+
+class ExportCreate(BaseModel):
+    """Export a model version for other runtimes, in a job."""
+
+    format: Literal["onnx", "torchscript"] = "onnx"
+    cpu: float | None = Field(None, gt=0)
+    memory: str | None = None
+
+
+class ImportCreate(BaseModel):
+    """Make a model trained elsewhere into a model folder and register it, in a job whose
+    code is the model's folder (`fermion model import` uploads it)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    type: DatasetType
+    code: str = Field(description="the uploaded source folder: upload:ID/NAME")
+    model: str | None = Field(None, description="image models: the architecture, e.g. resnet18")
+    image_size: int = Field(224, ge=8, le=4096, description="image models: the input side")
+    labels: str | None = Field(None, description="a label map's path inside the folder")
+    origin: str | None = Field(None, max_length=1024, description="where it came from, for people")
+    cpu: float | None = Field(None, gt=0)
+    memory: str | None = None

@@ -4,6 +4,8 @@ from fastapi.responses import StreamingResponse
 from fermion.payloads import (
     EvaluationCreate,
     EvaluationRecord,
+    ExportCreate,
+    ImportCreate,
     JobPublic,
     ModelFiles,
     ModelImport,
@@ -21,7 +23,7 @@ from fermion.server.deps import (
     UserOnly,
 )
 from fermion.server.routes.datasets import _version
-from fermion.server.services import jobs, models, training
+from fermion.server.services import conversions, jobs, models, training
 
 router = APIRouter(tags=["models"])
 
@@ -49,6 +51,19 @@ def import_model(
 ) -> ModelVersionPublic:
     """Register an uploaded model folder (made by `fermion model import`)."""
     return models.import_model(context, session, user, body.name, body.upload)
+
+
+@router.post("/models/imports", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
+def import_model_job(
+    body: ImportCreate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    user: UserOnly,
+) -> JobPublic:
+    """Queue a job that makes an uploaded model trained elsewhere (a torchvision state dict
+    with a label map, or a Hugging Face folder) into a model folder and registers it."""
+    return conversions.submit_import(context, scheduler, session, user, body)
 
 
 @router.get("/models", response_model=ModelsPublic)
@@ -117,6 +132,26 @@ def evaluate_model(
     """Queue a job that evaluates the model on a dataset split."""
     row = models.get_version(session, name, _version(version))
     return training.submit_evaluation(context, scheduler, session, user, row, body)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/export",
+    response_model=JobPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def export_model(
+    name: str,
+    version: str,
+    body: ExportCreate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    user: UserOnly,
+) -> JobPublic:
+    """Queue a job that exports the model (ONNX or TorchScript, checked against PyTorch);
+    the export is the job's artifacts under export/."""
+    row = models.get_version(session, name, _version(version))
+    return conversions.submit_export(context, scheduler, session, user, row, body)
 
 
 @router.post("/models/{name}/versions/{version}/evaluations", response_model=ModelVersionPublic)
