@@ -150,6 +150,22 @@ def test_cancel_a_job_from_its_page(visit: Visit, sdk, tmp_path):
     visit.shot("job-cancelled")
 
 
+def test_a_queued_job_shows_what_it_waits_for(visit: Visit, sdk, tmp_path):
+    sleep = ["python", "-c", "import time; time.sleep(600)"]
+    blocker = sdk.submit_job(sleep, name="blocker", cpu=3, memory="200Mi", workdir=tmp_path)
+    waiting = sdk.submit_job(sleep, name="waiter", cpu=1, memory="200Mi", workdir=tmp_path)
+    try:
+        page = visit.sign_in()
+        page.goto(f"{visit.server.url}/#/jobs/{waiting.id}")
+        shown = page.wait_for_selector("#waiting-for", timeout=30_000).inner_text()
+        assert "waiting for CPUs" in shown and f"job {blocker.id} blocker" in shown
+        assert f"fermion job cancel {blocker.id}" in shown
+        visit.shot("job-waiting")
+    finally:
+        for job in (waiting, blocker):
+            sdk.cancel_job(job.id)
+
+
 def test_tables_sort_and_page(visit: Visit, sdk, tmp_path):
     for i in range(21):
         sdk.submit_job(

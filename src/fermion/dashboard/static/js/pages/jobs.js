@@ -15,6 +15,7 @@ export async function jobList(view, scope) {
       { key: "kind", label: "kind" },
       { key: "status", label: "status", render: (j) => badge(j.status) },
       { key: "queue_position", label: "queue", num: true, render: (j) => j.queue_position ?? "-" },
+      { key: "waiting_for", label: "waiting for", render: (j) => j.waiting_for ?? "" },
       { key: "nproc", label: "nproc", num: true },
       { key: "cpu", label: "cpu", num: true },
       { key: "gpu", label: "gpu", num: true },
@@ -77,6 +78,7 @@ export async function jobDetail(view, scope, id) {
     summary.replaceChildren(h("div", { class: "grid" }, panel("Status", facts([
       ["name", job.name], ["kind", job.kind], ["status", badge(job.status)],
       ["queue position", job.queue_position ?? "-"],
+      ...(job.waiting_for ? [["waiting for", h("span", { id: "waiting-for" }, job.waiting_for)]] : []),
       ["attempt", `${job.attempt} (retries allowed: ${job.max_retries})`],
       ["started", when(job.started_at)], ["finished", when(job.finished_at)],
       ["reason", job.failure_reason ?? "-"]])),
