@@ -5,20 +5,18 @@ import)."""
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fermion.errors import Conflict
-from fermion.payloads import ExportCreate, ImportCreate, JobCreate, JobPublic, build
+from fermion.payloads import ExportCreate, ImportCreate, JobPublic
 from fermion.refs import format_ref
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server.services import jobs
 from fermion.store.context import ServerContext
 from fermion.store.tables import ModelRow, ModelVersionRow, User
 
-COMMAND = ["python", "-m", "fermion.serving.convert", "convert.json"]
+MODULE = "fermion.serving.convert"
 
 
 def submit_export(
@@ -31,21 +29,17 @@ def submit_export(
 ) -> JobPublic:
     ref = format_ref(model.model.name, model.version)
     spec = {"action": "export", "model": ref, "format": request.format}
-    job_request = build(
-        JobCreate,
-        name=f"export-{model.model.name}"[:64],
-        command=COMMAND,
-        cpu=request.cpu,
-        memory=request.memory,
-    )
-    return jobs.submit(
+    return jobs.submit_builtin(
         context,
         scheduler,
         session,
         user,
-        job_request,
-        kind="export",
-        files={"convert.json": json.dumps(spec)},
+        "export",
+        MODULE,
+        spec,
+        name=f"export-{model.model.name}"[:64],
+        cpu=request.cpu,
+        memory=request.memory,
     )
 
 
@@ -66,20 +60,16 @@ def submit_import(
         "action": "import",
         **request.model_dump(mode="json", exclude={"code", "cpu", "memory"}),
     }
-    job_request = build(
-        JobCreate,
-        name=f"import-{request.name}"[:64],
-        command=COMMAND,
-        cpu=request.cpu,
-        memory=request.memory,
-        code=request.code,
-    )
-    return jobs.submit(
+    return jobs.submit_builtin(
         context,
         scheduler,
         session,
         user,
-        job_request,
-        kind="import",
-        files={"convert.json": json.dumps(spec)},
+        "import",
+        MODULE,
+        spec,
+        name=f"import-{request.name}"[:64],
+        cpu=request.cpu,
+        memory=request.memory,
+        code=request.code,
     )

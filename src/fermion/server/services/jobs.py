@@ -25,6 +25,7 @@ from fermion.payloads import (
     JobStatus,
     MetricPoint,
     MetricValue,
+    build,
 )
 from fermion.resources import Resources, default_job_memory, format_memory, parse_memory
 from fermion.scheduler.queue import wait_reason
@@ -63,6 +64,24 @@ def to_public(
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
+
+
+def submit_builtin(
+    context: ServerContext,
+    scheduler: Scheduler,
+    session: Session,
+    user: User,
+    kind: str,
+    module: str,
+    spec: dict[str, Any],
+    **request: Any,
+) -> JobPublic:
+    """Queue one of Fermion's own programs, `python -m MODULE spec.json`, as a job of
+    `kind`; `request` holds the JobCreate fields (name, resources, code)."""
+    spec_file = f"{kind}.json"
+    job_request = build(JobCreate, command=["python", "-m", module, spec_file], **request)
+    files = {spec_file: json.dumps(spec, indent=2)}
+    return submit(context, scheduler, session, user, job_request, kind=kind, files=files)
 
 
 def _queue_positions(session: Session) -> dict[int, int]:
@@ -259,13 +278,12 @@ def _read_from(path: Path, offset: int) -> bytes:
 
 
 # -- configuration ------------------------------------------------------------------
-CONFIG_FILES = ("train.json", "evaluate.json")  # written by the server at submit
-
-
 def config(context: ServerContext, job: JobRow) -> dict[str, Any]:
+    """A job of Fermion's own (train, evaluate, export, import): its KIND.json, written by
+    the server at submit; and where its files are."""
     files = job_files(context, job.id)
     found = {}
-    for name in CONFIG_FILES:
+    for name in {f"{job.kind}.json"}:
         path = files.code / name
         if path.is_file():
             try:

@@ -4,19 +4,15 @@ a job of kind `evaluate`."""
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy.orm import Session
 
 from fermion.errors import InvalidInput
 from fermion.payloads import (
     DatasetType,
     EvaluationCreate,
-    JobCreate,
     JobPublic,
     TrainCreate,
     TrainPublic,
-    build,
 )
 from fermion.precision import Precision, check_precision, cpu_has_native_bf16
 from fermion.refs import format_ref, parse_ref
@@ -25,8 +21,6 @@ from fermion.server.services import datasets, jobs
 from fermion.store.context import ServerContext
 from fermion.store.tables import DatasetVersionRow, ModelVersionRow, User
 from fermion.training.config import TrainConfig, check_model_name, defaults_for
-
-COMMAND = ["python", "-m", "fermion.training.run", "train.json"]
 
 
 def submit(
@@ -43,10 +37,15 @@ def submit(
     )
     warnings = check_precision(request.precision, gpus, cpu_has_native_bf16())
     config = train_config(request, row)
-    job_request = build(
-        JobCreate,
+    job = jobs.submit_builtin(
+        context,
+        scheduler,
+        session,
+        user,
+        "train",
+        "fermion.training.run",
+        config.to_dict(),
         name=config.name,
-        command=COMMAND,
         nproc=request.nproc,
         cpu=request.cpu,
         gpu=request.gpu,
@@ -54,19 +53,7 @@ def submit(
         max_retries=request.max_retries,
         code=request.code,
     )
-    job = jobs.submit(
-        context,
-        scheduler,
-        session,
-        user,
-        job_request,
-        kind="train",
-        files={"train.json": json.dumps(config.to_dict(), indent=2)},
-    )
     return TrainPublic(job=job, config=config.to_dict(), warnings=warnings)
-
-
-EVALUATE_COMMAND = ["python", "-m", "fermion.training.evaluate", "evaluate.json"]
 
 
 def submit_evaluation(
@@ -97,21 +84,17 @@ def submit_evaluation(
         "dataset": format_ref(name, row.version),
         "split": request.split,
     }
-    job_request = build(
-        JobCreate,
-        name=f"evaluate-{model.model.name}"[:64],
-        command=EVALUATE_COMMAND,
-        cpu=request.cpu,
-        memory=request.memory,
-    )
-    return jobs.submit(
+    return jobs.submit_builtin(
         context,
         scheduler,
         session,
         user,
-        job_request,
-        kind="evaluate",
-        files={"evaluate.json": json.dumps(spec)},
+        "evaluate",
+        "fermion.training.evaluate",
+        spec,
+        name=f"evaluate-{model.model.name}"[:64],
+        cpu=request.cpu,
+        memory=request.memory,
     )
 
 
