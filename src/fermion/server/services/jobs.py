@@ -66,6 +66,9 @@ def to_public(
     )
 
 
+BUILTIN_KINDS = ("train", "evaluate", "export", "import")  # Fermion's own programs
+
+
 def submit_builtin(
     context: ServerContext,
     scheduler: Scheduler,
@@ -283,7 +286,7 @@ def config(context: ServerContext, job: JobRow) -> dict[str, Any]:
     the server at submit; and where its files are."""
     files = job_files(context, job.id)
     found = {}
-    for name in {f"{job.kind}.json"}:
+    for name in [f"{job.kind}.json"] if job.kind in BUILTIN_KINDS else []:
         path = files.code / name
         if path.is_file():
             try:
