@@ -88,6 +88,17 @@ def stop_server(running: RunningServer) -> None:
 
 
 @pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL for the tests that run on it (tests/postgres.py)."""
+    from tests.postgres import throwaway_postgres
+
+    with throwaway_postgres() as url:
+        if url is None:
+            pytest.skip("no PostgreSQL on this machine (apt-get install postgresql)")
+        yield url
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[RunningServer]:
     running = start_server(tmp_path_factory.mktemp("fermion-home"))
     yield running

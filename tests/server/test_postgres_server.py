@@ -1,28 +1,15 @@
-"""The server on PostgreSQL: the same dataset path as on SQLite. Runs when
-FERMION_TEST_DATABASE_URL is set (`.ci/run` starts a throwaway PostgreSQL)."""
+"""The server on PostgreSQL: the same dataset path as on SQLite (tests/postgres.py
+starts a throwaway PostgreSQL)."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-from sqlalchemy import text
-
 from fermion.client import launcher
-from fermion.store.metadata import make_engine
 from tests.conftest import start_server
+from tests.postgres import empty
 
-DATABASES = ["postgresql"] if os.environ.get("FERMION_TEST_DATABASE_URL") else []
 
-
-@pytest.mark.parametrize("database", DATABASES)
-def test_datasets_on_postgresql(database, tmp_path, digits_dir):
-    url = os.environ["FERMION_TEST_DATABASE_URL"]
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+def test_datasets_on_postgresql(postgres_url, tmp_path, digits_dir):
+    url = empty(postgres_url)
     running = start_server(tmp_path / "home", FERMION_DATABASE_URL=url)
     try:
         with running.client() as client:
