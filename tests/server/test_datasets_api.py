@@ -116,10 +116,11 @@ def test_a_source_that_cannot_be_read_is_a_400_that_says_why(http, source, messa
     assert message in answer.json()["message"]
 
 
-def test_ids_beyond_any_database_integer_are_404(http):
-    for path in (
-        "/jobs/99999999999999999999999",
-        "/jobs/-1",
-        "/models/x/versions/99999999999999999999",
+def test_ids_beyond_any_database_integer_are_refused_not_a_500(http):
+    for path, status in (
+        ("/jobs/99999999999999999999999", 404),
+        ("/jobs/-1", 404),
+        ("/models/x/versions/99999999999999999999", 400),  # "... is not a version"
+        ("/datasets/x/versions/v²", 400),
     ):
-        assert http.get(path).status_code in (404, 422), path
+        assert http.get(path).status_code == status, path
