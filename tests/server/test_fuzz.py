@@ -42,6 +42,7 @@ def test_no_request_the_fuzzer_makes_is_a_server_error(tmp_path):
                 "/logs$|/stream$",
             ],
             capture_output=True,
+            cwd=tmp_path,  # its cache folder goes there
             text=True,
             timeout=600,
         )
