@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
-from fermion.scheduler.deployments import DeploymentController
 from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
 from fermion.store.context import ServerContext
@@ -82,9 +81,9 @@ class Scheduler:
         self._terminating: set[int] = set()  # jobs sent SIGTERM in this server's life
         self._memory_checked: dict[int, float] = {}
         self._lock = threading.Lock()
-        self.deployments = DeploymentController(
-            free=lambda session: self.executor.capacity() - self.used(session)
-        )
+        # Run on every pass before queued jobs are admitted (the server's deployment
+        # controller, which turns deployments into replica jobs).
+        self.reconcilers: list[Callable[[Session], None]] = []
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
@@ -114,7 +113,8 @@ class Scheduler:
     def tick(self) -> None:
         with self._lock, self.context.metadata.session() as session:
             self._watch_active(session)
-            self.deployments.reconcile(session)
+            for reconcile in self.reconcilers:
+                reconcile(session)
             self._admit_queued(session)
 
     # -- capacity ---------------------------------------------------------------

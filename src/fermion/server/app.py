@@ -30,6 +30,7 @@ from fermion.server.routes import (
     users,
 )
 from fermion.server.services.auth import bootstrap_admin, issue_token
+from fermion.server.services.deployment_controller import DeploymentController
 from fermion.settings import Settings, load_settings
 from fermion.store.context import ServerContext
 
@@ -47,7 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         context = ServerContext.open(settings)
         bootstrap_admin(context.metadata, settings)
         app.state.context = context
-        app.state.scheduler = Scheduler(context, make_executor(settings), issue_token=issue_token)
+        scheduler = Scheduler(context, make_executor(settings), issue_token=issue_token)
+        controller = DeploymentController(
+            free=lambda session: scheduler.executor.capacity() - scheduler.used(session)
+        )
+        scheduler.reconcilers.append(controller.reconcile)
+        app.state.scheduler = scheduler
         app.state.scheduler.start()
         app.state.gateway = Gateway(context)
         await app.state.gateway.start()

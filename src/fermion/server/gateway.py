@@ -21,12 +21,10 @@ from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
 
 from fermion.errors import ServerUnavailable
-from fermion.payloads import JobStatus
+from fermion.server.services import deployments
 from fermion.store.context import ServerContext
-from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow
 
 log = logging.getLogger("fermion.gateway")
 
@@ -80,26 +78,11 @@ class Gateway:
     # -- readiness ------------------------------------------------------------------
     def _load_targets(self) -> list[Target]:
         with self.context.metadata.session() as session:
-            rows = session.execute(
-                select(ReplicaRow.id, DeploymentRow.name, ReplicaRow.endpoint)
-                .join(JobRow, ReplicaRow.job_id == JobRow.id)
-                .join(DeploymentRow, ReplicaRow.deployment_id == DeploymentRow.id)
-                .where(
-                    JobRow.status == JobStatus.RUNNING.value,
-                    JobRow.cancel_requested.is_(False),
-                    ReplicaRow.endpoint.is_not(None),
-                    ReplicaRow.endpoint_attempt == JobRow.attempt,
-                )
-            ).all()
-        return [Target(*row) for row in rows]
+            return [Target(*row) for row in deployments.serving_replicas(session)]
 
     def _save_ready(self, changed: dict[int, bool]) -> None:
         with self.context.metadata.session() as session:
-            for replica_id, ready in changed.items():
-                row = session.get(ReplicaRow, replica_id)
-                if row is not None:
-                    row.ready = ready
-            session.commit()
+            deployments.record_readiness(session, changed)
 
     async def _probe(self, target: Target) -> bool:
         try:

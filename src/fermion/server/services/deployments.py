@@ -1,5 +1,5 @@
 """Deployments: what should be served, by how many replicas. The rows say what is
-wanted; the controller (scheduler/deployments.py) makes the replica jobs match it, and
+wanted; the controller (deployment_controller.py) makes the replica jobs match it, and
 the gateway (server/gateway.py) sends traffic to the ready ones."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from fermion.payloads import (
 )
 from fermion.refs import format_ref, parse_ref
 from fermion.resources import Resources, format_memory, parse_memory, readable_memory
-from fermion.scheduler.deployments import cannot_load, failed_load
 from fermion.scheduler.scheduler import Scheduler, now
 from fermion.server.services import models
 from fermion.server.services.auth import Principal, issue_token
+from fermion.server.services.deployment_controller import cannot_load, failed_load
 from fermion.store.context import ServerContext
 from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow, User
 
@@ -248,6 +248,32 @@ def deployment_token(session: Session, row: DeploymentRow, user: User) -> Deploy
 
 
 # -- replicas reporting in ---------------------------------------------------------------
+def serving_replicas(session: Session) -> list[tuple[int, str, str]]:
+    """(replica id, deployment name, endpoint) of every replica the gateway may route to
+    once its probe says it is ready: running its current attempt, not being stopped."""
+    rows = session.execute(
+        select(ReplicaRow.id, DeploymentRow.name, ReplicaRow.endpoint)
+        .join(JobRow, ReplicaRow.job_id == JobRow.id)
+        .join(DeploymentRow, ReplicaRow.deployment_id == DeploymentRow.id)
+        .where(
+            JobRow.status == JobStatus.RUNNING.value,
+            JobRow.cancel_requested.is_(False),
+            ReplicaRow.endpoint.is_not(None),
+            ReplicaRow.endpoint_attempt == JobRow.attempt,
+        )
+    ).all()
+    return [tuple(row) for row in rows]
+
+
+def record_readiness(session: Session, changed: dict[int, bool]) -> None:
+    """What the gateway's probes found, by replica id."""
+    for replica_id, ready in changed.items():
+        row = session.get(ReplicaRow, replica_id)
+        if row is not None:
+            row.ready = ready
+    session.commit()
+
+
 def set_endpoint(session: Session, job: JobRow, url: str) -> None:
     replica = session.scalar(select(ReplicaRow).where(ReplicaRow.job_id == job.id))
     if replica is None:
