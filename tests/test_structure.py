@@ -156,3 +156,25 @@ def test_tests_mirror_the_packages():
         if p.is_dir() and (p / "__init__.py").exists() and p.name not in packages
     )
     assert not extra, f"tests/ folders with no package: {extra}"
+
+
+WRITES = {"add", "add_all", "delete", "commit", "merge"}
+
+
+def test_the_servers_tables_are_written_only_by_services():
+    """Routes, the gateway and the app call services; only services (and the scheduler,
+    for the jobs it runs) change rows."""
+    writers = []
+    for path in sorted((SRC / "server").rglob("*.py")):
+        if "services" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in WRITES
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "session"
+            ):
+                writers.append(f"{path.relative_to(SRC)}:{node.lineno} session.{node.func.attr}")
+    assert not writers, "table writes outside services:\n" + "\n".join(writers)

@@ -12,13 +12,13 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fermion.errors import Unauthorized
+from fermion.errors import Forbidden, Unauthorized
 from fermion.settings import Settings
 from fermion.store import MetadataStore
 from fermion.store.tables import Token, User
@@ -109,3 +109,25 @@ def write_credentials(path: Path, url: str, token: str) -> None:
         json.dump({"url": url, "token": token}, f)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+# -- dashboard sessions -----------------------------------------------------------------
+SESSION_NAME = "dashboard session"
+
+
+def open_dashboard_session(session: Session, token: str, hours: float) -> tuple[Principal, str]:
+    """A user's API token exchanged for a session token of its own that expires."""
+    principal = authenticate(session, token)
+    if principal.job_id is not None or principal.deployment_id is not None:
+        raise Forbidden("sign in with a user's API token, not a job's or a deployment's")
+    expires = datetime.now(UTC) + timedelta(hours=hours)
+    secret = issue_token(session, principal.user, SESSION_NAME, expires_at=expires)
+    session.commit()
+    return principal, secret
+
+
+def close_dashboard_session(session: Session, token: str) -> None:
+    row = find_token(session, token)
+    if row is not None and row.name == SESSION_NAME:
+        session.delete(row)
+        session.commit()
