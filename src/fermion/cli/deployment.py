@@ -14,7 +14,13 @@ import typer
 from fermion.cli.output import JsonFlag, console, err_console, print_json, print_table, table, when
 from fermion.client import Client
 from fermion.errors import Conflict, InvalidInput
-from fermion.payloads import DeploymentPublic
+from fermion.payloads import (
+    MAX_BATCH_DELAY_MS,
+    MAX_BATCH_SIZE,
+    REPLICA_CPU,
+    REPLICA_MEMORY,
+    DeploymentPublic,
+)
 
 app = typer.Typer(help="Models served as HTTP endpoints.", no_args_is_help=True)
 
@@ -53,12 +59,14 @@ def deploy(
     model: Annotated[str, typer.Argument(help="The model to serve: NAME or NAME:vN.")],
     name: Annotated[str, typer.Option(help="The deployment's name (its URL).")],
     replicas: Annotated[int, typer.Option(help="Replica processes.")] = 1,
-    max_batch_size: Annotated[int, typer.Option(help="Inputs per forward pass, at most.")] = 32,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Inputs per forward pass, at most.")
+    ] = MAX_BATCH_SIZE,
     max_batch_delay_ms: Annotated[
         float, typer.Option(help="How long the first input waits for others to join.")
-    ] = 5.0,
-    cpu: Annotated[float, typer.Option(help="CPU cores per replica.")] = 1.0,
-    memory: Annotated[str, typer.Option(help="Memory per replica, e.g. 2Gi.")] = "2Gi",
+    ] = MAX_BATCH_DELAY_MS,
+    cpu: Annotated[float, typer.Option(help="CPU cores per replica.")] = REPLICA_CPU,
+    memory: Annotated[str, typer.Option(help="Memory per replica, e.g. 2Gi.")] = REPLICA_MEMORY,
     public: Annotated[bool, typer.Option("--public", help="Callable without a token.")] = False,
     wait: WaitFlag = True,
     json: JsonFlag = False,

@@ -14,6 +14,10 @@ import httpx
 from fermion.client.timeouts import LONG
 from fermion.errors import InvalidInput
 from fermion.payloads import (
+    MAX_BATCH_DELAY_MS,
+    MAX_BATCH_SIZE,
+    REPLICA_CPU,
+    REPLICA_MEMORY,
     DeploymentCreate,
     DeploymentPublic,
     DeploymentScale,
@@ -34,10 +38,10 @@ class DeploymentCalls:
         model: str,
         name: str,
         replicas: int = 1,
-        max_batch_size: int = 32,
-        max_batch_delay_ms: float = 5.0,
-        cpu: float = 1.0,
-        memory: str = "2Gi",
+        max_batch_size: int = MAX_BATCH_SIZE,
+        max_batch_delay_ms: float = MAX_BATCH_DELAY_MS,
+        cpu: float = REPLICA_CPU,
+        memory: str = REPLICA_MEMORY,
         public: bool = False,
     ) -> DeploymentPublic:
         body = build(

@@ -24,6 +24,10 @@ from fermion.payloads.datasets import (
     Problem,
 )
 from fermion.payloads.deployments import (
+    MAX_BATCH_DELAY_MS,
+    MAX_BATCH_SIZE,
+    REPLICA_CPU,
+    REPLICA_MEMORY,
     DeploymentCreate,
     DeploymentPublic,
     DeploymentScale,
@@ -68,6 +72,10 @@ from fermion.payloads.users import (
 )
 
 __all__ = [
+    "MAX_BATCH_DELAY_MS",
+    "MAX_BATCH_SIZE",
+    "REPLICA_CPU",
+    "REPLICA_MEMORY",
     "ExportCreate",
     "ImportCreate",
     "AttemptPublic",

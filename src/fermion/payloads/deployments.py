@@ -8,15 +8,21 @@ from pydantic import BaseModel, Field
 
 from fermion.payloads.common import NAME_PATTERN
 
+# A deployment's defaults, defined once: the API, the SDK, the CLI and the replica use them.
+MAX_BATCH_SIZE = 32  # inputs per forward pass, at most
+MAX_BATCH_DELAY_MS = 5.0  # how long the first input of a batch waits for others
+REPLICA_CPU = 1.0
+REPLICA_MEMORY = "2Gi"
+
 
 class DeploymentCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     model: str = Field(description="the model to serve: NAME[:VERSION]")
     replicas: int = Field(1, ge=1, le=64)
-    max_batch_size: int = Field(32, ge=1, le=1024)
-    max_batch_delay_ms: float = Field(5.0, ge=0, le=1000)
-    cpu: float = Field(1.0, gt=0)
-    memory: str = "2Gi"
+    max_batch_size: int = Field(MAX_BATCH_SIZE, ge=1, le=1024)
+    max_batch_delay_ms: float = Field(MAX_BATCH_DELAY_MS, ge=0, le=1000)
+    cpu: float = Field(REPLICA_CPU, gt=0)
+    memory: str = REPLICA_MEMORY
     public: bool = False
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from fermion import modelfile
+from fermion.payloads import MAX_BATCH_DELAY_MS, MAX_BATCH_SIZE
 from fermion.serving.app import create_replica_app
 from fermion.serving.bodies import MAX_REQUEST_MB
 from fermion.serving.state import ReplicaOptions
@@ -37,8 +38,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--max-batch-size", type=int, default=32)
-    parser.add_argument("--max-batch-delay-ms", type=float, default=5.0)
+    parser.add_argument("--max-batch-size", type=int, default=MAX_BATCH_SIZE)
+    parser.add_argument("--max-batch-delay-ms", type=float, default=MAX_BATCH_DELAY_MS)
     parser.add_argument("--max-request-mb", type=float, default=MAX_REQUEST_MB)
     return parser.parse_args(argv)
 

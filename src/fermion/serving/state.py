@@ -22,6 +22,7 @@ from fermion.errors import (
 )
 from fermion.modelfile import LoadedModel
 from fermion.modelfile.inputs import Preprocessor
+from fermion.payloads import MAX_BATCH_DELAY_MS, MAX_BATCH_SIZE
 from fermion.serving.batcher import DynamicBatcher
 from fermion.serving.bodies import MAX_REQUEST_MB
 from fermion.serving.metrics import ReplicaMetrics
@@ -33,8 +34,8 @@ log = logging.getLogger("fermion.replica")
 class ReplicaOptions:
     model: str  # what the replica serves, as NAME:vN (or a folder's name)
     names: list[str] = field(default_factory=list)  # names the V2 paths accept
-    max_batch_size: int = 32
-    max_batch_delay_ms: float = 5.0
+    max_batch_size: int = MAX_BATCH_SIZE
+    max_batch_delay_ms: float = MAX_BATCH_DELAY_MS
     max_request_mb: float = MAX_REQUEST_MB
     max_inputs: int = 1024
     top_k: int = 3

@@ -69,6 +69,20 @@ def to_public(
 BUILTIN_KINDS = ("train", "evaluate", "export", "import")  # Fermion's own programs
 
 
+def wanted_resources(
+    user: User, nproc: int, cpu: float | None, gpu: int | None, memory: str | None
+) -> Resources:
+    """What a job gets: what it asks for, else the user's defaults (`fermion config`),
+    else the platform's: a CPU per process, no GPU, 1Gi + 2.5Gi per process."""
+    defaults = user.job_defaults or {}
+    memory = memory or defaults.get("memory")
+    return Resources(
+        cpu=cpu or defaults.get("cpu") or float(nproc),
+        gpu=gpu if gpu is not None else int(defaults.get("gpu") or 0),
+        memory=parse_memory(memory) if memory else default_job_memory(nproc),
+    )
+
+
 def submit_builtin(
     context: ServerContext,
     scheduler: Scheduler,
@@ -104,14 +118,7 @@ def submit(
     files: dict[str, str] | None = None,
 ) -> JobPublic:
     """Queue a job; `files` are written into its working directory (a trainer's config)."""
-    defaults = user.job_defaults or {}
-    wanted = Resources(
-        cpu=request.cpu or defaults.get("cpu") or float(request.nproc),
-        gpu=request.gpu if request.gpu is not None else int(defaults.get("gpu") or 0),
-        memory=parse_memory(request.memory or defaults.get("memory"))
-        if request.memory or defaults.get("memory")
-        else default_job_memory(request.nproc),
-    )
+    wanted = wanted_resources(user, request.nproc, request.cpu, request.gpu, request.memory)
     capacity = scheduler.executor.capacity()
     if not wanted.fits_in(capacity):
         raise CapacityExceeded(

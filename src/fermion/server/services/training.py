@@ -32,10 +32,8 @@ def submit(
 ) -> TrainPublic:
     name, version = parse_ref(request.dataset)
     row = datasets.get_version(session, name, version)
-    gpus = (
-        request.gpu if request.gpu is not None else int((user.job_defaults or {}).get("gpu") or 0)
-    )
-    warnings = check_precision(request.precision, gpus, cpu_has_native_bf16())
+    wanted = jobs.wanted_resources(user, request.nproc, request.cpu, request.gpu, request.memory)
+    warnings = check_precision(request.precision, wanted.gpu, cpu_has_native_bf16())
     config = train_config(request, row)
     job = jobs.submit_builtin(
         context,
