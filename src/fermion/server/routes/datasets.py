@@ -14,7 +14,7 @@ from fermion.payloads import (
     DatasetVersionPublic,
 )
 from fermion.server.deps import ContextDep, CurrentUser, SessionDep, UserOnly
-from fermion.server.services import datasets
+from fermion.server.services import dataset_contents, datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -85,7 +85,7 @@ def read_head(
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> DatasetHead:
     row = datasets.get_version(session, name, _version(version))
-    return datasets.head(context, row, split, limit)
+    return dataset_contents.head(context, row, split, limit)
 
 
 @router.get("/{name}/versions/{version}/samples", response_model=DatasetSamples)
@@ -100,7 +100,7 @@ def read_samples(
 ) -> DatasetSamples:
     """A few records of each class: their positions in the split and their labels."""
     row = datasets.get_version(session, name, _version(version))
-    return datasets.samples(context, row, split, per_class)
+    return dataset_contents.samples(context, row, split, per_class)
 
 
 @router.get("/{name}/versions/{version}/images/{split}/{index}")
@@ -115,7 +115,7 @@ def read_image(
 ) -> Response:
     """One stored image, as it was ingested (`index`: its position in the split)."""
     row = datasets.get_version(session, name, _version(version))
-    data, media_type = datasets.image(context, row, split, index)
+    data, media_type = dataset_contents.image(context, row, split, index)
     return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -123,7 +123,7 @@ def read_image(
 def list_files(
     name: str, version: str, context: ContextDep, session: SessionDep, _: CurrentUser
 ) -> DatasetFiles:
-    return datasets.files(context, datasets.get_version(session, name, _version(version)))
+    return dataset_contents.files(context, datasets.get_version(session, name, _version(version)))
 
 
 @router.get("/{name}/versions/{version}/files/{path:path}")
@@ -133,5 +133,5 @@ def download_file(
     """One file of a version, for clients that cannot read the artifact store directly."""
     row = datasets.get_version(session, name, _version(version))
     return StreamingResponse(
-        datasets.open_file(context, row, path), media_type="application/octet-stream"
+        dataset_contents.open_file(context, row, path), media_type="application/octet-stream"
     )

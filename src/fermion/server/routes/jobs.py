@@ -24,7 +24,7 @@ from fermion.server.deps import (
     SessionDep,
     UserOnly,
 )
-from fermion.server.services import deployments, jobs, training
+from fermion.server.services import deployments, job_files, jobs, training
 
 router = APIRouter(tags=["jobs"])
 
@@ -117,8 +117,8 @@ def read_logs(
     follow=true the response streams until the job ends."""
     job = jobs.visible(session, principal, job_id)
     if follow:
-        return StreamingResponse(jobs.follow_log(context, job.id), media_type="text/plain")
-    return PlainTextResponse(jobs.read_log(context, job, attempt))
+        return StreamingResponse(job_files.follow_log(context, job.id), media_type="text/plain")
+    return PlainTextResponse(job_files.read_log(context, job, attempt))
 
 
 @router.get("/jobs/{job_id}/artifacts", response_model=list[str])
@@ -126,7 +126,7 @@ def list_artifacts(
     job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep
 ) -> list[str]:
     """Files the job kept with `fm.save_artifact`."""
-    return jobs.artifacts(context, jobs.visible(session, principal, job_id))
+    return job_files.artifacts(context, jobs.visible(session, principal, job_id))
 
 
 @router.get("/jobs/{job_id}/artifacts/{path:path}")
@@ -134,7 +134,7 @@ def download_artifact(
     job_id: int, path: str, context: ContextDep, session: SessionDep, principal: PrincipalDep
 ) -> FileResponse:
     job = jobs.visible(session, principal, job_id)
-    return FileResponse(jobs.artifact_path(context, job, path))
+    return FileResponse(job_files.artifact_path(context, job, path))
 
 
 @router.get("/jobs/{job_id}/tensorboard")
@@ -144,7 +144,7 @@ def download_tensorboard(
     """The job's TensorBoard event files as a .tar.gz, for `tensorboard --logdir` anywhere."""
     job = jobs.visible(session, principal, job_id)
     return Response(
-        jobs.tensorboard_archive(context, job),
+        job_files.tensorboard_archive(context, job),
         media_type="application/gzip",
         headers={"Content-Disposition": f'attachment; filename="job-{job.id}-tensorboard.tar.gz"'},
     )
@@ -189,7 +189,7 @@ def read_job_config(
     job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep
 ) -> dict:
     """The files written at submit (a trainer's train.json) and where the job's files are."""
-    return jobs.config(context, jobs.visible(session, principal, job_id))
+    return job_files.config(context, jobs.visible(session, principal, job_id))
 
 
 @router.put("/jobs/{job_id}/endpoint", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,13 +17,10 @@ from sqlalchemy.orm import Session
 
 from fermion.datasets.ingest import IngestResult, ingest
 from fermion.datasets.source import Source, reading
-from fermion.errors import Conflict, InvalidInput, NotFound
+from fermion.errors import Conflict, NotFound
 from fermion.payloads import (
     DatasetCreate,
-    DatasetFiles,
-    DatasetHead,
     DatasetPublic,
-    DatasetSamples,
     DatasetsPublic,
     DatasetVersionPublic,
 )
@@ -87,104 +82,6 @@ def get_dataset(session: Session, name: str) -> DatasetRow:
 
 def get_version(session: Session, name: str, version: int | None) -> DatasetVersionRow:
     return pick_version(get_dataset(session, name).versions, version, "dataset", name)
-
-
-def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int) -> DatasetHead:
-    """The first rows of a split, read from its first Arrow shard (no full load)."""
-    import pyarrow as pa
-
-    if split not in row.split_counts:
-        raise InvalidInput(f"unknown split {split!r}; choose one of: {', '.join(row.split_counts)}")
-    key = f"{context.artifacts.key_of(row.uri)}/{split}"
-    shards = [f for f in context.artifacts.list_files(key) if f.endswith(".arrow")]
-    rows: list[dict[str, Any]] = []
-    columns: list[str] = []
-    if shards:
-        with context.artifacts.open_read(f"{key}/{shards[0]}") as f:
-            reader = pa.ipc.open_stream(f)
-            columns = [c for c in reader.schema.names if c != "image"]
-            for batch in reader:
-                rows += batch.select(columns).to_pylist()[: limit - len(rows)]
-                if len(rows) >= limit:
-                    break
-    return DatasetHead(
-        ref=format_ref(row.dataset.name, row.version), split=split, columns=columns, rows=rows
-    )
-
-
-def _batches(context: ServerContext, row: DatasetVersionRow, split: str) -> Iterator[Any]:
-    """The record batches of a split, shard after shard, in their stored order."""
-    import pyarrow as pa
-
-    if split not in row.split_counts:
-        raise InvalidInput(f"unknown split {split!r}; choose one of: {', '.join(row.split_counts)}")
-    key = f"{context.artifacts.key_of(row.uri)}/{split}"
-    for shard in sorted(f for f in context.artifacts.list_files(key) if f.endswith(".arrow")):
-        with context.artifacts.open_read(f"{key}/{shard}") as f:
-            yield from pa.ipc.open_stream(f)
-
-
-def samples(
-    context: ServerContext, row: DatasetVersionRow, split: str, per_class: int
-) -> DatasetSamples:
-    """A few records of each class (their positions in the split and labels), so a sample
-    grid shows every class even when records are stored sorted by class."""
-    label = row.spec["label_column"]
-    picked: dict[str, list[int]] = {}
-    seen = 0
-    for batch in _batches(context, row, split):
-        for offset, value in enumerate(batch.column(label).to_pylist()):
-            chosen = picked.setdefault(str(value), [])
-            if len(chosen) < per_class:
-                chosen.append(seen + offset)
-        seen += batch.num_rows
-    rows = [
-        {"index": indices[rank], "label": name}
-        for rank in range(per_class)
-        for name, indices in picked.items()
-        if rank < len(indices)
-    ]
-    return DatasetSamples(ref=format_ref(row.dataset.name, row.version), split=split, samples=rows)
-
-
-IMAGE_TYPES = (
-    (b"\x89PNG", "image/png"),
-    (b"\xff\xd8", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"BM", "image/bmp"),
-    (b"RIFF", "image/webp"),
-)
-
-
-def image(
-    context: ServerContext, row: DatasetVersionRow, split: str, index: int
-) -> tuple[bytes, str]:
-    """The stored bytes of the split's image at `index`, with its media type."""
-    if row.dataset.type != "image-classification":
-        raise InvalidInput(f"{format_ref(row.dataset.name, row.version)} holds no images")
-    seen = 0
-    for batch in _batches(context, row, split):
-        if index < seen + batch.num_rows:
-            data = batch.column("image")[index - seen].as_py()["bytes"]
-            kind = next(
-                (t for magic, t in IMAGE_TYPES if data.startswith(magic)),
-                "application/octet-stream",
-            )
-            return data, kind
-        seen += batch.num_rows
-    raise NotFound(
-        f"{format_ref(row.dataset.name, row.version)} has {seen} records in {split};"
-        f" there is no image {index}"
-    )
-
-
-def files(context: ServerContext, row: DatasetVersionRow) -> DatasetFiles:
-    ref = format_ref(row.dataset.name, row.version)
-    return DatasetFiles(ref=ref, digest=row.digest, files=stored_files.listing(context, row.uri))
-
-
-def open_file(context: ServerContext, row: DatasetVersionRow, path: str) -> Iterator[bytes]:
-    return stored_files.chunks(context, row.uri, path, format_ref(row.dataset.name, row.version))
 
 
 # -- creating ---------------------------------------------------------------------
