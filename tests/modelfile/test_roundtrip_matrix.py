@@ -23,14 +23,34 @@ from tests import sources
 from tests.training.test_bert import tiny_bert
 
 pytestmark = pytest.mark.slow
+# One row per pair, for people: what was trained, and how close each path came.
+REPORT = Path(__file__).resolve().parents[2] / "build" / "test-output" / "roundtrip-matrix.tsv"
 
 USER_MODEL = """
 from torch import nn
 
-class Tiny(nn.Module):
+class Tiny(nn.Module):  # 8x8 RGB images
     def __init__(self, num_classes):
         super().__init__()
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, num_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+class TinyText(nn.Module):  # token ids from Fermion's word tokenizer (0 pads)
+    def __init__(self, num_classes):
+        super().__init__()
+        self.embed = nn.Embedding(20_002, 16, padding_idx=0)
+        self.head = nn.Linear(16, num_classes)
+
+    def forward(self, ids):
+        keep = (ids != 0).unsqueeze(-1).float()
+        return self.head((self.embed(ids) * keep).sum(1) / keep.sum(1).clamp_min(1.0))
+
+class TinyTable(nn.Module):  # iris: 4 features
+    def __init__(self, num_classes):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, num_classes))
 
     def forward(self, x):
         return self.net(x)
@@ -54,7 +74,9 @@ PAIRS = [
     Pair("image", "model-file", {"model_file": "my_model.py:Tiny"}),
     Pair("text", ""),
     Pair("text", "bert", {"epochs": 4, "lr": 5e-3}),
+    Pair("text", "model-file", {"model_file": "my_model.py:TinyText", "lr": 1e-2}),
     Pair("tabular-classification", ""),
+    Pair("tabular-classification", "model-file", {"model_file": "my_model.py:TinyTable"}),
     Pair("tabular-regression", ""),
 ]
 
@@ -148,11 +170,38 @@ def v2_body(pair: Pair, inputs: list[Any], model: modelfile.LoadedModel) -> dict
     return {"inputs": [tensor]}
 
 
-def agree(pair: Pair, trainer: dict[str, float], evaluated: dict[str, float]) -> None:
+def agree(pair: Pair, trainer: dict[str, float], evaluated: dict[str, float]) -> str:
     if pair.dataset == "tabular-regression":
         assert evaluated["rmse"] == pytest.approx(trainer["rmse"], rel=5e-3)
-    else:  # within half a point of accuracy
-        assert abs(evaluated["accuracy"] - trainer["accuracy"]) <= 0.005
+        return f"rmse {trainer['rmse']:.2f} / {evaluated['rmse']:.2f}"
+    # within half a point of accuracy
+    assert abs(evaluated["accuracy"] - trainer["accuracy"]) <= 0.005
+    return f"accuracy {trainer['accuracy']:.4f} / {evaluated['accuracy']:.4f}"
+
+
+def report(
+    pair: Pair,
+    model: modelfile.LoadedModel,
+    metric: str,
+    served: int,
+    differences: dict[str, float],
+) -> None:
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    if not REPORT.exists():
+        REPORT.write_text(
+            "dataset\tmodel\tnetwork\ttrainer / evaluate\tserved\tonnx\ttorchscript\n"
+        )
+    row = [
+        pair.dataset,
+        pair.model or "default",
+        model.spec.architecture,
+        metric,
+        f"{served} inputs, REST = V2 = in-process",
+        f"{differences['onnx']:.1e}",
+        f"{differences['torchscript']:.1e}",
+    ]
+    with REPORT.open("a") as f:
+        f.write("\t".join(row) + "\n")
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p.id)
@@ -165,7 +214,7 @@ def test_round_trip(pair: Pair, jobs, jobs_server, datasets, tmp_path):
 
     evaluation = jobs.wait_job(jobs.evaluate_model(ref, f"rt-{pair.dataset}").id, timeout=300)
     assert evaluation.status.value == "succeeded", jobs.job_logs(evaluation.id)
-    agree(pair, trainer_test, jobs.get_model_version(ref).evaluations[-1]["metrics"])
+    metric = agree(pair, trainer_test, jobs.get_model_version(ref).evaluations[-1]["metrics"])
 
     inputs = datasets[pair.dataset]
     expected = in_process(model, inputs)
@@ -193,7 +242,10 @@ def test_round_trip(pair: Pair, jobs, jobs_server, datasets, tmp_path):
         assert [p["label"] for p in served] == labels
         assert outputs["label"] == labels
 
+    differences = {}
     for fmt in ("onnx", "torchscript"):
         result = export(folder, fmt, tmp_path / fmt)
         assert result.max_difference <= 1e-4, (fmt, result.max_difference)
         assert Path(result.file).is_file()
+        differences[fmt] = result.max_difference
+    report(pair, model, metric, len(inputs), differences)
