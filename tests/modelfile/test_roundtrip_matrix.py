@@ -84,6 +84,7 @@ PAIRS = [
 @pytest.fixture(scope="module")
 def datasets(jobs_server, digits_dir, tmp_path_factory) -> dict[str, Any]:
     """Each dataset type, registered once, with the raw inputs to predict on."""
+    REPORT.unlink(missing_ok=True)  # this run's table only
     root = tmp_path_factory.mktemp("roundtrip")
     reviews, iris, diabetes = sources.review_rows(300), sources.iris_rows(), sources.diabetes_rows()
     with jobs_server.client() as client:
