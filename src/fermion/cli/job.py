@@ -21,7 +21,7 @@ from fermion.cli.output import (
 )
 from fermion.client import Client
 from fermion.errors import InvalidInput
-from fermion.payloads import JobPublic, JobStatus
+from fermion.payloads import NPROC, JobPublic, JobStatus
 
 app = typer.Typer(help="Run commands as jobs and watch them.", no_args_is_help=True)
 
@@ -40,7 +40,7 @@ def _env(pairs: list[str]) -> dict[str, str]:
 def run(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Option(help="Job name (default: the script's name).")] = None,
-    nproc: Annotated[int, typer.Option(help="Processes; above 1 runs under torchrun.")] = 1,
+    nproc: Annotated[int, typer.Option(help="Processes; above 1 runs under torchrun.")] = NPROC,
     cpu: Annotated[float | None, typer.Option(help="CPU cores (default: fermion config).")] = None,
     gpu: Annotated[int | None, typer.Option(help="GPUs (default: fermion config).")] = None,
     memory: Annotated[str | None, typer.Option(help="Memory limit, e.g. 4Gi.")] = None,

@@ -14,6 +14,7 @@ import httpx
 
 from fermion.client.timeouts import LONG
 from fermion.payloads import (
+    NPROC,
     CapacityPublic,
     JobCreate,
     JobMetrics,
@@ -37,7 +38,7 @@ class JobCalls:
         command: Sequence[str],
         *,
         name: str | None = None,
-        nproc: int = 1,
+        nproc: int = NPROC,
         cpu: float | None = None,
         gpu: int | None = None,
         memory: str | None = None,

@@ -39,6 +39,8 @@ from fermion.payloads.deployments import (
 )
 from fermion.payloads.jobs import (
     ENV_NAME,
+    MAX_NPROC,
+    NPROC,
     AttemptPublic,
     CapacityPublic,
     JobCreate,
@@ -72,6 +74,8 @@ from fermion.payloads.users import (
 )
 
 __all__ = [
+    "MAX_NPROC",
+    "NPROC",
     "MAX_BATCH_DELAY_MS",
     "MAX_BATCH_SIZE",
     "REPLICA_CPU",

@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field, field_validator
 from fermion.payloads.common import NAME_PATTERN
 from fermion.precision import Precision
 
+NPROC = 1  # processes per job unless asked: above 1, the command runs under torchrun
+MAX_NPROC = 256
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
@@ -35,7 +38,9 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 class JobCreate(BaseModel):
     name: str | None = Field(None, pattern=NAME_PATTERN)
     command: list[str] = Field(min_length=1, description="the command and its arguments")
-    nproc: int = Field(1, ge=1, le=256, description="processes; above 1 runs under torchrun")
+    nproc: int = Field(
+        NPROC, ge=1, le=MAX_NPROC, description="processes; above 1 runs under torchrun"
+    )
     cpu: float | None = Field(None, gt=0, description="default: fermion config, else nproc")
     gpu: int | None = Field(None, ge=0)
     memory: str | None = Field(
@@ -161,7 +166,7 @@ class TrainCreate(BaseModel):
     precision: Precision = Precision.AUTO
     grad_accum: int = Field(1, ge=1, le=1024)
     max_grad_norm: float | None = Field(None, ge=0)
-    nproc: int = Field(1, ge=1, le=256)
+    nproc: int = Field(NPROC, ge=1, le=MAX_NPROC)
     cpu: float | None = Field(None, gt=0)
     gpu: int | None = Field(None, ge=0)
     memory: str | None = None
