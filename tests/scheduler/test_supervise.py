@@ -3,36 +3,45 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
-def test_the_command_dies_with_a_killed_supervisor(tmp_path):
-    """A supervisor killed with SIGKILL cannot stop its command itself; the command must
-    not live on beside the attempt that replaces it."""
+
+def supervised(state: Path, log: Path, *options: str) -> tuple[subprocess.Popen, list]:
+    """A supervisor running SLEEPER, once the command has started; and the command."""
     supervisor = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "fermion.scheduler.supervise",
-            f"--state-dir={tmp_path}",
-            f"--log={tmp_path / 'log'}",
+            f"--state-dir={state}",
+            f"--log={log}",
+            *options,
             "--",
-            sys.executable,
-            "-c",
-            "import time; time.sleep(120)",
+            *SLEEPER,
         ],
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
-    while not (tmp_path / "started.json").exists() and time.monotonic() < deadline:
+    while not (state / "started.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     command = psutil.Process(supervisor.pid).children()
     assert len(command) == 1
+    return supervisor, command
+
+
+def test_the_command_dies_with_a_killed_supervisor(tmp_path):
+    """A supervisor killed with SIGKILL cannot stop its command itself; the command must
+    not live on beside the attempt that replaces it."""
+    supervisor, command = supervised(tmp_path, tmp_path / "log")
     os.kill(supervisor.pid, signal.SIGKILL)
     supervisor.wait()
     gone, alive = psutil.wait_procs(command, timeout=10)
@@ -44,27 +53,7 @@ def test_an_attempt_whose_home_is_removed_stops_by_itself(tmp_path):
     ever collect them, so they end instead of holding memory for good."""
     state = tmp_path / "home" / "jobs" / "1" / "attempts" / "1"
     state.mkdir(parents=True)
-    supervisor = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fermion.scheduler.supervise",
-            f"--state-dir={state}",
-            f"--log={tmp_path / 'log'}",
-            "--grace=1",
-            "--",
-            sys.executable,
-            "-c",
-            "import time; time.sleep(120)",
-        ],
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while not (state / "started.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    command = psutil.Process(supervisor.pid).children()
-    import shutil
-
+    supervisor, command = supervised(state, tmp_path / "log", "--grace=1")
     shutil.rmtree(tmp_path / "home")
     assert supervisor.wait(timeout=20) == 0
     gone, alive = psutil.wait_procs(command, timeout=5)
