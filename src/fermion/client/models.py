@@ -88,7 +88,7 @@ class ModelCalls:
 
     def import_model(self, name: str, folder: Path) -> ModelVersionPublic:
         """Register a model folder (model.safetensors, config.json, labels.json,
-        preprocessing.json) made elsewhere; `fermion.models.importing` makes one."""
+        preprocessing.json) made elsewhere; `fermion.modelfile.save` writes one."""
         body = build(ModelImport, name=name, upload=self.upload(folder)).model_dump()
         return ModelVersionPublic.model_validate(
             self._json("POST", "/api/v1/models/import", json=body, timeout=LONG)
