@@ -43,6 +43,12 @@ def checkpoint_dir() -> Path:
     return folder
 
 
+def artifacts_dir() -> Path:
+    """Where this job's artifacts are kept (what `save_artifact` copies into; a built-in
+    job writes there directly). Outside a job: ./artifacts."""
+    return _job_dir() / "artifacts"
+
+
 def save_artifact(path: str | os.PathLike, name: str | None = None) -> Path:
     """Keep a file or folder as an artifact of this job (copied atomically: a reader
     never sees half of it). Outside a job: copied to ./artifacts."""
@@ -51,7 +57,7 @@ def save_artifact(path: str | os.PathLike, name: str | None = None) -> Path:
         from fermion.errors import InvalidInput
 
         raise InvalidInput(f"cannot save artifact {source}: it does not exist")
-    target = _job_dir() / "artifacts" / (name or source.name)
+    target = artifacts_dir() / (name or source.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
     if source.is_dir():

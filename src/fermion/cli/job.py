@@ -79,7 +79,7 @@ def run(
 
 def say_why_queued(job: JobPublic) -> None:
     """A job that cannot start yet says why, and what would free room for it."""
-    if job.waiting_for and not job.waiting_for.startswith("starting"):
+    if job.waiting_for:
         err_console.print(
             f"Job {job.id} is queued, {job.waiting_for}", highlight=False, soft_wrap=True
         )

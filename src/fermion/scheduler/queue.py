@@ -28,49 +28,56 @@ def _short_of(need: Resources, free: Resources) -> list[str]:
     return short
 
 
-def _holding(jobs: list[JobRow]) -> str:
+def _total(jobs: list[JobRow]) -> Resources:
     total = Resources()
     for job in jobs:
         total = total + job_resources(job)
+    return total
+
+
+def _holding(jobs: list[JobRow]) -> str:
+    total = _total(jobs)
     parts = [f"{total.cpu:g} CPU"] + ([f"{total.gpu} GPU"] if total.gpu else [])
     return ", ".join([*parts, readable_memory(total.memory)])
 
 
-def wait_reason(session: Session, job: JobRow, capacity: Resources) -> str | None:
-    """One line for a person: why `job` is still queued and what to do about it."""
-    if job.status != JobStatus.QUEUED.value:
-        return None
-    active = list(session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE))))
-    used = Resources()
-    for other in active:
-        used = used + job_resources(other)
-    short = _short_of(job_resources(job), capacity - used)
-    if not short:
-        ahead = session.scalar(
-            select(JobRow.id).where(JobRow.status == JobStatus.QUEUED.value, JobRow.id < job.id)
+class QueueView:
+    """What holds the capacity now, read once for any number of queued jobs."""
+
+    def __init__(self, session: Session, capacity: Resources) -> None:
+        active = list(session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE))))
+        self.free = capacity - _total(active)
+        self.first_queued = session.scalar(
+            select(JobRow.id).where(JobRow.status == JobStatus.QUEUED.value).order_by(JobRow.id)
         )
-        return (
-            "waiting for the jobs queued before it, which start first"
-            if ahead is not None
-            else "starting at the scheduler's next pass"
-        )
-    replica_of = {
-        r.job_id: r.deployment.name
-        for r in session.scalars(
-            select(ReplicaRow).where(ReplicaRow.job_id.in_([j.id for j in active]))
-        )
-    }
-    by_deployment: dict[str, list[JobRow]] = defaultdict(list)
-    holders, frees = [], []
-    for other in active:
-        if other.id in replica_of:
-            by_deployment[replica_of[other.id]].append(other)
-        else:
-            holders.append(f"job {other.id} {other.name} ({_holding([other])})")
-            frees.append(f"fermion job cancel {other.id}")
-    for name, replicas in by_deployment.items():
-        holders.insert(0, f"deployment {name} ({len(replicas)} replica(s): {_holding(replicas)})")
-        frees.insert(0, f"fermion deployment scale {name} --replicas 0")
-    held = f"; held by {', '.join(holders)}" if holders else ""
-    hint = f"; to free them: {' or '.join(frees[:3])}" if frees else ""
-    return f"waiting for {' and '.join(short)}{held}{hint}"
+        replicas = select(ReplicaRow).where(ReplicaRow.job_id.in_([j.id for j in active]))
+        replica_of = {r.job_id: r.deployment.name for r in session.scalars(replicas)}
+        by_deployment: dict[str, list[JobRow]] = defaultdict(list)
+        self.holders: list[str] = []
+        self.frees: list[str] = []
+        for job in active:
+            if job.id in replica_of:
+                by_deployment[replica_of[job.id]].append(job)
+            else:
+                self.holders.append(f"job {job.id} {job.name} ({_holding([job])})")
+                self.frees.append(f"fermion job cancel {job.id}")
+        for name, replicas_of_it in by_deployment.items():
+            self.holders.insert(
+                0,
+                f"deployment {name} ({len(replicas_of_it)} replica(s): {_holding(replicas_of_it)})",
+            )
+            self.frees.insert(0, f"fermion deployment scale {name} --replicas 0")
+
+    def reason(self, job: JobRow) -> str | None:
+        """One line for a person: why `job` is still queued and what to do about it;
+        None when nothing holds it back (it starts at the scheduler's next pass)."""
+        if job.status != JobStatus.QUEUED.value:
+            return None
+        short = _short_of(job_resources(job), self.free)
+        if not short:
+            if self.first_queued is not None and self.first_queued < job.id:
+                return "waiting for the jobs queued before it, which start first"
+            return None
+        held = f"; held by {', '.join(self.holders)}" if self.holders else ""
+        hint = f"; to free them: {' or '.join(self.frees[:3])}" if self.frees else ""
+        return f"waiting for {' and '.join(short)}{held}{hint}"

@@ -16,20 +16,17 @@ from fermion.client import Client
 from fermion.dataset_types import DatasetType
 from fermion.errors import EXIT_UNRECOVERABLE, FermionError, InvalidInput
 from fermion.modelfile import export, importing
+from fermion.runtime import artifacts_dir, job_id
 
 EXPORT_FOLDER = "export"  # under the job's artifacts; the CLI downloads it
 IMPORT_FOLDER = "model"
 RESULT_FILE = "export.json"
 
 
-def artifacts() -> Path:
-    return Path(os.environ.get("FERMION_JOB_DIR", ".")) / "artifacts"
-
-
 def export_model(client: Client, spec: dict[str, Any]) -> None:
     print(f"exporting {spec['model']} as {spec['format']}", flush=True)
     folder = client.fetch_model(spec["model"])
-    result = export.export(folder, spec["format"], artifacts() / EXPORT_FOLDER)
+    result = export.export(folder, spec["format"], artifacts_dir() / EXPORT_FOLDER)
     described = {**export.describe(result), "file": result.file.name, "folder": "."}
     (result.folder / RESULT_FILE).write_text(json.dumps(described, indent=2))
     print(
@@ -40,7 +37,7 @@ def export_model(client: Client, spec: dict[str, Any]) -> None:
 
 
 def import_model(client: Client, spec: dict[str, Any]) -> None:
-    source, dest = Path.cwd(), artifacts() / IMPORT_FOLDER
+    source, dest = Path.cwd(), artifacts_dir() / IMPORT_FOLDER
     labels = source / spec["labels"] if spec.get("labels") else None
     kind = DatasetType(spec["type"])
     print(f"importing {kind.value} model {spec['name']}", flush=True)
@@ -56,9 +53,7 @@ def import_model(client: Client, spec: dict[str, Any]) -> None:
         raise InvalidInput(
             f"import takes image-classification or text-classification models, not {kind.value}"
         )
-    version = client.register_job_model(
-        int(os.environ["FERMION_JOB_ID"]), spec["name"], folder=IMPORT_FOLDER
-    )
+    version = client.register_job_model(job_id(), spec["name"], folder=IMPORT_FOLDER)
     print(f"registered model {version.ref}", flush=True)
 
 

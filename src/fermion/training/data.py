@@ -88,15 +88,16 @@ def image_data(config: TrainConfig, client: Any) -> Data:
         s: Dataset.from_local(config.dataset, s, client=client, image_size=size)
         for s in ("validation", "test")
     }
+    preprocessing = ImagePreprocessing(
+        image_size=(size, size), mode="RGB", mean=spec["mean"], std=spec["std"]
+    )
     return Data(
         train,
         evaluate["validation"],
         evaluate["test"],
         train.classes,
-        preprocessing=ImagePreprocessing(
-            image_size=(size, size), mode="RGB", mean=spec["mean"], std=spec["std"]
-        ),
-        model_inputs={"image_side": size},
+        preprocessing=preprocessing,
+        model_inputs=preprocessing.shape_inputs(),
     )
 
 
@@ -104,6 +105,7 @@ def word_text_data(config: TrainConfig, client: Any) -> Data:
     """Text for the small Transformer: a word vocabulary fitted on the training split."""
     raw = Dataset.from_local(config.dataset, "train", client=client)
     tokenizer = WordTokenizer.fit(raw.table["text"])
+    preprocessing = tokenizer.preprocessing()
     splits = {
         s: Dataset.from_local(config.dataset, s, client=client, tokenizer=tokenizer)
         for s in ("train", "validation", "test")
@@ -114,8 +116,8 @@ def word_text_data(config: TrainConfig, client: Any) -> Data:
         splits["test"],
         raw.classes,
         collate=pad_batch,
-        preprocessing=tokenizer.preprocessing(),
-        model_inputs=tokenizer.preprocessing().shape_inputs(),
+        preprocessing=preprocessing,
+        model_inputs=preprocessing.shape_inputs(),
     )
 
 

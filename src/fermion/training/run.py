@@ -11,7 +11,7 @@ import torch.distributed
 
 from fermion.client import Client
 from fermion.errors import FermionError
-from fermion.runtime import flush
+from fermion.runtime import artifacts_dir, flush
 from fermion.training.config import TrainConfig
 from fermion.training.loop import Trainer
 
@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from local folders only
     config = TrainConfig.from_dict(json.loads(Path(argv[0]).read_text()))
     code_dir = Path.cwd()
-    out_dir = Path(os.environ.get("FERMION_JOB_DIR", ".")) / "artifacts"
+    out_dir = artifacts_dir()
     try:
         with Client() as client:
             Trainer(config, client, code_dir, out_dir).run()

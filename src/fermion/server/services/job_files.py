@@ -69,13 +69,12 @@ def config(context: ServerContext, job: JobRow) -> dict[str, Any]:
     the server at submit; and where its files are."""
     files = job_files(context, job.id)
     found = {}
-    for name in [f"{job.kind}.json"] if job.kind in BUILTIN_KINDS else []:
-        path = files.code / name
-        if path.is_file():
-            try:
-                found[name] = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                found[name] = path.read_text()
+    path = files.code / f"{job.kind}.json"
+    if job.kind in BUILTIN_KINDS and path.is_file():
+        try:
+            found[path.name] = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            found[path.name] = path.read_text()
     return {"files": found, "job_dir": str(files.root), "tensorboard_dir": str(files.tensorboard)}
 
 

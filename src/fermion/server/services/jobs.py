@@ -24,7 +24,7 @@ from fermion.payloads import (
     build,
 )
 from fermion.resources import Resources, default_job_memory, format_memory, parse_memory
-from fermion.scheduler.queue import wait_reason
+from fermion.scheduler.queue import QueueView
 from fermion.scheduler.scheduler import Scheduler, job_files, now
 from fermion.server.services import uploads
 from fermion.server.services.auth import Principal
@@ -177,16 +177,15 @@ def list_jobs(
     if status is not None:
         query = query.where(JobRow.status == status.value)
     positions = _queue_positions(session)
-    capacity = scheduler.executor.capacity()
+    queue = QueueView(session, scheduler.executor.capacity())
     data = [
-        to_public(job, positions.get(job.id), wait_reason(session, job, capacity))
-        for job in session.scalars(query)
+        to_public(job, positions.get(job.id), queue.reason(job)) for job in session.scalars(query)
     ]
     return JobsPublic(data=data, count=len(data))
 
 
 def show(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
-    reason = wait_reason(session, job, scheduler.executor.capacity())
+    reason = QueueView(session, scheduler.executor.capacity()).reason(job)
     return to_public(job, _queue_positions(session).get(job.id), reason)
 
 
