@@ -119,6 +119,13 @@ def test_deploy_predict_and_scale(sdk, serving_server, digits_models, tmp_path):
     prediction = sdk.predict("digits", image=image)[0]
     assert prediction["label"] in shown.output
     assert sdk.predict("digits", image=[IMAGE, IMAGE]) == [prediction, prediction]
+    # The replica's account of batching reaches the caller through the gateway.
+    raw = httpx.post(
+        f"{sdk.url}/api/v1/deployments/digits/predict",
+        json={"inputs": [base64.b64encode(IMAGE).decode()]},
+        headers={"Authorization": f"Bearer {sdk.token}"},
+    )
+    assert raw.headers["fermion-batch-size"] == "1" and "fermion-batch-wait-ms" in raw.headers
 
     # Both replicas answer: the gateway balances across them.
     with Traffic(sdk, "digits"):

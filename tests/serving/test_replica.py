@@ -91,6 +91,18 @@ def test_concurrent_requests_share_forward_passes(image_replica):
     inputs = metric(after, "fermion_batch_size_sum") - metric(before, "fermion_batch_size_sum")
     assert inputs == 32
     assert passes < 32, "requests that arrived together ran one by one"
+    sizes = [int(a.headers["fermion-batch-size"]) for a in answers]
+    assert max(sizes) > 1 and all(1 <= s <= 8 for s in sizes)  # --max-batch-size=8
+
+
+def test_a_lone_request_is_not_held_back_by_the_batcher(image_replica):
+    """The replica batches up to 50 ms (--max-batch-delay-ms=50); a request arriving
+    alone runs at once: a batch of 1 that waited for nothing."""
+    body = {"inputs": [b64(sources.png_bytes())]}
+    for _ in range(5):
+        answer = image_replica.post("/predict", json=body)
+        assert answer.headers["fermion-batch-size"] == "1"
+        assert float(answer.headers["fermion-batch-wait-ms"]) < 10, answer.headers
 
 
 def test_metrics_count_requests_errors_latency_and_queue(image_replica):
@@ -181,10 +193,23 @@ def test_v2_infer_with_encoded_images_and_tensors(triton_client, binary):
 
     tensor = triton.InferInput("input", [3, 3, 8, 8], "FP32")
     tensor.set_data_from_numpy(np.zeros((3, 3, 8, 8), np.float32), binary_data=binary)
-    wanted = [triton.InferRequestedOutput("probabilities", binary_data=binary)]
-    assert triton_client.infer("digits", [tensor], outputs=wanted).as_numpy(
-        "probabilities"
-    ).shape == (3, 10)
+    wanted = [
+        triton.InferRequestedOutput("probabilities", binary_data=binary),
+        triton.InferRequestedOutput("label", binary_data=binary),
+    ]
+    answer = triton_client.infer("digits", [tensor], outputs=wanted)
+    probabilities = answer.as_numpy("probabilities")
+    assert probabilities.shape == (3, 10)
+    labels = [x.decode() if isinstance(x, bytes) else x for x in answer.as_numpy("label")]
+    assert labels == [str(i) for i in probabilities.argmax(1)]
+    # Outputs asked for as binary come back as raw bytes after the JSON, not as lists.
+    described = {o["name"]: o for o in answer.get_response()["outputs"]}
+    for name, size in (("probabilities", 3 * 10 * 4), ("label", 3 * (4 + 1))):
+        if binary:
+            assert described[name]["parameters"] == {"binary_data_size": size}
+            assert "data" not in described[name]
+        else:
+            assert "data" in described[name]
 
 
 def test_v2_refuses_a_wrong_datatype_shape_or_model(triton_client):

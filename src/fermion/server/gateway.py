@@ -35,6 +35,12 @@ RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError)
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=2)
 PROBE = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
 FORWARD_HEADERS = ("content-type", "inference-header-content-length")
+# What a replica says about its answer that the caller gets too.
+ANSWER_HEADERS = (
+    "inference-header-content-length",
+    "fermion-batch-size",
+    "fermion-batch-wait-ms",
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Answer:
     status: int
     content: bytes
     content_type: str | None
+    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -194,7 +201,10 @@ class Gateway:
             try:
                 async with self.http.request(method, url, data=body, headers=sent) as response:
                     content = await response.read()
-                    return Answer(response.status, content, response.headers.get("content-type"))
+                    kept = {h: response.headers[h] for h in ANSWER_HEADERS if h in response.headers}
+                    return Answer(
+                        response.status, content, response.headers.get("content-type"), kept
+                    )
             except TimeoutError:
                 raise ServerUnavailable(
                     f"a replica of {deployment!r} did not answer within"

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from fermion.errors import FermionError, InvalidInput
 from fermion.modelfile.inputs import top_k
 from fermion.serving.bodies import read_body
-from fermion.serving.state import ReplicaState, replica_state
+from fermion.serving.state import ReplicaState, batch_headers, replica_state
 
 router = APIRouter()
 State = Annotated[ReplicaState, Depends(replica_state)]
@@ -44,17 +44,19 @@ async def predict(request: Request, state: State) -> Response:
     started, code = time.perf_counter(), 200
     try:
         replica = state.ready()
-        values = await _predict_inputs(request, state.limit)
-        items = await replica.prepare(values, replica.pre.prepare)
-        outputs = await replica.predict(items)
+        with replica.batcher.arrival() as arrival:
+            values = await _predict_inputs(request, state.limit)
+            items = await replica.prepare(values, replica.pre.prepare)
+            submitted = await replica.predict(items, arrival)
         k = _top_k(request, state.options.top_k)
         if replica.model.regression:
-            predictions = [{"value": value} for value in outputs]
+            predictions = [{"value": value} for value in submitted.outputs]
         else:
-            predictions = [top_k(p, replica.model.labels, k) for p in outputs]
+            predictions = [top_k(p, replica.model.labels, k) for p in submitted.outputs]
         return Response(
             orjson.dumps({"model": state.options.model, "predictions": predictions}),
             media_type="application/json",
+            headers=batch_headers(submitted),
         )
     except FermionError as exc:
         code = exc.status

@@ -23,11 +23,13 @@ from fermion.errors import (
 from fermion.modelfile import LoadedModel
 from fermion.modelfile.inputs import Preprocessor
 from fermion.payloads import MAX_BATCH_DELAY_MS, MAX_BATCH_SIZE
-from fermion.serving.batcher import DynamicBatcher
+from fermion.serving.batcher import Arrival, DynamicBatcher, Submitted
 from fermion.serving.bodies import MAX_REQUEST_MB
 from fermion.serving.metrics import ReplicaMetrics
 
 log = logging.getLogger("fermion.replica")
+BATCH_SIZE_HEADER = "fermion-batch-size"
+BATCH_WAIT_HEADER = "fermion-batch-wait-ms"
 
 
 @dataclass
@@ -77,9 +79,9 @@ class Replica:
         for size in {1, min(self.options.max_batch_size, 8)}:
             self.run_batch([example] * size)
 
-    async def predict(self, items: list[Any]) -> list[Any]:
+    async def predict(self, items: list[Any], arrival: Arrival | None = None) -> Submitted:
         self.metrics.inputs.inc(len(items))
-        return await self.batcher.submit(items)
+        return await self.batcher.submit(items, arrival)
 
     async def prepare(self, values: list[Any], convert: Callable[[Any, str], Any]) -> list[Any]:
         if not values:
@@ -147,3 +149,12 @@ class ReplicaState:
 
 def replica_state(request: Request) -> ReplicaState:
     return request.app.state.replica
+
+
+def batch_headers(submitted: Submitted) -> dict[str, str]:
+    """How a request's inputs were batched, for callers tuning a deployment's batching:
+    the largest forward pass they ran in and the longest they waited for it."""
+    return {
+        BATCH_SIZE_HEADER: str(submitted.batch_size),
+        BATCH_WAIT_HEADER: f"{submitted.waited_s * 1000:.3f}",
+    }

@@ -60,6 +60,20 @@ class V2Request:
     id: str | None
     input: V2Input
     outputs: list[str] | None  # the outputs asked for; None means all
+    binary: set[str]  # outputs to send as binary data ("*": all of them)
+
+
+@dataclass
+class V2Output:
+    name: str
+    datatype: str  # FP32 or BYTES
+    values: np.ndarray | list[str]  # FP32: an array in its shape; BYTES: strings
+
+    @property
+    def shape(self) -> list[int]:
+        if isinstance(self.values, np.ndarray):
+            return list(self.values.shape)
+        return [len(self.values)]
 
 
 def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -120,9 +134,17 @@ def parse_request(body: bytes, header_length: str | None) -> V2Request:
     values = _values(spec, name, datatype, shape, binary)
     outputs = request.get("outputs")
     wanted = None
+    binary = {"*"} if _parameters(request).get("binary_data_output") is True else set()
     if isinstance(outputs, list):
-        wanted = [o.get("name") for o in outputs if isinstance(o, dict)]
-    return V2Request(request.get("id"), V2Input(name, datatype, shape, values), wanted)
+        asked = [o for o in outputs if isinstance(o, dict)]
+        wanted = [o.get("name") for o in asked]
+        binary |= {o.get("name") for o in asked if _parameters(o).get("binary_data") is True}
+    return V2Request(request.get("id"), V2Input(name, datatype, shape, values), wanted, binary)
+
+
+def _parameters(spec: dict[str, Any]) -> dict[str, Any]:
+    parameters = spec.get("parameters")
+    return parameters if isinstance(parameters, dict) else {}
 
 
 def _values(spec: dict[str, Any], name: str, datatype: str, shape: list[int], binary: bytes) -> Any:
@@ -174,12 +196,48 @@ def _flatten(data: list[Any]) -> Any:
 
 
 def response(
-    model_name: str, version: str, request_id: str | None, outputs: list[dict[str, Any]]
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"model_name": model_name, "model_version": version, "outputs": outputs}
-    if request_id is not None:
-        body["id"] = request_id
-    return body
+    model_name: str,
+    version: str,
+    request: V2Request,
+    outputs: list[V2Output],
+) -> tuple[bytes, dict[str, str]]:
+    """The response body and its headers. Outputs asked for as binary data follow the
+    JSON part as raw little-endian values (BYTES: a 4-byte length before each element);
+    `Inference-Header-Content-Length` says where the JSON ends."""
+    described, blobs = [], []
+    for output in outputs:
+        entry: dict[str, Any] = {
+            "name": output.name,
+            "datatype": output.datatype,
+            "shape": output.shape,
+        }
+        if "*" in request.binary or output.name in request.binary:
+            blob = _encode_binary(output)
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        elif isinstance(output.values, np.ndarray):
+            entry["data"] = output.values.reshape(-1).tolist()
+        else:
+            entry["data"] = output.values
+        described.append(entry)
+    body: dict[str, Any] = {"model_name": model_name, "model_version": version}
+    if request.id is not None:
+        body["id"] = request.id
+    body["outputs"] = described
+    head = orjson.dumps(body)
+    if not blobs:
+        return head, {}
+    return head + b"".join(blobs), {HEADER_LENGTH: str(len(head))}
+
+
+def _encode_binary(output: V2Output) -> bytes:
+    if isinstance(output.values, np.ndarray):
+        return np.ascontiguousarray(output.values, dtype="<f4").tobytes()
+    parts = []
+    for text in output.values:
+        data = text.encode("utf-8")
+        parts += [struct.pack("<I", len(data)), data]
+    return b"".join(parts)
 
 
 def error_body(message: str) -> bytes:

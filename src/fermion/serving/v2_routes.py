@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
-import orjson
 import torch
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -18,7 +17,7 @@ from fermion.errors import FermionError, InvalidInput, NotFound
 from fermion.modelfile.schema import TEXT_KINDS
 from fermion.serving import v2
 from fermion.serving.bodies import read_body
-from fermion.serving.state import Replica, ReplicaState, replica_state
+from fermion.serving.state import Replica, ReplicaState, batch_headers, replica_state
 
 router = APIRouter(prefix="/v2")
 State = Annotated[ReplicaState, Depends(replica_state)]
@@ -85,15 +84,21 @@ async def v2_infer(
     try:
         check_name(state, name)
         replica = state.ready()
-        body = await read_body(request, state.limit)
-        parsed = v2.parse_request(body, request.headers.get(v2.HEADER_LENGTH))
-        values, convert = _v2_values(replica, parsed.input)
-        items = await replica.prepare(values, convert)
-        outputs = await replica.predict(items)
-        result = _v2_outputs(replica, outputs, parsed.outputs)
+        with replica.batcher.arrival() as arrival:
+            body = await read_body(request, state.limit)
+            parsed = v2.parse_request(body, request.headers.get(v2.HEADER_LENGTH))
+            values, convert = _v2_values(replica, parsed.input)
+            items = await replica.prepare(values, convert)
+            submitted = await replica.predict(items, arrival)
+        result = _v2_outputs(replica, submitted.outputs, parsed.outputs)
+        content, headers = v2.response(name, state.options.version, parsed, result)
+        # With binary outputs the body is JSON and then raw bytes, which is how Triton
+        # sends it too: application/octet-stream.
+        binary = v2.HEADER_LENGTH in headers
         return Response(
-            orjson.dumps(v2.response(name, state.options.version, parsed.id, result)),
-            media_type="application/json",
+            content,
+            media_type="application/octet-stream" if binary else "application/json",
+            headers={**headers, **batch_headers(submitted)},
         )
     except FermionError as exc:
         code = exc.status
@@ -137,21 +142,18 @@ def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callabl
     return rows, replica.pre.tensor
 
 
-def _v2_outputs(replica: Replica, outputs: list[Any], wanted: list[str] | None) -> list[dict]:
-    n = len(outputs)
+def _v2_outputs(
+    replica: Replica, outputs: list[Any], wanted: list[str] | None
+) -> list[v2.V2Output]:
     if replica.model.regression:
-        available = {"value": {"name": "value", "datatype": "FP32", "shape": [n], "data": outputs}}
+        values = np.asarray(outputs, dtype=np.float32)
+        available = {"value": v2.V2Output("value", "FP32", values)}
     else:
-        probabilities = torch.stack(outputs)
+        probabilities = torch.stack(outputs).numpy()
         labels = [replica.model.labels[i] for i in probabilities.argmax(1).tolist()]
         available = {
-            "probabilities": {
-                "name": "probabilities",
-                "datatype": "FP32",
-                "shape": list(probabilities.shape),
-                "data": probabilities.flatten().tolist(),
-            },
-            "label": {"name": "label", "datatype": "BYTES", "shape": [n], "data": labels},
+            "probabilities": v2.V2Output("probabilities", "FP32", probabilities),
+            "label": v2.V2Output("label", "BYTES", labels),
         }
     if wanted is None:
         return list(available.values())
