@@ -57,6 +57,10 @@ def create(
         bool | None,
         typer.Option(help="Upload a local source (default: when the server is remote)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes that read and check images (default: all CPUs)."),
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Ingest SOURCE as a new version of dataset NAME; prints NAME:vN."""
@@ -75,10 +79,17 @@ def create(
             seed=seed,
             skip_invalid=skip_invalid,
             upload=upload,
+            workers=workers,
         )
     if json:
         print_json(created)
-        return
+    else:
+        _report(created)
+        print(created.ref)
+
+
+def _report(created: DatasetVersionPublic) -> None:
+    """What the new version holds, and the records left out, on stderr."""
     if created.skipped_count:
         err_console.print(f"[yellow]Skipped {created.skipped_count} invalid record(s):[/yellow]")
         for problem in created.skipped:
@@ -92,7 +103,6 @@ def create(
         err_console.print(f"Same content as {created.ref}; no new version was made.")
     else:
         err_console.print(f"Created {created.ref}: {count(created.num_records)} records ({splits})")
-    print(created.ref)
 
 
 @app.command("list")

@@ -179,11 +179,13 @@ class Client(DeploymentCalls, JobCalls, ModelCalls):
         seed: int = 0,
         skip_invalid: bool = False,
         upload: bool | None = None,
+        workers: int | None = None,
     ) -> DatasetVersionPublic:
         """Register a dataset version from a local path or an fsspec URL.
 
         A local path is read by the server in place when the server runs on this
-        machine, and uploaded to it otherwise (or when `upload=True`).
+        machine, and uploaded to it otherwise (or when `upload=True`). Images are read
+        and checked by `workers` processes on the server (default: its CPUs).
         """
         source = str(source)
         if "://" not in source and not source.startswith("upload:"):
@@ -202,6 +204,7 @@ class Client(DeploymentCalls, JobCalls, ModelCalls):
             split=list(split),
             seed=seed,
             skip_invalid=skip_invalid,
+            workers=workers,
         )
         return DatasetVersionPublic.model_validate(
             self._json(

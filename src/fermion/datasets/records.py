@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,12 +13,17 @@ from fermion.payloads import Problem
 REPORT_LIMIT = 20
 
 
+def sha256_of(value: Any) -> bytes:
+    """The digest of a record's content given as JSON-able values."""
+    return hashlib.sha256(json.dumps(value).encode()).digest()
+
+
 @dataclass(slots=True)
 class Record:
     key: str  # stable identity in the source (relative path, or row number)
     label: str | float
     columns: dict[str, Any]  # what is written to the dataset's Arrow table
-    content: bytes  # what the version digest covers besides key and label
+    content_sha256: bytes  # of what the version digest covers besides key and label
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,6 +103,43 @@ class Source:
     def suffix(self) -> str:
         return posixpath.splitext(self.root)[1].lower()
 
+    def walk_files(self) -> Iterator[tuple[str, str, bool]]:
+        """Every file under a folder source as (path, path relative to the root, whether
+        it escapes the root through a link), in a fixed order: folders top down, names
+        sorted, hidden files and folders left out. One folder listing in memory at a time."""
+        if isinstance(self.fs, LocalFileSystem):
+            yield from self._walk_local(self.root, self.root, inside=True, seen=set())
+            return
+        for folder, subfolders, files in self.fs.walk(self.root, topdown=True):
+            # Sorting in place fixes the order walk descends in; hidden folders are pruned.
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            for file in sorted(f for f in files if not f.startswith(".")):
+                path = posixpath.join(folder, file)
+                yield path, posixpath.relpath(path, self.root), not self.is_inside(path)
+
+    def _walk_local(
+        self, folder: str, relative: str, inside: bool, seen: set[str]
+    ) -> Iterator[tuple[str, str, bool]]:
+        """The local walk without a realpath per file: only links are resolved (a file is
+        inside when it is no link and its folder is inside). A folder reached twice
+        through links is listed once."""
+        real = posixpath.realpath(folder)
+        if real in seen:
+            return
+        seen.add(real)
+        with os.scandir(folder) as listing:
+            entries = sorted((e for e in listing if not e.name.startswith(".")), key=_name)
+        prefix = "" if folder == self.root else relative + "/"
+        folders = []
+        for entry in entries:
+            escapes = not inside or (entry.is_symlink() and not self.is_inside(entry.path))
+            if entry.is_dir():
+                folders.append((entry, not escapes))
+            else:
+                yield entry.path, prefix + entry.name, escapes
+        for entry, folder_inside in folders:
+            yield from self._walk_local(entry.path, prefix + entry.name, folder_inside, seen)
+
     def relative(self, path: str) -> str:
         return posixpath.relpath(path, self.base_dir)
 
@@ -125,3 +163,7 @@ class Source:
     def _real_base(self) -> str:
         base = self.base_dir
         return posixpath.realpath(base) if isinstance(self.fs, LocalFileSystem) else base
+
+
+def _name(entry: os.DirEntry) -> str:
+    return entry.name

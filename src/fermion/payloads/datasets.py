@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field, field_validator
 from fermion.dataset_types import DatasetType
 from fermion.payloads.common import NAME_PATTERN
 
+MAX_INGEST_WORKERS = 256
+
 
 class DatasetCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="letters, digits, '.', '_', '-'")
@@ -22,6 +24,12 @@ class DatasetCreate(BaseModel):
     split: list[float] = Field(default=[0.8, 0.1, 0.1], description="train, validation, test")
     seed: int = 0
     skip_invalid: bool = False
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_INGEST_WORKERS,
+        description="processes that read and check images (default: the server's CPUs)",
+    )
 
     @field_validator("type", mode="before")
     @classmethod

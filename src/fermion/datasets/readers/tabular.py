@@ -3,7 +3,6 @@ columns are numeric features plus one target column."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import datasets as hf
 
 from fermion.datasets.readers.base import SourceReader, TableRows, label_of
-from fermion.datasets.records import Record
+from fermion.datasets.records import Record, sha256_of
 
 
 class TabularReader(SourceReader):
@@ -44,7 +43,7 @@ class TabularReader(SourceReader):
                 key=f"row {number}",
                 label=label,
                 columns={**values, self.target: label},
-                content=json.dumps([list(values.values()), label]).encode(),
+                content_sha256=sha256_of([list(values.values()), label]),
             )
 
     def _numbers(self, where: str, row: dict[str, Any]) -> dict[str, float] | None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import datasets as hf
 
 from fermion.datasets.readers.base import SourceReader, TableRows, label_of
-from fermion.datasets.records import Record
+from fermion.datasets.records import Record, sha256_of
 
 
 class TextReader(SourceReader):
@@ -44,7 +43,7 @@ class TextReader(SourceReader):
                 key=f"row {number}",
                 label=label,
                 columns={"text": text, "label": label},
-                content=json.dumps([text, label]).encode(),
+                content_sha256=sha256_of([text, label]),
             )
 
     def spec(self) -> dict[str, Any]:
