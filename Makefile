@@ -34,10 +34,11 @@ test: lint browser
 	$(PY) -m pytest -q --durations=15
 
 bench: install
-	$(PY) bench/ingest.py
-	$(PY) bench/jobs.py
-	$(PY) bench/train.py
-	$(PY) bench/serve.py
+	$(PY) -m bench.ingest
+	$(PY) -m bench.jobs
+	$(PY) -m bench.train
+	$(PY) -m bench.serve
+	$(PY) -m bench.results
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

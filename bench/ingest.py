@@ -1,6 +1,6 @@
 """Dataset ingest and loading, against plain torchvision in the same run.
 
-    python bench/ingest.py [--images 5000] [--size 32] [--memory-sizes 5000,50000]
+    python -m bench.ingest [--images 20000] [--size 32] [--memory-sizes 5000,50000]
 
 1. images/s of `fermion dataset create` (the real CLI against a real server, wall
    clock) vs. `torchvision.datasets.ImageFolder` through a `DataLoader` with one worker
@@ -31,6 +31,7 @@ from torchvision import datasets as tv_datasets
 from torchvision import transforms
 
 import fermion as fm
+from bench.results import record
 from fermion.client import launcher
 from fermion.datasets.samples import write_digits_folder
 from fermion.settings import Settings
@@ -129,7 +130,7 @@ class PeakSampler(threading.Thread):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--memory-sizes", default="5000,50000")
     args = parser.parse_args()
@@ -179,7 +180,27 @@ def main() -> None:
             f"{ours:12,.0f}{plain:12,.0f}{ours / plain:8.2f}"
         )
 
+        record(
+            "ingest",
+            "`dataset create` images/s / ImageFolder decode, DataLoader(workers=CPUs)",
+            plain_s / fermion_s,
+            1.0,
+            ours=args.images / fermion_s,
+            baseline=args.images / plain_s,
+            unit="images/s",
+        )
+        record(
+            "loader",
+            "fm.DataLoader samples/s / ImageFolder DataLoader, same workers and batch",
+            ours / plain,
+            1.5,
+            ours=ours,
+            baseline=plain,
+            unit="samples/s",
+        )
+
         print("\nmemory of the server process while it ingests")
+        peaks = {}
         for count in (int(c) for c in args.memory_sizes.split(",")):
             target = work / f"images-{count}"
             write_digits_folder(target, count=count, size=args.size)
@@ -202,6 +223,18 @@ def main() -> None:
                 f" {count / seconds:,.0f} images/s"
             )
             shutil.rmtree(target)
+            peaks[count] = sampler.peak_anon
+        smallest, largest = min(peaks), max(peaks)
+        record(
+            "ingest_memory",
+            f"ingest heap peak, {largest:,} images / {smallest:,} images",
+            peaks[largest] / peaks[smallest],
+            1.2,
+            at_most=True,
+            ours=peaks[largest],
+            baseline=peaks[smallest],
+            unit="MiB",
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,6 +1,6 @@
 """Serving throughput and latency, four ways, in one run:
 
-    python bench/serve.py [--model resnet18|small-cnn] [--seconds 6] [--side 32]
+    python -m bench.serve [--model resnet18|small-cnn] [--seconds 6] [--side 32]
 
 (a) a Fermion replica with dynamic batching (max batch 32, 5 ms),
 (b) the same replica without batching (max batch 1),
@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from bench.results import record
 
 PLAIN_APP = """
 import io, os
@@ -62,6 +64,16 @@ def predict(request: Request):
         probabilities = torch.softmax(bundle.network(torch.stack(images)), 1)
     return {"predictions": [{"label": bundle.labels[int(p.argmax())], "probability": float(p.max())}
                             for p in probabilities]}
+
+@app.post("/v2/models/{name}/infer")
+def infer(name: str, request: dict):
+    import numpy as np
+    tensor = request["inputs"][0]
+    x = torch.from_numpy(np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"]))
+    with torch.inference_mode():
+        probabilities = torch.softmax(bundle.network(x), 1)
+    return {"model_name": name, "outputs": [{"name": "probabilities", "datatype": "FP32",
+            "shape": list(probabilities.shape), "data": probabilities.flatten().tolist()}]}
 """
 
 
@@ -94,6 +106,13 @@ def png(side: int) -> bytes:
     return buffer.getvalue()
 
 
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def start(command: list[str], port: int, env: dict[str, str]) -> subprocess.Popen:
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -108,6 +127,15 @@ def start(command: list[str], port: int, env: dict[str, str]) -> subprocess.Pope
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"{command} did not start")
+
+
+def v2_float_body(side: int) -> bytes:
+    """One image as a V2 FP32 tensor in JSON (about 62 KB at 32x32)."""
+    import numpy as np
+
+    values = np.random.default_rng(0).standard_normal(3 * side * side).astype(np.float32)
+    tensor = {"name": "input", "datatype": "FP32", "shape": [1, 3, side, side]}
+    return json.dumps({"inputs": [{**tensor, "data": values.tolist()}]}).encode()
 
 
 async def load(
@@ -234,13 +262,22 @@ def main() -> None:
             ],
         }
         results: dict[tuple[str, int], dict[str, float]] = {}
+        started: dict[str, tuple[float, float]] = {}  # seconds to ready, idle RSS in MiB
+        v2_body = v2_float_body(args.side)
         for name, command in servers.items():
             port = free_port()
+            began = time.perf_counter()
             process = start(command(port), port, {**env, "PLAIN_MODEL": str(folder)})
+            started[name] = (time.perf_counter() - began, rss_mib(process.pid))
             try:
                 for concurrency in (1, 32):
                     results[name, concurrency] = asyncio.run(
                         load(f"http://127.0.0.1:{port}/predict", body, concurrency, args.seconds)
+                    )
+                if name != "fermion, no batching":
+                    url = f"http://127.0.0.1:{port}/v2/models/{folder.name}/infer"
+                    results[f"{name}, V2 FP32", 1] = asyncio.run(
+                        load(url, v2_body, 1, args.seconds)
                     )
             finally:
                 process.terminate()
@@ -275,6 +312,109 @@ def main() -> None:
             f"through the gateway at concurrency {concurrency}: {gateway / direct:.2f}x"
             " calling the replica directly"
         )
+    for name, (seconds, rss) in started.items():
+        print(f"{name:<22} process start -> ready {seconds:5.2f} s, idle RSS {rss:6.1f} MiB")
+    record_figures(results, started, top, args.model)
+
+
+def record_figures(
+    results: dict[tuple[str, int], dict[str, float]],
+    started: dict[str, tuple[float, float]],
+    ceiling_rps: float,
+    model: str,
+) -> None:
+    def rps(name: str, concurrency: int) -> float:
+        return results[name, concurrency]["rps"]
+
+    ours, plain = "fermion, batching", "plain FastAPI"
+    figures = [
+        (
+            "gateway_c32",
+            "predict through the gateway / straight to the replica, c=32",
+            rps("fermion gateway", 32),
+            rps(ours, 32),
+            0.95,
+            False,
+            "req/s",
+        ),
+        (
+            "batching_c1",
+            "c=1 req/s, batching on / plain FastAPI forward per request",
+            rps(ours, 1),
+            rps(plain, 1),
+            1.0,
+            False,
+            "req/s",
+        ),
+        (
+            "batching_c1_p99",
+            "c=1 p99, batching on / plain FastAPI",
+            results[ours, 1]["p99_ms"],
+            results[plain, 1]["p99_ms"],
+            1.1,
+            True,
+            "ms",
+        ),
+        (
+            "batching_c32",
+            "c=32 req/s, batching / plain FastAPI",
+            rps(ours, 32),
+            rps(plain, 32),
+            2.0,
+            False,
+            "req/s",
+        ),
+        (
+            "v2_float_c1",
+            "c=1 req/s, V2 JSON FP32 body (62 KB) / plain FastAPI",
+            rps(f"{ours}, V2 FP32", 1),
+            rps(f"{plain}, V2 FP32", 1),
+            1.0,
+            False,
+            "req/s",
+        ),
+        (
+            "png_c32_ceiling",
+            "c=32 PNG samples/s / in-process batched forward (ceiling)",
+            rps(ours, 32),
+            ceiling_rps,
+            0.5,
+            False,
+            "samples/s",
+        ),
+    ]
+    for key, measure, value, baseline, goal, at_most, unit in figures:
+        record(
+            f"{key}_{model}",
+            f"{measure} [{model}]",
+            value / baseline,
+            goal,
+            at_most=at_most,
+            ours=value,
+            baseline=baseline,
+            unit=unit,
+        )
+    (seconds, rss), (plain_s, plain_rss) = started[ours], started[plain]
+    record(
+        f"cold_start_{model}",
+        f"replica process start -> ready, seconds [{model}]",
+        seconds,
+        2.5,
+        at_most=True,
+        ours=seconds,
+        baseline=plain_s,
+        unit="s",
+    )
+    record(
+        f"idle_rss_{model}",
+        f"replica idle RSS, MiB [{model}]",
+        rss,
+        400,
+        at_most=True,
+        ours=rss,
+        baseline=plain_rss,
+        unit="MiB",
+    )
 
 
 if __name__ == "__main__":

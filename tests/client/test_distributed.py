@@ -9,16 +9,34 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+from PIL import Image
+
 from tests import sources
 from tests.conftest import free_port
 
 
-def test_each_rank_sees_a_disjoint_half(server, client, tmp_path):
+def tabular_rows(client, folder: Path) -> str:
     rows = [{"row_id": i, "x": i % 7, "label": "ab"[i % 2]} for i in range(200)]
-    client.create_dataset(
-        "ddp-rows", "tabular-classification", sources.write_rows(tmp_path / "rows.csv", rows)
-    )
-    train_size = client.get_dataset_version("ddp-rows").split_counts["train"]
+    source = sources.write_rows(folder / "rows.csv", rows)
+    return client.create_dataset("ddp-rows", "tabular-classification", source).name
+
+
+def numbered_images(client, folder: Path) -> str:
+    """200 small images whose first pixel is their number (read back by the batch path)."""
+    for i in range(200):
+        pixels = np.full((4, 4), 255 - i, dtype=np.uint8)
+        pixels[0, 0] = i
+        (folder / "ab"[i % 2]).mkdir(exist_ok=True)
+        Image.fromarray(pixels).save(folder / "ab"[i % 2] / f"{i:03d}.png")
+    return client.create_dataset("ddp-images", "image-classification", folder).name
+
+
+@pytest.mark.parametrize("make", [tabular_rows, numbered_images])
+def test_each_rank_sees_a_disjoint_half(server, client, tmp_path, make):
+    name = make(client, tmp_path)
+    train_size = client.get_dataset_version(name).split_counts["train"]
     assert train_size % 2 == 0  # an even split: no padding, so the halves are exact
 
     command = [
@@ -29,6 +47,7 @@ def test_each_rank_sees_a_disjoint_half(server, client, tmp_path):
         f"--master_port={free_port()}",
         str(Path(__file__).with_name("ddp_shards.py")),
         str(tmp_path),
+        name,
     ]
     env = {**os.environ, **server.env, "OMP_NUM_THREADS": "1"}
     subprocess.run(command, env=env, check=True, timeout=240, cwd=Path(__file__).parents[2])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import fermion as fm
 from tests import sources
@@ -45,6 +47,28 @@ def test_images_as_normalised_tensors(registered, client):
     batch = torch.stack([train[i][0] for i in range(300)])
     assert abs(batch.mean().item()) < 0.2  # normalised with the dataset's own statistics
     assert 0.7 < batch.std().item() < 1.3
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_images_stored_decoded_load_as_the_files_decode(registered, client, digits_dir, mode):
+    """Small images are stored decoded too, and batches are made from those pixels; they
+    hold what Pillow decodes from the source files, normalised with the dataset's stats."""
+    info = client.get_dataset_version("load-digits")
+    assert info.spec["pixels"] == "L"  # the digits are 8x8 greyscale PNGs
+    train = fm.Dataset.from_local("load-digits", image_mode=mode, client=client)
+    assert train._image.batched  # the batch path, not the per-image decode
+    mean, std = torch.tensor(info.spec["mean"]), torch.tensor(info.spec["std"])
+    if mode == "L":
+        mean, std = mean.mean(0, keepdim=True), std.mean(0, keepdim=True)
+    indices = [0, 5, 17, 250, len(train) - 1]
+    batch = train.__getitems__(indices)
+    for index, (x, y) in zip(indices, batch, strict=True):
+        path = train.table[index]["path"]
+        pixels = np.asarray(Image.open(digits_dir / path).convert(mode), dtype=np.float32)
+        pixels = torch.from_numpy(pixels).reshape(8, 8, -1).permute(2, 0, 1) / 255
+        expected = (pixels - mean.view(-1, 1, 1)) / std.view(-1, 1, 1)
+        assert x.shape == expected.shape and torch.allclose(x, expected, atol=1e-5)
+        assert train.classes[y] == path.split("/")[0]
 
 
 def test_image_size_mode_and_transform(registered, client):

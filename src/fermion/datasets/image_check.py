@@ -35,6 +35,9 @@ from fermion.errors import ServerUnavailable
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own bomb threshold
 _BOMB = f"over the limit of {MAX_PIXELS:,} (a decompression bomb?)"
 STATS_SIDE = 64  # channel statistics come from thumbnails: cheap, and close enough
+# Images up to this many pixels are also stored decoded (1 or 3 bytes a pixel), so that
+# loaders copy them instead of decoding them every epoch; larger ones only as encoded.
+MAX_STORED_PIXELS = 128 * 128
 CHUNK = 64  # images per task: large enough that passing them between processes is cheap
 IN_FLIGHT_PER_WORKER = 4
 
@@ -56,6 +59,8 @@ class Checked:
     size: tuple[int, int] = (0, 0)
     mode: str = ""
     sums: np.ndarray | None = None  # per channel: sum, sum of squares, pixel count
+    pixels: bytes | None = None  # decoded, row by row, in `pixels_mode`
+    pixels_mode: str = ""  # L or RGB
     problem: str | None = None
 
 
@@ -139,6 +144,9 @@ def check_image(fs: Any, entry: Entry) -> Checked:
             checked.size, checked.mode = image.size, image.mode
             if entry.with_stats:
                 checked.sums = _channel_sums(image)
+            if width * height <= MAX_STORED_PIXELS:
+                decoded = image if image.mode in ("L", "RGB") else image.convert("RGB")
+                checked.pixels, checked.pixels_mode = decoded.tobytes(), decoded.mode
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         checked.problem = f"image declares too many pixels: {_BOMB}"
     except UnidentifiedImageError:

@@ -28,7 +28,7 @@ from fermion.errors import InvalidInput
 from fermion.payloads import DatasetCreate
 
 SHARD_SIZE = "256MB"
-FORMAT_VERSION = 1  # bump when the stored layout changes, so digests change with it
+FORMAT_VERSION = 2  # 2: decoded pixels of small images. Bump when the stored layout changes, so digests change with it
 STAGING_BATCH = 256  # records per Arrow record batch
 
 

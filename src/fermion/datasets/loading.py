@@ -8,22 +8,19 @@ addressed, so a cached copy is never stale).
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import DistributedSampler, RandomSampler
 
+from fermion.datasets.image_loading import ImageDecoder, Transform
 from fermion.errors import InvalidInput
 from fermion.payloads import DatasetType, DatasetVersionPublic
-
-Transform = Callable[[Any], Any]
 
 
 class Dataset(TorchDataset):
@@ -57,12 +54,16 @@ class Dataset(TorchDataset):
         self.classes: list[str] = list(info.class_names)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         self.label_column = info.spec["label_column"]
+        self._pixels: Any = None  # the stored pixels, when batches can be made from them
         if self.type is DatasetType.IMAGE_CLASSIFICATION:
             import datasets as hf
 
             # Hand us the stored bytes; we decode them (faster than PIL objects).
             self.table = table.cast_column("image", hf.Image(decode=False))
-            self._image = _ImageDecoder(info.spec, image_size, image_mode, normalize)
+            self._image = ImageDecoder(info.spec, image_size, image_mode, normalize)
+            if self._image.batched and transform is None:
+                self._pixels = table.select_columns(["pixels", self.label_column])
+                self._pixels = self._pixels.with_format("arrow")
 
     @classmethod
     def from_local(
@@ -107,7 +108,13 @@ class Dataset(TorchDataset):
 
     def __getitems__(self, indices: list[int]) -> list[tuple[Any, Any]]:
         """A batch of samples in one columnar read; DataLoader calls this per batch."""
-        rows = self.table[[int(i) for i in indices]]
+        indices = [int(i) for i in indices]
+        if self._pixels is not None:  # one tensor for the batch, copied, not decoded
+            batch = self._pixels[indices]
+            xs = self._image.batch(batch.column("pixels")).unbind(0)
+            ys = self._targets(batch.column(self.label_column).to_pylist())
+            return list(zip(xs, ys, strict=True))
+        rows = self.table[indices]
         ys = self._targets(rows[self.label_column])
         if self.type is DatasetType.IMAGE_CLASSIFICATION:
             xs = [self._image(image["bytes"], self.transform) for image in rows["image"]]
@@ -127,40 +134,6 @@ class Dataset(TorchDataset):
 
     def __repr__(self) -> str:
         return f"fermion.Dataset({self.info.ref}, split={self.split!r}, records={len(self)})"
-
-
-class _ImageDecoder:
-    """Stored image bytes -> tensor, the way the dataset's statistics describe.
-    A user's `transform` gets the PIL image instead, as torchvision's datasets give it."""
-
-    def __init__(self, spec: Mapping[str, Any], size: Any, mode: str, normalize: bool) -> None:
-        from torchvision.transforms import v2
-
-        if mode not in ("RGB", "L"):
-            raise InvalidInput(f"image_mode must be 'RGB' or 'L', not {mode!r}")
-        self.mode = mode
-        size = spec["image_size"] if size is None else size
-        size = [size, size] if isinstance(size, int) else list(size)
-        steps: list[Any] = []
-        if size != list(spec["image_size"]) or not spec.get("uniform_size", True):
-            steps.append(v2.Resize(size, antialias=True))
-        steps.append(v2.ToDtype(torch.float32, scale=True))
-        if normalize:
-            mean, std = spec["mean"], spec["std"]
-            if mode == "L":
-                mean, std = [sum(mean) / 3], [sum(std) / 3]
-            steps.append(v2.Normalize(mean, std))
-        self.pipeline = v2.Compose(steps)
-
-    def __call__(self, data: bytes, transform: Transform | None) -> Any:
-        from PIL import Image
-
-        image = Image.open(io.BytesIO(data)).convert(self.mode)
-        if transform is not None:
-            return transform(image)
-        pixels = torch.from_numpy(np.asarray(image).copy())
-        pixels = pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
-        return self.pipeline(pixels)
 
 
 def _local_copy(info: DatasetVersionPublic, client: Any) -> Path:

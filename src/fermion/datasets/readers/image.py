@@ -28,6 +28,7 @@ class ImageReader(SourceReader):
         super().__init__(*args)
         self.sizes: Counter[tuple[int, int]] = Counter()
         self.modes: Counter[str] = Counter()
+        self.pixels_modes: Counter[str] = Counter()  # "" counts images stored encoded only
         self.sums = np.zeros(7)
         if not self.source.is_dir and self.source.suffix not in (".csv", ".jsonl"):
             raise InvalidInput(
@@ -44,6 +45,7 @@ class ImageReader(SourceReader):
                 "path": hf.Value("string"),
                 "width": hf.Value("int32"),
                 "height": hf.Value("int32"),
+                "pixels": hf.Value("binary"),
             }
         )
 
@@ -100,6 +102,7 @@ class ImageReader(SourceReader):
         entry = checked.entry
         self.sizes[checked.size] += 1
         self.modes[checked.mode] += 1
+        self.pixels_modes[checked.pixels_mode] += 1
         if checked.sums is not None:
             self.sums += checked.sums
         return Record(
@@ -111,6 +114,7 @@ class ImageReader(SourceReader):
                 "path": entry.key,
                 "width": checked.size[0],
                 "height": checked.size[1],
+                "pixels": checked.pixels,
             },
             content_sha256=checked.sha256,
         )
@@ -127,6 +131,14 @@ class ImageReader(SourceReader):
             "image_size": [height, width],  # the most common size; loaders resize to it
             "uniform_size": len(self.sizes) == 1,
             "image_mode": self.modes.most_common(1)[0][0],
+            "pixels": self._pixels_mode(),
             "mean": [round(float(m), 6) for m in mean],
             "std": [round(float(s), 6) for s in std],
         }
+
+    def _pixels_mode(self) -> str | None:
+        """The mode every image is stored decoded in (loaders then copy pixels instead of
+        decoding them), or None when some are stored encoded only, or modes differ."""
+        if len(self.pixels_modes) != 1:
+            return None
+        return next(iter(self.pixels_modes)) or None

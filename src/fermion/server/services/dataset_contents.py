@@ -20,6 +20,8 @@ from fermion.store.tables import DatasetVersionRow
 
 log = logging.getLogger("fermion.server")
 
+BINARY_COLUMNS = ("image", "pixels")  # stored image data: not shown as rows
+
 
 def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int) -> DatasetHead:
     """The first rows of a split, read from its first Arrow shard (no full load)."""
@@ -34,7 +36,7 @@ def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int)
     if shards:
         with context.artifacts.open_read(f"{key}/{shards[0]}") as f:
             reader = pa.ipc.open_stream(f)
-            columns = [c for c in reader.schema.names if c != "image"]
+            columns = [c for c in reader.schema.names if c not in BINARY_COLUMNS]
             for batch in reader:
                 rows += batch.select(columns).to_pylist()[: limit - len(rows)]
                 if len(rows) >= limit:
