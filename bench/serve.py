@@ -9,7 +9,7 @@
     (`/api/v1/deployments/NAME/predict`, token checked, round robin, one replica),
 and, as the ceiling, the model's own batched forward pass in-process (decode + forward,
 batches of 32, no HTTP). Requests carry one PNG as base64 JSON, the replica's simple
-API. Each server runs alone with 2 threads; the load generator (asyncio + httpx) runs
+API. Each server runs alone with 2 threads; the load generator (asyncio + aiohttp) runs
 on the same machine and takes CPU too, so absolute figures understate a real server.
 """
 
@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from bench.results import record
@@ -141,24 +142,30 @@ def v2_float_body(side: int) -> bytes:
 async def load(
     url: str, body: bytes, concurrency: int, seconds: float, token: str | None = None
 ) -> dict[str, float]:
+    """Closed-loop load: `concurrency` clients, each sending its next request when the
+    last is answered. aiohttp, not httpx: on 2 cores the load generator shares the CPU
+    with the servers, and httpx took several times aiohttp's CPU per request."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         for _ in range(3):  # warm the connections and the server
-            await client.post(url, content=body, headers=headers)
+            async with client.post(url, data=body, headers=headers) as answer:
+                await answer.read()
         deadline = time.perf_counter() + seconds
 
         async def worker() -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                answer = await client.post(url, content=body, headers=headers)
-                if answer.status_code != 200:
-                    errors += 1
+                async with client.post(url, data=body, headers=headers) as answer:
+                    await answer.read()
+                    if answer.status != 200:
+                        errors += 1
                 latencies.append(time.perf_counter() - started)
 
         began = time.perf_counter()

@@ -16,6 +16,7 @@ from fermion.resources import parse_capacity
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server.deps import get_principal
+from fermion.server.edge import InferenceEdge
 from fermion.server.gateway import Gateway
 from fermion.server.routes import (
     dashboard,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(InferenceEdge)
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
     for module in (datasets, deployments, jobs, models, uploads, users):

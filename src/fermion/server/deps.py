@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
 from fermion.errors import Forbidden
@@ -44,6 +45,15 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 SESSION_COOKIE = "fermion_session"  # the dashboard's session: HTTP-only, never seen by scripts
 DASHBOARD_HEADER = "x-fermion-dashboard"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def bearer(request: Request) -> HTTPAuthorizationCredentials | None:
+    """The Authorization header's bearer credentials, as `BearerDep` reads them, for code
+    that runs outside FastAPI's dependencies (the inference edge)."""
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials)
 
 
 def request_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:

@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fermion.errors import ServerUnavailable
 from fermion.server.services import deployments
+from fermion.server.services.endpoint_access import EndpointAccess
 from fermion.store.context import ServerContext
 
 log = logging.getLogger("fermion.gateway")
@@ -61,6 +63,7 @@ class Target:
 class Gateway:
     def __init__(self, context: ServerContext) -> None:
         self.context = context
+        self.access = EndpointAccess(context)
         self._targets: list[Target] = []  # every replica that has an address now
         self._ready: set[int] = set()  # replica ids whose /readyz said yes
         self._turn: dict[str, itertools.count] = {}
@@ -99,6 +102,7 @@ class Gateway:
             return False
 
     async def refresh(self) -> None:
+        await self.access.reload()
         targets = await asyncio.to_thread(self._load_targets)
         results = await asyncio.gather(*(self._probe(t) for t in targets))
         ready = {t.replica_id for t, ok in zip(targets, results, strict=True) if ok}
@@ -190,7 +194,7 @@ class Gateway:
         method: str,
         path: str,
         body: bytes,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         query: str,
     ) -> Answer:
         """Send the request to a ready replica; on a connection failure, to the next."""

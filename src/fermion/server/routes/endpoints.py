@@ -11,37 +11,28 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from fermion.errors import FermionError, Forbidden, NotFound
-from fermion.server.deps import BearerDep, SessionDep, request_token
+from fermion.errors import FermionError
+from fermion.server.deps import BearerDep, request_token
 from fermion.server.gateway import Gateway
-from fermion.server.services import auth, deployments
 from fermion.serving.bodies import MAX_REQUEST_MB, read_body
+
+
+def gateway_of(request: Request) -> Gateway:
+    return request.app.state.gateway
+
 
 router = APIRouter(prefix="/api/v1/deployments/{name}", tags=["inference"])
 LIMIT = int(MAX_REQUEST_MB * 2**20)
 
 
-def authorize(name: str, session: SessionDep, request: Request, credentials: BearerDep) -> str:
+async def authorize(name: str, request: Request, credentials: BearerDep) -> str:
     """The deployment may be called by this caller: it is public, or the token is its
     owner's (or an admin's), or the deployment's own."""
-    row = deployments.find(session, name)
-    if row.public:
-        return name
-    principal = auth.authenticate(session, request_token(request, credentials))
-    if principal.deployment_id is not None:
-        if principal.deployment_id != row.id:
-            raise Forbidden(f"this token belongs to another deployment, not {name!r}")
-        return name
-    if row.owner_id != principal.user.id and principal.user.role != "admin":
-        raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+    await gateway_of(request).access.check(name, request_token(request, credentials))
     return name
 
 
 Authorized = Annotated[str, Depends(authorize)]
-
-
-def gateway_of(request: Request) -> Gateway:
-    return request.app.state.gateway
 
 
 async def _forward(request: Request, name: str, path: str) -> Response:

@@ -1,0 +1,97 @@
+"""Who may call a deployment's endpoints, answered from memory on the inference path.
+
+The rule: a public deployment takes any caller; otherwise the token must be the
+deployment's own, or its owner's, or an admin's. Looking that up in the database on
+every request cost more than the forward itself, so the gateway keeps:
+- every deployment's access settings, reloaded on each probe pass (every 0.5 s) and on
+  a name it has not seen yet (a deployment created a moment ago);
+- what each recently seen token stands for, for TOKEN_CACHE_S: a token that expires or
+  is deleted stops working at the inference endpoints within that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fermion.errors import Forbidden, NotFound
+from fermion.server.services import auth
+from fermion.store.context import ServerContext
+from fermion.store.tables import DeploymentRow
+
+TOKEN_CACHE_S = 1.0
+TOKEN_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Access:
+    deployment_id: int
+    public: bool
+    owner_id: int
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: int
+    admin: bool
+    deployment_id: int | None  # set for a deployment's own token
+
+
+def load_access(session: Session) -> dict[str, Access]:
+    rows = session.execute(
+        select(DeploymentRow.name, DeploymentRow.id, DeploymentRow.public, DeploymentRow.owner_id)
+    ).all()
+    return {name: Access(id_, public, owner) for name, id_, public, owner in rows}
+
+
+def _caller(session: Session, token: str | None) -> Caller:
+    principal = auth.authenticate(session, token)  # raises Unauthorized, with the reason
+    return Caller(principal.user.id, principal.user.role == "admin", principal.deployment_id)
+
+
+class EndpointAccess:
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        self.deployments: dict[str, Access] = {}
+        self._callers: dict[str, tuple[float, Caller]] = {}
+
+    def _read(self, query, *args):  # noqa: ANN001, ANN202 - runs a reader in a session
+        with self.context.metadata.session() as session:
+            return query(session, *args)
+
+    async def reload(self) -> None:
+        self.deployments = await asyncio.to_thread(self._read, load_access)
+
+    async def check(self, name: str, token: str | None) -> None:
+        """Raise NotFound, Unauthorized or Forbidden unless this caller may call `name`.
+        A deployment the caller may not see is 'not found', as if it did not exist."""
+        access = self.deployments.get(name)
+        if access is None:
+            await self.reload()
+            access = self.deployments.get(name)
+        if access is None:
+            raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+        if access.public:
+            return
+        caller = await self._caller(token)
+        if caller.deployment_id is not None:
+            if caller.deployment_id != access.deployment_id:
+                raise Forbidden(f"this token belongs to another deployment, not {name!r}")
+            return
+        if caller.user_id != access.owner_id and not caller.admin:
+            raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+
+    async def _caller(self, token: str | None) -> Caller:
+        now = time.monotonic()
+        cached = self._callers.get(token) if token else None
+        if cached is not None and now - cached[0] < TOKEN_CACHE_S:
+            return cached[1]
+        caller = await asyncio.to_thread(self._read, _caller, token)
+        if len(self._callers) >= TOKEN_CACHE_SIZE:
+            self._callers.clear()
+        self._callers[token] = (now, caller)
+        return caller
