@@ -1,27 +1,33 @@
-"""`fermion train` throughput against a plain PyTorch loop, in the same run.
+"""`fermion train` throughput against the same loop written by hand, in the same run.
 
-    python bench/train.py [--model resnet18] [--image-size 32] [--epochs 2]
+    python -m bench.train [--models small-cnn,resnet18] [--image-size 32] [--epochs 2]
+                          [--bf16]
 
-1. samples/s of `fermion train` (1 process, fp32) vs. a hand-written loop in this
-   process: same model, data pipeline, batch size (32), threads (2), precision, AdamW.
-2. `fermion train` in bf16 vs fp32.
-3. `fermion train --nproc 2` (1 thread each) vs `--nproc 1` (2 threads).
-Throughput is that of the last epoch (the first pays for start-up).
+For each model, at 1 process (2 threads) and at 2 processes (1 thread each, DDP over
+gloo): samples/s of `fermion train` vs. a plain PyTorch loop with the same data
+pipeline, model, batch size (32 per process), threads, precision (fp32) and AdamW; the
+2-process loop runs under torchrun (bench/plain_ddp.py). Throughput is that of the last
+epoch (the first pays for start-up). `--bf16` adds `fermion train` in bf16 against fp32
+(slow where the CPU has no native bf16).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 import fermion as fm
+from bench.hand_loop import samples_per_second
+from bench.results import record
 from fermion.client import launcher
 from fermion.datasets.samples import write_digits_folder
 from fermion.settings import Settings
@@ -30,6 +36,8 @@ from fermion.training.data import build_data, loader
 from fermion.training.loop import build_model
 from fermion.training.optim import make_optimizer
 
+CPUS = 2
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -37,17 +45,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fermion_rate(client: fm.Client, args, **options) -> tuple[float, TrainConfig]:
+def fermion_rate(client: fm.Client, model: str, args, **options) -> tuple[float, TrainConfig]:
     started = client.train(
         "digits",
-        model=args.model,
+        model=model,
         image_size=args.image_size,
         epochs=args.epochs,
         batch_size=32,
         memory="6Gi",
+        cpu=CPUS,
         **options,
     )
-    job = client.wait_job(started.job.id, timeout=1200)
+    job = client.wait_job(started.job.id, timeout=1800)
     if job.status.value != "succeeded":
         raise RuntimeError(client.job_logs(job.id)[-3000:])
     rates = client.job_metrics(job.id, name="samples_per_s").series["samples_per_s"]
@@ -55,56 +64,91 @@ def fermion_rate(client: fm.Client, args, **options) -> tuple[float, TrainConfig
 
 
 def plain_rate(client: fm.Client, config: TrainConfig) -> float:
-    """The same work written by hand: no Accelerate, no metrics, no checkpoints."""
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
+    """The same work written by hand in this process: no Accelerate, no metrics, no
+    checkpoints."""
+    torch.set_num_threads(CPUS)
+    torch.manual_seed(config.seed)
     data = build_data(config, client)
     model = build_model(config, data, Path("."))
     optimizer = make_optimizer(model, "adamw", config.lr, config.weight_decay)
     train_loader = loader(data.train, config, data, shuffle=True)
-    loss_fn = nn.CrossEntropyLoss()
-    rate = 0.0
-    for _ in range(config.epochs):
-        started, seen = time.perf_counter(), 0
-        for x, y in train_loader:
-            optimizer.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            seen += len(y)
-        rate = seen / (time.perf_counter() - started)
-    return rate
+    return samples_per_second(model, optimizer, train_loader, config.epochs)
+
+
+def plain_ddp_rate(settings: Settings, config: TrainConfig, work: Path, nproc: int) -> float:
+    config_path, result_path = work / "plain-config.json", work / "plain-result.json"
+    config_path.write_text(json.dumps(config.to_dict()))
+    env = {
+        **os.environ,
+        "FERMION_HOME": str(settings.home),
+        "FERMION_PORT": str(settings.port),
+        "OMP_NUM_THREADS": str(CPUS // nproc),
+    }
+    subprocess.run(  # from the repository's root, where `bench` is a package
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            "-m",
+            "bench.plain_ddp",
+            str(config_path),
+            str(result_path),
+        ],
+        env=env,
+        cwd=Path(__file__).parents[1],
+        check=True,
+        capture_output=True,
+    )
+    return json.loads(result_path.read_text())["samples_per_s"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--models", default="small-cnn,resnet18")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fermion-bench-train-"))
     settings = Settings(home=work / "home", port=free_port())
     launcher.start(settings)
+    rows = []
     try:
         with fm.Client(settings=settings) as client:
             client.create_dataset(
                 "digits", "image-classification", write_digits_folder(work / "digits")
             )
-            fp32, config = fermion_rate(client, args, precision="fp32", cpu=2)
-            plain = plain_rate(client, config)
-            bf16, _ = fermion_rate(client, args, precision="bf16", cpu=2)
-            two, _ = fermion_rate(client, args, precision="fp32", nproc=2, cpu=2)
+            for model in args.models.split(","):
+                ours, config = fermion_rate(client, model, args, precision="fp32")
+                plain = plain_rate(client, config)
+                rows.append((model, 1, ours, plain))
+                ours2, config2 = fermion_rate(client, model, args, precision="fp32", nproc=2)
+                plain2 = plain_ddp_rate(settings, config2, work, 2)
+                rows.append((model, 2, ours2, plain2))
+                if args.bf16:
+                    bf16, _ = fermion_rate(client, model, args, precision="bf16")
+                    print(f"{model}: fermion train bf16/fp32 {bf16 / ours:.2f}x")
     finally:
         launcher.stop(settings)
         shutil.rmtree(work, ignore_errors=True)
     print(
-        f"\n{args.model} on digits at {args.image_size}x{args.image_size}, batch 32,"
-        f" 2 CPU threads, last of {args.epochs} epochs (samples/s)"
+        f"\ndigits at {args.image_size}x{args.image_size}, batch 32 per process, {CPUS} CPU"
+        f" threads in all, fp32, last of {args.epochs} epochs (samples/s)"
     )
-    print(f"  fermion train fp32, 1 process : {fp32:8.1f}")
-    print(f"  plain PyTorch loop fp32       : {plain:8.1f}   ratio {fp32 / plain:.2f}x")
-    print(f"  fermion train bf16, 1 process : {bf16:8.1f}   bf16/fp32 {bf16 / fp32:.2f}x")
-    print(f"  fermion train fp32, 2 process : {two:8.1f}   nproc 2/1 {two / fp32:.2f}x")
+    print(f"{'model':<12}{'processes':>10}{'fermion':>10}{'by hand':>10}{'ratio':>8}")
+    for model, nproc, ours, plain in rows:
+        print(f"{model:<12}{nproc:>10}{ours:>10.1f}{plain:>10.1f}{ours / plain:>8.2f}")
+        record(
+            f"train_{model}_{nproc}p",
+            f"`fermion train` samples/s / the loop by hand, {model}, {nproc} process(es)",
+            ours / plain,
+            0.98,
+            ours=ours,
+            baseline=plain,
+            unit="samples/s",
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ loopback ports, serving model folders made in place."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -32,7 +33,9 @@ class RunningReplica:
         return httpx.get(f"{self.url}{path}", timeout=30)
 
 
-def start_replica(folder: Path, log: Path, *args: str) -> RunningReplica:
+def start_replica(
+    folder: Path, log: Path, *args: str, env: dict[str, str] | None = None
+) -> RunningReplica:
     port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -46,6 +49,7 @@ def start_replica(folder: Path, log: Path, *args: str) -> RunningReplica:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     replica = RunningReplica(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + 60

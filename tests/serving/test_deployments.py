@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -309,3 +310,35 @@ def test_a_model_that_raises_on_load_fails_its_deployment_fast(sdk, serving_serv
     time.sleep(2)  # scheduler passes: still the one failed replica, none started again
     assert [r.job_id for r in sdk.get_deployment("raising").replica_details] == [replica.job_id]
     sdk.delete_deployment("raising")
+
+
+def test_a_light_deployment_answers_as_pytorch_does(sdk, serving_server, digits_models):
+    """`--runtime onnx`: the replica exports the graph once, serves it in ONNX Runtime
+    without torch in its process, and gives the classes PyTorch gives in-process."""
+    import torch
+
+    from fermion import modelfile
+    from fermion.modelfile.inputs import Preprocessor
+
+    cli = Cli(serving_server, __import__("typer.testing").testing.CliRunner())
+    cli("deploy", digits_models[1], "--name", "light", "--runtime", "onnx")
+    light = sdk.get_deployment("light")
+    assert (light.status, light.runtime) == ("ready", "onnx")
+    assert "onnx" in cli("deployment", "show", "light").output
+
+    images = [sources.png_bytes(value=v) for v in (0, 60, 130, 250)]
+    served = [p["label"] for p in sdk.predict("light", image=images)]
+    model = modelfile.load(sdk.fetch_model(digits_models[1]))
+    pre = Preprocessor(model)
+    with torch.inference_mode():
+        batch = pre.collate([pre.prepare(image, "x") for image in images])
+        expected = [model.labels[i] for i in model.network(batch).argmax(1).tolist()]
+    assert served == expected
+
+    (replica,) = light.replica_details
+    module = "fermion.serving.replica"
+    (process,) = [  # the replica itself, not its supervisor
+        p for p in job_processes(sdk, replica.job_id) if p.cmdline()[1:3] == ["-m", module]
+    ]
+    assert "libtorch" not in Path(f"/proc/{process.pid}/maps").read_text()
+    remove(sdk, "light")

@@ -68,6 +68,10 @@ def deploy(
     cpu: Annotated[float, typer.Option(help="CPU cores per replica.")] = REPLICA_CPU,
     memory: Annotated[str, typer.Option(help="Memory per replica, e.g. 2Gi.")] = REPLICA_MEMORY,
     public: Annotated[bool, typer.Option("--public", help="Callable without a token.")] = False,
+    runtime: Annotated[
+        str,
+        typer.Option(help="torch, or onnx: ONNX Runtime, light replicas (image, tabular)."),
+    ] = "torch",
     wait: WaitFlag = True,
     json: JsonFlag = False,
 ) -> None:
@@ -82,6 +86,7 @@ def deploy(
             cpu=cpu,
             memory=memory,
             public=public,
+            runtime=runtime,
         )
         err_console.print(f"Deploying {deployment.model} as {name} ({replicas} replica(s))")
         if wait:
@@ -137,6 +142,7 @@ def show(name: str, json: JsonFlag = False) -> None:
         ("status", d.status),
         ("replicas", f"{d.ready_replicas} ready of {d.replicas}"),
         ("resources", f"cpu {d.cpu:g}, memory {d.memory} per replica"),
+        ("runtime", d.runtime),
         ("batching", f"up to {d.max_batch_size} inputs, waiting up to {d.max_batch_delay_ms:g} ms"),
         ("access", "public" if d.public else "token (user or `fermion deployment token`)"),
         ("created", when(d.created_at)),

@@ -43,7 +43,10 @@ class DeploymentCalls:
         cpu: float = REPLICA_CPU,
         memory: str = REPLICA_MEMORY,
         public: bool = False,
+        runtime: str = "torch",
     ) -> DeploymentPublic:
+        """Serve `model` as deployment `name`. `runtime="onnx"` runs image and tabular
+        models in ONNX Runtime: light replicas, without torch."""
         body = build(
             DeploymentCreate,
             name=name,
@@ -54,6 +57,7 @@ class DeploymentCalls:
             cpu=cpu,
             memory=memory,
             public=public,
+            runtime=runtime,
         )
         return DeploymentPublic.model_validate(
             self._json("POST", "/api/v1/deployments", json=body.model_dump())

@@ -152,3 +152,18 @@ def describe(result: ExportResult) -> dict[str, Any]:
         "labels": labels,
         "max_difference": result.max_difference,
     }
+
+
+def main(argv: list[str]) -> int:
+    """`python -m fermion.modelfile.export FOLDER FORMAT DEST`: how a light replica gets
+    its ONNX graph without importing torch itself."""
+    folder, fmt, dest = Path(argv[0]), argv[1], Path(argv[2])
+    result = export(folder, fmt, dest)
+    print(f"exported {result.file} (largest difference from PyTorch {result.max_difference:.2g})")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -10,17 +10,14 @@ threads are never started from two threads at once to compete for the same cores
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
-import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from fermion.errors import InvalidInput
+from fermion.modelfile.decoding import check_shape, decode_image, record_numbers, text_input
 from fermion.modelfile.folder import TOKENIZER_DIR, LoadedModel
 from fermion.modelfile.schema import (
     HFTokenizerPreprocessing,
@@ -29,20 +26,6 @@ from fermion.modelfile.schema import (
     WordPreprocessing,
 )
 from fermion.modelfile.tokenizer import WordTokenizer, pad_ids
-
-MAX_PIXELS = 40_000_000  # far above any image a classifier needs; refuses decompression bombs
-
-
-def decode_base64(text: str, where: str) -> bytes:
-    if text.startswith("data:"):  # a data URL, as a browser's FileReader gives it
-        text = text.partition(",")[2]
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(
-            f"{where}: not base64; this model takes images, sent as base64 strings (or as"
-            " multipart file uploads)"
-        ) from None
 
 
 class Preprocessor:
@@ -101,31 +84,8 @@ class Preprocessor:
 
     def _image(self, value: Any, where: str) -> torch.Tensor:
         import numpy as np
-        from PIL import Image, UnidentifiedImageError
 
-        if isinstance(value, str):
-            value = decode_base64(value, where)
-        if not isinstance(value, bytes | bytearray):
-            raise InvalidInput(f"{where}: an image is a base64 string or an uploaded file")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(io.BytesIO(value))
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise InvalidInput(
-                        f"{where}: the image declares {width}x{height} pixels, over the limit"
-                        f" of {MAX_PIXELS:,}; send it scaled down"
-                    )
-                image = image.convert(self.mode)
-        except (
-            UnidentifiedImageError,
-            Image.DecompressionBombError,
-            Image.DecompressionBombWarning,
-        ) as exc:
-            raise InvalidInput(f"{where}: not a readable image ({exc})") from None
-        except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-            raise InvalidInput(f"{where}: the image data is damaged ({exc})") from None
+        image = decode_image(value, where, self.mode)
         pixels = torch.from_numpy(np.asarray(image).copy())
         return pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
 
@@ -134,20 +94,12 @@ class Preprocessor:
         return torch.stack([self.pipeline(x) if x.dtype == torch.uint8 else x for x in items])
 
     # -- text ---------------------------------------------------------------------
-    @staticmethod
-    def _text(value: Any, where: str) -> str:
-        if not isinstance(value, str):
-            raise InvalidInput(f"{where}: a text input is a string, not {type(value).__name__}")
-        if not value.strip():
-            raise InvalidInput(f"{where}: the text is empty")
-        return value
-
     def _words(self, value: Any, where: str) -> list[int]:
-        return self.tokenizer(self._text(value, where))
+        return self.tokenizer(text_input(value, where))
 
     def _hf_text(self, value: Any, where: str) -> dict[str, list[int]]:
         return dict(
-            self.hf_tokenizer(self._text(value, where), truncation=True, max_length=self.max_len)
+            self.hf_tokenizer(text_input(value, where), truncation=True, max_length=self.max_len)
         )
 
     def _hf_pad(self, items: list[dict]) -> dict[str, torch.Tensor]:
@@ -155,44 +107,9 @@ class Preprocessor:
 
     # -- tables -------------------------------------------------------------------
     def _record(self, value: Any, where: str) -> torch.Tensor:
-        if isinstance(value, dict):
-            missing = [c for c in self.columns if c not in value]
-            if missing:
-                raise InvalidInput(
-                    f"{where}: the record has no {', '.join(map(repr, missing))}"
-                    f" (the model takes {', '.join(self.columns)})"
-                )
-            value = [value[c] for c in self.columns]
-        if not isinstance(value, list) or len(value) != len(self.columns):
-            raise InvalidInput(
-                f"{where}: a record is an object with {', '.join(self.columns)}, or a list of"
-                f" {len(self.columns)} numbers in that order"
-            )
-        numbers = []
-        for column, item in zip(self.columns, value, strict=True):
-            if (
-                isinstance(item, bool)
-                or not isinstance(item, int | float)
-                or not math.isfinite(item)
-            ):
-                raise InvalidInput(f"{where}: {column} must be a finite number, not {item!r}")
-            numbers.append(float(item))
-        return torch.tensor(numbers, dtype=torch.float32)
+        return torch.tensor(record_numbers(value, where, self.columns), dtype=torch.float32)
 
     def tensor(self, value: torch.Tensor, where: str) -> torch.Tensor:
         """A ready-made input tensor (V2 FP32 data), checked against the model's shape."""
-        if list(value.shape) != self.input_shape:
-            raise InvalidInput(
-                f"{where}: shape {list(value.shape)} does not fit the model, which takes"
-                f" {self.input_shape} per input"
-            )
+        check_shape(value.shape, self.input_shape, where)
         return value.float()
-
-
-def top_k(probabilities: torch.Tensor, labels: list[str], k: int) -> dict[str, Any]:
-    values, indices = probabilities.topk(min(k, len(labels)))
-    top = [
-        {"label": labels[i], "probability": round(float(v), 6)}
-        for v, i in zip(values.tolist(), indices.tolist(), strict=True)
-    ]
-    return {**top[0], "top_k": top}

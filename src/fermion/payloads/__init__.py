@@ -36,6 +36,7 @@ from fermion.payloads.deployments import (
     DeploymentUpdate,
     EndpointRegister,
     ReplicaPublic,
+    Runtime,
 )
 from fermion.payloads.jobs import (
     ENV_NAME,
@@ -80,6 +81,7 @@ __all__ = [
     "MAX_BATCH_SIZE",
     "REPLICA_CPU",
     "REPLICA_MEMORY",
+    "Runtime",
     "ExportCreate",
     "ImportCreate",
     "AttemptPublic",

@@ -17,14 +17,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fermion.error_responses import install_error_handlers
-from fermion.modelfile import LoadedModel
 from fermion.serving import routes, v2_routes
+from fermion.serving.runtimes import ModelRuntime
 from fermion.serving.state import ReplicaOptions, ReplicaState
 
 __all__ = ["create_replica_app"]
 
 
-def create_replica_app(load: Callable[[], LoadedModel], options: ReplicaOptions) -> FastAPI:
+def create_replica_app(load: Callable[[], ModelRuntime], options: ReplicaOptions) -> FastAPI:
     """`load` runs once, in a thread, after the server has started."""
     state = ReplicaState(load, options)
 

@@ -89,6 +89,7 @@ class DynamicBatcher:
         self.batch_seconds = batch_seconds
         self._queue: deque[_Pending] = deque()
         self._arriving = 0
+        self._running = False
         self._changed: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fermion-forward")
@@ -96,6 +97,11 @@ class DynamicBatcher:
     @property
     def queue_depth(self) -> int:
         return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        """No forward pass running, nothing queued, at most one request arriving."""
+        return not self._running and not self._queue and self._arriving <= 1
 
     def start(self) -> None:
         self._changed = asyncio.Event()
@@ -160,6 +166,7 @@ class DynamicBatcher:
             if not batch:  # every caller went away
                 continue
             started = time.perf_counter()
+            self._running = True
             try:
                 outputs = await loop.run_in_executor(
                     self._thread, self.run_batch, [p.item for p in batch]
@@ -169,6 +176,8 @@ class DynamicBatcher:
                     if not pending.future.done():
                         pending.future.set_exception(exc)
                 continue
+            finally:
+                self._running = False
             if self.batch_sizes is not None:
                 self.batch_sizes.observe(len(batch))
             if self.batch_seconds is not None:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import uvicorn
 
-from fermion import modelfile
 from fermion.payloads import MAX_BATCH_DELAY_MS, MAX_BATCH_SIZE
 from fermion.serving.app import create_replica_app
 from fermion.serving.bodies import MAX_REQUEST_MB
+from fermion.serving.runtimes import RUNTIMES, ModelRuntime, load_runtime
 from fermion.serving.state import ReplicaOptions
 
 log = logging.getLogger("fermion.replica")
@@ -41,6 +41,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-batch-size", type=int, default=MAX_BATCH_SIZE)
     parser.add_argument("--max-batch-delay-ms", type=float, default=MAX_BATCH_DELAY_MS)
     parser.add_argument("--max-request-mb", type=float, default=MAX_REQUEST_MB)
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="torch, or onnx: ONNX Runtime without torch (image and tabular models)",
+    )
     return parser.parse_args(argv)
 
 
@@ -74,19 +80,19 @@ def main(argv: list[str]) -> int:
     if args.model:
         ref = args.model
 
-        def load() -> modelfile.LoadedModel:
+        def load() -> ModelRuntime:
             from fermion.client import Client
 
             with Client() as client:
-                return modelfile.load(client.fetch_model(ref))
+                return load_runtime(client.fetch_model(ref), args.runtime)
 
         model_name = ref.partition(":")[0]
     else:
         ref = args.model_dir.name
         model_name = ref
 
-        def load() -> modelfile.LoadedModel:
-            return modelfile.load(args.model_dir)
+        def load() -> ModelRuntime:
+            return load_runtime(args.model_dir, args.runtime)
 
     options = ReplicaOptions(
         model=ref,

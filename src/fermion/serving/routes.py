@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fermion.errors import FermionError, InvalidInput
-from fermion.modelfile.inputs import top_k
+from fermion.modelfile.decoding import top_k
 from fermion.serving.bodies import read_body
 from fermion.serving.state import ReplicaState, batch_headers, replica_state
 
@@ -46,7 +46,7 @@ async def predict(request: Request, state: State) -> Response:
         replica = state.ready()
         with replica.batcher.arrival() as arrival:
             values = await _predict_inputs(request, state.limit)
-            items = await replica.prepare(values, replica.pre.prepare)
+            items = await replica.prepare(values, replica.runtime.prepare)
             submitted = await replica.predict(items, arrival)
         k = _top_k(request, state.options.top_k)
         if replica.model.regression:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
-import torch
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -112,7 +111,7 @@ async def v2_infer(
 
 def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callable]:
     kind = replica.model.preprocessing.kind
-    shape = replica.pre.input_shape
+    shape = replica.runtime.input_shape
     if kind in TEXT_KINDS:
         if tensor.datatype != "BYTES":
             raise InvalidInput(
@@ -121,9 +120,9 @@ def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callabl
             )
         return [
             v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in tensor.values
-        ], replica.pre.prepare
+        ], replica.runtime.prepare
     if kind == "image" and tensor.datatype == "BYTES":
-        return list(tensor.values), replica.pre.prepare
+        return list(tensor.values), replica.runtime.prepare
     wanted = "FP16, FP32 or FP64" if kind == "image" else "a numeric type (FP32, INT64, ...)"
     numeric = tensor.datatype.startswith("FP") if kind == "image" else tensor.datatype in v2.NUMERIC
     if not numeric:
@@ -138,8 +137,7 @@ def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callabl
             f"input {tensor.name!r} has shape {tensor.shape}; this model takes"
             f" [N, {', '.join(map(str, shape))}]"
         )
-    rows = list(torch.from_numpy(array.copy()))
-    return rows, replica.pre.tensor
+    return list(array), replica.runtime.tensor
 
 
 def _v2_outputs(
@@ -149,7 +147,7 @@ def _v2_outputs(
         values = np.asarray(outputs, dtype=np.float32)
         available = {"value": v2.V2Output("value", "FP32", values)}
     else:
-        probabilities = torch.stack(outputs).numpy()
+        probabilities = np.stack(outputs)
         labels = [replica.model.labels[i] for i in probabilities.argmax(1).tolist()]
         available = {
             "probabilities": v2.V2Output("probabilities", "FP32", probabilities),
@@ -168,7 +166,7 @@ def _v2_outputs(
 
 def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
     kind = replica.model.preprocessing.kind
-    shape = replica.pre.input_shape
+    shape = replica.runtime.input_shape
     if kind == "image":
         inputs = [
             {"name": "input", "datatype": "BYTES", "shape": [-1]},
@@ -189,7 +187,7 @@ def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
     return {
         "name": name,
         "versions": [version],
-        "platform": "pytorch",
+        "platform": replica.runtime.platform,
         "inputs": inputs,
         "outputs": outputs,
         "parameters": {"labels": replica.model.labels, "dataset_type": replica.model.kind.value},

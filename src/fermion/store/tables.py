@@ -222,6 +222,7 @@ class DeploymentRow(Base):
     max_batch_size: Mapped[int] = mapped_column(Integer)
     max_batch_delay_ms: Mapped[float] = mapped_column(Float)
     public: Mapped[bool] = mapped_column(Boolean, default=False)
+    runtime: Mapped[str] = mapped_column(String(16), default="torch")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

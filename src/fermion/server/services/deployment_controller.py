@@ -47,6 +47,7 @@ def replica_command(row: DeploymentRow) -> list[str]:
         f"--name={row.name}",
         f"--max-batch-size={row.max_batch_size}",
         f"--max-batch-delay-ms={row.max_batch_delay_ms:g}",
+        f"--runtime={row.runtime}",
     ]
 
 

@@ -92,6 +92,7 @@ def to_public(context: ServerContext, row: DeploymentRow) -> DeploymentPublic:
         max_batch_size=row.max_batch_size,
         max_batch_delay_ms=row.max_batch_delay_ms,
         public=row.public,
+        runtime=row.runtime,
         url=f"{context.settings.server_url}/api/v1/deployments/{row.name}",
         replica_details=details,
         created_at=row.created_at,
@@ -174,6 +175,7 @@ def create(
         max_batch_size=request.max_batch_size,
         max_batch_delay_ms=request.max_batch_delay_ms,
         public=request.public,
+        runtime=request.runtime,
     )
     session.add(row)
     session.commit()
