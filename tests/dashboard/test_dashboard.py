@@ -193,9 +193,12 @@ def test_deploy_from_the_model_page_and_predict_with_the_form(visit: Visit, sdk,
     page.goto(f"{visit.server.url}/#/models/digits-cnn")
     page.fill("#deploy-name", "digits")
     page.fill("#deploy-cpu", "0.5")
+    page.select_option("#deploy-runtime", "onnx")  # a light replica: ONNX Runtime, no torch
     page.click("#deploy-form button[type=submit]")
     page.wait_for_selector("h1:has-text('Deployment digits')")
     page.wait_for_selector("#replicas-table [data-state=ready]", timeout=120_000)
+    assert "ONNX Runtime (light)" in page.inner_text("main")
+    assert sdk.get_deployment("digits").runtime == "onnx"
 
     image = tmp_path / "digit.png"
     image.write_bytes(sources.png_bytes(value=90))

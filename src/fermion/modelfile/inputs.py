@@ -90,7 +90,11 @@ class Preprocessor:
         return pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
 
     def _images(self, items: list[torch.Tensor]) -> torch.Tensor:
-        """Decoded images (uint8, any size) and ready tensors (float) -> one batch."""
+        """Decoded images (uint8, any size) and ready tensors (float) -> one batch. Images
+        of one size (the usual case) go through the pipeline together, as one tensor."""
+        shapes = {(x.dtype, x.shape) for x in items}
+        if len(shapes) == 1 and items[0].dtype == torch.uint8:
+            return self.pipeline(torch.stack(items))
         return torch.stack([self.pipeline(x) if x.dtype == torch.uint8 else x for x in items])
 
     # -- text ---------------------------------------------------------------------

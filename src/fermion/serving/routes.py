@@ -21,12 +21,12 @@ State = Annotated[ReplicaState, Depends(replica_state)]
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(state: State) -> JSONResponse:
+async def readyz(state: State) -> JSONResponse:
     if state.replica is None:
         return JSONResponse(
             {"status": "not ready", "reason": state.error or "loading"}, status_code=503
@@ -35,7 +35,7 @@ def readyz(state: State) -> JSONResponse:
 
 
 @router.get("/metrics")
-def prometheus(state: State) -> Response:
+async def prometheus(state: State) -> Response:
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

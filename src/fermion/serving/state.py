@@ -148,7 +148,8 @@ class ReplicaState:
             self.metrics.errors.labels(route).inc()
 
 
-def replica_state(request: Request) -> ReplicaState:
+async def replica_state(request: Request) -> ReplicaState:
+    # async: FastAPI runs a plain function dependency on a thread, per request.
     return request.app.state.replica
 
 

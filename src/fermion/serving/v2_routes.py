@@ -37,24 +37,24 @@ def check_name(state: ReplicaState, name: str) -> None:
 
 
 @router.get("")
-def v2_server() -> dict[str, Any]:
+async def v2_server() -> dict[str, Any]:
     return {"name": "fermion", "version": "2", "extensions": ["binary_tensor_data"]}
 
 
 @router.get("/health/live")
-def v2_live() -> dict[str, bool]:
+async def v2_live() -> dict[str, bool]:
     return {"live": True}
 
 
 @router.get("/health/ready")
-def v2_ready(state: State) -> Response:
+async def v2_ready(state: State) -> Response:
     ok = state.replica is not None
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
 
 @router.get("/models/{name}/ready")
 @router.get("/models/{name}/versions/{version}/ready")
-def v2_model_ready(name: str, state: State, version: str | None = None) -> Response:
+async def v2_model_ready(name: str, state: State, version: str | None = None) -> Response:
     try:
         check_name(state, name)
     except FermionError as exc:
@@ -65,7 +65,7 @@ def v2_model_ready(name: str, state: State, version: str | None = None) -> Respo
 
 @router.get("/models/{name}")
 @router.get("/models/{name}/versions/{version}")
-def v2_metadata(name: str, state: State, version: str | None = None) -> Response:
+async def v2_metadata(name: str, state: State, version: str | None = None) -> Response:
     try:
         check_name(state, name)
         replica = state.ready()

@@ -54,6 +54,7 @@ export async function deploymentDetail(view, scope, name) {
       ["model", link(`#/models/${d.model.split(":")[0]}`, d.model)], ["status", badge(d.status)],
       ["replicas", `${d.ready_replicas} ready of ${d.replicas}`],
       ["resources", `cpu ${d.cpu}, memory ${d.memory} per replica`],
+      ["runtime", d.runtime === "onnx" ? "ONNX Runtime (light)" : "PyTorch"],
       ["batching", `up to ${d.max_batch_size} inputs, ${d.max_batch_delay_ms} ms`],
       ["access", d.public ? "public" : "token"], ["predict", h("code", {}, `${d.url}/predict`)],
       ["Open Inference (V2)", h("code", {}, `${d.url}/v2/models/${d.name}/infer`)]]))));

@@ -69,6 +69,11 @@ function deployForm(v) {
   const name = h("input", { name: "name", id: "deploy-name", value: v.name, required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,62}" });
   const replicas = h("input", { name: "replicas", id: "deploy-replicas", type: "number", min: 1, max: 64, value: 1 });
   const cpu = h("input", { name: "cpu", id: "deploy-cpu", type: "number", min: 0.1, step: 0.1, value: 1 });
+  // ONNX Runtime serves image and tabular models: light replicas, without torch.
+  const light = !v.type.startsWith("text");
+  const runtime = h("select", { name: "runtime", id: "deploy-runtime" },
+    h("option", { value: "torch" }, "PyTorch"),
+    ...(light ? [h("option", { value: "onnx" }, "ONNX Runtime (light)")] : []));
   const status = h("p", { role: "status" });
   return h("form", { class: "inline", id: "deploy-form", onsubmit: async (event) => {
     event.preventDefault();
@@ -76,7 +81,8 @@ function deployForm(v) {
     status.textContent = "Deploying...";
     try {
       const deployment = await api("/api/v1/deployments", { method: "POST",
-        body: { name: name.value, model: v.ref, replicas: Number(replicas.value), cpu: Number(cpu.value) } });
+        body: { name: name.value, model: v.ref, replicas: Number(replicas.value), cpu: Number(cpu.value),
+          runtime: runtime.value } });
       location.hash = `#/deployments/${deployment.name}`;
     } catch (error) {
       status.className = "error";
@@ -84,5 +90,6 @@ function deployForm(v) {
     }
   } },
   h("label", {}, "Deployment name", name), h("label", {}, "Replicas", replicas), h("label", {}, "CPU each", cpu),
+  h("label", {}, "Runtime", runtime),
   h("button", { type: "submit" }, `Deploy ${v.ref}`), status);
 }
