@@ -37,7 +37,7 @@ bench: install
 	$(PY) -m bench.ingest
 	$(PY) -m bench.jobs
 	$(PY) -m bench.train
-	$(PY) -m bench.serve
+	$(PY) -m bench.serve --model small-cnn
 	$(PY) -m bench.results
 
 clean:
