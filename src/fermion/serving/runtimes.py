@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -111,6 +112,11 @@ def load_runtime(folder: Path, runtime: str) -> ModelRuntime:
         return TorchRuntime(modelfile.load(folder))
     if runtime != "onnx":
         raise InvalidInput(f"unknown runtime {runtime!r}; choose {' or '.join(RUNTIMES)}")
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise InvalidInput(
+            "the onnx runtime needs ONNX Runtime where the replica runs:"
+            " pip install 'fermion[onnx]' (or deploy with --runtime torch)"
+        )
     from fermion.modelfile.arrays import ArrayPreprocessor
 
     manifest = modelfile.read_manifest(folder)
