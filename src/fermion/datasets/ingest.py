@@ -28,7 +28,9 @@ from fermion.errors import InvalidInput
 from fermion.payloads import DatasetCreate
 
 SHARD_SIZE = "256MB"
-FORMAT_VERSION = 2  # 2: decoded pixels of small images. Bump when the stored layout changes, so digests change with it
+# Bump when the stored layout changes, so digests change with it. 2: small images are
+# also stored decoded.
+FORMAT_VERSION = 2
 STAGING_BATCH = 256  # records per Arrow record batch
 
 

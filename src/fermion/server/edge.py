@@ -19,9 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fermion.errors import FermionError
 from fermion.server.deps import bearer, request_token
 from fermion.server.gateway import Gateway
-from fermion.serving.bodies import MAX_REQUEST_MB, read_body
+from fermion.server.routes.endpoints import LIMIT
+from fermion.serving.bodies import read_body
 
-LIMIT = int(MAX_REQUEST_MB * 2**20)
 HOT_PATH = re.compile(
     r"/api/v1/deployments/(?P<name>[^/]+)/"
     r"(?P<path>predict|v2/models/[^/]+(?:/versions/[^/]+)?/infer)"
@@ -58,9 +58,4 @@ async def answer(gateway: Gateway, request: Request, name: str, path: str) -> Re
     except FermionError as exc:  # V2 clients read {"error": message}
         content = {"error": exc.message} if path.startswith("v2/") else exc.to_dict()
         return JSONResponse(content, exc.status)
-    return Response(
-        forwarded.content,
-        status_code=forwarded.status,
-        media_type=forwarded.content_type,
-        headers=forwarded.headers,
-    )
+    return forwarded.response()

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.responses import Response
 
 from fermion.errors import ServerUnavailable
 from fermion.server.services import deployments
@@ -51,6 +52,15 @@ class Answer:
     content: bytes
     content_type: str | None
     headers: dict[str, str]
+
+    def response(self) -> Response:
+        """The replica's answer as the caller gets it."""
+        return Response(
+            self.content,
+            status_code=self.status,
+            media_type=self.content_type,
+            headers=self.headers,
+        )
 
 
 @dataclass(frozen=True)

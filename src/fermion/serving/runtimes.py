@@ -17,6 +17,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, get_args
 
@@ -32,7 +33,7 @@ from fermion.settings import default_home
 RUNTIMES = get_args(Runtime)  # ("torch", "onnx")
 
 
-class ModelRuntime:
+class ModelRuntime(ABC):
     platform = ""
 
     def __init__(self, model: modelfile.Manifest, pre: Any) -> None:
@@ -54,8 +55,9 @@ class ModelRuntime:
         """One ready-made input (V2 tensor data), checked against the model's shape."""
         return self.pre.tensor(value, where)
 
+    @abstractmethod
     def run(self, items: list[Any]) -> Any:
-        raise NotImplementedError
+        """Outputs for a batch of prepared inputs: probabilities, or regression values."""
 
     def _outputs(self, out: np.ndarray) -> Any:
         if self.model.regression:
@@ -87,12 +89,10 @@ class TorchRuntime(ModelRuntime):
 class OnnxRuntime(ModelRuntime):
     platform = "onnxruntime_onnx"
 
-    def __init__(self, model: modelfile.Manifest, graph: Path) -> None:
+    def __init__(self, model: modelfile.Manifest, pre: Any, graph: Path) -> None:
         import onnxruntime
 
-        from fermion.modelfile.arrays import ArrayPreprocessor
-
-        super().__init__(model, ArrayPreprocessor(model))
+        super().__init__(model, pre)
         options = onnxruntime.SessionOptions()
         threads = os.environ.get("OMP_NUM_THREADS", "")
         if threads.isdigit():  # the replica's CPU share, as PyTorch would take it
@@ -120,8 +120,8 @@ def load_runtime(folder: Path, runtime: str) -> ModelRuntime:
     from fermion.modelfile.arrays import ArrayPreprocessor
 
     manifest = modelfile.read_manifest(folder)
-    ArrayPreprocessor(manifest)  # refuses a kind the light runtime does not serve
-    return OnnxRuntime(manifest, onnx_graph(manifest))
+    pre = ArrayPreprocessor(manifest)  # refuses a kind the light runtime does not serve
+    return OnnxRuntime(manifest, pre, onnx_graph(manifest))
 
 
 def onnx_graph(model: modelfile.Manifest) -> Path:

@@ -40,12 +40,7 @@ async def _forward(request: Request, name: str, path: str) -> Response:
     answer = await gateway_of(request).forward(
         name, request.method, path, body, dict(request.headers), request.url.query
     )
-    return Response(
-        answer.content,
-        status_code=answer.status,
-        media_type=answer.content_type,
-        headers=answer.headers,
-    )
+    return answer.response()
 
 
 @router.post("/predict")

@@ -48,6 +48,11 @@ def load_access(session: Session) -> dict[str, Access]:
     return {name: Access(id_, public, owner) for name, id_, public, owner in rows}
 
 
+def _not_found(name: str) -> NotFound:
+    """The same answer for a deployment that does not exist and one the caller may not see."""
+    return NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+
+
 def _caller(session: Session, token: str | None) -> Caller:
     principal = auth.authenticate(session, token)  # raises Unauthorized, with the reason
     return Caller(principal.user.id, principal.user.role == "admin", principal.deployment_id)
@@ -74,7 +79,7 @@ class EndpointAccess:
             await self.reload()
             access = self.deployments.get(name)
         if access is None:
-            raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+            raise _not_found(name)
         if access.public:
             return
         caller = await self._caller(token)
@@ -83,7 +88,7 @@ class EndpointAccess:
                 raise Forbidden(f"this token belongs to another deployment, not {name!r}")
             return
         if caller.user_id != access.owner_id and not caller.admin:
-            raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
+            raise _not_found(name)
 
     async def _caller(self, token: str | None) -> Caller:
         now = time.monotonic()
