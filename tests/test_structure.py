@@ -23,6 +23,7 @@ LAYER_OF = {
     "runtime": "sdk",  # fm.log and friends: the SDK as seen from inside a job
     "datasets": "data",
     "modelfile": "modelfile",
+    "explain": "explain",
     "training": "training",
     "serving": "serving",
     "scheduler": "execution",
@@ -37,13 +38,15 @@ MAY_IMPORT = {
     "sdk": {"api", "foundation"},
     "data": {"sdk", "api", "foundation"},
     "modelfile": {"foundation"},
-    "training": {"modelfile", "data", "sdk", "api", "foundation"},
-    "serving": {"modelfile", "data", "sdk", "api", "foundation"},
+    "explain": {"modelfile", "api", "foundation"},  # a loaded model's attributions
+    "training": {"explain", "modelfile", "data", "sdk", "api", "foundation"},
+    "serving": {"explain", "modelfile", "data", "sdk", "api", "foundation"},
     "execution": {"stores", "api", "foundation"},
     "server": {
         "execution",
         "training",
         "serving",
+        "explain",
         "modelfile",
         "data",
         "stores",

@@ -9,7 +9,8 @@
      ├── Conflict            409  the request clashes with the current state
      ├── PayloadTooLarge     413
      ├── CapacityExceeded    422  asks for more than the platform has
-     └── ServerUnavailable   503  no server answers (client side only)
+     ├── ServerUnavailable   503  no server answers (client side only)
+     └── StillRunning        504  the work asked for goes on in a job: wait for that
 
 The server sends `{"error": CODE, "message": ..., "details": ...}` with the class's
 status; the SDK raises the same class again from that body.
@@ -85,6 +86,11 @@ class ServerUnavailable(FermionError):
     status = 503
 
 
+class StillRunning(FermionError):
+    code = "STILL_RUNNING"
+    status = 504
+
+
 _BY_CODE: dict[str, type[FermionError]] = {
     cls.code: cls
     for cls in (
@@ -98,6 +104,7 @@ _BY_CODE: dict[str, type[FermionError]] = {
         PayloadTooLarge,
         CapacityExceeded,
         ServerUnavailable,
+        StillRunning,
     )
 }
 

@@ -130,3 +130,19 @@ def test_a_text_model_is_refused_with_the_reason(tmp_path):
             folder, tmp_path / "log", "--runtime=onnx", env={"FERMION_HOME": str(tmp_path)}
         )
     assert "light runtime serves image and tabular models" in str(caught.value)
+
+
+def test_explanations_need_the_torch_runtime(tabular_pair):
+    """A graph in ONNX Runtime has no gradients: a light replica says where to explain;
+    the PyTorch replica of the same folder explains, its Shapley values adding up."""
+    record = dict(zip(folders.IRIS_COLUMNS, RECORDS[1], strict=True))
+    refused = tabular_pair["onnx"].post("/explain", json={"input": record})
+    assert refused.status_code == 400
+    assert "--runtime torch" in refused.json()["message"]
+    answer = tabular_pair["torch"].post("/explain", json={"input": record})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert {f["name"] for f in found["features"]} == set(folders.IRIS_COLUMNS)
+    assert found["check"]["error"] < 1e-4
+    bad = tabular_pair["torch"].post("/explain", json={"input": record, "method": "occlusion"})
+    assert bad.status_code == 400 and "use shapley or integrated-gradients" in bad.json()["message"]

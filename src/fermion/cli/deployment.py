@@ -1,5 +1,5 @@
 """`fermion deploy`, `fermion deployment list | show | logs | scale | update | delete |
-token`, and `fermion predict`."""
+token | explain`, and `fermion predict`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fermion.cli import explain
 from fermion.cli.output import JsonFlag, console, err_console, print_json, print_table, table, when
 from fermion.client import Client
 from fermion.errors import Conflict, InvalidInput
@@ -278,3 +279,23 @@ def predict(
             top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in p["top_k"][1:])
             out.add_row(source, p["label"], f"{p['probability']:.3f}", top)
     print_table(out, whole=("prediction",))
+
+
+@app.command("explain")
+def explain_(
+    name: Annotated[str, typer.Argument(help="The deployment.")],
+    input: explain.InputFile = None,
+    text: explain.TextOption = None,
+    record: explain.RecordOption = None,
+    target: explain.TargetOption = None,
+    method: explain.MethodOption = None,
+    out: explain.OutOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Why the deployment's model answers one input as it does, from its replicas (the
+    model is loaded already: the quick way to explain)."""
+    with Client() as client:
+        model_type = client.get_model_version(client.get_deployment(name).model).type
+        given = explain.read_input(model_type.value, input, text, record)
+        found = client.explain(name, target=target, method=method, **given)
+    explain.show(found, out, name, json)

@@ -1,4 +1,4 @@
-"""`fermion model list | show | evaluate | export | import | delete`."""
+"""`fermion model list | show | evaluate | explain | export | import | delete`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from rich.console import Group
 from rich.panel import Panel
 
+from fermion.cli import explain
 from fermion.cli.output import JsonFlag, console, err_console, print_json, print_table, table, when
 from fermion.client import Client
 from fermion.errors import InvalidInput
@@ -133,13 +134,21 @@ def evaluate(
     ref: Annotated[str, typer.Argument(help="NAME or NAME:vN")],
     dataset: Annotated[str, typer.Option(help="The dataset: NAME or NAME:vN.")],
     split: Annotated[str, typer.Option(help="Which split.")] = "test",
+    importance: Annotated[
+        bool,
+        typer.Option(
+            "--importance",
+            help="Also measure global feature importance (permutation for tables,"
+            " attribution maps for images, words for text).",
+        ),
+    ] = False,
     json: JsonFlag = False,
 ) -> None:
     """Evaluate a model on a dataset split (as a job); the result is kept with the model."""
     from fermion.cli.job import stream_logs
 
     with Client() as client:
-        job = client.evaluate_model(ref, dataset, split)
+        job = client.evaluate_model(ref, dataset, split, importance=importance)
         err_console.print(f"Evaluating in job {job.id}")
         if json:
             job = client.wait_job(job.id)
@@ -162,6 +171,8 @@ def evaluate(
                 title_align="left",
             )
         )
+        if result[-1].get("importance"):
+            console.print(explain.importance_summary(result[-1]["importance"]))
 
 
 @app.command()
@@ -263,3 +274,24 @@ def delete(
     with Client() as client:
         deleted = client.delete_model(ref)
     console.print(f"Deleted {', '.join(deleted)}")
+
+
+@app.command("explain")
+def explain_(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:vN")],
+    input: explain.InputFile = None,
+    text: explain.TextOption = None,
+    record: explain.RecordOption = None,
+    target: explain.TargetOption = None,
+    method: explain.MethodOption = None,
+    out: explain.OutOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Why the model answers one input as it does: attributions per pixel (a heat map),
+    token or feature, computed in a job."""
+    with Client() as client:
+        version = client.get_model_version(ref)
+        given = explain.read_input(version.type.value, input, text, record)
+        with console.status(f"explaining with {version.ref}..."):
+            found = client.explain_model(version.ref, target=target, method=method, **given)
+    explain.show(found, out, version.ref, json)

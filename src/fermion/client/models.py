@@ -154,13 +154,22 @@ class ModelCalls:
         ref: str,
         dataset: str,
         split: str = "test",
+        importance: bool = False,
         cpu: float | None = None,
         memory: str | None = None,
     ) -> JobPublic:
-        """Queue a job that evaluates the model on a dataset split; its result is added
+        """Queue a job that evaluates the model on a dataset split (and, with
+        `importance`, measures its global feature importance there); the result is added
         to the model version's evaluations."""
         name, version = parse_ref(ref, kind="model")
-        body = build(EvaluationCreate, dataset=dataset, split=split, cpu=cpu, memory=memory)
+        body = build(
+            EvaluationCreate,
+            dataset=dataset,
+            split=split,
+            importance=importance,
+            cpu=cpu,
+            memory=memory,
+        )
         return JobPublic.model_validate(
             self._json(
                 "POST",
@@ -170,10 +179,17 @@ class ModelCalls:
         )
 
     def record_evaluation(
-        self, ref: str, dataset: str, split: str, metrics: dict[str, Any]
+        self,
+        ref: str,
+        dataset: str,
+        split: str,
+        metrics: dict[str, Any],
+        importance: dict[str, Any] | None = None,
     ) -> ModelVersionPublic:
         name, version = parse_ref(ref, kind="model")
-        body = build(EvaluationRecord, dataset=dataset, split=split, metrics=metrics)
+        body = build(
+            EvaluationRecord, dataset=dataset, split=split, metrics=metrics, importance=importance
+        )
         return ModelVersionPublic.model_validate(
             self._json(
                 "POST",

@@ -21,6 +21,7 @@ import httpx
 
 from fermion.client import launcher
 from fermion.client.deployments import DeploymentCalls
+from fermion.client.explanations import ExplainCalls
 from fermion.client.jobs import JobCalls
 from fermion.client.models import ModelCalls
 from fermion.client.packing import pack_directory
@@ -42,7 +43,7 @@ from fermion.refs import parse_ref
 from fermion.settings import LOOPBACK_HOSTS, Settings, load_settings
 
 
-class Client(DeploymentCalls, JobCalls, ModelCalls):
+class Client(DeploymentCalls, ExplainCalls, JobCalls, ModelCalls):
     def __init__(
         self,
         url: str | None = None,

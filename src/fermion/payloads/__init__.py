@@ -38,6 +38,15 @@ from fermion.payloads.deployments import (
     ReplicaPublic,
     Runtime,
 )
+from fermion.payloads.explanations import (
+    EXPLAIN_METHODS,
+    AttributionCheck,
+    ExplainCreate,
+    ExplainMethod,
+    Explanation,
+    FeatureAttribution,
+    TokenAttribution,
+)
 from fermion.payloads.jobs import (
     ENV_NAME,
     MAX_NPROC,
@@ -75,6 +84,13 @@ from fermion.payloads.users import (
 )
 
 __all__ = [
+    "EXPLAIN_METHODS",
+    "AttributionCheck",
+    "ExplainCreate",
+    "ExplainMethod",
+    "Explanation",
+    "FeatureAttribution",
+    "TokenAttribution",
     "MAX_NPROC",
     "NPROC",
     "MAX_BATCH_DELAY_MS",

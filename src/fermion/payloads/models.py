@@ -55,6 +55,9 @@ class ModelFiles(BaseModel):
 class EvaluationCreate(BaseModel):
     dataset: str = Field(description="NAME[:VERSION] of the dataset to evaluate on")
     split: str = "test"
+    importance: bool = Field(
+        False, description="also measure the model's global feature importance on the split"
+    )
     cpu: float | None = Field(None, gt=0)
     memory: str | None = None
 
@@ -65,6 +68,7 @@ class EvaluationRecord(BaseModel):
     dataset: str
     split: str
     metrics: dict[str, Any]
+    importance: dict[str, Any] | None = None  # fermion.explain.importance's report
 
 
 class ModelImport(BaseModel):

@@ -1,10 +1,16 @@
-"""Reading a request body under a size limit."""
+"""Reading a request body under a size limit, and as a payload."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import TypeVar
 
-from fermion.errors import PayloadTooLarge
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from fermion.errors import InvalidInput, PayloadTooLarge
+from fermion.payloads import describe_errors
+
+Model = TypeVar("Model", bound=BaseModel)
 
 MAX_REQUEST_MB = 10.0  # an inference request's limit, at the gateway and at each replica
 
@@ -31,3 +37,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     if size > limit:
         raise too_large
     return b"".join(chunks)
+
+
+def parse_body(payload: type[Model], body: bytes) -> Model:
+    """A JSON body as `payload`, or a 400 that says what is wrong with it."""
+    if not body:
+        raise InvalidInput(f"the request has no body: send {payload.__name__} as JSON")
+    try:
+        return payload.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidInput(describe_errors(exc.errors())) from None

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Annotated, Any
 
 import orjson
@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from fermion.errors import FermionError, InvalidInput
+from fermion.errors import InvalidInput
 from fermion.modelfile.decoding import top_k
-from fermion.serving.bodies import read_body
+from fermion.payloads import ExplainCreate
+from fermion.serving.bodies import parse_body, read_body
 from fermion.serving.state import ReplicaState, batch_headers, replica_state
 
 router = APIRouter()
@@ -41,8 +42,7 @@ async def prometheus(state: State) -> Response:
 
 @router.post("/predict")
 async def predict(request: Request, state: State) -> Response:
-    started, code = time.perf_counter(), 200
-    try:
+    with state.observing("predict"):
         replica = state.ready()
         with replica.batcher.arrival() as arrival:
             values = await _predict_inputs(request, state.limit)
@@ -58,14 +58,18 @@ async def predict(request: Request, state: State) -> Response:
             media_type="application/json",
             headers=batch_headers(submitted),
         )
-    except FermionError as exc:
-        code = exc.status
-        raise
-    except Exception:
-        code = 500
-        raise
-    finally:
-        state.observe("predict", started, code)
+
+
+@router.post("/explain")
+async def explain(request: Request, state: State) -> Response:
+    """{"input": ..., "target": ..., "method": ...} -> why the model answers it so."""
+    with state.observing("explain"):
+        replica = state.ready()
+        body = parse_body(ExplainCreate, await read_body(request, state.limit))
+        explainer = replica.explainer()
+        async with replica.explaining:
+            found = await asyncio.to_thread(explainer.explain, body.input, body.target, body.method)
+        return Response(found.model_dump_json(), media_type="application/json")
 
 
 async def _predict_inputs(request: Request, limit: int) -> list[Any]:

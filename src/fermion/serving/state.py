@@ -8,22 +8,28 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
 from fermion.errors import (
     EXIT_UNRECOVERABLE,
+    FermionError,
     InvalidInput,
     ServerUnavailable,
 )
+from fermion.modelfile import LoadedModel
 from fermion.payloads import MAX_BATCH_DELAY_MS, MAX_BATCH_SIZE
 from fermion.serving.batcher import Arrival, DynamicBatcher, Submitted
 from fermion.serving.bodies import MAX_REQUEST_MB
 from fermion.serving.metrics import ReplicaMetrics
 from fermion.serving.runtimes import ModelRuntime
+
+if TYPE_CHECKING:
+    from fermion.explain import Explainer
 
 log = logging.getLogger("fermion.replica")
 INLINE_DECODE_BYTES = 256 * 1024
@@ -64,6 +70,22 @@ class Replica:
         )
         metrics.queue_depth.set_function(lambda: self.batcher.queue_depth)
         self.metrics = metrics
+        self._explainer: Explainer | None = None
+        self.explaining = asyncio.Lock()  # one at a time: each is dozens of forward passes
+
+    def explainer(self) -> Explainer:
+        """Built on the first explanation asked for (most replicas are never asked)."""
+        if self._explainer is None:
+            if not isinstance(self.model, LoadedModel):
+                raise InvalidInput(
+                    f"{self.options.model} is served with the {self.runtime.platform} runtime,"
+                    " which has no gradients to explain with; deploy it with --runtime torch,"
+                    " or explain with the model (fermion model explain)"
+                )
+            from fermion.explain import Explainer
+
+            self._explainer = Explainer(self.model, self.options.model)
+        return self._explainer
 
     def warm_up(self) -> None:
         example = self.runtime.prepare(self.runtime.example, "warm-up")
@@ -140,6 +162,21 @@ class ReplicaState:
             reason = self.error or "the model is still loading"
             raise ServerUnavailable(f"{self.options.model} is not ready: {reason}")
         return self.replica
+
+    @contextmanager
+    def observing(self, route: str) -> Iterator[None]:
+        """Count and time the request a route answers, by its status."""
+        started, code = time.perf_counter(), 200
+        try:
+            yield
+        except FermionError as exc:
+            code = exc.status
+            raise
+        except Exception:
+            code = 500
+            raise
+        finally:
+            self.observe(route, started, code)
 
     def observe(self, route: str, started: float, code: int) -> None:
         self.metrics.requests.labels(route, str(code)).inc()

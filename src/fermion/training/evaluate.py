@@ -24,6 +24,7 @@ from fermion.modelfile.schema import TEXT_KINDS
 from fermion.training.metrics import classification_metrics, regression_metrics
 
 BATCH = 256
+IMPORTANCE_RECORDS = 5000  # records the global importance is measured on, at most
 
 
 def raw_inputs(dataset: Dataset, model: LoadedModel, rows: dict[str, list]) -> list[Any]:
@@ -89,7 +90,19 @@ def main(argv: list[str]) -> int:
         return 1
 
 
-def run(spec: dict[str, str]) -> int:
+def importance_report(model: LoadedModel, dataset: Dataset) -> dict[str, Any]:
+    """The model's global importance (fermion.explain.importance) on an even sample of
+    the split, of at most IMPORTANCE_RECORDS records."""
+    from fermion.explain import Explainer, importance
+
+    count = len(dataset.table)
+    picked = list(range(0, count, max(1, count // IMPORTANCE_RECORDS)))[:IMPORTANCE_RECORDS]
+    rows = dataset.table.select(picked)[:]
+    values = raw_inputs(dataset, model, rows)
+    return importance.report(Explainer(model), values, rows[dataset.label_column])
+
+
+def run(spec: dict[str, Any]) -> int:
     with Client() as client:
         print(f"evaluating {spec['model']} on {spec['dataset']} ({spec['split']})", flush=True)
         model = load(client.fetch_model(spec["model"]))
@@ -97,7 +110,13 @@ def run(spec: dict[str, str]) -> int:
         metrics = evaluate(model, dataset)
         headline = {k: v for k, v in metrics.items() if isinstance(v, float)}
         print(", ".join(f"{k} {v:.4f}" for k, v in headline.items()), flush=True)
-        client.record_evaluation(spec["model"], spec["dataset"], spec["split"], metrics)
+        found = None
+        if spec.get("importance"):
+            found = importance_report(model, dataset)
+            print(f"global importance measured ({found['method']})", flush=True)
+        client.record_evaluation(
+            spec["model"], spec["dataset"], spec["split"], metrics, importance=found
+        )
         print(f"recorded with {spec['model']}", flush=True)
     return 0
 

@@ -49,6 +49,13 @@ async def predict(request: Request, name: Authorized) -> Response:
     return await _forward(request, name, "predict")
 
 
+@router.post("/explain")
+async def explain(request: Request, name: Authorized) -> Response:
+    """{"input": ..., "target": ..., "method": ...} -> why the model answers that input
+    as it does (attributions per pixel, token or feature), from a replica."""
+    return await _forward(request, name, "explain")
+
+
 @router.get("/v2/health/live")
 async def v2_live(name: Authorized) -> dict[str, bool]:
     return {"live": True}

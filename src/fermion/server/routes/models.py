@@ -1,9 +1,12 @@
 from fastapi import APIRouter, status
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from fermion.payloads import (
     EvaluationCreate,
     EvaluationRecord,
+    ExplainCreate,
+    Explanation,
     ExportCreate,
     ImportCreate,
     JobPublic,
@@ -23,7 +26,7 @@ from fermion.server.deps import (
     UserOnly,
 )
 from fermion.server.routes.datasets import _version
-from fermion.server.services import conversions, jobs, models, training
+from fermion.server.services import conversions, explanations, jobs, models, training
 
 router = APIRouter(tags=["models"])
 
@@ -132,6 +135,29 @@ def evaluate_model(
     """Queue a job that evaluates the model on a dataset split."""
     row = models.get_version(session, name, _version(version))
     return training.submit_evaluation(context, scheduler, session, user, row, body)
+
+
+@router.post("/models/{name}/versions/{version}/explain", response_model=Explanation)
+@router.post("/models/{name}/explain", response_model=Explanation)
+async def explain_model(
+    name: str,
+    body: ExplainCreate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    user: UserOnly,
+    version: str = "latest",
+) -> Explanation:
+    """Explain one input's answer (attributions per pixel, token or feature), in a job of
+    kind `explain`; the call waits for it (a 504 names the job if it waits too long)."""
+
+    def queue() -> JobPublic:
+        row = models.get_version(session, name, _version(version))
+        return explanations.submit(context, scheduler, session, user, row, body)
+
+    job = await run_in_threadpool(queue)
+    session.close()  # nothing is held while the job runs
+    return await explanations.result(context, job.id)
 
 
 @router.post(

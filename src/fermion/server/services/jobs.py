@@ -60,7 +60,7 @@ def to_public(
     )
 
 
-BUILTIN_KINDS = ("train", "evaluate", "export", "import")  # Fermion's own programs
+BUILTIN_KINDS = ("train", "evaluate", "explain", "export", "import")  # Fermion's own programs
 
 
 def wanted_resources(

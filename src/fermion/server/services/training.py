@@ -81,6 +81,7 @@ def submit_evaluation(
         "model": format_ref(model.model.name, model.version),
         "dataset": format_ref(name, row.version),
         "split": request.split,
+        "importance": request.importance,
     }
     return jobs.submit_builtin(
         context,
