@@ -218,3 +218,34 @@ def test_deploy_from_the_model_page_and_predict_with_the_form(visit: Visit, sdk,
     page.goto(f"{visit.server.url}/#/")
     page.wait_for_selector("#deployment-health [data-state=ready]")
     visit.shot("overview-with-deployment")
+
+
+def test_explanations_and_importance_on_the_model_and_deployment_pages(
+    visit: Visit, sdk, trained, digits, tmp_path
+):
+    job = sdk.evaluate_model(trained, digits, importance=True)
+    assert sdk.wait_job(job.id, timeout=240).status.value == "succeeded", sdk.job_logs(job.id)
+    sdk.deploy(trained, name="digits-explained")
+    image = tmp_path / "digit.png"
+    image.write_bytes(sources.png_bytes(value=90))
+
+    page = visit.sign_in()
+    page.goto(f"{visit.server.url}/#/models/digits-cnn")
+    page.wait_for_selector("#importance img")
+    assert "Integrated Gradients| over 64 images" in page.inner_text("#importance")
+    page.set_input_files("#explain-form-image", str(image))
+    page.click("#explain-form button[type=submit]")
+    page.wait_for_selector("#explanation-heatmap", timeout=120_000)  # a job: a few seconds
+    visit.wait_until("document.querySelector('#explanation-heatmap').naturalWidth >= 224")
+    assert "explained with integrated-gradients" in page.inner_text("#explanation-summary")
+    visit.shot("model-explained")
+
+    sdk.wait_deployment("digits-explained", timeout=180)
+    page.goto(f"{visit.server.url}/#/deployments/digits-explained")
+    page.set_input_files("#try-image", str(image))
+    page.click("#try-explain")
+    page.wait_for_selector("#prediction #explanation-heatmap")
+    expected = sdk.explain("digits-explained", image=image)
+    assert f"class {expected.target} " in page.inner_text("#explanation-summary")
+    visit.shot("deployment-explained")
+    sdk.delete_deployment("digits-explained")

@@ -1,4 +1,5 @@
 import { api } from "../api.js";
+import { explanationView, inputFrom } from "../explain.js";
 import { badge, dataTable, facts, h, lineChart, link, message, panel, when } from "../ui.js";
 
 export async function deploymentList(view, scope) {
@@ -99,34 +100,32 @@ function tryIt(name) {
   const file = h("input", { type: "file", id: "try-image", accept: "image/*", "aria-label": "image" });
   const text = h("textarea", { id: "try-text", rows: 3, cols: 40, placeholder: 'text, or a record as JSON: {"feature": 1.0, ...}' });
   const result = h("div", { class: "prediction", id: "prediction", role: "status" });
-  const readBase64 = (blob) => new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result).split(",")[1]);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(blob);
-  });
-  const form = h("form", { class: "inline", id: "try-form", onsubmit: async (event) => {
+  const ask = (doing, work) => async (event) => {
     event.preventDefault();
     result.className = "prediction muted";
-    result.textContent = "Asking...";
+    result.textContent = doing;
     try {
-      let input;
-      if (file.files.length) input = await readBase64(file.files[0]);
-      else if (text.value.trim().startsWith("{") || text.value.trim().startsWith("[")) input = JSON.parse(text.value);
-      else input = text.value;
-      const answer = await api(`/api/v1/deployments/${name}/predict`, { method: "POST", body: { inputs: [input] } });
-      const p = answer.predictions[0];
+      const input = await inputFrom(file, text);
       result.className = "prediction";
-      result.replaceChildren(p.label !== undefined
-        ? h("span", {}, h("strong", { id: "predicted-label" }, p.label), ` (${(100 * p.probability).toFixed(1)}%) `,
-          h("span", { class: "muted" }, p.top_k.slice(1).map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(", ")),
-          h("span", { class: "muted" }, ` from ${answer.model}`))
-        : h("strong", { id: "predicted-label" }, String(p.value)));
+      result.replaceChildren(await work(input));
     } catch (error) {
       result.className = "prediction error";
       result.textContent = error.message;
     }
-  } },
-  h("label", {}, "Image", file), h("label", {}, "or text / record", text), h("button", { type: "submit" }, "Predict"));
+  };
+  const predict = async (input) => {
+    const answer = await api(`/api/v1/deployments/${name}/predict`, { method: "POST", body: { inputs: [input] } });
+    const p = answer.predictions[0];
+    return p.label !== undefined
+      ? h("span", {}, h("strong", { id: "predicted-label" }, p.label), ` (${(100 * p.probability).toFixed(1)}%) `,
+        h("span", { class: "muted" }, p.top_k.slice(1).map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(", ")),
+        h("span", { class: "muted" }, ` from ${answer.model}`))
+      : h("strong", { id: "predicted-label" }, String(p.value));
+  };
+  const explain = async (input) => explanationView(
+    await api(`/api/v1/deployments/${name}/explain`, { method: "POST", body: { input } }));
+  const form = h("form", { class: "inline", id: "try-form", onsubmit: ask("Asking...", predict) },
+    h("label", {}, "Image", file), h("label", {}, "or text / record", text), h("button", { type: "submit" }, "Predict"),
+    h("button", { type: "button", id: "try-explain", onclick: ask("Explaining...", explain) }, "Explain"));
   return h("div", {}, form, result);
 }

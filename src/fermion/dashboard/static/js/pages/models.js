@@ -1,4 +1,5 @@
 import { api } from "../api.js";
+import { explainForm, importanceView } from "../explain.js";
 import { dataTable, facts, h, heatmap, link, message, number, panel, when } from "../ui.js";
 
 function headline(test) {
@@ -62,6 +63,12 @@ function versionView(v) {
       { key: "created_at", label: "when", render: (e) => when(e.created_at) },
     ], v.evaluations)));
   }
+  const measured = v.evaluations.filter((e) => e.importance).at(-1);
+  parts.push(panel(`Importance${measured ? ` (${measured.dataset}, ${measured.split})` : ""}`, measured
+    ? importanceView(measured.importance)
+    : message(`Not measured yet: fermion model evaluate ${v.ref} --dataset ${v.dataset || "NAME"} --importance`)));
+  parts.push(panel("Explain an input", explainForm(
+    `/api/v1/models/${v.name}/versions/${v.version}/explain`, "explain-form", "Explaining in a job (a few seconds)...")));
   return h("div", {}, parts);
 }
 
