@@ -38,6 +38,7 @@ bench: install
 	$(PY) -m bench.jobs
 	$(PY) -m bench.train
 	$(PY) -m bench.serve --model small-cnn
+	$(PY) -m bench.explain
 	$(PY) -m bench.results
 
 clean:

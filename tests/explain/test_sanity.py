@@ -116,13 +116,20 @@ def test_the_deciding_word_is_shaded_most(cli, word_model):
 
 
 def test_a_deployment_explains_as_the_job_does(client, cli, corner_model, tmp_path):
+    from_job = client.explain_model(corner_model, image=square_image())
     client.deploy(corner_model, name="explain-corner")
     client.wait_deployment("explain-corner", timeout=180)
-    from_job = client.explain_model(corner_model, image=square_image())
     from_replica = client.explain("explain-corner", image=square_image())
     assert from_replica.target == from_job.target
     np.testing.assert_allclose(from_replica.attributions, from_job.attributions, atol=1e-5)
     assert from_replica.seconds < 5
+
+    # With a deployment serving the version, the model's own explain asks its replica:
+    # no job is started.
+    jobs_before = len(client.list_jobs().data)
+    again = client.explain_model(corner_model, image=square_image())
+    assert len(client.list_jobs().data) == jobs_before
+    np.testing.assert_allclose(again.attributions, from_job.attributions, atol=1e-5)
 
     image = tmp_path / "square.png"
     image.write_bytes(square_image())

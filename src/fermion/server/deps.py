@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from fermion.errors import Forbidden
 from fermion.scheduler.scheduler import Scheduler
+from fermion.server.gateway import Gateway
 from fermion.server.services import auth
 from fermion.server.services.auth import Principal
 from fermion.store.context import ServerContext
@@ -30,6 +31,13 @@ def get_scheduler(request: Request) -> Scheduler:
 
 
 SchedulerDep = Annotated[Scheduler, Depends(get_scheduler)]
+
+
+def get_gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 def get_session(context: ContextDep) -> Iterator[Session]:

@@ -17,9 +17,11 @@ from fermion.payloads import (
     ModelsPublic,
     ModelVersionPublic,
 )
+from fermion.refs import format_ref
 from fermion.server.deps import (
     ContextDep,
     CurrentUser,
+    GatewayDep,
     PrincipalDep,
     SchedulerDep,
     SessionDep,
@@ -27,6 +29,7 @@ from fermion.server.deps import (
 )
 from fermion.server.routes.datasets import _version
 from fermion.server.services import conversions, explanations, jobs, models, training
+from fermion.store.tables import ModelVersionRow
 
 router = APIRouter(tags=["models"])
 
@@ -146,16 +149,22 @@ async def explain_model(
     scheduler: SchedulerDep,
     session: SessionDep,
     user: UserOnly,
+    gateway: GatewayDep,
     version: str = "latest",
 ) -> Explanation:
-    """Explain one input's answer (attributions per pixel, token or feature), in a job of
-    kind `explain`; the call waits for it (a 504 names the job if it waits too long)."""
+    """Explain one input's answer (attributions per pixel, token or feature): by a
+    replica of a deployment serving this version, else in a job of kind `explain` that
+    the call waits for (a 504 names the job if it waits too long)."""
 
-    def queue() -> JobPublic:
+    def find() -> tuple[ModelVersionRow, str, list[str]]:
         row = models.get_version(session, name, _version(version))
-        return explanations.submit(context, scheduler, session, user, row, body)
+        return row, format_ref(row.model.name, row.version), explanations.serving(row)
 
-    job = await run_in_threadpool(queue)
+    row, ref, deployed = await run_in_threadpool(find)
+    found = await explanations.from_replica(gateway, deployed, ref, body)
+    if found is not None:
+        return found
+    job = await run_in_threadpool(explanations.submit, context, scheduler, session, user, row, body)
     session.close()  # nothing is held while the job runs
     return await explanations.result(context, job.id)
 

@@ -1,21 +1,25 @@
-"""`POST /models/{name}/versions/{version}/explain`: one input's answer explained by a
-job of kind `explain` (fermion.training.explain: a model folder may hold its user's
-code, and is never loaded in the server); the call waits for that job and answers with
-its Explanation. A deployment explains in its replicas instead, with the model already
-loaded (gateway, `/explain`)."""
+"""`POST /models/{name}/versions/{version}/explain`: one input's answer explained.
+
+Where a deployment serves that version on the torch runtime, one of its replicas
+explains (the model is loaded there already: milliseconds). Otherwise a job of kind
+`explain` does (fermion.training.explain: a model folder may hold its user's code, and
+is never loaded in the server), and the call waits for it: seconds, most of them
+starting a Python process with PyTorch."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from sqlalchemy.orm import Session
 
-from fermion.errors import InvalidInput, StillRunning
+from fermion.errors import InvalidInput, ServerUnavailable, StillRunning, error_from_body
 from fermion.payloads import DatasetType, ExplainCreate, Explanation, JobPublic, JobStatus
 from fermion.payloads.explanations import EXPLAIN_METHODS
 from fermion.refs import format_ref
 from fermion.scheduler.scheduler import Scheduler, job_files
+from fermion.server.gateway import Gateway
 from fermion.server.services import jobs
 from fermion.store.context import ServerContext
 from fermion.store.tables import JobRow, ModelVersionRow, User
@@ -31,6 +35,40 @@ def input_kind(model_type: str) -> str:
     if kind is DatasetType.IMAGE_CLASSIFICATION:
         return "image"
     return "text" if kind is DatasetType.TEXT_CLASSIFICATION else "tabular"
+
+
+def serving(model: ModelVersionRow) -> list[str]:
+    """The deployments that serve this version with PyTorch (which has gradients)."""
+    return [d.name for d in model.deployments if d.runtime == "torch"]
+
+
+async def from_replica(
+    gateway: Gateway, deployments: list[str], ref: str, request: ExplainCreate
+) -> Explanation | None:
+    """The explanation from a ready replica serving `ref`; None when none does (a
+    rolling update may have replicas of another version: those are passed over)."""
+    body = request.model_dump_json(include={"input", "target", "method"}).encode()
+    headers = {"content-type": "application/json"}
+    for name in deployments:
+        if not gateway.ready_targets(name):
+            continue
+        try:
+            answer = await gateway.forward(name, "POST", "explain", body, headers, "")
+        except ServerUnavailable:
+            continue
+        if answer.status != 200:  # the input is wrong: a job would say the same
+            raise error_from_body(answer.status, _json(answer.content))
+        found = Explanation.model_validate_json(answer.content)
+        if found.model == ref:
+            return found
+    return None
+
+
+def _json(content: bytes) -> object:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content.decode(errors="replace")
 
 
 def submit(
