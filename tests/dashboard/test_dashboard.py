@@ -249,3 +249,29 @@ def test_explanations_and_importance_on_the_model_and_deployment_pages(
     assert f"class {expected.target} " in page.inner_text("#explanation-summary")
     visit.shot("deployment-explained")
     sdk.delete_deployment("digits-explained")
+
+
+def test_a_sweep_shows_its_trials_history_and_importance(visit: Visit, sdk, digits):
+    sdk.create_sweep(
+        "digits-sweep",
+        digits,
+        {"lr": "loguniform:1e-4:1e-1", "batch_size": "choice:32,64"},
+        trials=3,
+        parallel=2,
+        epochs=2,
+        cpu=1,
+        memory="2Gi",
+    )
+    found = sdk.wait_sweep("digits-sweep", timeout=300)
+    assert found.status == "succeeded", found
+
+    page = visit.sign_in()
+    page.click("#nav a:has-text('Sweeps')")
+    page.wait_for_selector("#sweeps-table a:has-text('digits-sweep')")
+    page.click("#sweeps-table a:has-text('digits-sweep')")
+    page.wait_for_selector("#trials-table tbody tr")
+    assert page.locator("#trials-table tbody tr").count() == 3
+    visit.wait_until("Number(document.querySelector('#history-chart').dataset.points) === 3")
+    assert page.locator("#param-importance tr").count() == 2
+    assert found.model in page.inner_text("main")
+    visit.shot("sweep")

@@ -25,6 +25,7 @@ from fermion.client.explanations import ExplainCalls
 from fermion.client.jobs import JobCalls
 from fermion.client.models import ModelCalls
 from fermion.client.packing import pack_directory
+from fermion.client.sweeps import SweepCalls
 from fermion.client.timeouts import LONG, TIMEOUT
 from fermion.errors import InvalidInput, ServerUnavailable, error_from_body
 from fermion.payloads import (
@@ -43,7 +44,7 @@ from fermion.refs import parse_ref
 from fermion.settings import LOOPBACK_HOSTS, Settings, load_settings
 
 
-class Client(DeploymentCalls, ExplainCalls, JobCalls, ModelCalls):
+class Client(DeploymentCalls, ExplainCalls, JobCalls, ModelCalls, SweepCalls):
     def __init__(
         self,
         url: str | None = None,

@@ -76,6 +76,14 @@ from fermion.payloads.models import (
     ModelsPublic,
     ModelVersionPublic,
 )
+from fermion.payloads.sweeps import (
+    TUNABLE,
+    ParamSpace,
+    SweepCreate,
+    SweepPublic,
+    SweepsPublic,
+    SweepTrialPublic,
+)
 from fermion.payloads.users import (
     JobDefaults,
     SessionCreate,
@@ -84,6 +92,12 @@ from fermion.payloads.users import (
 )
 
 __all__ = [
+    "TUNABLE",
+    "ParamSpace",
+    "SweepCreate",
+    "SweepPublic",
+    "SweepTrialPublic",
+    "SweepsPublic",
     "EXPLAIN_METHODS",
     "AttributionCheck",
     "ExplainCreate",

@@ -175,6 +175,7 @@ class TrainCreate(BaseModel):
     image_size: int | None = Field(None, ge=4, le=4096)
     augment: str | None = Field(None, pattern="^(none|light|standard)$")
     max_retries: int = Field(0, ge=0, le=100)
+    register_model: bool = Field(True, description="register the model when training ends")
     code: str | None = Field(None, description="the packed working directory (for model_file)")
 
 

@@ -27,11 +27,13 @@ from fermion.server.routes import (
     jobs,
     models,
     session,
+    sweeps,
     uploads,
     users,
 )
 from fermion.server.services.auth import bootstrap_admin, issue_token
 from fermion.server.services.deployment_controller import DeploymentController
+from fermion.server.services.sweep_controller import SweepController
 from fermion.settings import Settings, load_settings
 from fermion.store.context import ServerContext
 
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             free=lambda session: scheduler.executor.capacity() - scheduler.used(session)
         )
         scheduler.reconcilers.append(controller.reconcile)
+        scheduler.reconcilers.append(SweepController(context, scheduler).reconcile)
         app.state.scheduler = scheduler
         app.state.scheduler.start()
         app.state.gateway = Gateway(context)
@@ -78,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InferenceEdge)
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
-    for module in (datasets, deployments, jobs, models, uploads, users):
+    for module in (datasets, deployments, jobs, models, sweeps, uploads, users):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(endpoints.router)  # checks its own callers: public and deployment tokens

@@ -254,3 +254,50 @@ class ReplicaRow(Base):
     deployment: Mapped[DeploymentRow] = relationship(back_populates="replica_rows")
     job: Mapped[JobRow] = relationship()
     model_version: Mapped[ModelVersionRow] = relationship()
+
+
+class SweepRow(Base):
+    """A hyperparameter sweep: what it searches (`spec`, a SweepCreate), how it went,
+    and what it found. Its trials are training jobs."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    dataset: Mapped[str] = mapped_column(String(160))  # NAME:vN, pinned at creation
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    best_trial: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str | None] = mapped_column(String(160))  # the best trial's, registered
+    importance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    trials: Mapped[list[SweepTrialRow]] = relationship(
+        back_populates="sweep", cascade="all, delete-orphan", order_by="SweepTrialRow.number"
+    )
+
+
+class SweepTrialRow(Base):
+    """One trial: the options it was given, the job that trained with them, and the
+    metric after each epoch (what the pruner judges it by)."""
+
+    __tablename__ = "sweep_trials"
+    __table_args__ = (UniqueConstraint("sweep_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    epochs: Mapped[int] = mapped_column(Integer)  # what it trains for, unless pruned
+    value: Mapped[float | None] = mapped_column(Float)
+    intermediate: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    sweep: Mapped[SweepRow] = relationship(back_populates="trials")
+    job: Mapped[JobRow | None] = relationship()

@@ -74,6 +74,7 @@ class TrainConfig:
     augment: str
     pretrained: str | None = None
     model_file: str | None = None
+    register_model: bool = True  # a sweep's trials leave it to the sweep
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -323,8 +323,8 @@ class Trainer:
     def register(self) -> None:
         """Put the model in the registry, linked to this job and its dataset version."""
         job_id = fm.job_id()
-        if job_id is None or self.client is None:
-            return  # run by hand: the model folder is the result
+        if job_id is None or self.client is None or not self.config.register_model:
+            return  # run by hand, or a sweep's trial: the model folder is the result
         version = self.client.register_job_model(job_id, self.config.name)
         self.say(f"registered model {version.ref}")
 

@@ -133,4 +133,5 @@ def train_config(request: TrainCreate, row: DatasetVersionRow) -> TrainConfig:
         augment=options["augment"],
         pretrained=request.pretrained,
         model_file=request.model_file,
+        register_model=request.register_model,
     )

@@ -7,6 +7,7 @@ import { datasetList, datasetDetail } from "./pages/datasets.js";
 import { jobList, jobDetail } from "./pages/jobs.js";
 import { modelList, modelDetail } from "./pages/models.js";
 import { deploymentList, deploymentDetail } from "./pages/deployments.js";
+import { sweepList, sweepDetail } from "./pages/sweeps.js";
 import { signIn } from "./pages/signin.js";
 
 const ROUTES = [
@@ -19,6 +20,8 @@ const ROUTES = [
   [/^\/models\/([^/]+)$/, modelDetail],
   [/^\/deployments$/, deploymentList],
   [/^\/deployments\/([^/]+)$/, deploymentDetail],
+  [/^\/sweeps$/, sweepList],
+  [/^\/sweeps\/([^/]+)$/, sweepDetail],
 ];
 
 class Scope {

@@ -8,13 +8,13 @@ const shade = (value, peak) => {
   return value > 0 ? `rgba(201, 42, 42, ${strength})` : `rgba(28, 100, 242, ${strength})`;
 };
 
-function bars(rows, valueOf, label) {
+export function signedBars(rows, valueOf, label) {
   const peak = Math.max(1e-12, ...rows.map((r) => Math.abs(valueOf(r))));
-  return h("table", { class: "bars" }, h("tbody", {}, rows.map((r) => {
+  return h("table", { class: "signed-bars" }, h("tbody", {}, rows.map((r) => {
     const v = valueOf(r);
     const width = (50 * Math.abs(v)) / peak;
-    const bar = h("span", { class: `bar ${v >= 0 ? "for" : "against"}`, style: `width:${width}%;${v >= 0 ? "left:50%" : `left:${50 - width}%`}` });
-    return h("tr", { dataset: { feature: r.name } }, h("th", {}, label(r)), h("td", { class: "bar-cell" }, bar), h("td", { class: "num" }, number(v)));
+    const bar = h("span", { class: `signed-bar ${v >= 0 ? "for" : "against"}`, style: `width:${width}%;${v >= 0 ? "left:50%" : `left:${50 - width}%`}` });
+    return h("tr", { dataset: { feature: r.name } }, h("th", {}, label(r)), h("td", { class: "signed-cell" }, bar), h("td", { class: "num" }, number(v)));
   })));
 }
 
@@ -38,7 +38,7 @@ export function explanationView(found) {
   }
   if (found.features) {
     parts.push(h("div", { id: "explanation-features" },
-      bars(found.features, (f) => f.attribution, (f) => `${f.name} = ${number(f.value)}`)));
+      signedBars(found.features, (f) => f.attribution, (f) => `${f.name} = ${number(f.value)}`)));
   }
   return h("div", { class: "explanation" }, parts);
 }
@@ -47,7 +47,7 @@ export function explanationView(found) {
 export function importanceView(report) {
   if (report.features) {
     return h("div", { id: "importance" }, message(`Permutation importance on ${report.records} records: the ${report.metric} lost when a feature is shuffled (from ${number(report.score)}).`),
-      bars(report.features, (f) => f.importance, (f) => f.name));
+      signedBars(report.features, (f) => f.importance, (f) => f.name));
   }
   if (report.heatmap_png) {
     return h("div", { id: "importance" }, message(`Where the model looks: mean |Integrated Gradients| over ${report.samples} images.`),

@@ -40,7 +40,7 @@ export function bytes(n) {
 const TONES = {
   succeeded: "ok", ready: "ok", running: "run", starting: "run", queued: "warn", loading: "run",
   updating: "warn", scaling: "warn", degraded: "warn", restarting: "warn", stopping: "warn",
-  failed: "bad", unavailable: "bad", cancelled: "", stopped: "",
+  failed: "bad", unavailable: "bad", cancelled: "", stopped: "", complete: "ok", pruned: "",
 };
 
 export function badge(state) {
