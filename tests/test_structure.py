@@ -21,6 +21,7 @@ LAYER_OF = {
     "store": "stores",
     "client": "sdk",
     "runtime": "sdk",  # fm.log and friends: the SDK as seen from inside a job
+    "trial": "sdk",  # fm.trial: a sweep's trial, from inside its job
     "datasets": "data",
     "modelfile": "modelfile",
     "explain": "explain",

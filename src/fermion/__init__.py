@@ -46,6 +46,7 @@ __all__ = [
     "checkpoint_dir",
     "log",
     "save_artifact",
+    "trial",
 ]
 
 _LAZY = {
@@ -58,14 +59,17 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from fermion import trial
     from fermion.client.sdk import Client
     from fermion.datasets.loading import DataLoader, Dataset
     from fermion.runtime import checkpoint_dir, log, save_artifact
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name == "trial":  # fm.trial.suggest(...), in a sweep's trial
+        return importlib.import_module("fermion.trial")
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'fermion' has no attribute {name!r}")

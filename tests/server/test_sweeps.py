@@ -133,3 +133,86 @@ def test_bad_sweeps_are_refused_before_anything_runs(client):
     with pytest.raises(Conflict, match="a sweep named 'twice' exists"):
         client.create_sweep("twice", "digits", SPACE)
     client.cancel_sweep("twice")
+
+
+SCRIPT = """
+import time
+import fermion as fm
+
+x = fm.trial.suggest("x", default=0.0)
+for epoch in range(6):
+    fm.trial.report((x - 0.3) ** 2 + 1.0 / (epoch + 1), step=epoch)
+    time.sleep(0.4)
+print("trial", fm.trial.number(), "x", x)
+"""
+
+
+def test_a_script_of_ones_own_joins_a_sweep(client, tmp_path, monkeypatch):
+    (tmp_path / "objective.py").write_text(SCRIPT)
+    client.create_sweep(
+        "script",
+        None,
+        {"x": "uniform:-1:1"},
+        command=["python", "objective.py"],
+        workdir=tmp_path,
+        metric="loss",
+        direction="minimize",
+        trials=6,
+        cpu=0.5,
+        memory="512Mi",
+    )
+    found = client.wait_sweep("script", timeout=300)
+    assert found.status == "succeeded", found
+    assert found.model is None  # the script wrote no model folder
+    finished = [t for t in found.trials if t.state in ("complete", "pruned")]
+    assert len(found.trials) == 6 and len(finished) == 6, found.trials
+    for trial in found.trials:
+        expected = [(trial.params["x"] - 0.3) ** 2 + 1 / (e + 1) for e in range(6)]
+        assert trial.intermediate == pytest.approx(expected[: len(trial.intermediate)])
+        log = client.job_logs(trial.job_id)
+        assert f"trial {trial.number} x {trial.params['x']}" in log or trial.state == "pruned"
+    complete = [t for t in found.trials if t.state == "complete"]
+    best = found.trials[found.best_trial]
+    assert best.value == min(t.value for t in complete)
+    assert abs(best.params["x"] - 0.3) == min(abs(t.params["x"] - 0.3) for t in complete)
+
+    # By hand, outside a sweep: the defaults, and the value logged as it is.
+    import fermion as fm
+
+    monkeypatch.delenv("FERMION_TRIAL", raising=False)
+    assert fm.trial.suggest("x", default=0.5) == 0.5
+    with pytest.raises(InvalidInput, match="give a default"):
+        fm.trial.suggest("x")
+
+
+def test_the_cli_runs_a_script_sweep_and_follows_it(sweep_server, tmp_path):
+    (tmp_path / "objective.py").write_text(SCRIPT)
+    result = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            "--name",
+            "cli-script",
+            "--command",
+            "python objective.py",
+            "--workdir",
+            str(tmp_path),
+            "--param",
+            "x=uniform:-1:1",
+            "--metric",
+            "loss",
+            "--direction",
+            "minimize",
+            "--trials",
+            "2",
+            "--cpu",
+            "0.5",
+            "--memory",
+            "512Mi",
+            "--follow",
+        ],
+        env=sweep_server.env,
+    )
+    assert result.exit_code == 0, result.output
+    assert "trial 0 (job" in result.output and "started" in result.output
+    assert "best trial" in result.output and "status succeeded" in result.output

@@ -3,7 +3,9 @@ sweep; `fermion sweep list | show | cancel` look after them."""
 
 from __future__ import annotations
 
+import shlex
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -29,6 +31,13 @@ PARAM_HELP = (
 def sweep(
     ctx: typer.Context,
     dataset: Annotated[str | None, Opt(help="Dataset NAME or NAME:vN.")] = None,
+    command: Annotated[
+        str | None,
+        Opt(help='Your own trial program instead of the trainer: "python train.py ...".'),
+    ] = None,
+    workdir: Annotated[
+        Path, Opt(help="With --command: the folder shipped as each trial's code.")
+    ] = Path("."),
     param: Annotated[list[str] | None, Opt(help=PARAM_HELP)] = None,
     name: Annotated[str | None, Opt(help="The sweep's name, and its best model's.")] = None,
     trials: Annotated[int, Opt(help="Trials in all.")] = 12,
@@ -51,23 +60,19 @@ def sweep(
     """Start a sweep (with --dataset and --param), or look after sweeps (a command)."""
     if ctx.invoked_subcommand is not None:
         return
-    if dataset is None or not param:
+    if (dataset is None and command is None) or not param:
         err_console.print(ctx.get_help())
         raise typer.Exit(2)
-    params = {}
-    for given in param:
-        option, sep, space = given.partition("=")
-        if not sep:
-            raise InvalidInput(
-                f"--param {given!r}: write OPTION=RANGE, e.g. lr=loguniform:1e-4:1e-1"
-            )
-        params[option.strip()] = space.strip()
-    fixed = {"model": model, "epochs": epochs, "cpu": cpu, "memory": memory}
+    params = parse_params(param)
+    trainer = {"model": model, "epochs": epochs} if command is None else {}
+    fixed = {"cpu": cpu, "memory": memory, **trainer}
     with Client() as client:
         found = client.create_sweep(
-            name or f"{dataset.partition(':')[0]}-sweep",
+            name or f"{(dataset or 'script').partition(':')[0]}-sweep",
             dataset,
             params,
+            command=shlex.split(command) if command else None,
+            workdir=workdir if command else None,
             metric=metric,
             direction=direction,
             trials=trials,
@@ -77,12 +82,24 @@ def sweep(
             **{k: v for k, v in fixed.items() if v is not None},
         )
         err_console.print(f"Sweep {found.name}: {trials} trials, {parallel} at a time")
-        if follow:
-            found = watch(client, found.name)
+        found = watch(client, found.name) if follow else found
     if json:
         print_json(found)
     elif follow:
         console.print(summary(found))
+
+
+def parse_params(given: list[str]) -> dict[str, str]:
+    """--param OPTION=RANGE, each -> {OPTION: RANGE}."""
+    params = {}
+    for text in given:
+        option, sep, space = text.partition("=")
+        if not sep:
+            raise InvalidInput(
+                f"--param {text!r}: write OPTION=RANGE, e.g. lr=loguniform:1e-4:1e-1"
+            )
+        params[option.strip()] = space.strip()
+    return params
 
 
 def watch(client: Client, name: str) -> SweepPublic:
@@ -130,7 +147,9 @@ def summary(found: SweepPublic) -> Panel:
         shares = ", ".join(f"{k} {v:.2f}" for k, v in found.importance.items())
         lines.append(f"importance: {shares}")
     return Panel(
-        "\n".join(lines), title=f"sweep {found.name} on {found.dataset}", title_align="left"
+        "\n".join(lines),
+        title=f"sweep {found.name} of {found.dataset or ' '.join(found.command or [])}",
+        title_align="left",
     )
 
 

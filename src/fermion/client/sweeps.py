@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,13 +35,16 @@ def spaces(params: dict[str, str | ParamSpace]) -> list[ParamSpace]:
 
 class SweepCalls:
     _json: Callable[..., Any]
+    _ship_code: Callable[[Path], str]
 
     def create_sweep(
         self,
         name: str,
-        dataset: str,
+        dataset: str | None,
         params: dict[str, str | ParamSpace],
         *,
+        command: list[str] | None = None,
+        workdir: str | Path | None = None,
         metric: str = "val_accuracy",
         direction: str = "maximize",
         trials: int = 12,
@@ -49,13 +53,16 @@ class SweepCalls:
         seed: int = 0,
         **train: Any,
     ) -> SweepPublic:
-        """Search `fermion train`'s options on `dataset`: `params` maps an option to its
-        range (uniform:LOW:HIGH, loguniform:LOW:HIGH, int:LOW:HIGH, choice:A,B,...);
-        `train` holds the options every trial shares (model, epochs, cpu, memory...)."""
+        """Search `fermion train`'s options on `dataset`, or a script's (`command`, run in
+        the files of `workdir`; it reads its options with fm.trial.suggest and reports
+        `metric` with fm.trial.report). `params` maps an option to its range
+        (uniform:LOW:HIGH, loguniform:LOW:HIGH, int:LOW:HIGH, choice:A,B,...); `train`
+        holds what every trial shares (model, epochs...; for a command: cpu, memory)."""
         body = build(
             SweepCreate,
             name=name,
             dataset=dataset,
+            command=command,
             params=spaces(params),
             metric=metric,
             direction=direction,
@@ -65,6 +72,8 @@ class SweepCalls:
             seed=seed,
             train=train,
         )
+        if command is not None and workdir is not None:
+            body.code = self._ship_code(Path(workdir))
         return SweepPublic.model_validate(
             self._json("POST", "/api/v1/sweeps", json=body.model_dump(mode="json"))
         )

@@ -7,7 +7,7 @@ import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from fermion.payloads.common import NAME_PATTERN
 from fermion.payloads.jobs import TrainCreate
@@ -27,6 +27,7 @@ TUNABLE = (
     "grad_accum",
     "image_size",
 )
+COMMAND_OPTIONS = ("cpu", "gpu", "memory", "nproc", "env")  # a script trial's job
 KINDS = ("uniform", "loguniform", "int", "logint", "choice")
 SweepStatus = Literal["running", "succeeded", "failed", "cancelled"]
 TrialState = Literal["running", "complete", "pruned", "failed"]
@@ -89,8 +90,16 @@ def _value(text: str) -> Any:
 
 
 class SweepCreate(BaseModel):
+    """A sweep over the built-in trainer (`dataset`, and `train` for the options every
+    trial shares), or over a script of your own (`command`, with `code`; the script reads
+    its options with fm.trial.suggest and reports the metric with fm.trial.report)."""
+
     name: str = Field(pattern=NAME_PATTERN, description="the sweep's name; its best model's too")
-    dataset: str = Field(description="NAME or NAME:vN")
+    dataset: str | None = Field(None, description="NAME or NAME:vN (the built-in trainer)")
+    command: list[str] | None = Field(
+        None, min_length=1, description="your own trial program, e.g. python train.py"
+    )
+    code: str | None = Field(None, description="the packed working directory: upload:ID/NAME")
     params: list[ParamSpace] = Field(min_length=1, description="the search space")
     metric: str = Field(
         "val_accuracy", description="a validation metric of the trainer: val_accuracy, val_loss"
@@ -101,35 +110,40 @@ class SweepCreate(BaseModel):
     pruner: Literal["median", "none"] = "median"
     seed: int = 0
     train: dict[str, Any] = Field(
-        default_factory=dict, description="fixed `fermion train` options for every trial"
+        default_factory=dict,
+        description="options every trial shares: `fermion train`'s, or a command's resources",
     )
 
-    @field_validator("params")
-    @classmethod
-    def _tunable(cls, params: list[ParamSpace]) -> list[ParamSpace]:
-        names = [p.name for p in params]
-        unknown = sorted(set(names) - set(TUNABLE))
-        if unknown:
-            raise ValueError(
-                f"{', '.join(unknown)} cannot be searched; choose from {', '.join(TUNABLE)}"
-            )
+    @model_validator(mode="after")
+    def _check(self) -> SweepCreate:
+        names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise ValueError("each option may be searched once")
-        return params
-
-    @field_validator("train")
-    @classmethod
-    def _train_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        fixed = set(TrainCreate.model_fields) - {"dataset", "name", "code"}
-        unknown = sorted(set(options) - fixed)
+        if self.command is None:
+            if self.dataset is None:
+                raise ValueError("give the dataset to train on, or a command of your own")
+            unknown = sorted(set(names) - set(TUNABLE))
+            if unknown:
+                raise ValueError(
+                    f"{', '.join(unknown)} cannot be searched; choose from {', '.join(TUNABLE)}"
+                )
+            fixed = set(TrainCreate.model_fields) - {"dataset", "name", "code"}
+        else:
+            fixed = set(COMMAND_OPTIONS)
+        unknown = sorted(set(self.train) - fixed)
         if unknown:
-            raise ValueError(f"{', '.join(unknown)} are not options of fermion train")
-        return options
+            raise ValueError(
+                f"{', '.join(unknown)} cannot be fixed; choose from {', '.join(sorted(fixed))}"
+            )
+        return self
 
     @property
     def metric_name(self) -> str:
-        """The name the trainer logs it under: val_accuracy -> val/accuracy."""
-        return self.metric.replace("_", "/", 1) if self.metric.startswith("val_") else self.metric
+        """The name the metric is logged under: the trainer's val_accuracy is
+        val/accuracy; a script's (fm.trial.report) is the metric itself."""
+        if self.command is None and self.metric.startswith("val_"):
+            return self.metric.replace("_", "/", 1)
+        return self.metric
 
 
 class SweepTrialPublic(BaseModel):
@@ -137,7 +151,7 @@ class SweepTrialPublic(BaseModel):
     job_id: int | None
     state: TrialState
     params: dict[str, Any]
-    epochs: int  # what it trains for, unless pruned
+    epochs: int | None  # what it trains for, unless pruned (the built-in trainer)
     value: float | None  # the best of its epochs' metric; the last one for a pruned trial
     intermediate: list[float]  # the metric after each epoch
     created_at: datetime
@@ -148,7 +162,8 @@ class SweepPublic(BaseModel):
     id: int
     name: str
     status: SweepStatus
-    dataset: str
+    dataset: str | None
+    command: list[str] | None
     metric: str
     direction: str
     trials_wanted: int

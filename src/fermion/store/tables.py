@@ -265,7 +265,7 @@ class SweepRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    dataset: Mapped[str] = mapped_column(String(160))  # NAME:vN, pinned at creation
+    dataset: Mapped[str | None] = mapped_column(String(160))  # NAME:vN, pinned at creation
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)
     best_trial: Mapped[int | None] = mapped_column(Integer)
@@ -293,7 +293,7 @@ class SweepTrialRow(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(16))
-    epochs: Mapped[int] = mapped_column(Integer)  # what it trains for, unless pruned
+    epochs: Mapped[int | None] = mapped_column(Integer)  # what it trains for (built-in trainer)
     value: Mapped[float | None] = mapped_column(Float)
     intermediate: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

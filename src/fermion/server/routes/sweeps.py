@@ -1,7 +1,7 @@
 from fastapi import APIRouter, status
 
 from fermion.payloads import SweepCreate, SweepPublic, SweepsPublic
-from fermion.server.deps import CurrentUser, SchedulerDep, SessionDep, UserOnly
+from fermion.server.deps import ContextDep, CurrentUser, SchedulerDep, SessionDep, UserOnly
 from fermion.server.services import sweeps
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
@@ -29,7 +29,7 @@ def read_sweep(name: str, session: SessionDep, _: CurrentUser) -> SweepPublic:
 
 @router.post("/{name}/cancel", response_model=SweepPublic)
 def cancel_sweep(
-    name: str, scheduler: SchedulerDep, session: SessionDep, _: UserOnly
+    name: str, context: ContextDep, scheduler: SchedulerDep, session: SessionDep, _: UserOnly
 ) -> SweepPublic:
     """Stop the sweep and its running trials; nothing is registered."""
-    return sweeps.cancel(session, scheduler, sweeps.get(session, name))
+    return sweeps.cancel(context, session, scheduler, sweeps.get(session, name))

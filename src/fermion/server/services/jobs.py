@@ -110,8 +110,10 @@ def submit(
     request: JobCreate,
     kind: str = "command",
     files: dict[str, str] | None = None,
+    keep_upload: bool = False,
 ) -> JobPublic:
-    """Queue a job; `files` are written into its working directory (a trainer's config)."""
+    """Queue a job; `files` are written into its working directory (a trainer's config).
+    Its code's upload is deleted once unpacked, unless kept for more jobs (a sweep's)."""
     wanted = wanted_resources(user, request.nproc, request.cpu, request.gpu, request.memory)
     capacity = scheduler.executor.capacity()
     if not wanted.fits_in(capacity):
@@ -141,7 +143,7 @@ def submit(
     session.flush()  # the id names the job's folder
     job_dir = job_files(context, job.id).create()
     if request.code:
-        _unpack_code(context, request.code, job_dir.code)
+        _unpack_code(context, request.code, job_dir.code, keep_upload)
     for name, text in (files or {}).items():
         (job_dir.code / name).write_text(text)
     session.commit()
@@ -149,13 +151,14 @@ def submit(
     return show(session, scheduler, job)
 
 
-def _unpack_code(context: ServerContext, source: str, dest: Path) -> None:
+def _unpack_code(context: ServerContext, source: str, dest: Path, keep: bool = False) -> None:
     try:
         with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
             name = uploads.extract(context, source, Path(tmp) / "x")
             shutil.copytree(Path(tmp) / "x" / name, dest, dirs_exist_ok=True, symlinks=True)
     finally:
-        uploads.delete(context, source)
+        if not keep:
+            uploads.delete(context, source)
 
 
 def visible(session: Session, principal: Principal, job_id: int) -> JobRow:

@@ -18,21 +18,24 @@ server restart where it stood, and the trials' jobs, which outlive the server, t
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fermion.errors import FermionError
-from fermion.payloads import JobStatus, SweepCreate, TrainCreate
+from fermion.errors import FermionError, InvalidInput
+from fermion.payloads import JobCreate, JobPublic, JobStatus, SweepCreate, TrainCreate
 from fermion.scheduler.scheduler import Scheduler, now
-from fermion.server.services import jobs, models, training
+from fermion.server.services import jobs, models, sweeps, training
 from fermion.server.services.search_space import param_importance, study_of
 from fermion.store.context import ServerContext
 from fermion.store.tables import JobMetricRow, SweepRow, SweepTrialRow, User
 
 log = logging.getLogger("fermion.sweeps")
+TRIAL_ENV = "FERMION_TRIAL"  # fermion.trial reads it (a layer above: not imported here)
 
 
 class SweepController:
@@ -46,11 +49,16 @@ class SweepController:
                 self.advance(session, row)
             except FermionError as exc:  # a trial that cannot be queued ends the sweep
                 session.rollback()
-                row.status, row.reason, row.finished_at = "failed", exc.message, now()
+                sweeps.ended(self.context, row, "failed", exc.message)
+                session.commit()
+            except Exception as exc:  # noqa: BLE001 - one sweep must not stop the scheduler
+                log.exception("sweep %s failed", row.name)
+                session.rollback()
+                sweeps.ended(self.context, row, "failed", f"{type(exc).__name__}: {exc}"[:1000])
                 session.commit()
 
     def advance(self, session: Session, row: SweepRow) -> None:
-        spec = SweepCreate.model_validate({k: v for k, v in row.spec.items() if k != "first"})
+        spec = sweeps.spec_of(row)
         for trial in [t for t in row.trials if t.state == "running"]:
             self.watch(session, spec, row, trial)
         running = sum(t.state == "running" for t in row.trials)
@@ -80,7 +88,7 @@ class SweepController:
             trial.state, trial.finished_at = "failed", now()
         elif (
             spec.pruner != "none"
-            and 0 < len(trial.intermediate) < trial.epochs  # its last epoch: let it finish
+            and 0 < len(trial.intermediate) < (trial.epochs or sys.maxsize)  # not its last epoch
             and self.prunes(spec, row, trial)
         ):
             trial.state, trial.value, trial.finished_at = "pruned", trial.intermediate[-1], now()
@@ -112,41 +120,63 @@ class SweepController:
         else:
             study, distributions = study_of(spec, row)
             params = study.ask(distributions).params
-        options = TrainCreate(
-            **{**spec.train, **params},
-            dataset=row.dataset,
-            name=f"{row.name}-trial-{number}"[:64],
-            register_model=False,
-        )
         user = session.get(User, row.owner_id)
-        started = training.submit(self.context, self.scheduler, session, user, options)
+        job, epochs = self.submit(session, spec, row, user, number, params)
         row.trials.append(
             SweepTrialRow(
                 number=number,
-                job_id=started.job.id,
+                job_id=job.id,
                 params=params,
                 state="running",
-                epochs=started.config["epochs"],
+                epochs=epochs,
                 intermediate=[],
             )
         )
-        log.info(
-            "sweep %s: trial %d started as job %d with %s", row.name, number, started.job.id, params
+        log.info("sweep %s: trial %d started as job %d with %s", row.name, number, job.id, params)
+
+    def submit(
+        self,
+        session: Session,
+        spec: SweepCreate,
+        row: SweepRow,
+        user: User,
+        number: int,
+        params: dict[str, Any],
+    ) -> tuple[JobPublic, int | None]:
+        """Queue the trial's job: the built-in trainer with the options, or the sweep's
+        command with them in FERMION_TRIAL (fm.trial reads them)."""
+        name = f"{row.name}-trial-{number}"[:64]
+        if spec.command is None:
+            options = TrainCreate(
+                **{**spec.train, **params}, dataset=row.dataset, name=name, register_model=False
+            )
+            started = training.submit(self.context, self.scheduler, session, user, options)
+            return started.job, started.config["epochs"]
+        trial = {"sweep": row.name, "number": number, "params": params, "metric": spec.metric}
+        resources = {k: v for k, v in spec.train.items() if k != "env"}
+        request = JobCreate(
+            **resources,
+            name=name,
+            command=spec.command,
+            code=spec.code,
+            env=spec.train.get("env", {}),
         )
+        # Set after validation, which keeps FERMION_* names for Fermion: this one is ours.
+        request.env = {**request.env, TRIAL_ENV: json.dumps(trial)}
+        job = jobs.submit(self.context, self.scheduler, session, user, request, keep_upload=True)
+        return job, None
 
     # -- the end ----------------------------------------------------------------------
     def finish(self, session: Session, spec: SweepCreate, row: SweepRow) -> None:
         done = [t for t in row.trials if t.state == "complete" and t.value is not None]
-        row.finished_at = now()
         if not done:
-            row.status, row.reason = "failed", "no trial completed; see the trials' job logs"
+            sweeps.ended(self.context, row, "failed", "no trial completed; see its jobs' logs")
             return
         best = (max if spec.direction == "maximize" else min)(done, key=lambda t: t.value)
         row.best_trial = best.number
-        version = models.register_from_job(self.context, session, best.job, row.name, "model")
-        row.model = version.ref
+        row.model = self.register(session, spec, row, best)
         row.importance = param_importance(spec, row)
-        row.status = "succeeded"
+        sweeps.ended(self.context, row, "succeeded", None)
         log.info(
             "sweep %s: best trial %d (%s %.4f), registered %s",
             row.name,
@@ -155,6 +185,18 @@ class SweepController:
             best.value,
             row.model,
         )
+
+    def register(
+        self, session: Session, spec: SweepCreate, row: SweepRow, best: SweepTrialRow
+    ) -> str | None:
+        """The best trial's model, registered under the sweep's name; a script's trial
+        may have written none (a model folder in its artifacts' model/)."""
+        try:
+            return models.register_from_job(self.context, session, best.job, row.name, "model").ref
+        except InvalidInput:
+            if spec.command is None:
+                raise
+            return None
 
 
 def epoch_values(session: Session, job_id: int, name: str) -> list[float]:

@@ -23,7 +23,8 @@ from fermion.payloads import (
 )
 from fermion.refs import format_ref, parse_ref
 from fermion.scheduler.scheduler import Scheduler, now
-from fermion.server.services import datasets, jobs, training
+from fermion.server.services import datasets, jobs, training, uploads
+from fermion.store.context import ServerContext
 from fermion.store.tables import ModelRow, SweepRow, SweepTrialRow, User
 
 CLASSIFICATION_METRICS = {
@@ -40,28 +41,24 @@ REGRESSION_METRICS = {
 
 
 def create(session: Session, scheduler: Scheduler, user: User, request: SweepCreate) -> SweepPublic:
-    name, version = parse_ref(request.dataset)
-    dataset = datasets.get_version(session, name, version)
-    kind = DatasetType(dataset.dataset.type)
-    _check_metric(kind, request)
-    defaults = _check_trials(request, dataset)
     if session.scalar(select(SweepRow).where(SweepRow.name == request.name)) is not None:
         raise Conflict(f"a sweep named {request.name!r} exists; pick another name")
-    model = session.scalar(select(ModelRow).where(ModelRow.name == request.name))
-    if model is not None and model.versions and model.type != kind.value:
-        raise Conflict(
-            f"the best model is registered as {request.name!r}, a {model.type} model;"
-            " pick another sweep name"
-        )
     spec = request.model_dump(mode="json")
-    spec["first"] = defaults  # trial 0 runs the defaults where the space holds them
-    row = SweepRow(
-        name=request.name,
-        owner_id=user.id,
-        dataset=format_ref(name, dataset.version),
-        spec=spec,
-        status="running",
-    )
+    pinned = None
+    if request.command is None:  # the built-in trainer: everything is checked now
+        name, version = parse_ref(request.dataset or "")
+        dataset = datasets.get_version(session, name, version)
+        kind = DatasetType(dataset.dataset.type)
+        _check_metric(kind, request)
+        spec["first"] = _check_trials(request, dataset)  # trial 0: the defaults, if in the space
+        model = session.scalar(select(ModelRow).where(ModelRow.name == request.name))
+        if model is not None and model.versions and model.type != kind.value:
+            raise Conflict(
+                f"the best model is registered as {request.name!r}, a {model.type} model;"
+                " pick another sweep name"
+            )
+        pinned = format_ref(name, dataset.version)
+    row = SweepRow(name=request.name, owner_id=user.id, dataset=pinned, spec=spec, status="running")
     session.add(row)
     session.commit()
     scheduler.wake()
@@ -111,13 +108,14 @@ def _holds(space: ParamSpace, value: Any) -> bool:
 
 
 def public(row: SweepRow) -> SweepPublic:
-    spec = SweepCreate.model_validate({k: v for k, v in row.spec.items() if k != "first"})
+    spec = spec_of(row)
     best = next((t for t in row.trials if t.number == row.best_trial), None)
     return SweepPublic(
         id=row.id,
         name=row.name,
         status=row.status,
         dataset=row.dataset,
+        command=spec.command,
         metric=spec.metric,
         direction=spec.direction,
         trials_wanted=spec.trials,
@@ -134,6 +132,17 @@ def public(row: SweepRow) -> SweepPublic:
         created_at=row.created_at,
         finished_at=row.finished_at,
     )
+
+
+def spec_of(row: SweepRow) -> SweepCreate:
+    return SweepCreate.model_validate({k: v for k, v in row.spec.items() if k != "first"})
+
+
+def ended(context: ServerContext, row: SweepRow, status: str, reason: str | None) -> None:
+    """The sweep is over: say how, and let go of its code's upload."""
+    row.status, row.reason, row.finished_at = status, reason, now()
+    if row.spec.get("code"):
+        uploads.delete(context, row.spec["code"])
 
 
 def trial_public(row: SweepTrialRow) -> SweepTrialPublic:
@@ -162,7 +171,9 @@ def list_sweeps(session: Session) -> SweepsPublic:
     return SweepsPublic(data=[public(r) for r in rows], count=len(rows))
 
 
-def cancel(session: Session, scheduler: Scheduler, row: SweepRow) -> SweepPublic:
+def cancel(
+    context: ServerContext, session: Session, scheduler: Scheduler, row: SweepRow
+) -> SweepPublic:
     """Stop the sweep: its running trials' jobs are cancelled; nothing is registered."""
     if row.status != "running":
         raise Conflict(f"sweep {row.name} has already {row.status}; nothing to cancel")
@@ -171,6 +182,6 @@ def cancel(session: Session, scheduler: Scheduler, row: SweepRow) -> SweepPublic
             trial.state, trial.finished_at = "failed", now()
             if trial.job is not None and not JobStatus(trial.job.status).is_terminal:
                 jobs.cancel(session, scheduler, trial.job)
-    row.status, row.reason, row.finished_at = "cancelled", "cancelled", now()
+    ended(context, row, "cancelled", "cancelled")
     session.commit()
     return public(row)

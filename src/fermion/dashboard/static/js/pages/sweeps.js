@@ -12,7 +12,7 @@ export async function sweepList(view, scope) {
     body.replaceChildren(dataTable([
       { key: "name", label: "name", render: (s) => link(`#/sweeps/${s.name}`, s.name) },
       { key: "status", label: "status", render: (s) => badge(s.status) },
-      { key: "dataset", label: "dataset" },
+      { key: "dataset", label: "trains", value: (s) => s.dataset ?? s.command.join(" ") },
       { key: "trials", label: "trials", num: true, value: (s) => s.trials.length, render: (s) => `${s.trials.length}/${s.trials_wanted}` },
       { key: "pruned", label: "pruned", num: true, value: (s) => s.trials.filter((t) => t.state === "pruned").length },
       { key: "best_value", label: "best", num: true, render: (s) => number(s.best_value) },
@@ -34,7 +34,7 @@ export async function sweepDetail(view, scope, name) {
     const s = await api(`/api/v1/sweeps/${name}`);
     const best = s.best_trial !== null ? s.trials[s.best_trial] : null;
     summary.replaceChildren(panel("Sweep", facts([
-      ["status", badge(s.status)], ["dataset", link(`#/datasets/${s.dataset.split(":")[0]}`, s.dataset)],
+      ["status", badge(s.status)], s.dataset ? ["dataset", link(`#/datasets/${s.dataset.split(":")[0]}`, s.dataset)] : ["command", h("code", {}, s.command.join(" "))],
       ["search", s.params.map((p) => `${p.name} ${p.kind === "choice" ? `in {${p.choices.join(", ")}}` : `${p.kind} ${p.low}..${p.high}`}`).join("; ")],
       ["metric", `${s.metric} (${s.direction})`],
       ["trials", `${s.trials.length} of ${s.trials_wanted}, ${s.parallel} at a time; ${s.trials.filter((t) => t.state === "pruned").length} pruned (${s.pruner})`],
