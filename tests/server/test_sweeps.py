@@ -128,6 +128,18 @@ def test_bad_sweeps_are_refused_before_anything_runs(client):
         client.create_sweep("bad", "digits", {"model": "choice:small-cnn,bert-xl"})
     with pytest.raises(NotFound):
         client.create_sweep("bad", "no-such-data", SPACE)
+    with pytest.raises(NotFound, match="upload"):  # every trial would unpack it
+        body = {"name": "bad", "command": ["python", "x.py"], "code": "upload:abc123/x"}
+        client._json(
+            "POST",
+            "/api/v1/sweeps",
+            json={
+                **body,
+                "params": [{"name": "x", "kind": "uniform", "low": 0, "high": 1}],
+                "metric": "loss",
+                "direction": "minimize",
+            },
+        )
     assert not [s for s in client.list_sweeps().data if s.name == "bad"]
     client.create_sweep("twice", "digits", SPACE, trials=1, **TRIAL)
     with pytest.raises(Conflict, match="a sweep named 'twice' exists"):

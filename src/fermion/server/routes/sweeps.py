@@ -9,12 +9,16 @@ router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
 @router.post("", response_model=SweepPublic, status_code=status.HTTP_201_CREATED)
 def create_sweep(
-    body: SweepCreate, scheduler: SchedulerDep, session: SessionDep, user: UserOnly
+    body: SweepCreate,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    user: UserOnly,
 ) -> SweepPublic:
     """Search `fermion train`'s options: each trial a training job, proposed by Optuna's
     TPE sampler, pruned by the median rule on its per-epoch validation metric; the best
     trial's model is registered under the sweep's name."""
-    return sweeps.create(session, scheduler, user, body)
+    return sweeps.create(context, session, scheduler, user, body)
 
 
 @router.get("", response_model=SweepsPublic)

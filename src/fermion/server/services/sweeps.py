@@ -3,13 +3,14 @@ trials are run by the sweep controller (sweep_controller.py) on the scheduler's 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fermion.errors import Conflict, InvalidInput, NotFound
+from fermion.errors import Conflict, FermionError, InvalidInput, NotFound
 from fermion.payloads import (
     DatasetType,
     JobStatus,
@@ -40,7 +41,15 @@ REGRESSION_METRICS = {
 }
 
 
-def create(session: Session, scheduler: Scheduler, user: User, request: SweepCreate) -> SweepPublic:
+def create(
+    context: ServerContext,
+    session: Session,
+    scheduler: Scheduler,
+    user: User,
+    request: SweepCreate,
+) -> SweepPublic:
+    if request.code is not None:
+        uploads.check(context, request.code)  # every trial unpacks it: it must be there
     if session.scalar(select(SweepRow).where(SweepRow.name == request.name)) is not None:
         raise Conflict(f"a sweep named {request.name!r} exists; pick another name")
     spec = request.model_dump(mode="json")
@@ -142,7 +151,8 @@ def ended(context: ServerContext, row: SweepRow, status: str, reason: str | None
     """The sweep is over: say how, and let go of its code's upload."""
     row.status, row.reason, row.finished_at = status, reason, now()
     if row.spec.get("code"):
-        uploads.delete(context, row.spec["code"])
+        with contextlib.suppress(FermionError):  # checked at creation; gone is as good
+            uploads.delete(context, row.spec["code"])
 
 
 def trial_public(row: SweepTrialRow) -> SweepTrialPublic:

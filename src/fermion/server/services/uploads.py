@@ -43,11 +43,17 @@ def _parse(source: str) -> tuple[str, str]:
     return upload_id, name
 
 
-def extract(context: ServerContext, source: str, dest: Path) -> str:
-    """Unpack the upload into `dest`; returns the name of the file or folder it holds."""
+def check(context: ServerContext, source: str) -> tuple[str, str]:
+    """The upload's id and name, once it is known to be there."""
     upload_id, name = _parse(source)
     if not context.artifacts.exists(_key(upload_id)):
         raise NotFound(f"upload {upload_id} not found; upload the source again")
+    return upload_id, name
+
+
+def extract(context: ServerContext, source: str, dest: Path) -> str:
+    """Unpack the upload into `dest`; returns the name of the file or folder it holds."""
+    upload_id, name = check(context, source)
     dest.mkdir(parents=True)
     with (
         context.artifacts.open_read(_key(upload_id)) as f,
