@@ -140,6 +140,8 @@ def test_bad_sweeps_are_refused_before_anything_runs(client):
                 "direction": "minimize",
             },
         )
+    with pytest.raises(InvalidInput, match="cpu"):  # a trial's job is checked up front
+        client.create_sweep("bad", None, {"x": "uniform:0:1"}, command=["python"], cpu=-1)
     assert not [s for s in client.list_sweeps().data if s.name == "bad"]
     client.create_sweep("twice", "digits", SPACE, trials=1, **TRIAL)
     with pytest.raises(Conflict, match="a sweep named 'twice' exists"):
@@ -171,13 +173,14 @@ def test_a_script_of_ones_own_joins_a_sweep(client, tmp_path, monkeypatch):
         direction="minimize",
         trials=6,
         cpu=0.5,
-        memory="512Mi",
+        memory="1Gi",  # fm.log writes TensorBoard events: torch is imported
     )
     found = client.wait_sweep("script", timeout=300)
     assert found.status == "succeeded", found
     assert found.model is None  # the script wrote no model folder
-    finished = [t for t in found.trials if t.state in ("complete", "pruned")]
-    assert len(found.trials) == 6 and len(finished) == 6, found.trials
+    failed = [client.get_job(t.job_id) for t in found.trials if t.state == "failed"]
+    why = [(j.id, j.status.value, j.failure_reason, client.job_logs(j.id)[-800:]) for j in failed]
+    assert len(found.trials) == 6 and not failed, why
     for trial in found.trials:
         expected = [(trial.params["x"] - 0.3) ** 2 + 1 / (e + 1) for e in range(6)]
         assert trial.intermediate == pytest.approx(expected[: len(trial.intermediate)])

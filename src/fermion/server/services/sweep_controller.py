@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fermion.errors import FermionError, InvalidInput
-from fermion.payloads import JobCreate, JobPublic, JobStatus, SweepCreate, TrainCreate
+from fermion.payloads import JobPublic, JobStatus, SweepCreate, TrainCreate
 from fermion.scheduler.scheduler import Scheduler, now
 from fermion.server.services import jobs, models, sweeps, training
 from fermion.server.services.search_space import param_importance, study_of
@@ -153,16 +153,7 @@ class SweepController:
             started = training.submit(self.context, self.scheduler, session, user, options)
             return started.job, started.config["epochs"]
         trial = {"sweep": row.name, "number": number, "params": params, "metric": spec.metric}
-        resources = {k: v for k, v in spec.train.items() if k != "env"}
-        request = JobCreate(
-            **resources,
-            name=name,
-            command=spec.command,
-            code=spec.code,
-            env=spec.train.get("env", {}),
-        )
-        # Set after validation, which keeps FERMION_* names for Fermion: this one is ours.
-        request.env = {**request.env, TRIAL_ENV: json.dumps(trial)}
+        request = sweeps.trial_job(spec, {TRIAL_ENV: json.dumps(trial)}, name)
         job = jobs.submit(self.context, self.scheduler, session, user, request, keep_upload=True)
         return job, None
 

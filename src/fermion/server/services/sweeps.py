@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from fermion.errors import Conflict, FermionError, InvalidInput, NotFound
 from fermion.payloads import (
     DatasetType,
+    JobCreate,
     JobStatus,
     ParamSpace,
     SweepCreate,
@@ -54,7 +55,9 @@ def create(
         raise Conflict(f"a sweep named {request.name!r} exists; pick another name")
     spec = request.model_dump(mode="json")
     pinned = None
-    if request.command is None:  # the built-in trainer: everything is checked now
+    if request.command is not None:
+        trial_job(request, {})  # each trial's job: its resources and command, checked now
+    else:  # the built-in trainer: everything is checked now
         name, version = parse_ref(request.dataset or "")
         dataset = datasets.get_version(session, name, version)
         kind = DatasetType(dataset.dataset.type)
@@ -72,6 +75,24 @@ def create(
     session.commit()
     scheduler.wake()
     return public(row)
+
+
+def trial_job(request: SweepCreate, env: dict[str, str], name: str | None = None) -> JobCreate:
+    """The job a script's trial runs as (its options reach it in `env`, set after the
+    checks, which keep FERMION_* names for Fermion: this one is Fermion's own)."""
+    resources = {k: v for k, v in request.train.items() if k != "env"}
+    try:
+        job = JobCreate(
+            **resources,
+            name=name,
+            command=request.command,
+            code=request.code,
+            env=request.train.get("env", {}),
+        )
+    except ValidationError as exc:
+        raise InvalidInput(describe_errors(exc.errors())) from None
+    job.env = {**job.env, **env}
+    return job
 
 
 def _check_metric(kind: DatasetType, request: SweepCreate) -> None:
