@@ -223,7 +223,7 @@ def test_the_cli_runs_a_script_sweep_and_follows_it(sweep_server, tmp_path):
             "--cpu",
             "0.5",
             "--memory",
-            "512Mi",
+            "1Gi",
             "--follow",
         ],
         env=sweep_server.env,
