@@ -107,6 +107,7 @@ def test_the_cli_lists_shows_and_cancels(sweep_server, client):
     found = client.get_sweep("to-cancel")
     assert found.status == "cancelled" and found.model is None
     for trial in found.trials:
+        assert trial.state == "cancelled"
         job = client.wait_job(trial.job_id, timeout=60)
         assert job.status.value == "cancelled"
     shown = fermion("sweep", "show", "to-cancel").stdout

@@ -30,7 +30,7 @@ TUNABLE = (
 COMMAND_OPTIONS = ("cpu", "gpu", "memory", "nproc", "env")  # a script trial's job
 KINDS = ("uniform", "loguniform", "int", "logint", "choice")
 SweepStatus = Literal["running", "succeeded", "failed", "cancelled"]
-TrialState = Literal["running", "complete", "pruned", "failed"]
+TrialState = Literal["running", "complete", "pruned", "failed", "cancelled"]
 
 
 class ParamSpace(BaseModel):

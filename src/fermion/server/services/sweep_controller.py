@@ -48,14 +48,16 @@ class SweepController:
             try:
                 self.advance(session, row)
             except FermionError as exc:  # a trial that cannot be queued ends the sweep
-                session.rollback()
-                sweeps.ended(self.context, row, "failed", exc.message)
-                session.commit()
+                self.fail(session, row, exc.message)
             except Exception as exc:  # noqa: BLE001 - one sweep must not stop the scheduler
                 log.exception("sweep %s failed", row.name)
-                session.rollback()
-                sweeps.ended(self.context, row, "failed", f"{type(exc).__name__}: {exc}"[:1000])
-                session.commit()
+                self.fail(session, row, f"{type(exc).__name__}: {exc}"[:1000])
+
+    def fail(self, session: Session, row: SweepRow, reason: str) -> None:
+        session.rollback()
+        sweeps.stop_trials(session, self.scheduler, row)
+        sweeps.ended(self.context, row, "failed", reason)
+        session.commit()
 
     def advance(self, session: Session, row: SweepRow) -> None:
         spec = sweeps.spec_of(row)

@@ -168,6 +168,15 @@ def spec_of(row: SweepRow) -> SweepCreate:
     return SweepCreate.model_validate({k: v for k, v in row.spec.items() if k != "first"})
 
 
+def stop_trials(session: Session, scheduler: Scheduler, row: SweepRow) -> None:
+    """End the running trials (`cancelled`), and cancel their jobs."""
+    for trial in row.trials:
+        if trial.state == "running":
+            trial.state, trial.finished_at = "cancelled", now()
+            if trial.job is not None and not JobStatus(trial.job.status).is_terminal:
+                jobs.cancel(session, scheduler, trial.job)
+
+
 def ended(context: ServerContext, row: SweepRow, status: str, reason: str | None) -> None:
     """The sweep is over: say how, and let go of its code's upload."""
     row.status, row.reason, row.finished_at = status, reason, now()
@@ -208,11 +217,7 @@ def cancel(
     """Stop the sweep: its running trials' jobs are cancelled; nothing is registered."""
     if row.status != "running":
         raise Conflict(f"sweep {row.name} has already {row.status}; nothing to cancel")
-    for trial in row.trials:
-        if trial.state == "running":
-            trial.state, trial.finished_at = "failed", now()
-            if trial.job is not None and not JobStatus(trial.job.status).is_terminal:
-                jobs.cancel(session, scheduler, trial.job)
+    stop_trials(session, scheduler, row)
     ended(context, row, "cancelled", "cancelled")
     session.commit()
     return public(row)
