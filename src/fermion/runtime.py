@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,35 @@ def save_artifact(path: str | os.PathLike, name: str | None = None) -> Path:
     return target
 
 
+class _EventWriter:
+    """TensorBoard event files, written with TensorBoard's own writer: torch's
+    SummaryWriter would import torch (half a gigabyte, seconds) into every job that logs a
+    number, those that never use torch too."""
+
+    def __init__(self, folder: Path) -> None:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self._file = EventFileWriter(str(folder))
+        self._closed = False
+
+    def add_scalar(self, tag: str, value: float, step: int | None) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=tag, simple_value=value)])
+        self._file.add_event(Event(wall_time=time.time(), step=step or 0, summary=summary))
+
+    def flush(self) -> None:
+        if not self._closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._file.close()
+
+
 class _Reporter:
     """Buffers metrics and sends them to the server from a background thread; writes
     TensorBoard events as they come."""
@@ -81,9 +111,7 @@ class _Reporter:
         self._job = job_id()
         self._client: Any = None
         self._warned: set[str] = set()
-        from torch.utils.tensorboard import SummaryWriter
-
-        self._writer = SummaryWriter(str(_job_dir() / "tensorboard"))
+        self._writer = _EventWriter(_job_dir() / "tensorboard")
         if self._job is not None:
             threading.Thread(target=self._run, name="fermion-metrics", daemon=True).start()
         atexit.register(self.close)
@@ -92,7 +120,7 @@ class _Reporter:
         points = []
         for name, raw in metrics.items():
             value = float(raw.item() if hasattr(raw, "item") else raw)
-            self._writer.add_scalar(name, value, global_step=step)
+            self._writer.add_scalar(name, value, step)
             if math.isfinite(value):
                 points.append({"name": name, "value": value, "step": step})
             elif name not in self._warned:
