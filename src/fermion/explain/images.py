@@ -21,11 +21,15 @@ STEPS = 64  # Integrated Gradients' integration steps: completeness error ~1e-3 
 DRAWN_SIDE = 224  # heat maps are drawn at least this large, small images scaled up
 
 
+def normalisation(explainer: Explainer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The preprocessing's per-channel mean and std, shaped to broadcast over images."""
+    spec = explainer.model.preprocessing
+    return torch.tensor(spec.mean).view(-1, 1, 1), torch.tensor(spec.std).view(-1, 1, 1)
+
+
 def black(explainer: Explainer, batch: torch.Tensor) -> torch.Tensor:
     """A black image, normalised like the input."""
-    spec = explainer.model.preprocessing
-    mean = torch.tensor(spec.mean).view(-1, 1, 1)
-    std = torch.tensor(spec.std).view(-1, 1, 1)
+    mean, std = normalisation(explainer)
     return ((torch.zeros_like(batch) - mean) / std).to(batch.dtype)
 
 
@@ -87,9 +91,7 @@ def explain(
 
 def shown(explainer: Explainer, batch: torch.Tensor) -> np.ndarray:
     """The input as the model saw it (resized), grey, in [0, 1]: [H, W]."""
-    spec = explainer.model.preprocessing
-    mean = torch.tensor(spec.mean).view(-1, 1, 1)
-    std = torch.tensor(spec.std).view(-1, 1, 1)
+    mean, std = normalisation(explainer)
     pixels = (batch[0] * std + mean).clamp(0, 1)
     return pixels.mean(0).numpy()
 

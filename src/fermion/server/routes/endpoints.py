@@ -12,14 +12,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from fermion.errors import FermionError
-from fermion.server.deps import BearerDep, request_token
-from fermion.server.gateway import Gateway
+from fermion.server.deps import BearerDep, get_gateway, request_token
 from fermion.serving.bodies import MAX_REQUEST_MB, read_body
-
-
-def gateway_of(request: Request) -> Gateway:
-    return request.app.state.gateway
-
 
 router = APIRouter(prefix="/api/v1/deployments/{name}", tags=["inference"])
 LIMIT = int(MAX_REQUEST_MB * 2**20)
@@ -28,7 +22,7 @@ LIMIT = int(MAX_REQUEST_MB * 2**20)
 async def authorize(name: str, request: Request, credentials: BearerDep) -> str:
     """The deployment may be called by this caller: it is public, or the token is its
     owner's (or an admin's), or the deployment's own."""
-    await gateway_of(request).access.check(name, request_token(request, credentials))
+    await get_gateway(request).access.check(name, request_token(request, credentials))
     return name
 
 
@@ -37,7 +31,7 @@ Authorized = Annotated[str, Depends(authorize)]
 
 async def _forward(request: Request, name: str, path: str) -> Response:
     body = await read_body(request, LIMIT) if request.method == "POST" else b""
-    answer = await gateway_of(request).forward(
+    answer = await get_gateway(request).forward(
         name, request.method, path, body, dict(request.headers), request.url.query
     )
     return answer.response()
@@ -63,7 +57,7 @@ async def v2_live(name: Authorized) -> dict[str, bool]:
 
 @router.get("/v2/health/ready")
 async def v2_ready(request: Request, name: Authorized) -> Response:
-    ready = bool(gateway_of(request).ready_targets(name))
+    ready = bool(get_gateway(request).ready_targets(name))
     return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 
