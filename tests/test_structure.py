@@ -26,6 +26,7 @@ LAYER_OF = {
     "modelfile": "modelfile",
     "explain": "explain",
     "training": "training",
+    "federated": "federated",
     "serving": "serving",
     "scheduler": "execution",
     "server": "server",
@@ -42,6 +43,8 @@ MAY_IMPORT = {
     "explain": {"modelfile", "api", "foundation"},  # a loaded model's attributions
     "training": {"explain", "modelfile", "data", "sdk", "api", "foundation"},
     "serving": {"explain", "modelfile", "data", "sdk", "api", "foundation"},
+    # Flower's apps: a site trains like the trainer does (its image transforms)
+    "federated": {"training", "modelfile", "data", "sdk", "api", "foundation"},
     "execution": {"stores", "api", "foundation"},
     "server": {
         "execution",

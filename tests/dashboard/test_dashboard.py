@@ -3,6 +3,7 @@ growing while it runs, cancel from the UI, a prediction from the try-it form."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
@@ -275,3 +276,32 @@ def test_a_sweep_shows_its_trials_history_and_importance(visit: Visit, sdk, digi
     assert page.locator("#param-importance tr").count() == 2
     assert found.model in page.inner_text("main")
     visit.shot("sweep")
+
+
+def test_a_federation_shows_its_sites_and_rounds(visit: Visit, sdk, digits_dir, tmp_path):
+    for site, parity in (("east", 0), ("west", 1)):  # half of digits each
+        for images in (p for p in digits_dir.iterdir() if p.is_dir()):
+            dest = tmp_path / site / images.name
+            dest.mkdir(parents=True)
+            for i, image in enumerate(sorted(images.iterdir())):
+                if i % 2 == parity:
+                    shutil.copy(image, dest / image.name)
+        sdk.create_dataset(f"digits-{site}", "image-classification", tmp_path / site)
+    sites = {"east": "digits-east", "west": "digits-west"}
+    sdk.create_federation("digits-fed", sites, rounds=2, cpu=0.5, memory="2Gi")
+    found = sdk.wait_federation("digits-fed", timeout=400)
+    assert found.status == "succeeded", found
+
+    page = visit.sign_in()
+    page.click("#nav a:has-text('Federations')")
+    page.wait_for_selector("#federations-table a:has-text('digits-fed')")
+    page.click("#federations-table a:has-text('digits-fed')")
+    page.wait_for_selector("#sites-table tbody tr")
+    assert page.locator("#sites-table tbody tr").count() == 2
+    assert "digits-east:v1" in page.inner_text("#sites-table")
+    visit.wait_until(
+        "Number(document.querySelector('#rounds-accuracy-chart').dataset.points) === 3"
+    )
+    visit.wait_until("Number(document.querySelector('#rounds-loss-chart').dataset.points) === 2")
+    assert found.model in page.inner_text("main")
+    visit.shot("federation")

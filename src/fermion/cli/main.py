@@ -13,7 +13,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from fermion.cli import config, dataset, deployment, job, model, server, sweep, train
+from fermion.cli import config, dataset, deployment, federate, job, model, server, sweep, train
 from fermion.cli.output import err_console
 from fermion.errors import FermionError
 from fermion.settings import load_settings
@@ -76,6 +76,7 @@ app.add_typer(job.app, name="job")
 app.add_typer(model.app, name="model")
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(sweep.app, name="sweep")
+app.add_typer(federate.app, name="federate")
 
 
 @app.command("version")

@@ -22,6 +22,7 @@ import httpx
 from fermion.client import launcher
 from fermion.client.deployments import DeploymentCalls
 from fermion.client.explanations import ExplainCalls
+from fermion.client.federations import FederationCalls
 from fermion.client.jobs import JobCalls
 from fermion.client.models import ModelCalls
 from fermion.client.packing import pack_directory
@@ -44,7 +45,7 @@ from fermion.refs import parse_ref
 from fermion.settings import LOOPBACK_HOSTS, Settings, load_settings
 
 
-class Client(DeploymentCalls, ExplainCalls, JobCalls, ModelCalls, SweepCalls):
+class Client(DeploymentCalls, ExplainCalls, FederationCalls, JobCalls, ModelCalls, SweepCalls):
     def __init__(
         self,
         url: str | None = None,

@@ -47,6 +47,14 @@ from fermion.payloads.explanations import (
     FeatureAttribution,
     TokenAttribution,
 )
+from fermion.payloads.federations import (
+    FederationCreate,
+    FederationPlan,
+    FederationPublic,
+    FederationSitePublic,
+    FederationsPublic,
+    PrivacyOptions,
+)
 from fermion.payloads.jobs import (
     ENV_NAME,
     MAX_NPROC,
@@ -92,6 +100,12 @@ from fermion.payloads.users import (
 )
 
 __all__ = [
+    "FederationCreate",
+    "FederationPlan",
+    "FederationPublic",
+    "FederationSitePublic",
+    "FederationsPublic",
+    "PrivacyOptions",
     "TUNABLE",
     "ParamSpace",
     "SweepCreate",

@@ -15,6 +15,14 @@ Handle = dict[str, Any]  # JSON-serialisable; stored with the job to find it aga
 
 
 @dataclass
+class Isolation:
+    """Run the command where `hide` folders look empty but for `keep` (sandbox.py)."""
+
+    hide: list[Path]
+    keep: list[Path]
+
+
+@dataclass
 class LaunchSpec:
     job_id: int
     attempt: int
@@ -25,6 +33,7 @@ class LaunchSpec:
     attempt_dir: Path  # where the executor keeps this attempt's state and log
     log_path: Path
     gpu_ids: list[int] = field(default_factory=list)
+    isolation: Isolation | None = None
 
 
 @dataclass

@@ -16,7 +16,15 @@ from pathlib import Path
 import psutil
 
 from fermion.resources import Resources
-from fermion.scheduler.executor import Executor, ExitStatus, Handle, LaunchSpec, Lost, Progress
+from fermion.scheduler.executor import (
+    Executor,
+    ExitStatus,
+    Handle,
+    Isolation,
+    LaunchSpec,
+    Lost,
+    Progress,
+)
 
 PYTHON_NAMES = {"python", "python3", f"python3.{sys.version_info.minor}"}
 
@@ -55,6 +63,14 @@ def process_command(command: list[str], nproc: int, attempt_dir: Path) -> list[s
     ]
 
 
+def isolated(command: list[str], isolation: Isolation | None) -> list[str]:
+    """The command, run inside a sandbox where it sees only what it may (sandbox.py)."""
+    if isolation is None:
+        return command
+    folders = [f"--hide={p}" for p in isolation.hide] + [f"--keep={p}" for p in isolation.keep]
+    return [sys.executable, "-m", "fermion.scheduler.sandbox", *folders, "--", *command]
+
+
 class LocalExecutor(Executor):
     name = "local"
 
@@ -81,7 +97,7 @@ class LocalExecutor(Executor):
             f"--log={spec.log_path}",
             f"--grace={self.grace_s}",
             "--",
-            *process_command(spec.command, spec.nproc, spec.attempt_dir),
+            *isolated(process_command(spec.command, spec.nproc, spec.attempt_dir), spec.isolation),
         ]
         with open(spec.log_path, "ab") as log:
             process = subprocess.Popen(

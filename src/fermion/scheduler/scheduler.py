@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
-from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
+from fermion.scheduler.executor import Executor, ExitStatus, Isolation, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
 from fermion.store.context import ServerContext
 from fermion.store.tables import JobRow, Token, User
@@ -263,12 +263,24 @@ class Scheduler:
             attempt_dir=files.attempt_state(job.attempt),
             log_path=files.log(job.attempt),
             gpu_ids=gpu_ids,
+            isolation=self._isolation(files) if job.scope else None,
         )
         try:
             job.handle = self.executor.launch(spec)
             log.info("job %d attempt %d started (%s)", job.id, job.attempt, job.name)
         except (OSError, ValueError) as exc:  # a command the OS will not run
             self._end(session, job, JobStatus.FAILED, f"could not start: {exc}")
+
+    def _isolation(self, files: JobFiles) -> Isolation:
+        """A scoped job sees its own folder and none of the server's: not its home (the
+        database, the cache of other jobs' datasets), the artifact store, or /tmp."""
+        settings = self.context.settings
+        hide = [settings.home, Path("/tmp"), Path("/dev/shm")]
+        store = self.context.artifacts.local_path("")
+        database = settings.resolved_database_url.removeprefix("sqlite:///")
+        hide += [store] if store is not None else []
+        hide += [Path(database).parent] if database != settings.resolved_database_url else []
+        return Isolation(hide=hide, keep=[files.root])
 
     def _environment(self, job: JobRow, files: JobFiles, token: str, gpu_ids: list[int]) -> dict:
         settings = self.context.settings
@@ -291,6 +303,8 @@ class Scheduler:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if job.scope:  # its caches stay in its own folder, the one it can see
+            env["FERMION_HOME"] = str(files.root / "home")
         return env
 
 

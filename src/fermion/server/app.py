@@ -23,6 +23,7 @@ from fermion.server.routes import (
     datasets,
     deployments,
     endpoints,
+    federations,
     health,
     jobs,
     models,
@@ -33,6 +34,7 @@ from fermion.server.routes import (
 )
 from fermion.server.services.auth import bootstrap_admin, issue_token
 from fermion.server.services.deployment_controller import DeploymentController
+from fermion.server.services.federation_controller import FederationController
 from fermion.server.services.sweep_controller import SweepController
 from fermion.settings import Settings, load_settings
 from fermion.store.context import ServerContext
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         scheduler.reconcilers.append(controller.reconcile)
         scheduler.reconcilers.append(SweepController(context, scheduler).reconcile)
+        scheduler.reconcilers.append(FederationController(context, scheduler).reconcile)
         app.state.scheduler = scheduler
         app.state.scheduler.start()
         app.state.gateway = Gateway(context)
@@ -81,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InferenceEdge)
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
-    for module in (datasets, deployments, jobs, models, sweeps, uploads, users):
+    for module in (datasets, deployments, federations, jobs, models, sweeps, uploads, users):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(endpoints.router)  # checks its own callers: public and deployment tokens

@@ -85,6 +85,7 @@ def request_token(request: Request, credentials: HTTPAuthorizationCredentials | 
 
 def get_principal(session: SessionDep, request: Request, credentials: BearerDep) -> Principal:
     principal = auth.authenticate(session, request_token(request, credentials))
+    principal.check_scope(request.method, request.url.path)
     if principal.deployment_id is not None:
         raise Forbidden(
             "a deployment's token can only call that deployment's endpoints"

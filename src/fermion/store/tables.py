@@ -144,6 +144,9 @@ class JobRow(Base):
     # What the executor needs to find the running attempt again after a restart.
     handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     gpu_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Less than its owner may reach, where set: {"datasets": ["NAME:vN"]} limits the job's
+    # token to that dataset and its own job, and the job runs isolated (a federated site).
+    scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # One entry per finished attempt: started/finished times, exit code, reason.
     history: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -301,3 +304,26 @@ class SweepTrialRow(Base):
 
     sweep: Mapped[SweepRow] = relationship(back_populates="trials")
     job: Mapped[JobRow | None] = relationship()
+
+
+class FederationRow(Base):
+    """A federated training: its sites (each with its dataset and its job), the
+    coordinator job that runs the rounds, and the global model it registered."""
+
+    __tablename__ = "federations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the FederationCreate, as completed
+    sites: Mapped[list[Any]] = mapped_column(JSON)  # [{"site", "dataset", "job_id"}]
+    coordinator_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    model: Mapped[str | None] = mapped_column(String(160))
+    reason: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    coordinator: Mapped[JobRow | None] = relationship()

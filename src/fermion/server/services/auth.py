@@ -10,10 +10,12 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 from fermion.errors import Forbidden, Unauthorized
 from fermion.settings import Settings
 from fermion.store import MetadataStore
-from fermion.store.tables import Token, User
+from fermion.store.tables import JobRow, Token, User
 
 log = logging.getLogger("fermion.server")
 
@@ -40,6 +42,28 @@ class Principal:
     user: User
     job_id: int | None = None
     deployment_id: int | None = None
+    scope: dict[str, Any] | None = None  # a scoped job's: what its token may reach
+
+    def check_scope(self, method: str, path: str) -> None:
+        """A scoped job's token (a federated site's) reads the datasets of its scope and
+        acts on its own job; nothing else, not even what its owner could."""
+        if self.scope is None:
+            return
+        own = f"/api/v1/jobs/{self.job_id}"
+        if path == own or path.startswith(own + "/"):
+            return
+        found = DATASET_VERSION_PATH.match(path)
+        if found and method in ("GET", "HEAD"):
+            ref = f"{found['name']}:v{found['version'].removeprefix('v')}"
+            if ref in self.scope.get("datasets", []):
+                return
+        raise Forbidden(
+            f"job {self.job_id}'s token reaches only {', '.join(self.scope.get('datasets', []))}"
+            " and its own job: a federated site reads its own dataset and nothing else"
+        )
+
+
+DATASET_VERSION_PATH = re.compile(r"^/api/v1/datasets/(?P<name>[^/]+)/versions/(?P<version>[^/]+)")
 
 
 def issue_token(
@@ -85,7 +109,13 @@ def authenticate(session: Session, token: str | None) -> Principal:
         session.delete(row)
         session.commit()
         raise Unauthorized("the session has expired; sign in again")
-    return Principal(user=row.user, job_id=row.job_id, deployment_id=row.deployment_id)
+    job = session.get(JobRow, row.job_id) if row.job_id is not None else None
+    return Principal(
+        user=row.user,
+        job_id=row.job_id,
+        deployment_id=row.deployment_id,
+        scope=job.scope if job is not None else None,
+    )
 
 
 def bootstrap_admin(store: MetadataStore, settings: Settings) -> None:

@@ -55,6 +55,7 @@ def _not_found(name: str) -> NotFound:
 
 def _caller(session: Session, token: str | None) -> Caller:
     principal = auth.authenticate(session, token)  # raises Unauthorized, with the reason
+    principal.check_scope("POST", "/api/v1/deployments")  # a scoped job calls no endpoint
     return Caller(principal.user.id, principal.user.role == "admin", principal.deployment_id)
 
 

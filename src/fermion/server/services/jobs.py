@@ -60,7 +60,7 @@ def to_public(
     )
 
 
-BUILTIN_KINDS = ("train", "evaluate", "explain", "export", "import")  # Fermion's own programs
+BUILTIN_KINDS = ("train", "evaluate", "explain", "export", "import", "federate", "federate-site")
 
 
 def wanted_resources(
@@ -85,6 +85,7 @@ def submit_builtin(
     kind: str,
     module: str,
     spec: dict[str, Any],
+    scope: dict[str, Any] | None = None,
     **request: Any,
 ) -> JobPublic:
     """Queue one of Fermion's own programs, `python -m MODULE spec.json`, as a job of
@@ -92,7 +93,9 @@ def submit_builtin(
     spec_file = f"{kind}.json"
     job_request = build(JobCreate, command=["python", "-m", module, spec_file], **request)
     files = {spec_file: json.dumps(spec, indent=2)}
-    return submit(context, scheduler, session, user, job_request, kind=kind, files=files)
+    return submit(
+        context, scheduler, session, user, job_request, kind=kind, files=files, scope=scope
+    )
 
 
 def _queue_positions(session: Session) -> dict[int, int]:
@@ -111,9 +114,11 @@ def submit(
     kind: str = "command",
     files: dict[str, str] | None = None,
     keep_upload: bool = False,
+    scope: dict[str, Any] | None = None,
 ) -> JobPublic:
     """Queue a job; `files` are written into its working directory (a trainer's config).
-    Its code's upload is deleted once unpacked, unless kept for more jobs (a sweep's)."""
+    Its code's upload is deleted once unpacked, unless kept for more jobs (a sweep's).
+    A `scope` limits what its token reaches, and runs it isolated (a federated site)."""
     wanted = wanted_resources(user, request.nproc, request.cpu, request.gpu, request.memory)
     capacity = scheduler.executor.capacity()
     if not wanted.fits_in(capacity):
@@ -138,6 +143,7 @@ def submit(
         cancel_requested=False,
         gpu_ids=[],
         history=[],
+        scope=scope,
     )
     session.add(job)
     session.flush()  # the id names the job's folder

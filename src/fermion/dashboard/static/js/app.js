@@ -8,6 +8,7 @@ import { jobList, jobDetail } from "./pages/jobs.js";
 import { modelList, modelDetail } from "./pages/models.js";
 import { deploymentList, deploymentDetail } from "./pages/deployments.js";
 import { sweepList, sweepDetail } from "./pages/sweeps.js";
+import { federationList, federationDetail } from "./pages/federations.js";
 import { signIn } from "./pages/signin.js";
 
 const ROUTES = [
@@ -22,6 +23,8 @@ const ROUTES = [
   [/^\/deployments\/([^/]+)$/, deploymentDetail],
   [/^\/sweeps$/, sweepList],
   [/^\/sweeps\/([^/]+)$/, sweepDetail],
+  [/^\/federations$/, federationList],
+  [/^\/federations\/([^/]+)$/, federationDetail],
 ];
 
 class Scope {
