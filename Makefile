@@ -39,6 +39,7 @@ bench: install
 	$(PY) -m bench.train
 	$(PY) -m bench.serve --model small-cnn
 	$(PY) -m bench.explain
+	$(PY) -m bench.federated
 	$(PY) -m bench.results
 
 clean:

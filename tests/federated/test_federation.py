@@ -6,8 +6,6 @@ and everything the sites send over the wire is the model's weights and a few num
 
 from __future__ import annotations
 
-import random
-import shutil
 import subprocess
 import time
 from collections import Counter
@@ -18,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from fermion.datasets.samples import split_across_sites
 from fermion.errors import CapacityExceeded, Conflict, InvalidInput, NotFound
 from tests.conftest import RunningServer, free_port, start_server, stop_server
 from tests.federated.wire import Relay, pushed_objects
@@ -29,25 +28,9 @@ ROUNDS, LOCAL_EPOCHS = 6, 3
 
 @pytest.fixture(scope="module")
 def folders(digits_dir, tmp_path_factory) -> dict[str, Path]:
-    """digits as class folders, cut into a held-out set (15%, seen by nobody) and three
-    sites' shares; `union` is the three shares together (centralised training's data)."""
-    root = tmp_path_factory.mktemp("federated")
-    owner = {c: site for site, classes in SITES.items() for c in classes}
-    rng = random.Random(0)
-    for images in sorted(p for p in digits_dir.iterdir() if p.is_dir()):
-        for image in sorted(images.iterdir()):
-            if rng.random() < 0.15:
-                places = ["holdout"]
-            else:
-                mine = owner[images.name]
-                others = [s for s in SITES if s != mine]
-                site = mine if rng.random() < MOSTLY else rng.choice(others)
-                places = [f"site-{site}", "union"]
-            for place in places:
-                dest = root / place / images.name
-                dest.mkdir(parents=True, exist_ok=True)
-                shutil.copy(image, dest / image.name)
-    return {p.name: p for p in root.iterdir()}
+    """digits cut into a held-out set (15%, seen by nobody) and three sites' shares;
+    `union` is the three shares together (centralised training's data)."""
+    return split_across_sites(digits_dir, tmp_path_factory.mktemp("federated"), SITES, MOSTLY)
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +138,10 @@ def test_a_site_reads_its_own_dataset_and_nothing_else(fed_server, client, feder
     assert len(copies.split()) == 1, copies
 
     # Processes: its own only, so no other job's environment (nor token) to read.
-    processes = inside(supernode, "ps", "-eo", "pid,args")
-    assert "fermion.server" not in processes.stdout and "site-b" not in processes.stdout
-    assert len(processes.stdout.splitlines()) < 12, processes.stdout
+    every = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"
+    processes = inside(supernode, "sh", "-c", every).stdout
+    assert "fermion.server" not in processes and "fed-digits-b" not in processes, processes
+    assert "flower-supernode" in processes and len(processes.splitlines()) < 15, processes
 
     # Over the API: its token reads its dataset; another site's is refused, as is the rest.
     token = supernode.environ()["FERMION_TOKEN"]
@@ -327,4 +311,20 @@ def test_the_cli_starts_shows_and_cancels(fed_server, client, federation):
     found = client.get_federation("to-cancel")
     assert found.status == "cancelled" and found.model is None
     for job_id in [found.coordinator_job_id, *(s.job_id for s in found.sites)]:
+        assert client.wait_job(job_id, timeout=60).status.value == "cancelled"
+
+
+def test_a_site_lost_mid_run_fails_the_federation_at_once(client, federation):
+    name, _ = federation
+    assert client.wait_federation(name, timeout=900).status == "succeeded"
+    found = client.create_federation(
+        "loses-a-site", {"a": "fed-a", "b": "fed-b"}, rounds=50, cpu=0.5
+    )
+    lost = found.sites[1]
+    wait_for("site b running", lambda: client.get_job(lost.job_id).status.value == "running")
+    client.cancel_job(lost.job_id)  # as if its machine went away
+    ended = client.wait_federation("loses-a-site", timeout=60)
+    assert ended.status == "failed"
+    assert f"site b's job {lost.job_id} ended" in ended.reason
+    for job_id in (found.coordinator_job_id, found.sites[0].job_id):
         assert client.wait_job(job_id, timeout=60).status.value == "cancelled"

@@ -31,3 +31,38 @@ def write_digits_folder(dest: str | Path, count: int | None = None, size: int = 
         folder.mkdir(parents=True, exist_ok=True)
         picture.save(folder / f"{i:06d}.png")
     return dest
+
+
+def split_across_sites(
+    source: str | Path,
+    dest: str | Path,
+    owners: dict[str, str],
+    mostly: float = 0.85,
+    holdout: float = 0.15,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """A class-per-folder tree cut into federated sites' shares, unevenly as real sites
+    hold data: `owners` maps a site to the classes it mostly holds ({"a": "0123", ...});
+    each image of such a class goes to its owner with probability `mostly`, else to
+    another site. `holdout` of the images go to no site (to score models on), and
+    `union` holds every site's images together (centralised training on the same data).
+    Returns {"site-a": folder, ..., "holdout": folder, "union": folder}."""
+    import random
+    import shutil
+
+    source, dest = Path(source), Path(dest)
+    owner = {c: site for site, classes in owners.items() for c in classes}
+    rng = random.Random(seed)
+    for images in sorted(p for p in source.iterdir() if p.is_dir()):
+        for image in sorted(images.iterdir()):
+            if rng.random() < holdout:
+                places = ["holdout"]
+            else:
+                mine = owner[images.name]
+                others = [s for s in owners if s != mine]
+                site = mine if rng.random() < mostly or not others else rng.choice(others)
+                places = [f"site-{site}", "union"]
+            for place in places:
+                (dest / place / images.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy(image, dest / place / images.name / image.name)
+    return {p.name: p for p in dest.iterdir() if p.is_dir()}
