@@ -288,9 +288,19 @@ def test_a_federation_shows_its_sites_and_rounds(visit: Visit, sdk, digits_dir, 
                     shutil.copy(image, dest / image.name)
         sdk.create_dataset(f"digits-{site}", "image-classification", tmp_path / site)
     sites = {"east": "digits-east", "west": "digits-west"}
-    sdk.create_federation("digits-fed", sites, rounds=2, cpu=0.5, memory="2Gi")
+    # FedProx, with (a little) differential privacy: both paths, end to end.
+    privacy = {"noise_multiplier": 1e-4, "clipping_norm": 100.0}
+    sdk.create_federation(
+        "digits-fed", sites, rounds=2, strategy="fedprox", privacy=privacy, cpu=0.5, memory="2Gi"
+    )
     found = sdk.wait_federation("digits-fed", timeout=400)
     assert found.status == "succeeded", found
+    log = sdk.job_logs(found.coordinator_job_id)
+    assert "Proximal mu: 0.01" in log and "Clipping norm: 100.0" in log, log[:3000]
+    # noise std = multiplier x clipping norm / sites, added to each round's average
+    assert log.count("central DP noise with 0.0050 stdev added") == 2, log[-3000:]
+    for site in found.sites:
+        assert sdk.wait_job(site.job_id, timeout=60).status.value == "succeeded"
 
     page = visit.sign_in()
     page.click("#nav a:has-text('Federations')")
@@ -299,6 +309,7 @@ def test_a_federation_shows_its_sites_and_rounds(visit: Visit, sdk, digits_dir, 
     page.wait_for_selector("#sites-table tbody tr")
     assert page.locator("#sites-table tbody tr").count() == 2
     assert "digits-east:v1" in page.inner_text("#sites-table")
+    assert page.inner_text("#sites-table").count("succeeded") == 2
     visit.wait_until(
         "Number(document.querySelector('#rounds-accuracy-chart').dataset.points) === 3"
     )

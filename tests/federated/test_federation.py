@@ -169,6 +169,8 @@ def test_the_global_model_matches_centralised_training(client, federation):
     assert found.status == "succeeded", (found.reason, found.sites)
     assert found.model == "fed-digits:v1"
     assert client.wait_job(central.id, timeout=600).status.value == "succeeded"
+    for site in found.sites:  # each ended by itself once the SuperLink had gone
+        assert client.wait_job(site.job_id, timeout=60).status.value == "succeeded"
 
     # Each site held mostly its own 3-4 classes.
     for site, classes in SITES.items():

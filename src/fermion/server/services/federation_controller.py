@@ -1,8 +1,9 @@
 """The federation controller: on every scheduler pass, follows each running federation's
 jobs.
 
-- The coordinator succeeded: the global model it registered is the federation's; the
-  sites' jobs (SuperNodes waiting for more rounds) are stopped.
+- The coordinator succeeded: the global model it registered is the federation's. The
+  sites' jobs end by themselves once the SuperLink has gone (site.py); one still
+  running a minute later is stopped.
 - The coordinator failed or was cancelled: the federation failed, its sites are stopped.
 - A site's job ended while the rounds go on: a round can never hear from it again, so
   the federation fails at once (rather than at the round's timeout), naming the site.
@@ -12,17 +13,19 @@ The rows and the jobs are the whole state: a restarted server picks up where it 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fermion.payloads import JobStatus
-from fermion.scheduler.scheduler import Scheduler
+from fermion.scheduler.scheduler import Scheduler, now
 from fermion.server.services import federations
 from fermion.store.context import ServerContext
 from fermion.store.tables import FederationRow, JobRow, ModelVersionRow
 
 log = logging.getLogger("fermion.federations")
+SITES_END_WITHIN = timedelta(seconds=60)  # after a success, before their jobs are stopped
 
 
 class FederationController:
@@ -35,6 +38,14 @@ class FederationController:
         for row in session.scalars(running).all():
             self.advance(session, row)
             session.commit()
+        lingering = select(FederationRow).where(
+            FederationRow.status == "succeeded",
+            FederationRow.finished_at.between(
+                now() - 60 * SITES_END_WITHIN, now() - SITES_END_WITHIN
+            ),
+        )
+        for row in session.scalars(lingering).all():
+            federations.stop_jobs(session, self.scheduler, row)
 
     def advance(self, session: Session, row: FederationRow) -> None:
         coordinator = row.coordinator
@@ -43,7 +54,9 @@ class FederationController:
         status = JobStatus(coordinator.status)
         if status is JobStatus.SUCCEEDED:
             row.model = self.registered(session, coordinator.id)
-            return self.end(session, row, "succeeded", None)
+            federations.ended(row, "succeeded", None)  # the sites end by themselves
+            log.info("federation %s succeeded: %s", row.name, row.model)
+            return None
         if status.is_terminal:
             reason = coordinator.failure_reason or status.value
             return self.end(session, row, "failed", f"coordinator job {coordinator.id}: {reason}")

@@ -34,10 +34,10 @@ export async function federationDetail(view, scope, name) {
     summary.replaceChildren(panel("Federation", facts([
       ["status", badge(f.status)],
       ["rounds", `${f.rounds} of ${f.strategy}${f.strategy === "fedprox" ? ` (mu ${f.options.proximal_mu})` : ""}, ${f.options.local_epochs} local epoch(s) each`],
-      ["model", `${f.model_type} -> ${f.model ?? "registered at the end"}`],
+      ["network", f.model_type],
       ["privacy", f.privacy ? `updates clipped to ${f.privacy.clipping_norm}, noise multiplier ${f.privacy.noise_multiplier}` : "none"],
       ["coordinator", job ? link(`#/jobs/${job}`, `job ${job}`) : "-"],
-      ["registered", modelLink(f.model)],
+      ["model", f.model ? modelLink(f.model) : "registered at the end"],
       ...(f.reason ? [["reason", f.reason]] : [])])));
     sites.replaceChildren(dataTable([
       { key: "site", label: "site" },
