@@ -46,6 +46,18 @@ def run_status(env: dict[str, str]) -> str:
     return runs[-1].get("status", "unknown") if runs else "no run"
 
 
+def run_rounds(plan: FederationPlan, spec_path: Path, env: dict[str, str]) -> str:
+    """Submit the Flower App to the SuperLink and follow it; its final status."""
+    flower.write_connection(Path(env["FLWR_HOME"]), plan.superlink)
+    command = [
+        flower.program("flwr"), "run", str(flower.APP), flower.CONNECTION, "--stream",
+        "--run-config", f'plan="{spec_path}"',
+    ]  # fmt: skip
+    limit = plan.rounds * plan.round_timeout_s + 900
+    subprocess.run(command, env=env, stdin=subprocess.DEVNULL, timeout=limit, check=False)
+    return run_status(env)
+
+
 def main(argv: list[str]) -> int:
     spec_path = Path(argv[0]).resolve()
     plan = FederationPlan.read(spec_path)
@@ -55,19 +67,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (superlink.terminate(), sys.exit(143)))
     try:
         flower.wait_for_port(plan.superlink, 60, superlink)
-        flower.write_connection(Path(env["FLWR_HOME"]), plan.superlink)
-        print(
-            f"SuperLink listening at {plan.superlink}; {len(plan.sites)} sites:"
-            f" {', '.join(plan.sites)}",
-            flush=True,
-        )
-        command = [
-            flower.program("flwr"), "run", str(flower.APP), flower.CONNECTION, "--stream",
-            "--run-config", f'plan="{spec_path}"',
-        ]  # fmt: skip
-        limit = plan.rounds * plan.round_timeout_s + 900
-        subprocess.run(command, env=env, stdin=subprocess.DEVNULL, timeout=limit, check=False)
-        status = run_status(env)
+        print(f"SuperLink at {plan.superlink}; sites: {', '.join(plan.sites)}", flush=True)
+        status = run_rounds(plan, spec_path, env)
+    except (TimeoutError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        print(f"error: the SuperLink: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         superlink.terminate()
         superlink.wait(30)
