@@ -243,6 +243,9 @@ def test_only_weights_and_numbers_leave_a_site(client, federation):
         if len(b) > 4096 and not p.endswith(("/push-object", "/push-messages"))
     ]
     assert not bulky, bulky
+    sent = sum(len(b) for _, b in requests)
+    weights = sum(len(v) for v in objects.values() if v.startswith(b"ArrayChunk"))
+    print(f"the sites sent {len(requests)} requests, {sent} bytes; weights {weights} bytes")
 
 
 KNOWN_METRICS = {
