@@ -36,7 +36,7 @@ def folders(digits_dir, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def fed_server(tmp_path_factory) -> Iterator[RunningServer]:
     running = start_server(
-        tmp_path_factory.mktemp("federated-home"), FERMION_CAPACITY="cpu=2,memory=12Gi"
+        tmp_path_factory.mktemp("federated-home"), FERMION_CAPACITY="cpu=3,memory=12Gi"
     )
     yield running
     stop_server(running)
@@ -58,7 +58,8 @@ def client(fed_server, folders):
 @pytest.fixture(scope="module")
 def federation(client) -> Iterator[tuple[str, Relay]]:
     """The federation, its sites dialling the SuperLink through a relay that keeps every
-    byte they send."""
+    byte they send; and centralised training beside it (the rounds mostly wait)."""
+    client.train("fed-union", name="fed-central", cpu=1)
     port = free_port()
     relay = Relay(("127.0.0.1", port))
     found = client.create_federation(
@@ -164,7 +165,7 @@ def test_a_site_reads_its_own_dataset_and_nothing_else(fed_server, client, feder
 
 def test_the_global_model_matches_centralised_training(client, federation):
     name, _ = federation
-    central = client.train("fed-union", name="fed-central", cpu=1).job
+    central = next(j for j in client.list_jobs().data if j.name == "fed-central")
     found = client.wait_federation(name, timeout=900)
     assert found.status == "succeeded", (found.reason, found.sites)
     assert found.model == "fed-digits:v1"
