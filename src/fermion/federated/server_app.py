@@ -30,11 +30,20 @@ SCORED = ("validation", "test")
 
 
 class Reported:
-    """Each round's aggregated metrics, logged to the coordinator job. A site scores the
-    global model it receives before training on it, so round r's message carries the
-    validation accuracy of round r-1's model (of the initial one for round 1)."""
+    """Every site answers every round, or the run fails naming why; each round's
+    aggregated metrics are logged to the coordinator job. A site scores the global model
+    it receives before training on it, so round r's message carries the validation
+    accuracy of round r-1's model (of the initial one for round 1)."""
+
+    sites: int = 0  # how many must answer every round
 
     def aggregate_train(self, server_round: int, replies: Any) -> Any:
+        replies = list(replies)
+        problems = [f"a site failed: {r.error.reason}" for r in replies if r.has_error()]
+        if len(replies) < self.sites:
+            problems.append(f"{self.sites - len(replies)} of {self.sites} sites did not answer")
+        if problems:  # an average without some site's data is not what was asked for
+            raise RuntimeError(f"round {server_round}: " + "; ".join(problems))
         arrays, metrics = super().aggregate_train(server_round, replies)  # type: ignore[misc]
         if metrics:
             fm.log({"train/loss": metrics["train-loss"]}, step=server_round)
@@ -63,9 +72,11 @@ def strategy_for(plan: FederationPlan) -> Strategy:
         "fraction_evaluate": 0.0,  # sites score the model they receive; see Reported
     }
     if plan.strategy == "fedprox":
-        strategy: Strategy = ReportedFedProx(proximal_mu=plan.proximal_mu, **nodes)
+        reported: Reported = ReportedFedProx(proximal_mu=plan.proximal_mu, **nodes)
     else:
-        strategy = ReportedFedAvg(**nodes)
+        reported = ReportedFedAvg(**nodes)
+    reported.sites = every
+    strategy: Strategy = reported  # type: ignore[assignment]
     if plan.privacy:
         strategy = DifferentialPrivacyServerSideFixedClipping(
             strategy,
