@@ -58,3 +58,18 @@ def test_an_attempt_whose_home_is_removed_stops_by_itself(tmp_path):
     assert supervisor.wait(timeout=20) == 0
     gone, alive = psutil.wait_procs(command, timeout=5)
     assert alive == [], "the command outlived its removed home"
+
+
+def test_secret_values_never_reach_the_log():
+    import io
+
+    from fermion.scheduler.supervise import masking_copy
+
+    class Trickle(io.BytesIO):  # a pipe hands over a few bytes at a time
+        def read1(self, size: int = -1) -> bytes:
+            return super().read1(3)
+
+    output = b"token=abc123 and again abc123\nno newline at the end: abc123"
+    log = io.BytesIO()
+    masking_copy(Trickle(output), log, [b"abc123", b""])
+    assert log.getvalue() == (b"token=******** and again ********\nno newline at the end: ********")

@@ -45,6 +45,10 @@ def run(
     gpu: Annotated[int | None, typer.Option(help="GPUs (default: fermion config).")] = None,
     memory: Annotated[str | None, typer.Option(help="Memory limit, e.g. 4Gi.")] = None,
     env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME of a secret (fermion secret set), given as $NAME; repeatable."),
+    ] = None,
     max_retries: Annotated[int, typer.Option(help="Run again this often after failing.")] = 0,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream the logs.")] = False,
     workdir: Annotated[str, typer.Option(help="Folder to ship as the job's code.")] = ".",
@@ -65,6 +69,7 @@ def run(
             gpu=gpu,
             memory=memory,
             env=_env(env or []),
+            secrets=secret or [],
             max_retries=max_retries,
             workdir=workdir,
         )
@@ -218,6 +223,8 @@ def _describe(job: JobPublic) -> Table:
         facts.add_row("reason", job.failure_reason)
     if job.env:
         facts.add_row("env", " ".join(f"{k}={v}" for k, v in job.env.items()))
+    if job.secrets:
+        facts.add_row("secrets", " ".join(job.secrets) + " (values never shown)")
     return facts
 
 

@@ -13,7 +13,18 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from fermion.cli import config, dataset, deployment, federate, job, model, server, sweep, train
+from fermion.cli import (
+    config,
+    dataset,
+    deployment,
+    federate,
+    job,
+    model,
+    secret,
+    server,
+    sweep,
+    train,
+)
 from fermion.cli.output import err_console
 from fermion.errors import FermionError
 from fermion.settings import load_settings
@@ -77,6 +88,7 @@ app.add_typer(model.app, name="model")
 app.add_typer(deployment.app, name="deployment")
 app.add_typer(sweep.app, name="sweep")
 app.add_typer(federate.app, name="federate")
+app.add_typer(secret.app, name="secret")
 
 
 @app.command("version")

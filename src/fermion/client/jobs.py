@@ -43,12 +43,14 @@ class JobCalls:
         gpu: int | None = None,
         memory: str | None = None,
         env: dict[str, str] | None = None,
+        secrets: Sequence[str] = (),
         max_retries: int = 0,
         workdir: str | Path | None = ".",
     ) -> JobPublic:
         """Run `command` as a job. The files of `workdir` (default: the current folder,
         minus what .gitignore/.fermionignore exclude) ship with it and are its working
-        directory; `workdir=None` ships nothing."""
+        directory; `workdir=None` ships nothing. `secrets` names secrets of yours
+        (`set_secret`) the job gets as environment variables."""
         payload = build(
             JobCreate,
             name=name,
@@ -58,6 +60,7 @@ class JobCalls:
             gpu=gpu,
             memory=memory,
             env=env or {},
+            secrets=list(secrets),
             max_retries=max_retries,
         )
         if workdir is not None:

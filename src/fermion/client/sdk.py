@@ -26,6 +26,7 @@ from fermion.client.federations import FederationCalls
 from fermion.client.jobs import JobCalls
 from fermion.client.models import ModelCalls
 from fermion.client.packing import pack_directory
+from fermion.client.secrets import SecretCalls
 from fermion.client.sweeps import SweepCalls
 from fermion.client.timeouts import LONG, TIMEOUT
 from fermion.errors import InvalidInput, ServerUnavailable, error_from_body
@@ -45,7 +46,15 @@ from fermion.refs import parse_ref
 from fermion.settings import LOOPBACK_HOSTS, Settings, load_settings
 
 
-class Client(DeploymentCalls, ExplainCalls, FederationCalls, JobCalls, ModelCalls, SweepCalls):
+class Client(
+    DeploymentCalls,
+    ExplainCalls,
+    FederationCalls,
+    JobCalls,
+    ModelCalls,
+    SecretCalls,
+    SweepCalls,
+):
     def __init__(
         self,
         url: str | None = None,

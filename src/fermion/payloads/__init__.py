@@ -84,6 +84,7 @@ from fermion.payloads.models import (
     ModelsPublic,
     ModelVersionPublic,
 )
+from fermion.payloads.secrets import SECRET_NAME, SecretPublic, SecretSet, SecretsPublic
 from fermion.payloads.sweeps import (
     TUNABLE,
     ParamSpace,
@@ -106,6 +107,10 @@ __all__ = [
     "FederationSitePublic",
     "FederationsPublic",
     "PrivacyOptions",
+    "SECRET_NAME",
+    "SecretPublic",
+    "SecretSet",
+    "SecretsPublic",
     "TUNABLE",
     "ParamSpace",
     "SweepCreate",

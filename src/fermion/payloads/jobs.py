@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from fermion.payloads.common import NAME_PATTERN
 from fermion.precision import Precision
@@ -47,6 +47,9 @@ class JobCreate(BaseModel):
         None, description="e.g. 4Gi; default: fermion config, else 1Gi + 2.5Gi per process"
     )
     env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(
+        default_factory=list, description="names of your secrets, given as environment variables"
+    )
     max_retries: int = Field(0, ge=0, le=100)
     code: str | None = Field(None, description="the packed working directory: upload:ID/NAME")
 
@@ -72,6 +75,17 @@ class JobCreate(BaseModel):
             if key.startswith("FERMION_"):
                 raise ValueError(f"{key} is set by Fermion for every job; pick another name")
         return env
+
+    @model_validator(mode="after")
+    def _secret_names(self) -> JobCreate:
+        import re
+
+        for name in self.secrets:
+            if not re.match(ENV_NAME, name) or name.startswith("FERMION_"):
+                raise ValueError(f"secret {name!r} cannot be an environment variable's name")
+            if name in self.env:
+                raise ValueError(f"{name} is both a secret and an environment value; pick one")
+        return self
 
     @field_validator("memory")
     @classmethod
@@ -100,6 +114,7 @@ class JobPublic(BaseModel):
     gpu: int
     memory: str
     env: dict[str, str]
+    secrets: list[str] = []  # names only; the values never leave the server
     max_retries: int
     attempt: int
     queue_position: int | None = None

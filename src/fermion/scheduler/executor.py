@@ -34,6 +34,7 @@ class LaunchSpec:
     log_path: Path
     gpu_ids: list[int] = field(default_factory=list)
     isolation: Isolation | None = None
+    masked: list[str] = field(default_factory=list)  # env names whose values the log hides
 
 
 @dataclass

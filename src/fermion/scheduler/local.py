@@ -96,6 +96,7 @@ class LocalExecutor(Executor):
             f"--state-dir={spec.attempt_dir}",
             f"--log={spec.log_path}",
             f"--grace={self.grace_s}",
+            *([f"--mask-env={','.join(spec.masked)}"] if spec.masked else []),
             "--",
             *isolated(process_command(spec.command, spec.nproc, spec.attempt_dir), spec.isolation),
         ]

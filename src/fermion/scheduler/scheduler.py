@@ -22,12 +22,14 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from fermion.errors import FermionError, NotFound
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
 from fermion.scheduler.executor import Executor, ExitStatus, Isolation, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
 from fermion.store.context import ServerContext
-from fermion.store.tables import JobRow, Token, User
+from fermion.store.secrets import SecretBox
+from fermion.store.tables import JobRow, SecretRow, Token, User
 
 log = logging.getLogger("fermion.scheduler")
 
@@ -35,7 +37,12 @@ TICK_S = 0.25
 MEMORY_CHECK_S = 1.0  # reading every process's memory map costs more than a tick
 ACTIVE = (JobStatus.STARTING.value, JobStatus.RUNNING.value)
 # Variables of the server that a job must not inherit.
-PRIVATE_ENV = ("FERMION_DATABASE_URL", "FERMION_ARTIFACT_OPTIONS", "FERMION_TOKEN")
+PRIVATE_ENV = (
+    "FERMION_DATABASE_URL",
+    "FERMION_ARTIFACT_OPTIONS",
+    "FERMION_TOKEN",
+    "FERMION_MASTER_KEY",
+)
 
 
 # (session, owner, description, job_id) -> the token's secret; the server hands it over.
@@ -253,23 +260,47 @@ class Scheduler:
         files = self.files(job.id).create()
         session.execute(delete(Token).where(Token.job_id == job.id))
         token = self.issue_token(session, job_owner(session, job), f"job {job.id}", job_id=job.id)
+        try:
+            env = self._environment(job, files, token, gpu_ids) | self._secrets(session, job)
+        except FermionError as exc:  # a secret deleted, or sealed under another key
+            self._end(session, job, JobStatus.FAILED, f"could not start: {exc.message}")
+            return
         spec = LaunchSpec(
             job_id=job.id,
             attempt=job.attempt,
             command=list(job.command),
             nproc=job.nproc,
-            env=self._environment(job, files, token, gpu_ids),
+            env=env,
             code_dir=files.code,
             attempt_dir=files.attempt_state(job.attempt),
             log_path=files.log(job.attempt),
             gpu_ids=gpu_ids,
             isolation=self._isolation(files) if job.scope else None,
+            masked=list(job.secrets or []),
         )
         try:
             job.handle = self.executor.launch(spec)
             log.info("job %d attempt %d started (%s)", job.id, job.attempt, job.name)
         except (OSError, ValueError) as exc:  # a command the OS will not run
             self._end(session, job, JobStatus.FAILED, f"could not start: {exc}")
+
+    def _secrets(self, session: Session, job: JobRow) -> dict[str, str]:
+        """The job's secrets, opened for its environment only (its log masks them)."""
+        if not job.secrets:
+            return {}
+        box = SecretBox.of(self.context.settings)
+        rows = {
+            row.name: row
+            for row in session.scalars(
+                select(SecretRow).where(
+                    SecretRow.owner_id == job.owner_id, SecretRow.name.in_(job.secrets)
+                )
+            )
+        }
+        missing = [name for name in job.secrets if name not in rows]
+        if missing:
+            raise NotFound(f"secret {missing[0]} no longer exists; set it, then retry the job")
+        return {name: box.open(job.owner_id, name, rows[name].sealed) for name in job.secrets}
 
     def _isolation(self, files: JobFiles) -> Isolation:
         """A scoped job sees its own folder and none of the server's: not its home (the

@@ -23,8 +23,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -83,13 +85,63 @@ def stop_everything(grace_s: float) -> None:
     signal_all(descendants(), signal.SIGKILL)
 
 
-def main() -> int:
+MASK = b"********"
+MAX_HELD = 65536  # a line longer than this is masked and written in pieces
+
+
+def masking_copy(source: IO[bytes], log: IO[bytes], values: list[bytes]) -> None:
+    """Copy the command's output to the log line by line, each secret value replaced,
+    so the log file never holds one (a value split across a very long line may be)."""
+    values = sorted((v for v in values if v), key=len, reverse=True)
+
+    def masked(data: bytes) -> bytes:
+        for value in values:
+            data = data.replace(value, MASK)
+        return data
+
+    held = b""
+    while chunk := source.read1(65536):
+        held += chunk
+        lines, _, held = held.rpartition(b"\n")
+        if lines:
+            log.write(masked(lines + b"\n"))
+        if len(held) > MAX_HELD:
+            log.write(masked(held))
+            held = b""
+    if held:
+        log.write(masked(held))
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--grace", type=float, default=5.0)
+    parser.add_argument("--mask-env", default="", help="NAME,...: their values never reach the log")
     parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def start(
+    command: list[str], log: IO[bytes], secrets: list[bytes]
+) -> tuple[subprocess.Popen, threading.Thread | None]:
+    """The command, its output going to the log (through a masking copy, with secrets)."""
+    child = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE if secrets else log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_supervisor if sys.platform.startswith("linux") else None,
+    )
+    copier = None
+    if secrets:
+        copier = threading.Thread(target=masking_copy, args=(child.stdout, log, secrets))
+        copier.start()
+    return child, copier
+
+
+def main() -> int:
+    args = parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     args.state_dir.mkdir(parents=True, exist_ok=True)
     if sys.platform.startswith("linux"):
@@ -105,15 +157,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_terminate)
     signal.signal(signal.SIGINT, on_terminate)
 
+    secrets = [os.environ[n].encode() for n in args.mask_env.split(",") if n in os.environ]
     with open(args.log, "ab", buffering=0) as log:
         try:
-            child = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_supervisor if sys.platform.startswith("linux") else None,
-            )
+            child, copier = start(command, log, secrets)
         except OSError as exc:
             log.write(f"fermion: cannot run {command[0]!r}: {exc.strerror}\n".encode())
             write_json(args.state_dir / "exit.json", {"exit_code": 127, "signal": None})
@@ -132,6 +179,8 @@ def main() -> int:
             time.sleep(0.1)
         if descendants():  # whatever the command left running ends with it
             stop_everything(args.grace)
+        if copier is not None:  # the last of the output, masked
+            copier.join(timeout=10)
     status = (
         {"exit_code": code, "signal": None} if code >= 0 else {"exit_code": None, "signal": -code}
     )

@@ -27,6 +27,7 @@ from fermion.server.routes import (
     health,
     jobs,
     models,
+    secrets,
     session,
     sweeps,
     uploads,
@@ -38,6 +39,7 @@ from fermion.server.services.federation_controller import FederationController
 from fermion.server.services.sweep_controller import SweepController
 from fermion.settings import Settings, load_settings
 from fermion.store.context import ServerContext
+from fermion.store.secrets import master_key
 
 log = logging.getLogger("fermion.server")
 
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         hf.disable_progress_bars()
         context = ServerContext.open(settings)
+        master_key(settings)  # made now, or a bad FERMION_MASTER_KEY stops the start here
         bootstrap_admin(context.metadata, settings)
         app.state.context = context
         scheduler = Scheduler(context, make_executor(settings), issue_token=issue_token)
@@ -84,7 +87,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InferenceEdge)
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
-    for module in (datasets, deployments, federations, jobs, models, sweeps, uploads, users):
+    for module in (
+        datasets,
+        deployments,
+        federations,
+        jobs,
+        models,
+        secrets,
+        sweeps,
+        uploads,
+        users,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(endpoints.router)  # checks its own callers: public and deployment tokens

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
@@ -147,6 +148,8 @@ class JobRow(Base):
     # Less than its owner may reach, where set: {"datasets": ["NAME:vN"]} limits the job's
     # token to that dataset and its own job, and the job runs isolated (a federated site).
     scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Names of its owner's secrets it gets as environment variables (values: SecretRow).
+    secrets: Mapped[list[Any] | None] = mapped_column(JSON)
     # One entry per finished attempt: started/finished times, exit code, reason.
     history: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -327,3 +330,18 @@ class FederationRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     coordinator: Mapped[JobRow | None] = relationship()
+
+
+class SecretRow(Base):
+    """A user's secret: its value sealed with AES-GCM (store/secrets.py), never stored
+    or shown in the clear."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

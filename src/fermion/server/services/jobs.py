@@ -26,6 +26,7 @@ from fermion.payloads import (
 from fermion.resources import Resources, default_job_memory, format_memory, parse_memory
 from fermion.scheduler.queue import QueueView
 from fermion.scheduler.scheduler import Scheduler, job_files, now
+from fermion.server.services import secrets as user_secrets
 from fermion.server.services import uploads
 from fermion.server.services.auth import Principal
 from fermion.store.context import ServerContext
@@ -47,6 +48,7 @@ def to_public(
         gpu=job.gpu,
         memory=format_memory(job.memory_bytes),
         env=job.env,
+        secrets=job.secrets or [],
         max_retries=job.max_retries,
         attempt=job.attempt,
         queue_position=queue_position,
@@ -119,6 +121,7 @@ def submit(
     """Queue a job; `files` are written into its working directory (a trainer's config).
     Its code's upload is deleted once unpacked, unless kept for more jobs (a sweep's).
     A `scope` limits what its token reaches, and runs it isolated (a federated site)."""
+    user_secrets.check_exist(session, user, request.secrets)
     wanted = wanted_resources(user, request.nproc, request.cpu, request.gpu, request.memory)
     capacity = scheduler.executor.capacity()
     if not wanted.fits_in(capacity):
@@ -134,6 +137,7 @@ def submit(
         status=JobStatus.QUEUED.value,
         command=request.command,
         env=request.env,
+        secrets=request.secrets or None,
         nproc=request.nproc,
         cpu=wanted.cpu,
         gpu=wanted.gpu,
