@@ -23,6 +23,7 @@ from fermion.cli import (
     secret,
     server,
     sweep,
+    token,
     train,
 )
 from fermion.cli.output import err_console
@@ -89,6 +90,7 @@ app.add_typer(deployment.app, name="deployment")
 app.add_typer(sweep.app, name="sweep")
 app.add_typer(federate.app, name="federate")
 app.add_typer(secret.app, name="secret")
+app.add_typer(token.app, name="token")
 
 
 @app.command("version")

@@ -29,6 +29,7 @@ from fermion.client.packing import pack_directory
 from fermion.client.secrets import SecretCalls
 from fermion.client.sweeps import SweepCalls
 from fermion.client.timeouts import LONG, TIMEOUT
+from fermion.client.tokens import TokenCalls
 from fermion.errors import InvalidInput, ServerUnavailable, error_from_body
 from fermion.payloads import (
     DatasetCreate,
@@ -54,6 +55,7 @@ class Client(
     ModelCalls,
     SecretCalls,
     SweepCalls,
+    TokenCalls,
 ):
     def __init__(
         self,

@@ -93,6 +93,7 @@ from fermion.payloads.sweeps import (
     SweepsPublic,
     SweepTrialPublic,
 )
+from fermion.payloads.tokens import TokenCreate, TokenCreated, TokenPublic, TokensPublic
 from fermion.payloads.users import (
     JobDefaults,
     SessionCreate,
@@ -111,6 +112,10 @@ __all__ = [
     "SecretPublic",
     "SecretSet",
     "SecretsPublic",
+    "TokenCreate",
+    "TokenCreated",
+    "TokenPublic",
+    "TokensPublic",
     "TUNABLE",
     "ParamSpace",
     "SweepCreate",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import uvicorn
 
 from fermion.server.app import create_app
-from fermion.settings import load_settings
+from fermion.settings import Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--capacity", help="what jobs may use, e.g. cpu=8,gpu=2,memory=32Gi")
     args = parser.parse_args(argv)
     settings = load_settings(host=args.host, port=args.port, capacity=args.capacity)
+    keep_private(settings)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -30,6 +32,20 @@ def main(argv: list[str] | None = None) -> None:
         log_level="info",
         access_log=False,
     )
+
+
+def keep_private(settings: Settings) -> None:
+    """What the server keeps is its user's alone: the home (database, credentials, keys,
+    logs, artifacts) 0700, and every file the server or its jobs make from now on 0600
+    (umask 077; jobs inherit it)."""
+    os.umask(0o077)
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    # Made before this process (the log, by the launcher), or by an older version.
+    for path in (settings.server_log_path, home / "fermion.db"):
+        if path.exists():
+            os.chmod(path, 0o600)
 
 
 if __name__ == "__main__":

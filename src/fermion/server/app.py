@@ -30,6 +30,7 @@ from fermion.server.routes import (
     secrets,
     session,
     sweeps,
+    tokens,
     uploads,
     users,
 )
@@ -42,6 +43,19 @@ from fermion.store.context import ServerContext
 from fermion.store.secrets import master_key
 
 log = logging.getLogger("fermion.server")
+# The API's resources, each a routes module under /api/v1 behind a token.
+RESOURCES = (
+    datasets,
+    deployments,
+    federations,
+    jobs,
+    models,
+    secrets,
+    sweeps,
+    tokens,
+    uploads,
+    users,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -87,17 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InferenceEdge)
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
-    for module in (
-        datasets,
-        deployments,
-        federations,
-        jobs,
-        models,
-        secrets,
-        sweeps,
-        uploads,
-        users,
-    ):
+    for module in RESOURCES:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(endpoints.router)  # checks its own callers: public and deployment tokens

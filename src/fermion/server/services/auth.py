@@ -106,9 +106,14 @@ def authenticate(session: Session, token: str | None) -> Principal:
             "the API token is not valid; check FERMION_TOKEN or the credentials file"
         )
     if row.expires_at is not None and row.expires_at < datetime.now(UTC):
+        name = row.name
         session.delete(row)
         session.commit()
-        raise Unauthorized("the session has expired; sign in again")
+        if name == SESSION_NAME:
+            raise Unauthorized("the session has expired; sign in again")
+        raise Unauthorized(
+            f"the API token {name!r} has expired; make another: fermion token create NAME"
+        )
     job = session.get(JobRow, row.job_id) if row.job_id is not None else None
     return Principal(
         user=row.user,
