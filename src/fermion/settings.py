@@ -40,6 +40,7 @@ class Settings(BaseSettings):
         default_factory=dict, description="fsspec storage options, e.g. endpoint_url for S3."
     )
     max_upload_mb: int = Field(4096, description="Largest dataset source upload accepted.")
+    max_json_mb: int = Field(16, gt=0, description="Largest JSON body an API route accepts.")
     capacity: str | None = Field(
         None, description="What jobs may use, e.g. cpu=8,gpu=2,memory=32Gi; default: the machine."
     )

@@ -15,6 +15,7 @@ from fermion.error_responses import install_error_handlers
 from fermion.resources import parse_capacity
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
+from fermion.server.body_limit import JsonBodyLimit
 from fermion.server.deps import get_principal
 from fermion.server.edge import InferenceEdge
 from fermion.server.gateway import Gateway
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(JsonBodyLimit, limit=settings.max_json_mb * 2**20)
     app.add_middleware(InferenceEdge)
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
