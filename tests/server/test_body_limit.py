@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
+
+from tests.conftest import RunningServer, start_server, stop_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[RunningServer]:
+    """A server of its own: the upload below stays in its home."""
+    running = start_server(tmp_path_factory.mktemp("limits-home"))
+    yield running
+    stop_server(running)
 
 
 def post(server, path: str, content, headers: dict | None = None) -> httpx.Response:
