@@ -6,8 +6,8 @@ and everything the sites send over the wire is the model's weights and a few num
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +20,7 @@ from fermion.datasets.samples import split_across_sites
 from fermion.errors import CapacityExceeded, Conflict, InvalidInput, NotFound
 from tests.conftest import RunningServer, free_port, start_server, stop_server
 from tests.federated.wire import Relay, pushed_objects
+from tests.scheduler.conftest import job_processes, wait_for
 
 SITES = {"a": "0123", "b": "456", "c": "789"}  # the classes each site mostly holds
 MOSTLY = 0.85  # of a class's images go to its site; the rest spread over the others
@@ -77,34 +78,18 @@ def federation(client) -> Iterator[tuple[str, Relay]]:
     relay.close()
 
 
-def wait_for(what: str, check, timeout: float = 180):
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
-    return found
-
-
 def site_process(client, job_id: int) -> psutil.Process:
     """The site's SuperNode: a process of that job (under this server's home), inside
     the job's sandbox."""
-    home = client.settings.home.resolve()
 
     def find() -> psutil.Process | None:
-        for process in psutil.process_iter(["name", "cmdline"]):
-            try:
-                env = process.environ()
-                if (
-                    env.get("FERMION_JOB_ID") == str(job_id)
-                    and Path(env.get("FERMION_JOB_DIR", "/")).resolve().is_relative_to(home)
-                    and "flower-supernode" in " ".join(process.info["cmdline"] or [])
-                ):
+        for process in job_processes(client, job_id):
+            with contextlib.suppress(psutil.Error):
+                if "flower-supernode" in " ".join(process.cmdline()):
                     return process
-            except psutil.Error:
-                continue
         return None
 
-    return wait_for(f"job {job_id}'s SuperNode", find)
+    return wait_for(find, timeout=180, what=f"job {job_id}'s SuperNode")
 
 
 def inside(process: psutil.Process, *command: str) -> subprocess.CompletedProcess:
@@ -135,7 +120,9 @@ def test_a_site_reads_its_own_dataset_and_nothing_else(fed_server, client, feder
         assert seen.returncode != 0 and "No such file" in seen.stderr, (path, seen)
     # Its own folder is there, with the copy of its own dataset (once the first round asks).
     own_home = str(Path(supernode.environ()["FERMION_JOB_DIR"]) / "home" / "cache" / "datasets")
-    copies = wait_for("its dataset's copy", lambda: inside(supernode, "ls", own_home).stdout)
+    copies = wait_for(
+        lambda: inside(supernode, "ls", own_home).stdout, timeout=180, what="its dataset's copy"
+    )
     assert len(copies.split()) == 1, copies
 
     # Processes: its own only, so no other job's environment (nor token) to read.
@@ -327,7 +314,11 @@ def test_a_site_lost_mid_run_fails_the_federation_at_once(client, federation):
         "loses-a-site", {"a": "fed-a", "b": "fed-b"}, rounds=50, cpu=0.5
     )
     lost = found.sites[1]
-    wait_for("site b running", lambda: client.get_job(lost.job_id).status.value == "running")
+    wait_for(
+        lambda: client.get_job(lost.job_id).status.value == "running",
+        timeout=180,
+        what="site b running",
+    )
     client.cancel_job(lost.job_id)  # as if its machine went away
     ended = client.wait_federation("loses-a-site", timeout=60)
     assert ended.status == "failed"
