@@ -4,6 +4,7 @@ talk to it over real HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -70,17 +71,21 @@ def start_server(home: Path, port: int | None = None, **env: str) -> RunningServ
 def stop_server(running: RunningServer) -> None:
     """Stop a test server and everything it runs. Jobs and replicas outlive a server on
     purpose (a restarted one finds them again), so a test session ends them itself."""
-    with running.client() as client:
-        try:
-            for deployment in client.list_deployments().data:
-                client.delete_deployment(deployment.name)
-            active = [j for j in client.list_jobs().data if not j.status.is_terminal]
-            for job in active:
-                client.cancel_job(job.id)
-            for job in active:
-                client.wait_job(job.id, timeout=60)
-        except fm_errors.ServerUnavailable:
-            pass  # already stopped by the test
+    try:
+        with running.client() as admin:
+            workspaces = [w.name for w in admin.list_workspaces().data]
+        for workspace in workspaces:
+            with running.client(workspace=workspace) as client:
+                for deployment in client.list_deployments().data:
+                    client.delete_deployment(deployment.name)
+                active = [j for j in client.list_jobs().data if not j.status.is_terminal]
+                for job in active:
+                    with contextlib.suppress(fm_errors.Conflict):  # ended meanwhile
+                        client.cancel_job(job.id)
+                for job in active:
+                    client.wait_job(job.id, timeout=60)
+    except fm_errors.ServerUnavailable:
+        pass  # already stopped by the test
     launcher.stop(running.settings)
     log = running.settings.server_log_path
     warned = [line for line in log.read_text().splitlines() if "Warning:" in line]

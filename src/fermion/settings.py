@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Client side.
     url: str | None = Field(None, description="Server URL the CLI and SDK talk to.")
     token: str | None = Field(None, description="API token; default the credentials file.")
+    workspace: str | None = Field(
+        None, description="Workspace the CLI and SDK act in; default: the user's default one."
+    )
     autostart: bool = Field(True, description="Start the local server when none answers.")
     max_code_mb: int = Field(100, description="Largest working directory `job run` packs.")
 

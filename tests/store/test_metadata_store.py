@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fermion.store import MetadataStore
 from fermion.store.tables import DatasetRow, DatasetVersionRow, Token, User
+from fermion.store.tenancy import WorkspaceRow, enter
 
 
 def _version(dataset: DatasetRow, version: int, digest: str) -> DatasetVersionRow:
@@ -35,7 +36,7 @@ def test_migrations_create_the_schema_and_are_idempotent(database_url):
     assert {"users", "tokens", "datasets", "dataset_versions", "alembic_version"} <= tables
     with store.engine.connect() as connection:
         head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert head == "0008"
+    assert head == "0009"
     store.dispose()
     MetadataStore(database_url).dispose()  # a second start applies nothing and fails nothing
 
@@ -65,7 +66,9 @@ def test_rows_round_trip_with_json_and_aware_timestamps(database_url):
     store = MetadataStore(database_url)
     with store.session() as session:
         user = User(name="ada", role="admin", job_defaults={"cpu": 2.0})
-        dataset = DatasetRow(name="digits", type="image-classification", next_version=2)
+        dataset = DatasetRow(
+            name="digits", type="image-classification", next_version=2, workspace_id=1
+        )
         session.add_all([user, dataset, _version(dataset, 1, "d1")])
     with store.session() as session:
         row = session.scalar(select(DatasetVersionRow))
@@ -79,7 +82,7 @@ def test_rows_round_trip_with_json_and_aware_timestamps(database_url):
 def test_versions_and_digests_are_unique_per_dataset(database_url):
     store = MetadataStore(database_url)
     with store.session() as session:
-        dataset = DatasetRow(name="d", type="text-classification", next_version=1)
+        dataset = DatasetRow(name="d", type="text-classification", next_version=1, workspace_id=1)
         session.add_all([dataset, _version(dataset, 1, "same")])
     with pytest.raises(IntegrityError), store.session() as session:
         dataset = session.scalar(select(DatasetRow))
@@ -88,7 +91,7 @@ def test_versions_and_digests_are_unique_per_dataset(database_url):
         dataset = session.scalar(select(DatasetRow))
         session.add(_version(dataset, 1, "other"))
     with store.session() as session:  # the same digest under another name is fine
-        other = DatasetRow(name="e", type="text-classification", next_version=1)
+        other = DatasetRow(name="e", type="text-classification", next_version=1, workspace_id=1)
         session.add_all([other, _version(other, 1, "same")])
 
 
@@ -97,7 +100,7 @@ def test_deleting_a_dataset_deletes_its_versions_and_a_user_their_tokens(databas
     with store.session() as session:
         user = User(name="bob", role="member", job_defaults={})
         session.add_all([user, Token(user=user, name="t", token_hash="h" * 64)])
-        dataset = DatasetRow(name="d", type="text-classification", next_version=1)
+        dataset = DatasetRow(name="d", type="text-classification", next_version=1, workspace_id=1)
         session.add_all([dataset, _version(dataset, 1, "x"), _version(dataset, 2, "y")])
     with store.session() as session:
         session.delete(session.scalar(select(DatasetRow)))
@@ -105,3 +108,75 @@ def test_deleting_a_dataset_deletes_its_versions_and_a_user_their_tokens(databas
     with store.session() as session:
         assert session.scalars(select(DatasetVersionRow)).all() == []
         assert session.scalars(select(Token)).all() == []
+
+
+def test_an_existing_database_moves_into_the_default_workspace(database_url):
+    """A server upgraded from before workspaces: its users, datasets and secrets land in
+    "default", and a name may then be taken again in another workspace."""
+    from alembic import command
+    from alembic.config import Config
+
+    from fermion.store.metadata import MIGRATIONS_DIR, make_engine
+
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0008")
+        connection.execute(
+            text(
+                "INSERT INTO users (id, name, role, job_defaults, created_at)"
+                " VALUES (7, 'ada', 'viewer', '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO datasets (id, name, type, owner_id, next_version, created_at)"
+                " VALUES (3, 'digits', 'image-classification', 7, 2, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(  # a dataset's version: recreating its table must keep it
+            text(
+                "INSERT INTO dataset_versions (dataset_id, version, digest, uri, source, spec,"
+                " num_records, split_counts, class_names, class_counts, size_bytes, skipped,"
+                " created_at) VALUES (3, 1, 'd1', '/a', '/s', '{}', 1, '{}', '[]', '{}', 1,"
+                " '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+    engine.dispose()
+    store = MetadataStore(database_url)
+    with store.session() as session:
+        ada = session.get(User, 7)
+        assert ada.default_workspace_id == 1 and ada.disabled is False
+        assert session.scalar(select(DatasetRow)).workspace_id == 1
+        assert session.scalar(select(DatasetVersionRow)).digest == "d1"
+        role = session.execute(text("SELECT role FROM memberships WHERE user_id = 7")).scalar()
+        assert role == "viewer"
+        other = WorkspaceRow(name="team-b", quota={})
+        session.add(other)
+        session.flush()
+        session.add(DatasetRow(name="digits", type="text-classification", workspace_id=other.id))
+    with pytest.raises(IntegrityError), store.session() as session:
+        session.add(DatasetRow(name="digits", type="text-classification", workspace_id=1))
+    store.dispose()
+
+
+def test_an_entered_session_sees_and_creates_rows_of_its_workspace_only(database_url):
+    store = MetadataStore(database_url)
+    with store.session() as session:
+        team = WorkspaceRow(name="team", quota={})
+        session.add(team)
+        session.flush()
+        session.add(DatasetRow(name="theirs", type="text-classification", workspace_id=team.id))
+        session.add(DatasetRow(name="ours", type="text-classification", workspace_id=1))
+    with store.session() as session:
+        enter(session, 1)
+        assert [d.name for d in session.scalars(select(DatasetRow))] == ["ours"]
+        theirs_id = session.execute(text("SELECT id FROM datasets WHERE name = 'theirs'")).scalar()
+        assert session.get(DatasetRow, theirs_id) is None
+        session.add(DatasetRow(name="new", type="text-classification"))
+    with store.session() as session:
+        new = session.scalar(select(DatasetRow).where(DatasetRow.name == "new"))
+        assert new.workspace_id == 1
+    store.dispose()

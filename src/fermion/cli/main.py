@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import click
 import typer
@@ -25,6 +26,8 @@ from fermion.cli import (
     sweep,
     token,
     train,
+    user,
+    workspace,
 )
 from fermion.cli.output import err_console
 from fermion.errors import FermionError
@@ -78,6 +81,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def main(
+    workspace_name: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="The workspace to act in for this command (default: yours; FERMION_WORKSPACE).",
+        ),
+    ] = None,
+) -> None:
+    if workspace_name:  # read by the settings of every Client this command makes
+        os.environ["FERMION_WORKSPACE"] = workspace_name
+
+
 app.command("config")(config.config)
 app.command("train")(train.train)
 app.command("deploy")(deployment.deploy)
@@ -91,6 +111,8 @@ app.add_typer(sweep.app, name="sweep")
 app.add_typer(federate.app, name="federate")
 app.add_typer(secret.app, name="secret")
 app.add_typer(token.app, name="token")
+app.add_typer(user.app, name="user")
+app.add_typer(workspace.app, name="workspace")
 
 
 @app.command("version")

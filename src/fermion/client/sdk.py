@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from fermion.client import launcher
+from fermion.client.accounts import AccountCalls
 from fermion.client.deployments import DeploymentCalls
 from fermion.client.explanations import ExplainCalls
 from fermion.client.federations import FederationCalls
@@ -56,17 +57,20 @@ class Client(
     SecretCalls,
     SweepCalls,
     TokenCalls,
+    AccountCalls,
 ):
     def __init__(
         self,
         url: str | None = None,
         token: str | None = None,
         *,
+        workspace: str | None = None,
         settings: Settings | None = None,
         autostart: bool = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        overrides = {k: v for k, v in {"url": url, "token": token}.items() if v is not None}
+        given = {"url": url, "token": token, "workspace": workspace}
+        overrides = {k: v for k, v in given.items() if v is not None}
         self.settings = (settings or load_settings()).model_copy(update=overrides)
         self.url = self.settings.server_url
         self.autostart = (
@@ -124,7 +128,11 @@ class Client(
         return response
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        """The token, and the workspace the calls act in where one is chosen."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if self.settings.workspace:
+            headers["X-Fermion-Workspace"] = self.settings.workspace
+        return headers
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**kwargs.pop("headers", {}), **self._auth()}

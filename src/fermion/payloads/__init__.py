@@ -96,12 +96,36 @@ from fermion.payloads.sweeps import (
 from fermion.payloads.tokens import TokenCreate, TokenCreated, TokenPublic, TokensPublic
 from fermion.payloads.users import (
     JobDefaults,
+    MyUpdate,
     SessionCreate,
     UploadPublic,
+    UserCreate,
+    UserCreated,
     UserPublic,
+    UsersPublic,
+    UserUpdate,
+)
+from fermion.payloads.workspaces import (
+    MemberAdd,
+    MemberPublic,
+    Quota,
+    WorkspaceCreate,
+    WorkspacePublic,
+    WorkspacesPublic,
 )
 
 __all__ = [
+    "MyUpdate",
+    "UserCreate",
+    "UserCreated",
+    "UsersPublic",
+    "UserUpdate",
+    "MemberAdd",
+    "MemberPublic",
+    "Quota",
+    "WorkspaceCreate",
+    "WorkspacePublic",
+    "WorkspacesPublic",
     "FederationCreate",
     "FederationPlan",
     "FederationPublic",

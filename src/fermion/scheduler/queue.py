@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
+from fermion.scheduler import quota
 from fermion.scheduler.scheduler import ACTIVE, job_resources
 from fermion.store.tables import JobRow, ReplicaRow
+from fermion.store.tenancy import ALL_WORKSPACES, entered
 
 
 def _short_of(need: Resources, free: Resources) -> list[str]:
@@ -42,18 +44,33 @@ def _holding(jobs: list[JobRow]) -> str:
 
 
 class QueueView:
-    """What holds the capacity now, read once for any number of queued jobs."""
+    """What holds the capacity now, read once for any number of queued jobs. Read in a
+    request's session, it counts every workspace's jobs but names only the caller's."""
 
     def __init__(self, session: Session, capacity: Resources) -> None:
-        active = list(session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE))))
+        everywhere = {ALL_WORKSPACES: True}
+        active = list(
+            session.scalars(
+                select(JobRow).where(JobRow.status.in_(ACTIVE)).execution_options(**everywhere)
+            )
+        )
         self.free = capacity - _total(active)
         self.first_queued = session.scalar(
-            select(JobRow.id).where(JobRow.status == JobStatus.QUEUED.value).order_by(JobRow.id)
+            select(JobRow.id)
+            .where(JobRow.status == JobStatus.QUEUED.value)
+            .order_by(JobRow.id)
+            .execution_options(**everywhere)
         )
+        self.usage = quota.usage_by_workspace(session)
+        self.quotas = quota.quotas(session)
+        here = entered(session)
+        others = [j for j in active if here is not None and j.workspace_id != here]
+        active = [j for j in active if j not in others]
         replicas = select(ReplicaRow).where(ReplicaRow.job_id.in_([j.id for j in active]))
         replica_of = {r.job_id: r.deployment.name for r in session.scalars(replicas)}
+        self.replica_jobs = set(session.scalars(select(ReplicaRow.job_id)))
         by_deployment: dict[str, list[JobRow]] = defaultdict(list)
-        self.holders: list[str] = []
+        self.holders: list[str] = [f"other workspaces ({_holding(others)})"] if others else []
         self.frees: list[str] = []
         for job in active:
             if job.id in replica_of:
@@ -74,6 +91,11 @@ class QueueView:
         if job.status != JobStatus.QUEUED.value:
             return None
         short = _short_of(job_resources(job), self.free)
+        name, limit = self.quotas.get(job.workspace_id, ("", {}))
+        replica = job.id in self.replica_jobs
+        over = quota.shortfall(limit, self.usage[job.workspace_id], job_resources(job), replica)
+        if not short and over:
+            return quota.describe(name, over)
         if not short:
             if self.first_queued is not None and self.first_queued < job.id:
                 return "waiting for the jobs queued before it, which start first"

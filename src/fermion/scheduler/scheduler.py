@@ -25,11 +25,13 @@ from sqlalchemy.orm import Session
 from fermion.errors import FermionError, NotFound
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
+from fermion.scheduler import quota
 from fermion.scheduler.executor import Executor, ExitStatus, Isolation, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
 from fermion.store.context import ServerContext
 from fermion.store.secrets import SecretBox
 from fermion.store.tables import JobRow, SecretRow, Token, User
+from fermion.store.tenancy import ALL_WORKSPACES
 
 log = logging.getLogger("fermion.scheduler")
 
@@ -127,7 +129,8 @@ class Scheduler:
     # -- capacity ---------------------------------------------------------------
     def used(self, session: Session) -> Resources:
         total = Resources()
-        for job in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE))):
+        active = select(JobRow).where(JobRow.status.in_(ACTIVE))
+        for job in session.scalars(active.execution_options(**{ALL_WORKSPACES: True})):
             total = total + job_resources(job)
         return total
 
@@ -238,9 +241,17 @@ class Scheduler:
             for j in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE)))
             for g in j.gpu_ids
         }
+        usage = quota.usage_by_workspace(session)
+        limits = quota.quotas(session)
+        replicas = quota.replica_job_ids(session, [j.id for j in queued])
         for job in queued:
             if not job_resources(job).fits_in(free):
                 continue  # backfill: a later, smaller job may still fit
+            limit = limits.get(job.workspace_id, ("", {}))[1]
+            used = usage[job.workspace_id]
+            if quota.shortfall(limit, used, job_resources(job), job.id in replicas):
+                continue  # its workspace is at its quota; others' jobs may still start
+            used.add(job_resources(job), job.id in replicas)
             gpu_ids = [g for g in range(capacity.gpu) if g not in busy_gpus][: job.gpu]
             busy_gpus.update(gpu_ids)
             free = free - job_resources(job)
@@ -293,14 +304,16 @@ class Scheduler:
             row.name: row
             for row in session.scalars(
                 select(SecretRow).where(
-                    SecretRow.owner_id == job.owner_id, SecretRow.name.in_(job.secrets)
+                    SecretRow.workspace_id == job.workspace_id, SecretRow.name.in_(job.secrets)
                 )
             )
         }
         missing = [name for name in job.secrets if name not in rows]
         if missing:
             raise NotFound(f"secret {missing[0]} no longer exists; set it, then retry the job")
-        return {name: box.open(job.owner_id, name, rows[name].sealed) for name in job.secrets}
+        return {
+            name: box.open(rows[name].owner_id, name, rows[name].sealed) for name in job.secrets
+        }
 
     def _isolation(self, files: JobFiles) -> Isolation:
         """A scoped job sees its own folder and none of the server's: not its home (the

@@ -16,7 +16,7 @@ from fermion.resources import parse_capacity
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server.body_limit import JsonBodyLimit
-from fermion.server.deps import get_principal
+from fermion.server.deps import get_caller, get_principal
 from fermion.server.edge import InferenceEdge
 from fermion.server.gateway import Gateway
 from fermion.server.routes import (
@@ -34,6 +34,7 @@ from fermion.server.routes import (
     tokens,
     uploads,
     users,
+    workspaces,
 )
 from fermion.server.services.auth import bootstrap_admin, issue_token
 from fermion.server.services.deployment_controller import DeploymentController
@@ -44,7 +45,8 @@ from fermion.store.context import ServerContext
 from fermion.store.secrets import master_key
 
 log = logging.getLogger("fermion.server")
-# The API's resources, each a routes module under /api/v1 behind a token.
+# The API's resources, each a routes module under /api/v1 behind a token, acting in one
+# workspace; then those about the caller's account, which belong to no workspace.
 RESOURCES = (
     datasets,
     deployments,
@@ -53,10 +55,9 @@ RESOURCES = (
     models,
     secrets,
     sweeps,
-    tokens,
     uploads,
-    users,
 )
+ACCOUNT = (tokens, users, workspaces)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -106,6 +107,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in RESOURCES:
         api.include_router(module.router)
     app.include_router(api)
+    account = APIRouter(prefix="/api/v1", dependencies=[Depends(get_caller)])
+    for module in ACCOUNT:
+        account.include_router(module.router)
+    app.include_router(account)
     app.include_router(endpoints.router)  # checks its own callers: public and deployment tokens
     app.include_router(session.router)  # the dashboard's sign-in
     dashboard.install(app)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from fermion.errors import Forbidden
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server.gateway import Gateway
-from fermion.server.services import auth
+from fermion.server.services import auth, workspaces
 from fermion.server.services.auth import Principal
 from fermion.store.context import ServerContext
 from fermion.store.tables import User
@@ -83,7 +83,9 @@ def request_token(request: Request, credentials: HTTPAuthorizationCredentials | 
     return cookie
 
 
-def get_principal(session: SessionDep, request: Request, credentials: BearerDep) -> Principal:
+def get_caller(session: SessionDep, request: Request, credentials: BearerDep) -> Principal:
+    """Who is calling, not yet in any workspace: for the calls about the caller's own
+    account (tokens, workspaces, users)."""
     principal = auth.authenticate(session, request_token(request, credentials))
     principal.check_scope(request.method, request.url.path)
     if principal.deployment_id is not None:
@@ -94,25 +96,84 @@ def get_principal(session: SessionDep, request: Request, credentials: BearerDep)
     return principal
 
 
+CallerDep = Annotated[Principal, Depends(get_caller)]
+
+
+def get_principal(caller: CallerDep, session: SessionDep, request: Request) -> Principal:
+    """The caller, acting in the workspace the call names (X-Fermion-Workspace, or
+    ?workspace= where a header cannot be sent: an <img>), else their default one. From
+    here on the request's session sees that workspace only (fermion/store/tenancy.py)."""
+    requested = request.headers.get(workspaces.HEADER) or request.query_params.get("workspace")
+    workspaces.enter(session, caller, requested)
+    return caller
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def get_current_user(principal: PrincipalDep) -> User:
-    """The calling user; a job's token counts as its owner (for reading)."""
+    """The calling user, in the call's workspace; a job's token counts as its owner."""
     return principal.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_user_not_job(principal: PrincipalDep) -> User:
-    """The calling user, refusing a job's token: for calls that change things."""
+def get_writer(principal: PrincipalDep) -> User:
+    """The calling user, for calls that change the workspace's resources: refuses a
+    job's token and a viewer."""
     if principal.job_id is not None:
         raise Forbidden(
             "a job's token can read datasets and report its own job's metrics; this call"
             " needs a user token"
         )
+    if principal.role == "viewer":
+        raise Forbidden(
+            f"you are a viewer in workspace {principal.workspace.name}: viewers read;"
+            " a member or an admin can make this change"
+        )
     return principal.user
 
 
-UserOnly = Annotated[User, Depends(get_user_not_job)]
+Writer = Annotated[User, Depends(get_writer)]
+
+
+def get_reporter(principal: PrincipalDep) -> Principal:
+    """A job reporting on itself (metrics, its endpoint, its model, an evaluation) with
+    its own token, or a user who may change the workspace; not a viewer."""
+    if principal.job_id is None:
+        get_writer(principal)
+    return principal
+
+
+ReporterDep = Annotated[Principal, Depends(get_reporter)]
+
+
+def get_user_reader(principal: PrincipalDep) -> User:
+    """The calling user, for reads that a job's token may not make (deployments' details,
+    logs); any role."""
+    if principal.job_id is not None:
+        raise Forbidden("a job's token cannot read this; it needs a user token")
+    return principal.user
+
+
+Reader = Annotated[User, Depends(get_user_reader)]
+
+
+def get_account_user(caller: CallerDep) -> User:
+    """The calling user (not a job) for their own account: tokens, defaults."""
+    if caller.job_id is not None:
+        raise Forbidden("a job's token cannot manage accounts; this call needs a user token")
+    return caller.user
+
+
+AccountUser = Annotated[User, Depends(get_account_user)]
+
+
+def get_admin(user: AccountUser) -> User:
+    if user.role != "admin":
+        raise Forbidden("only an admin can manage users and workspaces")
+    return user
+
+
+AdminOnly = Annotated[User, Depends(get_admin)]

@@ -52,9 +52,22 @@ class MetadataStore:
         """Apply every Alembic migration not yet applied."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self.engine.connect() as connection:
+            # SQLite changes a table's constraints by copying it to a new one and dropping
+            # the old; with foreign keys on, that drop would cascade to the rows that point
+            # at it (a dataset's versions). The pragma only works outside a transaction.
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("a migration left rows that point at nothing")
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -16,32 +16,12 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy import DateTime as _DateTime
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from fermion.store.base import Base, DateTime, utcnow
+from fermion.store.tenancy import WorkspaceBound
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class DateTime(TypeDecorator):
-    """A timezone-aware UTC datetime on every database (SQLite drops the zone)."""
-
-    impl = _DateTime(timezone=True)
-    cache_ok = True
-
-    def __init__(self, timezone: bool = True) -> None:
-        super().__init__()
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+__all__ = ["Base", "DateTime", "utcnow"]  # the base lives in store/base.py; tables import it here
 
 
 class User(Base):
@@ -49,7 +29,13 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16), default="member")
+    role: Mapped[str] = mapped_column(String(16), default="member")  # admin | member | viewer
+    # A disabled user's tokens stop working; their resources stay with their workspaces.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The workspace a call acts in when it names none (X-Fermion-Workspace).
+    default_workspace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="SET NULL")
+    )
     # Default job resources set by `fermion config --cpu --gpu --memory`.
     job_defaults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -78,11 +64,12 @@ class Token(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
-class DatasetRow(Base):
+class DatasetRow(WorkspaceBound, Base):
     __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(32))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Version numbers are never reused, even after a version is deleted.
@@ -123,7 +110,7 @@ class DatasetVersionRow(Base):
     dataset: Mapped[DatasetRow] = relationship(back_populates="versions")
 
 
-class JobRow(Base):
+class JobRow(WorkspaceBound, Base):
     __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -169,11 +156,12 @@ class JobMetricRow(Base):
     logged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class ModelRow(Base):
+class ModelRow(WorkspaceBound, Base):
     __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(32))  # the dataset type it was trained for
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     next_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -210,8 +198,11 @@ class ModelVersionRow(Base):
     )
 
 
-class DeploymentRow(Base):
-    """What a deployment should be; its replicas are jobs that the scheduler runs."""
+class DeploymentRow(WorkspaceBound, Base):
+    """What a deployment should be; its replicas are jobs that the scheduler runs.
+
+    Its name is its endpoint's address (/api/v1/deployments/NAME/predict), so unlike the
+    other names it is unique across workspaces."""
 
     __tablename__ = "deployments"
 
@@ -262,14 +253,15 @@ class ReplicaRow(Base):
     model_version: Mapped[ModelVersionRow] = relationship()
 
 
-class SweepRow(Base):
+class SweepRow(WorkspaceBound, Base):
     """A hyperparameter sweep: what it searches (`spec`, a SweepCreate), how it went,
     and what it found. Its trials are training jobs."""
 
     __tablename__ = "sweeps"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     dataset: Mapped[str | None] = mapped_column(String(160))  # NAME:vN, pinned at creation
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -309,14 +301,15 @@ class SweepTrialRow(Base):
     job: Mapped[JobRow | None] = relationship()
 
 
-class FederationRow(Base):
+class FederationRow(WorkspaceBound, Base):
     """A federated training: its sites (each with its dataset and its job), the
     coordinator job that runs the rounds, and the global model it registered."""
 
     __tablename__ = "federations"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the FederationCreate, as completed
     sites: Mapped[list[Any]] = mapped_column(JSON)  # [{"site", "dataset", "job_id"}]
@@ -332,12 +325,12 @@ class FederationRow(Base):
     coordinator: Mapped[JobRow | None] = relationship()
 
 
-class SecretRow(Base):
-    """A user's secret: its value sealed with AES-GCM (store/secrets.py), never stored
+class SecretRow(WorkspaceBound, Base):
+    """A workspace's secret (its jobs may ask for it; `owner_id` set it): its value sealed with AES-GCM (store/secrets.py), never stored
     or shown in the clear."""
 
     __tablename__ = "secrets"
-    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -13,7 +13,7 @@ from fermion.payloads import (
     DatasetsPublic,
     DatasetVersionPublic,
 )
-from fermion.server.deps import ContextDep, CurrentUser, SessionDep, UserOnly
+from fermion.server.deps import ContextDep, CurrentUser, SessionDep, Writer
 from fermion.server.services import dataset_contents, datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -35,7 +35,7 @@ def create_dataset(
     response: Response,
     context: ContextDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> DatasetVersionPublic:
     """Ingest a source as a new version; answers 200 with the existing version when the
     content is already there."""
@@ -56,7 +56,7 @@ def read_dataset(name: str, session: SessionDep, _: CurrentUser) -> DatasetPubli
 
 
 @router.delete("/{name}", response_model=list[str])
-def delete_dataset(name: str, context: ContextDep, session: SessionDep, _: UserOnly) -> list[str]:
+def delete_dataset(name: str, context: ContextDep, session: SessionDep, _: Writer) -> list[str]:
     return datasets.delete(context, session, name, None)
 
 
@@ -69,7 +69,7 @@ def read_version(
 
 @router.delete("/{name}/versions/{version}", response_model=list[str])
 def delete_version(
-    name: str, version: str, context: ContextDep, session: SessionDep, _: UserOnly
+    name: str, version: str, context: ContextDep, session: SessionDep, _: Writer
 ) -> list[str]:
     return datasets.delete(context, session, name, _version(version))
 

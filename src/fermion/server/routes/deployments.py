@@ -9,7 +9,14 @@ from fermion.payloads import (
     DeploymentToken,
     DeploymentUpdate,
 )
-from fermion.server.deps import ContextDep, PrincipalDep, SchedulerDep, SessionDep, UserOnly
+from fermion.server.deps import (
+    ContextDep,
+    PrincipalDep,
+    Reader,
+    SchedulerDep,
+    SessionDep,
+    Writer,
+)
 from fermion.server.services import deployments
 from fermion.server.services.deployment_logs import follow_logs, read_logs
 
@@ -22,22 +29,22 @@ def create_deployment(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> DeploymentPublic:
     """Serve a registered model with N replicas."""
     return deployments.create(context, scheduler, session, user, request)
 
 
 @router.get("", response_model=DeploymentsPublic)
-def list_deployments(context: ContextDep, session: SessionDep, user: UserOnly) -> DeploymentsPublic:
-    return deployments.list_deployments(context, session, user)
+def list_deployments(context: ContextDep, session: SessionDep, user: Reader) -> DeploymentsPublic:
+    return deployments.list_deployments(context, session)
 
 
 @router.get("/{name}", response_model=DeploymentPublic)
 def read_deployment(
-    name: str, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: UserOnly
+    name: str, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: Reader
 ) -> DeploymentPublic:
-    return deployments.to_public(context, deployments.visible(session, principal, name))
+    return deployments.to_public(context, deployments.find(session, name))
 
 
 @router.post("/{name}/scale", response_model=DeploymentPublic)
@@ -48,9 +55,9 @@ def scale_deployment(
     scheduler: SchedulerDep,
     session: SessionDep,
     principal: PrincipalDep,
-    _: UserOnly,
+    _: Writer,
 ) -> DeploymentPublic:
-    row = deployments.visible(session, principal, name)
+    row = deployments.find(session, name)
     return deployments.scale(context, scheduler, session, row, body.replicas)
 
 
@@ -62,10 +69,10 @@ def update_deployment(
     scheduler: SchedulerDep,
     session: SessionDep,
     principal: PrincipalDep,
-    _: UserOnly,
+    _: Writer,
 ) -> DeploymentPublic:
     """Roll the replicas to another model version, one at a time."""
-    row = deployments.visible(session, principal, name)
+    row = deployments.find(session, name)
     return deployments.update(context, scheduler, session, row, body.model)
 
 
@@ -75,26 +82,26 @@ def delete_deployment(
     scheduler: SchedulerDep,
     session: SessionDep,
     principal: PrincipalDep,
-    _: UserOnly,
+    _: Writer,
 ) -> None:
-    deployments.delete(scheduler, session, deployments.visible(session, principal, name))
+    deployments.delete(scheduler, session, deployments.find(session, name))
 
 
 @router.post("/{name}/tokens", response_model=DeploymentToken, status_code=status.HTTP_201_CREATED)
 def create_deployment_token(
-    name: str, session: SessionDep, principal: PrincipalDep, user: UserOnly
+    name: str, session: SessionDep, principal: PrincipalDep, user: Writer
 ) -> DeploymentToken:
     """A token that calls this deployment's endpoints and nothing else."""
-    row = deployments.visible(session, principal, name)
+    row = deployments.find(session, name)
     return deployments.deployment_token(session, row, user)
 
 
 @router.get("/{name}/metrics")
 async def deployment_metrics(
-    name: str, request: Request, session: SessionDep, principal: PrincipalDep, _: UserOnly
+    name: str, request: Request, session: SessionDep, principal: PrincipalDep, _: Reader
 ) -> dict:
     """Its replicas' Prometheus counters, summed (the dashboard charts their rates)."""
-    deployments.visible(session, principal, name)
+    deployments.find(session, name)
     return await request.app.state.gateway.metrics(name)
 
 
@@ -104,11 +111,11 @@ def deployment_logs(
     context: ContextDep,
     session: SessionDep,
     principal: PrincipalDep,
-    _: UserOnly,
+    _: Reader,
     follow: bool = False,
 ) -> StreamingResponse:
     """Every replica's log, each line prefixed with its replica; `follow` streams on."""
-    row = deployments.visible(session, principal, name)
+    row = deployments.find(session, name)
     if follow:
         return StreamingResponse(follow_logs(context, row.id), media_type="text/plain")
     return StreamingResponse(iter([read_logs(context, session, row)]), media_type="text/plain")

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, status
 
 from fermion.payloads import FederationCreate, FederationPublic, FederationsPublic
-from fermion.server.deps import ContextDep, CurrentUser, SchedulerDep, SessionDep, UserOnly
+from fermion.server.deps import ContextDep, CurrentUser, SchedulerDep, SessionDep, Writer
 from fermion.server.services import federations
 
 router = APIRouter(prefix="/federations", tags=["federations"])
@@ -13,7 +13,7 @@ def create_federation(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> FederationPublic:
     """Train one model on datasets that never leave their sites: a coordinator job runs
     Flower's SuperLink and FedAvg (or FedProx) over the rounds; each site is a job of its
@@ -34,7 +34,7 @@ def read_federation(name: str, session: SessionDep, _: CurrentUser) -> Federatio
 
 @router.post("/{name}/cancel", response_model=FederationPublic)
 def cancel_federation(
-    name: str, scheduler: SchedulerDep, session: SessionDep, _: UserOnly
+    name: str, scheduler: SchedulerDep, session: SessionDep, _: Writer
 ) -> FederationPublic:
     """Stop the rounds and every site; nothing is registered."""
     return federations.cancel(session, scheduler, federations.get(session, name))

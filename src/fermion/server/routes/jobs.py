@@ -20,9 +20,10 @@ from fermion.server.deps import (
     ContextDep,
     CurrentUser,
     PrincipalDep,
+    ReporterDep,
     SchedulerDep,
     SessionDep,
-    UserOnly,
+    Writer,
 )
 from fermion.server.services import deployments, job_files, jobs, training
 
@@ -35,7 +36,7 @@ def submit_job(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> JobPublic:
     """Queue a command to run with the resources it asks for."""
     return jobs.submit(context, scheduler, session, user, request)
@@ -47,7 +48,7 @@ def submit_training(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> TrainPublic:
     """Train a model on a registered dataset with the built-in trainer, as a job."""
     return training.submit(context, scheduler, session, user, request)
@@ -60,7 +61,7 @@ def list_jobs(
     user: CurrentUser,
     status: JobStatus | None = None,
 ) -> JobsPublic:
-    return jobs.list_jobs(session, scheduler, user, status)
+    return jobs.list_jobs(session, scheduler, status)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
@@ -72,7 +73,7 @@ def read_job(
 
 @router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_job(
-    job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: UserOnly
+    job_id: int, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: Writer
 ) -> Response:
     """Remove a finished job: its row, logs, metrics, checkpoints and artifacts. Models
     registered from it stay in the registry."""
@@ -86,7 +87,7 @@ def cancel_job(
     scheduler: SchedulerDep,
     session: SessionDep,
     principal: PrincipalDep,
-    _: UserOnly,
+    _: Writer,
 ) -> JobPublic:
     """Stop the job's processes (SIGTERM, then SIGKILL after the grace period)."""
     return jobs.cancel(session, scheduler, jobs.visible(session, principal, job_id))
@@ -98,7 +99,7 @@ def retry_job(
     scheduler: SchedulerDep,
     session: SessionDep,
     principal: PrincipalDep,
-    _: UserOnly,
+    _: Writer,
 ) -> JobPublic:
     """Run a failed or cancelled job again; its checkpoint folder is kept."""
     return jobs.retry(session, scheduler, jobs.visible(session, principal, job_id))
@@ -152,7 +153,7 @@ def download_tensorboard(
 
 @router.post("/jobs/{job_id}/metrics", status_code=status.HTTP_201_CREATED)
 def log_metrics(
-    job_id: int, body: MetricsCreate, session: SessionDep, principal: PrincipalDep
+    job_id: int, body: MetricsCreate, session: SessionDep, principal: ReporterDep
 ) -> dict[str, int]:
     """Record metrics; what `fm.log` calls from inside a job, with the job's token."""
     job = jobs.visible(session, principal, job_id)
@@ -194,7 +195,7 @@ def read_job_config(
 
 @router.put("/jobs/{job_id}/endpoint", status_code=status.HTTP_204_NO_CONTENT)
 def register_endpoint(
-    job_id: int, body: EndpointRegister, session: SessionDep, principal: PrincipalDep
+    job_id: int, body: EndpointRegister, session: SessionDep, principal: ReporterDep
 ) -> None:
     """A replica tells where it listens (with its own job's token)."""
     deployments.set_endpoint(session, jobs.visible(session, principal, job_id), body.url)

@@ -22,10 +22,10 @@ from fermion.server.deps import (
     ContextDep,
     CurrentUser,
     GatewayDep,
-    PrincipalDep,
+    ReporterDep,
     SchedulerDep,
     SessionDep,
-    UserOnly,
+    Writer,
 )
 from fermion.server.routes.datasets import _version
 from fermion.server.services import conversions, explanations, jobs, models, training
@@ -42,7 +42,7 @@ def register_model(
     body: ModelRegister,
     context: ContextDep,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ReporterDep,
 ) -> ModelVersionPublic:
     """Register the model a job wrote (the trainer calls this with its job's token)."""
     job = jobs.visible(session, principal, job_id)
@@ -53,7 +53,7 @@ def register_model(
     "/models/import", response_model=ModelVersionPublic, status_code=status.HTTP_201_CREATED
 )
 def import_model(
-    body: ModelImport, context: ContextDep, session: SessionDep, user: UserOnly
+    body: ModelImport, context: ContextDep, session: SessionDep, user: Writer
 ) -> ModelVersionPublic:
     """Register an uploaded model folder (made by `fermion model import`)."""
     return models.import_model(context, session, user, body.name, body.upload)
@@ -65,7 +65,7 @@ def import_model_job(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> JobPublic:
     """Queue a job that makes an uploaded model trained elsewhere (a torchvision state dict
     with a label map, or a Hugging Face folder) into a model folder and registers it."""
@@ -83,7 +83,7 @@ def read_model(name: str, session: SessionDep, _: CurrentUser) -> ModelPublic:
 
 
 @router.delete("/models/{name}", response_model=list[str])
-def delete_model(name: str, context: ContextDep, session: SessionDep, _: UserOnly) -> list[str]:
+def delete_model(name: str, context: ContextDep, session: SessionDep, _: Writer) -> list[str]:
     """Delete every version; refused while a deployment serves one."""
     return models.delete(context, session, name, None)
 
@@ -97,7 +97,7 @@ def read_model_version(
 
 @router.delete("/models/{name}/versions/{version}", response_model=list[str])
 def delete_model_version(
-    name: str, version: str, context: ContextDep, session: SessionDep, _: UserOnly
+    name: str, version: str, context: ContextDep, session: SessionDep, _: Writer
 ) -> list[str]:
     number = models.get_version(session, name, _version(version)).version  # "latest" too
     return models.delete(context, session, name, number)
@@ -133,7 +133,7 @@ def evaluate_model(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> JobPublic:
     """Queue a job that evaluates the model on a dataset split."""
     row = models.get_version(session, name, _version(version))
@@ -148,7 +148,7 @@ async def explain_model(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
     gateway: GatewayDep,
     version: str = "latest",
 ) -> Explanation:
@@ -181,7 +181,7 @@ def export_model(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> JobPublic:
     """Queue a job that exports the model (ONNX or TorchScript, checked against PyTorch);
     the export is the job's artifacts under export/."""
@@ -195,7 +195,7 @@ def record_evaluation(
     version: str,
     body: EvaluationRecord,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ReporterDep,
 ) -> ModelVersionPublic:
     """An evaluation job reports its result (with its job's token)."""
     row = models.get_version(session, name, _version(version))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from fermion.payloads import SessionCreate, UserPublic
-from fermion.server.deps import SESSION_COOKIE, PrincipalDep, SessionDep
+from fermion.server.deps import SESSION_COOKIE, CallerDep, SessionDep
 from fermion.server.services import auth, users
 
 router = APIRouter(prefix="/api/v1/session", tags=["session"])
@@ -27,12 +27,12 @@ def sign_in(body: SessionCreate, response: Response, session: SessionDep) -> Use
         httponly=True,
         samesite="strict",
     )
-    return users.to_public(principal.user)
+    return users.to_public(session, principal.user)
 
 
 @router.get("", response_model=UserPublic)
-def current_user(principal: PrincipalDep) -> UserPublic:
-    return users.to_public(principal.user)
+def current_user(principal: CallerDep, session: SessionDep) -> UserPublic:
+    return users.to_public(session, principal.user)
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, status
 
 from fermion.payloads import SweepCreate, SweepPublic, SweepsPublic
-from fermion.server.deps import ContextDep, CurrentUser, SchedulerDep, SessionDep, UserOnly
+from fermion.server.deps import ContextDep, CurrentUser, SchedulerDep, SessionDep, Writer
 from fermion.server.services import sweeps
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
@@ -13,7 +13,7 @@ def create_sweep(
     context: ContextDep,
     scheduler: SchedulerDep,
     session: SessionDep,
-    user: UserOnly,
+    user: Writer,
 ) -> SweepPublic:
     """Search `fermion train`'s options: each trial a training job, proposed by Optuna's
     TPE sampler, pruned by the median rule on its per-epoch validation metric; the best
@@ -33,7 +33,7 @@ def read_sweep(name: str, session: SessionDep, _: CurrentUser) -> SweepPublic:
 
 @router.post("/{name}/cancel", response_model=SweepPublic)
 def cancel_sweep(
-    name: str, context: ContextDep, scheduler: SchedulerDep, session: SessionDep, _: UserOnly
+    name: str, context: ContextDep, scheduler: SchedulerDep, session: SessionDep, _: Writer
 ) -> SweepPublic:
     """Stop the sweep and its running trials; nothing is registered."""
     return sweeps.cancel(context, session, scheduler, sweeps.get(session, name))

@@ -24,6 +24,7 @@ from fermion.errors import Forbidden, Unauthorized
 from fermion.settings import Settings
 from fermion.store import MetadataStore
 from fermion.store.tables import JobRow, Token, User
+from fermion.store.tenancy import DEFAULT_WORKSPACE, MembershipRow, WorkspaceRow
 
 log = logging.getLogger("fermion.server")
 
@@ -37,12 +38,16 @@ def hash_token(token: str) -> str:
 @dataclass
 class Principal:
     """Who is calling: a user, a job acting for its owner (`job_id` set), or an
-    application holding a deployment's token (`deployment_id` set)."""
+    application holding a deployment's token (`deployment_id` set); and, once chosen
+    (services/workspaces.py `enter`), the workspace the call acts in and the caller's
+    role there."""
 
     user: User
     job_id: int | None = None
     deployment_id: int | None = None
     scope: dict[str, Any] | None = None  # a scoped job's: what its token may reach
+    workspace: WorkspaceRow | None = None
+    role: str | None = None  # admin, member or viewer, in `workspace`
 
     def check_scope(self, method: str, path: str) -> None:
         """A scoped job's token (a federated site's) reads the datasets of its scope and
@@ -114,6 +119,11 @@ def authenticate(session: Session, token: str | None) -> Principal:
         raise Unauthorized(
             f"the API token {name!r} has expired; make another: fermion token create NAME"
         )
+    if row.user.disabled:
+        raise Unauthorized(
+            f"user {row.user.name!r} is disabled; an admin can enable it: fermion user enable"
+            f" {row.user.name}"
+        )
     job = session.get(JobRow, row.job_id) if row.job_id is not None else None
     return Principal(
         user=row.user,
@@ -128,8 +138,11 @@ def bootstrap_admin(store: MetadataStore, settings: Settings) -> None:
     with store.session() as session:
         if session.scalar(select(func.count()).select_from(User)):
             return
-        admin = User(name="admin", role="admin", job_defaults={})
+        default = session.scalar(select(WorkspaceRow).where(WorkspaceRow.name == DEFAULT_WORKSPACE))
+        admin = User(name="admin", role="admin", job_defaults={}, default_workspace_id=default.id)
         session.add(admin)
+        session.flush()
+        session.add(MembershipRow(workspace_id=default.id, user_id=admin.id, role="member"))
         token = issue_token(session, admin, name="admin (first start)")
     write_credentials(settings.credentials_path, settings.server_url, token)
     log.info("created the admin token; it is in %s", settings.credentials_path)

@@ -141,6 +141,7 @@ class DeploymentController:
             name=f"{row.name}-replica"[:64],
             kind="replica",
             owner_id=row.owner_id,
+            workspace_id=row.workspace_id,
             status=JobStatus.QUEUED.value,
             command=replica_command(row),
             env={},

@@ -18,12 +18,14 @@ from fermion.payloads import (
 )
 from fermion.refs import format_ref, parse_ref
 from fermion.resources import Resources, format_memory, parse_memory, readable_memory
+from fermion.scheduler import quota
 from fermion.scheduler.scheduler import Scheduler, now
 from fermion.server.services import models
-from fermion.server.services.auth import Principal, issue_token
+from fermion.server.services.auth import issue_token
 from fermion.server.services.deployment_controller import cannot_load, failed_load
 from fermion.store.context import ServerContext
 from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow, User
+from fermion.store.tenancy import ALL_WORKSPACES, WorkspaceRow, entered
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -107,18 +109,8 @@ def find(session: Session, name: str) -> DeploymentRow:
     return row
 
 
-def visible(session: Session, principal: Principal, name: str) -> DeploymentRow:
-    row = find(session, name)
-    user = principal.user
-    if row.owner_id != user.id and user.role != "admin":
-        raise NotFound(f"deployment {name!r} not found; `fermion deployment list` shows them")
-    return row
-
-
-def list_deployments(context: ServerContext, session: Session, user: User) -> DeploymentsPublic:
+def list_deployments(context: ServerContext, session: Session) -> DeploymentsPublic:
     query = select(DeploymentRow).order_by(DeploymentRow.name)
-    if user.role != "admin":
-        query = query.where(DeploymentRow.owner_id == user.id)
     data = [to_public(context, row) for row in session.scalars(query)]
     return DeploymentsPublic(data=data, count=len(data))
 
@@ -128,8 +120,11 @@ def replica_resources(row: DeploymentRow) -> Resources:
     return Resources(cpu=row.cpu, gpu=0, memory=row.memory_bytes)
 
 
-def check_room(scheduler: Scheduler, session: Session, need: Resources, what: str) -> None:
-    """Refuse what cannot fit beside the jobs and replicas that run now."""
+def check_room(
+    scheduler: Scheduler, session: Session, need: Resources, what: str, replicas: int = 0
+) -> None:
+    """Refuse what cannot fit beside the jobs and replicas that run now, on the server
+    and within its workspace's quota."""
     capacity = scheduler.executor.capacity()
     free = capacity - scheduler.used(session)
     if not need.fits_in(free):
@@ -139,6 +134,16 @@ def check_room(scheduler: Scheduler, session: Session, need: Resources, what: st
             f" {capacity.describe()} is free; ask for less (--cpu, --memory, --replicas) or"
             " stop something"
         )
+    workspace = session.get(WorkspaceRow, entered(session)) if entered(session) else None
+    if workspace is not None and workspace.quota:
+        usage = quota.usage_by_workspace(session)[workspace.id]
+        short = quota.room(workspace.quota, usage, need, replicas=replicas, jobs=0)
+        if short:
+            raise CapacityExceeded(
+                f"{what} would take workspace {workspace.name} past its quota:"
+                f" {', '.join(short)}; ask for less, or ask an admin to raise it"
+                f" (fermion workspace quota {workspace.name} ...)"
+            )
 
 
 def _times(resources: Resources, n: int) -> Resources:
@@ -158,11 +163,18 @@ def create(
             f"deployment {request.name!r} exists; `fermion deployment update"
             f" {request.name} --model ...` changes its model, or pick another name"
         )
+    taken = select(DeploymentRow.id).where(DeploymentRow.name == request.name)
+    if session.scalar(taken.execution_options(**{ALL_WORKSPACES: True})):
+        raise Conflict(
+            f"the name {request.name!r} is taken on this server: a deployment's name is its"
+            " endpoint's address, unique across workspaces; pick another"
+        )
     name, version = parse_ref(request.model, kind="model")
     model_version = models.get_version(session, name, version)
     one = Resources(cpu=request.cpu, gpu=0, memory=parse_memory(request.memory))
     need = _times(one, request.replicas)
-    check_room(scheduler, session, need, f"{request.replicas} replica(s) of {request.name}")
+    what = f"{request.replicas} replica(s) of {request.name}"
+    check_room(scheduler, session, need, what, replicas=request.replicas)
     # Made only now: a row linked to the model version joins the session at once, and a
     # query before `add` would flush it half-built.
     row = DeploymentRow(
@@ -197,6 +209,7 @@ def scale(
             session,
             _times(replica_resources(row), more),
             f"{more} more replica(s) of {row.name}",
+            replicas=more,
         )
     row.replicas = replicas
     row.updated_at = now()
@@ -218,7 +231,7 @@ def update(
         )
     if row.replicas == 1:
         try:  # a roll starts the new replica before the old one stops
-            check_room(scheduler, session, replica_resources(row), "the rolling update")
+            check_room(scheduler, session, replica_resources(row), "the rolling update", 1)
         except CapacityExceeded as exc:
             raise CapacityExceeded(
                 f"{exc.message}. With one replica, the update needs room for a second one"

@@ -1,7 +1,8 @@
 """Who may call a deployment's endpoints, answered from memory on the inference path.
 
 The rule: a public deployment takes any caller; otherwise the token must be the
-deployment's own, or its owner's, or an admin's. Looking that up in the database on
+deployment's own, or of someone in the deployment's workspace (a member, a viewer, a
+job of that workspace), or an admin's. Looking that up in the database on
 every request cost more than the forward itself, so the gateway keeps:
 - every deployment's access settings, reloaded on each probe pass (every 0.5 s) and on
   a name it has not seen yet (a deployment created a moment ago);
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Session
 from fermion.errors import Forbidden, NotFound
 from fermion.server.services import auth
 from fermion.store.context import ServerContext
-from fermion.store.tables import DeploymentRow
+from fermion.store.tables import DeploymentRow, JobRow
+from fermion.store.tenancy import MembershipRow
 
 TOKEN_CACHE_S = 1.0
 TOKEN_CACHE_SIZE = 10_000
@@ -31,21 +33,26 @@ TOKEN_CACHE_SIZE = 10_000
 class Access:
     deployment_id: int
     public: bool
-    owner_id: int
+    workspace_id: int
 
 
 @dataclass(frozen=True)
 class Caller:
-    user_id: int
+    workspaces: frozenset[int]  # those it may call deployments of
     admin: bool
     deployment_id: int | None  # set for a deployment's own token
 
 
 def load_access(session: Session) -> dict[str, Access]:
     rows = session.execute(
-        select(DeploymentRow.name, DeploymentRow.id, DeploymentRow.public, DeploymentRow.owner_id)
+        select(
+            DeploymentRow.name,
+            DeploymentRow.id,
+            DeploymentRow.public,
+            DeploymentRow.workspace_id,
+        )
     ).all()
-    return {name: Access(id_, public, owner) for name, id_, public, owner in rows}
+    return {name: Access(id_, public, workspace) for name, id_, public, workspace in rows}
 
 
 def _not_found(name: str) -> NotFound:
@@ -56,7 +63,16 @@ def _not_found(name: str) -> NotFound:
 def _caller(session: Session, token: str | None) -> Caller:
     principal = auth.authenticate(session, token)  # raises Unauthorized, with the reason
     principal.check_scope("POST", "/api/v1/deployments")  # a scoped job calls no endpoint
-    return Caller(principal.user.id, principal.user.role == "admin", principal.deployment_id)
+    if principal.job_id is not None:
+        workspaces = {session.get(JobRow, principal.job_id).workspace_id}
+    else:
+        workspaces = set(
+            session.scalars(
+                select(MembershipRow.workspace_id).where(MembershipRow.user_id == principal.user.id)
+            )
+        )
+    admin = principal.user.role == "admin" and principal.job_id is None
+    return Caller(frozenset(workspaces), admin, principal.deployment_id)
 
 
 class EndpointAccess:
@@ -88,7 +104,7 @@ class EndpointAccess:
             if caller.deployment_id != access.deployment_id:
                 raise Forbidden(f"this token belongs to another deployment, not {name!r}")
             return
-        if caller.user_id != access.owner_id and not caller.admin:
+        if access.workspace_id not in caller.workspaces and not caller.admin:
             raise _not_found(name)
 
     async def _caller(self, token: str | None) -> Caller:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from fermion.payloads import JobStatus
 from fermion.scheduler.scheduler import Scheduler, now
 from fermion.server.services import federations
+from fermion.store import tenancy
 from fermion.store.context import ServerContext
 from fermion.store.tables import FederationRow, JobRow, ModelVersionRow
 
@@ -36,7 +37,8 @@ class FederationController:
     def reconcile(self, session: Session) -> None:
         running = select(FederationRow).where(FederationRow.status == "running")
         for row in session.scalars(running).all():
-            self.advance(session, row)
+            with tenancy.within(session, row.workspace_id):  # its names, its workspace's
+                self.advance(session, row)
             session.commit()
         lingering = select(FederationRow).where(
             FederationRow.status == "succeeded",

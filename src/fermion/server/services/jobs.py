@@ -24,6 +24,7 @@ from fermion.payloads import (
     build,
 )
 from fermion.resources import Resources, default_job_memory, format_memory, parse_memory
+from fermion.scheduler import quota
 from fermion.scheduler.queue import QueueView
 from fermion.scheduler.scheduler import Scheduler, job_files, now
 from fermion.server.services import secrets as user_secrets
@@ -31,6 +32,7 @@ from fermion.server.services import uploads
 from fermion.server.services.auth import Principal
 from fermion.store.context import ServerContext
 from fermion.store.tables import JobMetricRow, JobRow, ReplicaRow, User
+from fermion.store.tenancy import ALL_WORKSPACES, WorkspaceRow, entered
 
 
 def to_public(
@@ -100,9 +102,25 @@ def submit_builtin(
     )
 
 
+def _check_quota(session: Session, wanted: Resources) -> None:
+    """Refuse a job that its workspace's quota could never let start."""
+    workspace = session.get(WorkspaceRow, entered(session)) if entered(session) else None
+    beyond = quota.beyond(workspace.quota, wanted) if workspace is not None else []
+    if beyond:
+        raise CapacityExceeded(
+            f"the job asks for more than workspace {workspace.name}'s quota allows:"
+            f" {', '.join(beyond)}; ask for less, or ask an admin to raise it"
+            f" (fermion workspace quota {workspace.name} ...)"
+        )
+
+
 def _queue_positions(session: Session) -> dict[int, int]:
+    """Places in the one queue that all workspaces share."""
     queued = session.scalars(
-        select(JobRow.id).where(JobRow.status == JobStatus.QUEUED.value).order_by(JobRow.id)
+        select(JobRow.id)
+        .where(JobRow.status == JobStatus.QUEUED.value)
+        .order_by(JobRow.id)
+        .execution_options(**{ALL_WORKSPACES: True})
     ).all()
     return {job_id: position for position, job_id in enumerate(queued, start=1)}
 
@@ -121,7 +139,7 @@ def submit(
     """Queue a job; `files` are written into its working directory (a trainer's config).
     Its code's upload is deleted once unpacked, unless kept for more jobs (a sweep's).
     A `scope` limits what its token reaches, and runs it isolated (a federated site)."""
-    user_secrets.check_exist(session, user, request.secrets)
+    user_secrets.check_exist(session, request.secrets)
     wanted = wanted_resources(user, request.nproc, request.cpu, request.gpu, request.memory)
     capacity = scheduler.executor.capacity()
     if not wanted.fits_in(capacity):
@@ -130,6 +148,7 @@ def submit(
             f" ({capacity.describe()}); ask for less, or start the server with more"
             " (fermion server start --capacity cpu=...,gpu=...,memory=...)"
         )
+    _check_quota(session, wanted)
     job = JobRow(
         name=request.name or Path(request.command[-1]).name[:64] or "job",
         kind=kind,
@@ -173,20 +192,15 @@ def _unpack_code(context: ServerContext, source: str, dest: Path, keep: bool = F
 
 def visible(session: Session, principal: Principal, job_id: int) -> JobRow:
     job = session.get(JobRow, job_id) if 0 < job_id < 2**63 else None  # a database integer
-    user = principal.user
-    if job is None or (job.owner_id != user.id and user.role != "admin"):
-        raise NotFound(f"job {job_id} not found; `fermion job list` shows your jobs")
+    if job is None:
+        raise NotFound(f"job {job_id} not found; `fermion job list` shows the workspace's jobs")
     if principal.job_id is not None and principal.job_id != job_id:
         raise Forbidden(f"a job's token can only act on its own job, not on job {job_id}")
     return job
 
 
-def list_jobs(
-    session: Session, scheduler: Scheduler, user: User, status: JobStatus | None
-) -> JobsPublic:
+def list_jobs(session: Session, scheduler: Scheduler, status: JobStatus | None) -> JobsPublic:
     query = select(JobRow).order_by(JobRow.id.desc())
-    if user.role != "admin":
-        query = query.where(JobRow.owner_id == user.id)
     if status is not None:
         query = query.where(JobRow.status == status.value)
     positions = _queue_positions(session)

@@ -1,6 +1,9 @@
 """Secrets: set (sealed at once), list (names and dates), delete; and the check a job's
 submission makes that every secret it names exists. The values are opened only when a
-job starts (scheduler.py), into that job's environment."""
+job starts (scheduler.py), into that job's environment.
+
+A secret belongs to a workspace (the request's session sees that one only): any member
+may set it or let a job use it; the value is sealed under the id of who set it last."""
 
 from __future__ import annotations
 
@@ -25,10 +28,8 @@ def check_name(name: str) -> None:
         )
 
 
-def find(session: Session, user: User, name: str) -> SecretRow:
-    row = session.scalar(
-        select(SecretRow).where(SecretRow.owner_id == user.id, SecretRow.name == name)
-    )
+def find(session: Session, name: str) -> SecretRow:
+    row = session.scalar(select(SecretRow).where(SecretRow.name == name))
     if row is None:
         raise NotFound(f"no secret named {name}; set it with: fermion secret set {name}")
     return row
@@ -39,34 +40,30 @@ def put(
 ) -> SecretPublic:
     check_name(name)
     sealed = SecretBox.of(context.settings).seal(user.id, name, value)
-    row = session.scalar(
-        select(SecretRow).where(SecretRow.owner_id == user.id, SecretRow.name == name)
-    )
+    row = session.scalar(select(SecretRow).where(SecretRow.name == name))
     if row is None:
         row = SecretRow(owner_id=user.id, name=name, sealed=sealed)
         session.add(row)
     else:
-        row.sealed, row.updated_at = sealed, now()
+        row.owner_id, row.sealed, row.updated_at = user.id, sealed, now()
     session.commit()
     return public(row)
 
 
-def list_secrets(session: Session, user: User) -> SecretsPublic:
-    rows = session.scalars(
-        select(SecretRow).where(SecretRow.owner_id == user.id).order_by(SecretRow.name)
-    ).all()
+def list_secrets(session: Session) -> SecretsPublic:
+    rows = session.scalars(select(SecretRow).order_by(SecretRow.name)).all()
     return SecretsPublic(data=[public(r) for r in rows], count=len(rows))
 
 
-def delete(session: Session, user: User, name: str) -> None:
-    session.delete(find(session, user, name))
+def delete(session: Session, name: str) -> None:
+    session.delete(find(session, name))
     session.commit()
 
 
-def check_exist(session: Session, user: User, names: list[str]) -> None:
-    """A job asks for secrets by name: each must be its owner's."""
+def check_exist(session: Session, names: list[str]) -> None:
+    """A job asks for secrets by name: each must be its workspace's."""
     for name in names:
-        find(session, user, name)
+        find(session, name)
 
 
 def public(row: SecretRow) -> SecretPublic:

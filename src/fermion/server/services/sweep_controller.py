@@ -31,6 +31,7 @@ from fermion.payloads import JobPublic, JobStatus, SweepCreate, TrainCreate
 from fermion.scheduler.scheduler import Scheduler, now
 from fermion.server.services import jobs, models, sweeps, training
 from fermion.server.services.search_space import param_importance, study_of
+from fermion.store import tenancy
 from fermion.store.context import ServerContext
 from fermion.store.tables import JobMetricRow, SweepRow, SweepTrialRow, User
 
@@ -46,7 +47,8 @@ class SweepController:
     def reconcile(self, session: Session) -> None:
         for row in session.scalars(select(SweepRow).where(SweepRow.status == "running")).all():
             try:
-                self.advance(session, row)
+                with tenancy.within(session, row.workspace_id):  # its names, its workspace's
+                    self.advance(session, row)
             except FermionError as exc:  # a trial that cannot be queued ends the sweep
                 self.fail(session, row, exc.message)
             except Exception as exc:  # noqa: BLE001 - one sweep must not stop the scheduler

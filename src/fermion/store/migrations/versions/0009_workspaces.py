@@ -1,0 +1,116 @@
+"""workspaces and memberships; every resource belongs to a workspace (the existing ones
+to "default"), names unique per workspace (deployments' stay server-wide: they are
+addresses); users can be disabled
+
+Revision ID: 0009
+Revises: 0008
+"""
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+# SQLite keeps the old unique constraints unnamed; batch mode names them by this
+# convention so that they can be dropped. PostgreSQL named them itself (TABLE_COL_key).
+SQLITE_NAMES = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
+# table -> the column its old unique constraint started with, or None to keep it
+DEFAULT = "(SELECT id FROM workspaces WHERE name = 'default')"
+BOUND = {
+    "datasets": "name",
+    "jobs": None,
+    "models": "name",
+    "deployments": None,
+    "sweeps": "name",
+    "federations": "name",
+    "secrets": "owner_id",
+}
+
+
+def _old_unique(table: str, first: str) -> str:
+    if op.get_bind().dialect.name == "postgresql":
+        columns = "owner_id_name" if first == "owner_id" else first
+        return f"{table}_{columns}_key"
+    return f"uq_{table}_{first}"
+
+
+def upgrade() -> None:
+    workspaces = op.create_table(
+        "workspaces",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("quota", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
+    )
+    op.bulk_insert(workspaces, [{"name": "default", "quota": {}, "created_at": datetime.now(UTC)}])
+    op.create_table(
+        "memberships",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("workspace_id", "user_id"),
+    )
+    with op.batch_alter_table("memberships") as batch:
+        batch.create_index(batch.f("ix_memberships_user_id"), ["user_id"], unique=False)
+        batch.create_index(batch.f("ix_memberships_workspace_id"), ["workspace_id"], unique=False)
+    op.execute(
+        sa.text(
+            "INSERT INTO memberships (workspace_id, user_id, role, created_at)"
+            f" SELECT {DEFAULT}, id, CASE WHEN role = 'viewer' THEN 'viewer' ELSE 'member' END,"
+            " created_at FROM users"
+        )
+    )
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(
+            sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch.add_column(sa.Column("default_workspace_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key(
+            "fk_users_default_workspace_id",
+            "workspaces",
+            ["default_workspace_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+    op.execute(sa.text(f"UPDATE users SET default_workspace_id = {DEFAULT}"))
+    for table, old_unique in BOUND.items():
+        _bind_to_workspaces(table, old_unique)
+
+
+def _bind_to_workspaces(table: str, old_unique: str | None) -> None:
+    with op.batch_alter_table(table) as batch:
+        batch.add_column(sa.Column("workspace_id", sa.Integer(), nullable=True))
+    op.execute(sa.text(f"UPDATE {table} SET workspace_id = {DEFAULT}"))  # noqa: S608 - a fixed name
+    with op.batch_alter_table(table, naming_convention=SQLITE_NAMES) as batch:
+        batch.alter_column("workspace_id", existing_type=sa.Integer(), nullable=False)
+        batch.create_foreign_key(
+            f"fk_{table}_workspace_id", "workspaces", ["workspace_id"], ["id"], ondelete="CASCADE"
+        )
+        batch.create_index(batch.f(f"ix_{table}_workspace_id"), ["workspace_id"], unique=False)
+        if old_unique is not None:
+            batch.drop_constraint(_old_unique(table, old_unique), type_="unique")
+            batch.create_unique_constraint(f"uq_{table}_workspace_name", ["workspace_id", "name"])
+
+
+def downgrade() -> None:
+    for table in BOUND:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_index(batch.f(f"ix_{table}_workspace_id"))
+            batch.drop_column("workspace_id")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("default_workspace_id")
+        batch.drop_column("disabled")
+    op.drop_table("memberships")
+    op.drop_table("workspaces")
