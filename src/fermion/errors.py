@@ -5,6 +5,7 @@
      │    └── InvalidRecords 400  a dataset source has records that failed validation
      ├── Unauthorized        401  no token, or a token the server does not know
      ├── Forbidden           403  a known token that may not do this
+     │    └── SourceOutsideRoots 403  a local source the server may not read: upload it
      ├── NotFound            404
      ├── Conflict            409  the request clashes with the current state
      ├── PayloadTooLarge     413
@@ -61,6 +62,13 @@ class Forbidden(FermionError):
     status = 403
 
 
+class SourceOutsideRoots(Forbidden):
+    """A local dataset source outside the folders the server reads sources from; the
+    CLI and SDK upload it instead."""
+
+    code = "SOURCE_OUTSIDE_ROOTS"
+
+
 class NotFound(FermionError):
     code = "NOT_FOUND"
     status = 404
@@ -99,6 +107,7 @@ _BY_CODE: dict[str, type[FermionError]] = {
         InvalidRecords,
         Unauthorized,
         Forbidden,
+        SourceOutsideRoots,
         NotFound,
         Conflict,
         PayloadTooLarge,

@@ -1,7 +1,7 @@
 """Inside a job: `fm.log`, `fm.save_artifact`, `fm.checkpoint_dir`.
 
-The server starts a job with FERMION_URL, FERMION_TOKEN (the job's own token),
-FERMION_JOB_ID and FERMION_JOB_DIR in its environment, so these need no setup. Run
+The server starts a job with FERMION_URL, FERMION_TOKEN_FILE (where the job's own token
+is), FERMION_JOB_ID and FERMION_JOB_DIR in its environment, so these need no setup. Run
 outside a job they still work, on local folders, so a script can be tried by hand.
 
 Under torchrun only rank 0 reports metrics: every rank may call `fm.log`.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field
@@ -44,10 +44,30 @@ class Settings(BaseSettings):
     capacity: str | None = Field(
         None, description="What jobs may use, e.g. cpu=8,gpu=2,memory=32Gi; default: the machine."
     )
+    source_roots: str | None = Field(
+        None,
+        description=(
+            "Folders the server reads local dataset sources from, separated by ':';"
+            " default: the home folder of the user running it, and the temporary folder."
+        ),
+    )
+    job_isolation: Literal["auto", "sandbox", "none"] = Field(
+        "auto",
+        description=(
+            "How jobs are kept from the server and each other: auto (a sandbox where the"
+            " kernel allows it), sandbox (always; refuse otherwise), none (scoped jobs only)."
+        ),
+    )
     job_grace_s: float = Field(5.0, description="Seconds between SIGTERM and SIGKILL on cancel.")
     # Client side.
     url: str | None = Field(None, description="Server URL the CLI and SDK talk to.")
     token: str | None = Field(None, description="API token; default the credentials file.")
+    token_file: Path | None = Field(
+        None, description="A file holding the API token (a job's: set by the server)."
+    )
+    cache_dir: Path | None = Field(
+        None, description="Where downloaded datasets and models are cached; default home/cache."
+    )
     workspace: str | None = Field(
         None, description="Workspace the CLI and SDK act in; default: the user's default one."
     )
@@ -88,6 +108,10 @@ class Settings(BaseSettings):
         """True when the URL points at a server this machine may start itself."""
         parsed = urlparse(self.server_url)
         return parsed.hostname in LOOPBACK_HOSTS and (parsed.port or 80) == self.port
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.home / "cache"
 
     @property
     def credentials_path(self) -> Path:

@@ -105,7 +105,7 @@ def test_samples_cover_every_class_and_images_come_back_as_stored(http, digits_d
         ("hf://datasets/someone/reviews", "hf:// is not a source Fermion reads"),
         ("http://127.0.0.1:9/x.csv", "http:// is not a source Fermion reads"),
         ("s3://fermion-no-such-bucket/reviews.csv", "cannot read dataset source s3://"),
-        ("/no/such/folder", "does not exist"),
+        ("/tmp/fermion-no-such-folder", "does not exist"),
     ],
 )
 def test_a_source_that_cannot_be_read_is_a_400_that_says_why(http, source, message):

@@ -31,7 +31,7 @@ from fermion.client.secrets import SecretCalls
 from fermion.client.sweeps import SweepCalls
 from fermion.client.timeouts import LONG, TIMEOUT
 from fermion.client.tokens import TokenCalls
-from fermion.errors import InvalidInput, ServerUnavailable, error_from_body
+from fermion.errors import InvalidInput, ServerUnavailable, SourceOutsideRoots, error_from_body
 from fermion.payloads import (
     DatasetCreate,
     DatasetFiles,
@@ -85,6 +85,11 @@ class Client(
     # -- plumbing --------------------------------------------------------------
     @property
     def token(self) -> str | None:
+        if self._token is None and self.settings.token_file is not None:
+            try:  # a job's: only it can read the file
+                self._token = self.settings.token_file.read_text().strip() or None
+            except OSError:
+                return None
         if self._token is None:
             try:
                 self._token = json.loads(self.settings.credentials_path.read_text())["token"]
@@ -210,17 +215,16 @@ class Client(
         and checked by `workers` processes on the server (default: its CPUs).
         """
         source = str(source)
+        path = None
         if "://" not in source and not source.startswith("upload:"):
             path = Path(source).expanduser()
             if not path.exists():
                 raise InvalidInput(f"dataset source {source} does not exist")
             must_upload = self.server_is_remote if upload is None else upload
             source = self.upload(path) if must_upload else str(path.resolve())
-        payload = build(
-            DatasetCreate,
+        options = dict(
             name=name,
             type=type,
-            source=source,
             label_column=label_column,
             text_column=text_column,
             split=list(split),
@@ -228,6 +232,16 @@ class Client(
             skip_invalid=skip_invalid,
             workers=workers,
         )
+        try:
+            return self._create_dataset(source, options)
+        except SourceOutsideRoots:
+            if path is None or upload is False:
+                raise
+            # The server does not read that folder in place: send it instead.
+            return self._create_dataset(self.upload(path), options)
+
+    def _create_dataset(self, source: str, options: dict[str, Any]) -> DatasetVersionPublic:
+        payload = build(DatasetCreate, source=source, **options)
         return DatasetVersionPublic.model_validate(
             self._json(
                 "POST", "/api/v1/datasets", json=payload.model_dump(mode="json"), timeout=LONG
@@ -312,10 +326,10 @@ class Client(
                         f.write(chunk)
 
     def cached_copy(self, kind: str, key: str, download: Callable[[Path], Any]) -> Path:
-        """`$FERMION_HOME/cache/KIND/KEY`, downloaded once: into a folder beside it, then
+        """`$FERMION_CACHE_DIR/KIND/KEY` (default $FERMION_HOME/cache), downloaded once: into a folder beside it, then
         renamed into place, so a reader never sees a partial copy and two processes
         downloading at once both end with a whole one."""
-        cache = self.settings.home / "cache" / kind / key
+        cache = self.settings.resolved_cache_dir / kind / key
         if cache.is_dir():
             return cache
         cache.parent.mkdir(parents=True, exist_ok=True)

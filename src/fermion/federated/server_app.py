@@ -142,7 +142,9 @@ def main(grid: Grid, context: Context) -> None:
     )
     fm.flush()
     job_id = fm.job_id()
-    if job_id is not None and os.environ.get("FERMION_TOKEN"):
+    if job_id is not None and (
+        os.environ.get("FERMION_TOKEN_FILE") or os.environ.get("FERMION_TOKEN")
+    ):
         with Client() as client:
             version = client.register_job_model(job_id, plan.name)
         print(f"registered model {version.ref}", flush=True)

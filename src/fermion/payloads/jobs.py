@@ -160,6 +160,7 @@ class CapacityPublic(BaseModel):
     total: dict[str, Any]
     used: dict[str, Any]
     free: dict[str, Any]
+    job_isolation: str | None = None  # how this server keeps jobs apart
 
 
 # -- training -------------------------------------------------------------------

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from fermion.errors import FermionError, NotFound
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
-from fermion.scheduler import quota
-from fermion.scheduler.executor import Executor, ExitStatus, Isolation, LaunchSpec, Lost
+from fermion.scheduler import confinement, quota
+from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
 from fermion.store.context import ServerContext
 from fermion.store.secrets import SecretBox
@@ -38,13 +38,6 @@ log = logging.getLogger("fermion.scheduler")
 TICK_S = 0.25
 MEMORY_CHECK_S = 1.0  # reading every process's memory map costs more than a tick
 ACTIVE = (JobStatus.STARTING.value, JobStatus.RUNNING.value)
-# Variables of the server that a job must not inherit.
-PRIVATE_ENV = (
-    "FERMION_DATABASE_URL",
-    "FERMION_ARTIFACT_OPTIONS",
-    "FERMION_TOKEN",
-    "FERMION_MASTER_KEY",
-)
 
 
 # (session, owner, description, job_id) -> the token's secret; the server hands it over.
@@ -271,8 +264,10 @@ class Scheduler:
         files = self.files(job.id).create()
         session.execute(delete(Token).where(Token.job_id == job.id))
         token = self.issue_token(session, job_owner(session, job), f"job {job.id}", job_id=job.id)
+        settings = self.context.settings
         try:
-            env = self._environment(job, files, token, gpu_ids) | self._secrets(session, job)
+            env = confinement.environment(settings, job, files, token, gpu_ids)
+            env |= self._secrets(session, job)
         except FermionError as exc:  # a secret deleted, or sealed under another key
             self._end(session, job, JobStatus.FAILED, f"could not start: {exc.message}")
             return
@@ -286,7 +281,11 @@ class Scheduler:
             attempt_dir=files.attempt_state(job.attempt),
             log_path=files.log(job.attempt),
             gpu_ids=gpu_ids,
-            isolation=self._isolation(files) if job.scope else None,
+            isolation=(
+                confinement.isolation(settings, self.context.artifacts.local_path(""), job, files)
+                if confinement.sandboxes(settings, job)
+                else None
+            ),
             masked=list(job.secrets or []),
         )
         try:
@@ -314,42 +313,6 @@ class Scheduler:
         return {
             name: box.open(rows[name].owner_id, name, rows[name].sealed) for name in job.secrets
         }
-
-    def _isolation(self, files: JobFiles) -> Isolation:
-        """A scoped job sees its own folder and none of the server's: not its home (the
-        database, the cache of other jobs' datasets), the artifact store, or /tmp."""
-        settings = self.context.settings
-        hide = [settings.home, Path("/tmp"), Path("/dev/shm")]
-        store = self.context.artifacts.local_path("")
-        database = settings.resolved_database_url.removeprefix("sqlite:///")
-        hide += [store] if store is not None else []
-        hide += [Path(database).parent] if database != settings.resolved_database_url else []
-        return Isolation(hide=hide, keep=[files.root])
-
-    def _environment(self, job: JobRow, files: JobFiles, token: str, gpu_ids: list[int]) -> dict:
-        settings = self.context.settings
-        threads = str(max(1, int(job.cpu // max(job.nproc, 1))))
-        env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
-        env.update(job.env)
-        env.update(
-            {
-                "FERMION_URL": settings.server_url,
-                "FERMION_TOKEN": token,
-                "FERMION_AUTOSTART": "false",
-                "FERMION_HOME": str(settings.home),
-                "FERMION_JOB_ID": str(job.id),
-                "FERMION_JOB_ATTEMPT": str(job.attempt),
-                "FERMION_JOB_DIR": str(files.root),
-                "OMP_NUM_THREADS": threads,
-                "MKL_NUM_THREADS": threads,
-                # GPUs are never shared: a job sees only its own, a CPU job none.
-                "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpu_ids),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        if job.scope:  # its caches stay in its own folder, the one it can see
-            env["FERMION_HOME"] = str(files.root / "home")
-        return env
 
 
 def job_files(context: ServerContext, job_id: int) -> JobFiles:

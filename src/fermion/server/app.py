@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fermion import __version__
 from fermion.error_responses import install_error_handlers
 from fermion.resources import parse_capacity
+from fermion.scheduler import confinement
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server.body_limit import JsonBodyLimit
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.gateway.start()
         _write_pid(settings)
         log.info("Fermion %s serving at %s", __version__, settings.server_url)
+        log.info("job isolation: %s", confinement.describe_mode(settings))
         try:
             yield
         finally:

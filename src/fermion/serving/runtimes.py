@@ -28,7 +28,7 @@ from fermion.errors import InvalidInput
 from fermion.modelfile.decoding import softmax
 from fermion.modelfile.folder import CODE_DIR, PREPROCESSING, SPEC, WEIGHTS
 from fermion.payloads import Runtime
-from fermion.settings import default_home
+from fermion.settings import load_settings
 
 RUNTIMES = get_args(Runtime)  # ("torch", "onnx")
 
@@ -125,12 +125,12 @@ def load_runtime(folder: Path, runtime: str) -> ModelRuntime:
 
 
 def onnx_graph(model: modelfile.Manifest) -> Path:
-    """The model's ONNX graph, from `$FERMION_HOME/cache/onnx/<content digest>/`; a child
+    """The model's ONNX graph, from `$FERMION_CACHE_DIR/onnx/<content digest>/`; a child
     process exports it there first when there is none. The model folder itself is never
     written (it may be the registry's own copy). Replicas starting together on one
     machine take turns: the first exports, the others then find its graph."""
     folder = model.folder
-    cache = default_home() / "cache" / "onnx" / _content_digest(model)
+    cache = load_settings().resolved_cache_dir / "onnx" / _content_digest(model)
     graph = cache / "model.onnx"
     cache.parent.mkdir(parents=True, exist_ok=True)
     with open(cache.parent / f".{cache.name}.lock", "a") as lock:

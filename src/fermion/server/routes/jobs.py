@@ -16,6 +16,7 @@ from fermion.payloads import (
     TrainPublic,
 )
 from fermion.resources import Resources, format_memory
+from fermion.scheduler import confinement
 from fermion.server.deps import (
     ContextDep,
     CurrentUser,
@@ -168,8 +169,11 @@ def read_metrics(
 
 
 @router.get("/capacity", response_model=CapacityPublic)
-def read_capacity(scheduler: SchedulerDep, session: SessionDep, _: CurrentUser) -> CapacityPublic:
-    """What jobs may use in all, what they use now, and what is free."""
+def read_capacity(
+    context: ContextDep, scheduler: SchedulerDep, session: SessionDep, _: CurrentUser
+) -> CapacityPublic:
+    """What jobs may use in all, what they use now, and what is free; and how jobs are
+    kept from the server and each other."""
     total = scheduler.executor.capacity()
     used = scheduler.used(session)
 
@@ -182,6 +186,7 @@ def read_capacity(scheduler: SchedulerDep, session: SessionDep, _: CurrentUser) 
         total=plain(total),
         used=plain(used),
         free=plain(total - used),
+        job_isolation=confinement.describe_mode(context.settings),
     )
 
 

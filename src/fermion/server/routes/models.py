@@ -29,7 +29,7 @@ from fermion.server.deps import (
 )
 from fermion.server.routes.datasets import _version
 from fermion.server.services import conversions, explanations, jobs, models, training
-from fermion.store.tables import ModelVersionRow
+from fermion.store.tables import JobRow, ModelVersionRow
 
 router = APIRouter(tags=["models"])
 
@@ -194,9 +194,12 @@ def record_evaluation(
     name: str,
     version: str,
     body: EvaluationRecord,
+    context: ContextDep,
     session: SessionDep,
     principal: ReporterDep,
 ) -> ModelVersionPublic:
     """An evaluation job reports its result (with its job's token)."""
     row = models.get_version(session, name, _version(version))
+    if principal.job_id is not None:
+        models.check_evaluator(context, session.get(JobRow, principal.job_id), row)
     return models.add_evaluation(session, row, body, principal.job_id)

@@ -50,24 +50,42 @@ class Principal:
     role: str | None = None  # admin, member or viewer, in `workspace`
 
     def check_scope(self, method: str, path: str) -> None:
-        """A scoped job's token (a federated site's) reads the datasets of its scope and
-        acts on its own job; nothing else, not even what its owner could."""
-        if self.scope is None:
+        """A job's token reaches its own job (metrics, its endpoint, its model), reads its
+        workspace's datasets and models, calls its deployments' endpoints, and an
+        evaluation job reports its result; nothing else its owner could do (list or
+        cancel other jobs, make tokens, delete). A scoped job's (a federated site's)
+        reaches only the dataset versions of its scope and its own job."""
+        if self.job_id is None:
             return
         own = f"/api/v1/jobs/{self.job_id}"
         if path == own or path.startswith(own + "/"):
             return
-        found = DATASET_VERSION_PATH.match(path)
-        if found and method in ("GET", "HEAD"):
-            ref = f"{found['name']}:v{found['version'].removeprefix('v')}"
-            if ref in self.scope.get("datasets", []):
-                return
+        reads = method in ("GET", "HEAD")
+        if self.scope is not None:
+            found = DATASET_VERSION_PATH.match(path)
+            if found and reads:
+                ref = f"{found['name']}:v{found['version'].removeprefix('v')}"
+                if ref in self.scope.get("datasets", []):
+                    return
+            raise Forbidden(
+                f"job {self.job_id}'s token reaches only"
+                f" {', '.join(self.scope.get('datasets', []))} and its own job: a federated"
+                " site reads its own dataset and nothing else"
+            )
+        if (reads and JOB_READS.match(path)) or (method == "POST" and JOB_CALLS.match(path)):
+            return
         raise Forbidden(
-            f"job {self.job_id}'s token reaches only {', '.join(self.scope.get('datasets', []))}"
-            " and its own job: a federated site reads its own dataset and nothing else"
+            f"job {self.job_id}'s token reaches its own job, the workspace's datasets and"
+            f" models, and deployments' endpoints; not {method} {path}"
         )
 
 
+JOB_READS = re.compile(r"^/api/v1/(datasets|models)(/|$)")
+# An evaluation job's report; a deployment's endpoints (a batch job may call one).
+JOB_CALLS = re.compile(
+    r"^/api/v1/(models/[^/]+/versions/[^/]+/evaluations"
+    r"|deployments/[^/]+/(predict|explain|v2/.*))$"
+)
 DATASET_VERSION_PATH = re.compile(r"^/api/v1/datasets/(?P<name>[^/]+)/versions/(?P<version>[^/]+)")
 
 

@@ -25,7 +25,7 @@ from fermion.payloads import (
     DatasetVersionPublic,
 )
 from fermion.refs import format_ref, pick_version
-from fermion.server.services import stored_files, uploads
+from fermion.server.services import source_roots, stored_files, uploads
 from fermion.store.context import ServerContext
 from fermion.store.tables import DatasetRow, DatasetVersionRow, User
 
@@ -178,6 +178,7 @@ def _open_source(context: ServerContext, source: str, work: Path) -> Source:
         folder = work / "upload"
         name = uploads.extract(context, source, folder)
         return Source.open(str(folder / name), display=name)
+    source_roots.check(context.settings, context.artifacts.local_path(""), source)
     return Source.open(source)
 
 

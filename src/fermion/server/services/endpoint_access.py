@@ -62,7 +62,7 @@ def _not_found(name: str) -> NotFound:
 
 def _caller(session: Session, token: str | None) -> Caller:
     principal = auth.authenticate(session, token)  # raises Unauthorized, with the reason
-    principal.check_scope("POST", "/api/v1/deployments")  # a scoped job calls no endpoint
+    principal.check_scope("POST", "/api/v1/deployments/-/predict")  # not a scoped job
     if principal.job_id is not None:
         workspaces = {session.get(JobRow, principal.job_id).workspace_id}
     else:

@@ -6,6 +6,7 @@ committed only once every file is there."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fermion.errors import Conflict, InvalidInput, NotFound
+from fermion.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fermion.modelfile import read_manifest
 from fermion.payloads import (
     EvaluationRecord,
@@ -86,10 +87,27 @@ def get_version(session: Session, name: str, version: int | None) -> ModelVersio
 def register_from_job(
     context: ServerContext, session: Session, job: JobRow, name: str, folder: str
 ) -> ModelVersionPublic:
-    source = job_files(context, job.id).artifacts / folder
-    if not source.is_dir():
-        raise InvalidInput(f"job {job.id} has no model to register: {folder}/ does not exist")
+    source = inside_output(job_files(context, job.id).artifacts, folder, job.id)
     return _register(context, session, source, name, owner_id=job.owner_id, job_id=job.id)
+
+
+def inside_output(output: Path, folder: str, job_id: int) -> Path:
+    """The job's model folder, which must lie in its own output with nothing in it that
+    links out: the server copies it with its own rights, so a link to a file elsewhere
+    would hand that file to the job."""
+    output = output.resolve()
+    source = (output / folder).resolve()
+    if not source.is_relative_to(output):
+        raise Forbidden(f"job {job_id} may register a folder of its own output only, not {folder}")
+    if not source.is_dir():
+        raise InvalidInput(f"job {job_id} has no model to register: {folder}/ does not exist")
+    for path in source.rglob("*"):
+        if path.is_symlink() and not path.resolve().is_relative_to(source):
+            raise Forbidden(
+                f"job {job_id}'s model folder has a link that leads out of it"
+                f" ({path.relative_to(source)}); write the files themselves"
+            )
+    return source
 
 
 def import_model(
@@ -158,6 +176,15 @@ def files(context: ServerContext, row: ModelVersionRow) -> ModelFiles:
 
 def open_file(context: ServerContext, row: ModelVersionRow, path: str) -> Iterator[bytes]:
     return stored_files.chunks(context, row.uri, path, format_ref(row.model.name, row.version))
+
+
+def check_evaluator(context: ServerContext, job: JobRow, row: ModelVersionRow) -> None:
+    """A job reports an evaluation only of the model version it was queued to evaluate."""
+    ref = format_ref(row.model.name, row.version)
+    spec = job_files(context, job.id).code / "evaluate.json"
+    asked = json.loads(spec.read_text()).get("model") if job.kind == "evaluate" else None
+    if asked != ref:
+        raise Forbidden(f"job {job.id} was not queued to evaluate {ref}; it cannot report on it")
 
 
 def add_evaluation(

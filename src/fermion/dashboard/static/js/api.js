@@ -10,8 +10,26 @@ export class ApiError extends Error {
   }
 }
 
+// The workspace the pages act in (the user's default until they choose another); kept
+// per browser. Every call names it, and so do the URLs an <img> loads (no headers there).
+let workspace = localStorage.getItem("fermion.workspace") || null;
+
+export function currentWorkspace() { return workspace; }
+
+export function useWorkspace(name) {
+  workspace = name;
+  if (name) localStorage.setItem("fermion.workspace", name);
+  else localStorage.removeItem("fermion.workspace");
+}
+
+export function inWorkspace(url) {
+  if (!workspace) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}workspace=${encodeURIComponent(workspace)}`;
+}
+
 export async function api(path, { method = "GET", body, form, raw = false, signal } = {}) {
   const headers = { "X-Fermion-Dashboard": "1" };
+  if (workspace) headers["X-Fermion-Workspace"] = workspace;
   let payload;
   if (form !== undefined) {
     payload = form;

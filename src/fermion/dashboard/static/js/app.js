@@ -1,6 +1,6 @@
 // The dashboard: a hash router over pages. Each page gets a scope whose timers and
 // streams end when the user navigates away.
-import { api } from "./api.js";
+import { api, currentWorkspace, useWorkspace } from "./api.js";
 import { h, message } from "./ui.js";
 import { overview } from "./pages/overview.js";
 import { datasetList, datasetDetail } from "./pages/datasets.js";
@@ -10,6 +10,8 @@ import { deploymentList, deploymentDetail } from "./pages/deployments.js";
 import { sweepList, sweepDetail } from "./pages/sweeps.js";
 import { federationList, federationDetail } from "./pages/federations.js";
 import { signIn } from "./pages/signin.js";
+import { account } from "./pages/account.js";
+import { admin } from "./pages/admin.js";
 
 const ROUTES = [
   [/^\/?$/, overview],
@@ -25,6 +27,8 @@ const ROUTES = [
   [/^\/sweeps\/([^/]+)$/, sweepDetail],
   [/^\/federations$/, federationList],
   [/^\/federations\/([^/]+)$/, federationDetail],
+  [/^\/account$/, account],
+  [/^\/admin$/, admin],
 ];
 
 class Scope {
@@ -59,6 +63,9 @@ async function route() {
   }
   document.getElementById("who").textContent = `${user.name} (${user.role})`;
   document.getElementById("sign-out").hidden = false;
+  document.getElementById("admin-link").hidden = user.role !== "admin";
+  document.getElementById("account-link").hidden = false;
+  await showWorkspaces();
   const path = decodeURIComponent(location.hash.replace(/^#/, "").split("?")[0]);
   for (const a of document.querySelectorAll("#nav a")) {
     const target = a.getAttribute("href").slice(1);
@@ -79,10 +86,31 @@ async function route() {
   view.replaceChildren(h("h1", {}, "Not found"), message(`Nothing at ${path}.`), h("a", { href: "#/" }, "Overview"));
 }
 
+// The workspace chooser: the user's workspaces (an admin's: all); choosing one shows
+// that workspace's datasets, jobs, models and deployments on every page.
+async function showWorkspaces() {
+  const chooser = document.getElementById("workspace");
+  const names = user.role === "admin"
+    ? (await api("/api/v1/workspaces")).data.map((w) => w.name)
+    : Object.keys(user.workspaces);
+  if (!names.includes(currentWorkspace())) useWorkspace(user.default_workspace || names[0] || null);
+  chooser.replaceChildren(...names.map((n) => new Option(n, n, false, n === currentWorkspace())));
+  chooser.hidden = names.length === 0;
+}
+
+document.getElementById("workspace").addEventListener("change", (event) => {
+  useWorkspace(event.target.value);
+  route();
+});
+
 function showSignIn(reason) {
   user = null;
   document.getElementById("who").textContent = "";
   document.getElementById("sign-out").hidden = true;
+  document.getElementById("workspace").hidden = true;
+  document.getElementById("admin-link").hidden = true;
+  document.getElementById("account-link").hidden = true;
+  useWorkspace(null);
   signIn(view, reason, (signedIn) => { user = signedIn; route(); });
 }
 

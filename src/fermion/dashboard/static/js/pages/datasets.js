@@ -1,4 +1,4 @@
-import { api } from "../api.js";
+import { api, inWorkspace } from "../api.js";
 import { bytes, dataTable, facts, h, link, message, number, panel, when } from "../ui.js";
 
 export async function datasetList(view) {
@@ -61,7 +61,7 @@ async function samples(dataset, v) {
     // A few of each class: records are often stored sorted by class.
     const found = await api(`${base}/samples?split=train&per_class=3`);
     return h("div", { class: "samples", id: "sample-grid" }, found.samples.map((s) => h("figure", {},
-      h("img", { src: `${base}/images/train/${s.index}`, alt: `train image ${s.index}`, loading: "lazy" }),
+      h("img", { src: inWorkspace(`${base}/images/train/${s.index}`), alt: `train image ${s.index}`, loading: "lazy" }),
       h("figcaption", {}, s.label))));
   }
   const head = await api(`${base}/head?split=train&limit=20`);

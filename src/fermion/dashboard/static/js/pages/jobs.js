@@ -1,4 +1,4 @@
-import { api, stream } from "../api.js";
+import { api, inWorkspace, stream } from "../api.js";
 import { align, badge, dataTable, facts, h, lineChart, link, message, panel, when } from "../ui.js";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -50,7 +50,7 @@ export async function jobDetail(view, scope, id) {
   config.replaceChildren(
     facts([["command", h("code", {}, job.command.join(" "))], ["job folder", h("code", {}, spec.job_dir)],
       ["TensorBoard", h("span", {}, h("code", {}, `tensorboard --logdir ${spec.tensorboard_dir}`), " or ",
-        h("a", { href: `/api/v1/jobs/${id}/tensorboard`, id: "tensorboard-download", download: "" }, "download the event files (.tar.gz)"))]]),
+        h("a", { href: inWorkspace(`/api/v1/jobs/${id}/tensorboard`), id: "tensorboard-download", download: "" }, "download the event files (.tar.gz)"))]]),
     ...Object.entries(spec.files).map(([name, content]) => h("div", {}, h("h2", {}, name),
       h("pre", { class: "log", id: `config-${name.replace(/\W/g, "-")}` }, JSON.stringify(content, null, 2)))));
 

@@ -1,0 +1,56 @@
+"""Which local folders the server reads dataset sources from.
+
+A caller names a path and the server reads it with its own rights, so an unchecked path
+would let any member read the server's machine (/etc, other users' files, the server's
+own database). Local sources must lie under the configured roots (FERMION_SOURCE_ROOTS;
+by default the home folder of the user running the server and the temporary folder), and
+never inside the server's own home or artifact store. The path is resolved first, so
+neither `..` nor a symbolic link leads out. A source outside is refused with
+SourceOutsideRoots, on which the CLI and SDK upload it instead: uploads work from
+anywhere. Remote sources are object stores only (datasets/source.py refuses http://),
+reached through the server's own configured endpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from fermion.errors import SourceOutsideRoots
+from fermion.settings import Settings
+
+
+def roots(settings: Settings) -> list[Path]:
+    if settings.source_roots:
+        given = [p for p in settings.source_roots.split(os.pathsep) if p.strip()]
+    else:
+        given = [str(Path.home()), tempfile.gettempdir()]
+    return [Path(p).expanduser().resolve() for p in given]
+
+
+def forbidden(settings: Settings, store: Path | None) -> list[Path]:
+    """The server's own files: never a dataset source, whatever the roots."""
+    own = [settings.home.resolve()]
+    return own + ([store.resolve()] if store is not None else [])
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check(settings: Settings, store: Path | None, source: str) -> None:
+    """Refuse a local source outside the roots, or inside the server's own files."""
+    protocol = source.partition("://")[0].lower() if "://" in source else "file"
+    if protocol not in ("file", "local"):
+        return
+    path = Path(source.partition("://")[2] if "://" in source else source).resolve()
+    own = next((f for f in forbidden(settings, store) if _inside(path, f)), None)
+    allowed = roots(settings)
+    if own is not None or not any(_inside(path, root) for root in allowed):
+        why = "is the server's own" if own is not None else "is outside the folders"
+        raise SourceOutsideRoots(
+            f"dataset source {source} {why} the server reads sources from"
+            f" ({os.pathsep.join(str(r) for r in allowed)}; FERMION_SOURCE_ROOTS sets them);"
+            " upload it from your machine instead: fermion dataset create --upload"
+        )
