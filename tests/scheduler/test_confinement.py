@@ -29,7 +29,7 @@ def attempt(name, action):
     except Exception as exc:
         report[name] = f"{type(exc).__name__}: {exc}"[:300]
 
-attempt("list server home", lambda: os.listdir(home))
+attempt("list server home", lambda: sorted(os.listdir(home)))
 attempt("read credentials", lambda: Path(home, "credentials").read_text())
 attempt("read database", lambda: Path(home, "fermion.db").read_bytes()[:16])
 attempt("read other job's environment", lambda: Path(f"/proc/{victim_pid}/environ").read_bytes())
