@@ -27,6 +27,7 @@ def test_an_admin_makes_a_user_who_sees_only_their_workspace(visit: Visit, tmp_p
     page.click("#user-form button[type=submit]")
     token = page.wait_for_selector("#user-token").inner_text().strip()
     page.wait_for_selector("#users-table td:has-text('lab (member)')")
+    page.wait_for_selector("#audit-table td:has-text('POST /api/v1/users')")
     visit.shot("admin-users-and-workspaces")
 
     with server.client(token=token) as dana:

@@ -180,3 +180,19 @@ def test_an_entered_session_sees_and_creates_rows_of_its_workspace_only(database
         new = session.scalar(select(DatasetRow).where(DatasetRow.name == "new"))
         assert new.workspace_id == 1
     store.dispose()
+
+
+def test_the_audit_log_cannot_be_rewritten(database_url):
+    from sqlalchemy.exc import DBAPIError
+
+    from fermion.store.tables import AuditEventRow
+
+    store = MetadataStore(database_url)
+    with store.session() as session:
+        session.add(AuditEventRow(actor="ana", method="POST", path="/api/v1/x", status=201))
+    for change in ("UPDATE audit_events SET actor = 'eve'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError, match="append-only"), store.session() as session:
+            session.execute(text(change))
+    with store.session() as session:
+        assert session.scalar(select(AuditEventRow)).actor == "ana"
+    store.dispose()

@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from fermion.cli import (
+    audit,
     config,
     dataset,
     deployment,
@@ -99,6 +100,7 @@ def main(
 
 
 app.command("config")(config.config)
+app.command("audit")(audit.audit)
 app.command("train")(train.train)
 app.command("deploy")(deployment.deploy)
 app.command("predict")(deployment.predict)

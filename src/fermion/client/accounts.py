@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fermion.payloads import (
+    AuditEventsPublic,
     MemberAdd,
     Quota,
     UserCreate,
@@ -70,3 +71,12 @@ class AccountCalls:
         """Make `name` the workspace your calls act in when they name none."""
         body = {"default_workspace": name}
         return UserPublic.model_validate(self._json("PATCH", "/api/v1/users/me", json=body))
+
+    # -- the audit log ----------------------------------------------------------------
+    def audit_events(
+        self, actor: str | None = None, since: str | None = None, limit: int = 100
+    ) -> AuditEventsPublic:
+        """Calls that changed something, and sign-ins, newest first (admins). `actor`: a
+        user (their jobs included); `since`: an ISO time."""
+        params = {k: v for k, v in {"actor": actor, "since": since, "limit": limit}.items() if v}
+        return AuditEventsPublic.model_validate(self._json("GET", "/api/v1/audit", params=params))

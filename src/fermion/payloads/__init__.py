@@ -5,6 +5,7 @@ API returns, `XsPublic` a list of them. One module per resource; every name is
 importable from `fermion.payloads`.
 """
 
+from fermion.payloads.audit import AuditEventPublic, AuditEventsPublic
 from fermion.payloads.common import (
     NAME_PATTERN,
     DatasetType,
@@ -115,6 +116,8 @@ from fermion.payloads.workspaces import (
 )
 
 __all__ = [
+    "AuditEventPublic",
+    "AuditEventsPublic",
     "MyUpdate",
     "UserCreate",
     "UserCreated",

@@ -102,7 +102,9 @@ def init(command: list[str]) -> int:
         try:
             os.execvp(command[0], command)
         except OSError as exc:
-            print(f"fermion: cannot run {command[0]!r}: {exc.strerror}", file=sys.stderr, flush=True)
+            print(
+                f"fermion: cannot run {command[0]!r}: {exc.strerror}", file=sys.stderr, flush=True
+            )
             os._exit(127)
     forward_signals(child)
     while True:

@@ -16,11 +16,13 @@ from fermion.resources import parse_capacity
 from fermion.scheduler import confinement
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
+from fermion.server.audit import AuditLog
 from fermion.server.body_limit import JsonBodyLimit
 from fermion.server.deps import get_caller, get_principal
 from fermion.server.edge import InferenceEdge
 from fermion.server.gateway import Gateway
 from fermion.server.routes import (
+    audit,
     dashboard,
     datasets,
     deployments,
@@ -58,7 +60,7 @@ RESOURCES = (
     sweeps,
     uploads,
 )
-ACCOUNT = (tokens, users, workspaces)
+ACCOUNT = (audit, tokens, users, workspaces)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_mb * 2**20)
     app.add_middleware(InferenceEdge)
+    app.add_middleware(AuditLog)  # outermost: it records refusals made by the others too
     app.include_router(health.router)
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_principal)])
     for module in RESOURCES:

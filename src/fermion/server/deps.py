@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from fermion.errors import Forbidden
 from fermion.scheduler.scheduler import Scheduler
+from fermion.server import audit
 from fermion.server.gateway import Gateway
 from fermion.server.services import auth, workspaces
 from fermion.server.services.auth import Principal
@@ -87,6 +88,7 @@ def get_caller(session: SessionDep, request: Request, credentials: BearerDep) ->
     """Who is calling, not yet in any workspace: for the calls about the caller's own
     account (tokens, workspaces, users)."""
     principal = auth.authenticate(session, request_token(request, credentials))
+    setattr(request.state, audit.ACTOR, principal.describe())
     principal.check_scope(request.method, request.url.path)
     if principal.deployment_id is not None:
         raise Forbidden(
@@ -105,6 +107,7 @@ def get_principal(caller: CallerDep, session: SessionDep, request: Request) -> P
     here on the request's session sees that workspace only (fermion/store/tenancy.py)."""
     requested = request.headers.get(workspaces.HEADER) or request.query_params.get("workspace")
     workspaces.enter(session, caller, requested)
+    setattr(request.state, audit.WORKSPACE, caller.workspace.name)
     return caller
 
 

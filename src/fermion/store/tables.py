@@ -338,3 +338,20 @@ class SecretRow(WorkspaceBound, Base):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEventRow(Base):
+    """One mutating API call or sign-in: who, what, when, from where. Append-only: no
+    code updates or deletes a row, and the database refuses to (triggers, migration 0009)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # Names, not keys: the record outlives what it names.
+    actor: Mapped[str] = mapped_column(String(128), index=True)  # ana; job 12 (ana); -
+    workspace: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(512))
+    status: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str | None] = mapped_column(String(64))  # the caller's address

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from fermion.payloads import SessionCreate, UserPublic
+from fermion.server import audit
 from fermion.server.deps import SESSION_COOKIE, CallerDep, SessionDep
 from fermion.server.services import auth, users
 
@@ -16,8 +17,11 @@ SESSION_HOURS = 12
 
 
 @router.post("", response_model=UserPublic)
-def sign_in(body: SessionCreate, response: Response, session: SessionDep) -> UserPublic:
+def sign_in(
+    body: SessionCreate, request: Request, response: Response, session: SessionDep
+) -> UserPublic:
     principal, secret = auth.open_dashboard_session(session, body.token, SESSION_HOURS)
+    setattr(request.state, audit.ACTOR, principal.describe())  # who signed in
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -39,5 +43,5 @@ def current_user(principal: CallerDep, session: SessionDep) -> UserPublic:
 def sign_out(request: Request, response: Response, session: SessionDep) -> None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        auth.close_dashboard_session(session, cookie)
+        setattr(request.state, audit.ACTOR, auth.close_dashboard_session(session, cookie))
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")

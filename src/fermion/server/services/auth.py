@@ -49,6 +49,14 @@ class Principal:
     workspace: WorkspaceRow | None = None
     role: str | None = None  # admin, member or viewer, in `workspace`
 
+    def describe(self) -> str:
+        """Who this is, as the audit log names them."""
+        if self.job_id is not None:
+            return f"job {self.job_id} ({self.user.name})"
+        if self.deployment_id is not None:
+            return f"deployment {self.deployment_id}'s token ({self.user.name})"
+        return self.user.name
+
     def check_scope(self, method: str, path: str) -> None:
         """A job's token reaches its own job (metrics, its endpoint, its model), reads its
         workspace's datasets and models, calls its deployments' endpoints, and an
@@ -192,8 +200,12 @@ def open_dashboard_session(session: Session, token: str, hours: float) -> tuple[
     return principal, secret
 
 
-def close_dashboard_session(session: Session, token: str) -> None:
+def close_dashboard_session(session: Session, token: str) -> str | None:
+    """End the session; returns whose it was."""
     row = find_token(session, token)
-    if row is not None and row.name == SESSION_NAME:
-        session.delete(row)
-        session.commit()
+    if row is None or row.name != SESSION_NAME:
+        return None
+    name = row.user.name
+    session.delete(row)
+    session.commit()
+    return name

@@ -1,6 +1,6 @@
 """workspaces and memberships; every resource belongs to a workspace (the existing ones
 to "default"), names unique per workspace (deployments' stay server-wide: they are
-addresses); users can be disabled
+addresses); users can be disabled; the audit log, which the database keeps append-only
 
 Revision ID: 0009
 Revises: 0008
@@ -87,6 +87,47 @@ def upgrade() -> None:
     op.execute(sa.text(f"UPDATE users SET default_workspace_id = {DEFAULT}"))
     for table, old_unique in BOUND.items():
         _bind_to_workspaces(table, old_unique)
+    _audit_log()
+
+
+def _audit_log() -> None:
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=128), nullable=False),
+        sa.Column("workspace", sa.String(length=64), nullable=True),
+        sa.Column("method", sa.String(length=8), nullable=False),
+        sa.Column("path", sa.String(length=512), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("client", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("audit_events") as batch:
+        batch.create_index(batch.f("ix_audit_events_actor"), ["actor"], unique=False)
+        batch.create_index(batch.f("ix_audit_events_at"), ["at"], unique=False)
+    refusal = "the audit log is append-only"
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            sa.text(
+                "CREATE FUNCTION audit_events_append_only() RETURNS trigger AS $$"
+                f" BEGIN RAISE EXCEPTION '{refusal}'; END; $$ LANGUAGE plpgsql"
+            )
+        )
+        op.execute(
+            sa.text(
+                "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON"
+                " audit_events FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+            )
+        )
+        return
+    for change in ("UPDATE", "DELETE"):
+        op.execute(
+            sa.text(
+                f"CREATE TRIGGER audit_events_no_{change.lower()} BEFORE {change} ON"
+                f" audit_events BEGIN SELECT RAISE(ABORT, '{refusal}'); END"
+            )
+        )
 
 
 def _bind_to_workspaces(table: str, old_unique: str | None) -> None:
@@ -105,6 +146,10 @@ def _bind_to_workspaces(table: str, old_unique: str | None) -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(sa.text("DROP TRIGGER audit_events_append_only ON audit_events"))
+        op.execute(sa.text("DROP FUNCTION audit_events_append_only()"))
+    op.drop_table("audit_events")
     for table in BOUND:
         with op.batch_alter_table(table) as batch:
             batch.drop_index(batch.f(f"ix_{table}_workspace_id"))

@@ -1,5 +1,5 @@
-// Admins: the users (create one with a first token, disable, enable) and the workspaces
-// (create, members and their roles, quotas).
+// Admins: the users (create one with a first token, disable, enable), the workspaces
+// (create, members and their roles, quotas), and the audit log.
 import { api } from "../api.js";
 import { badge, dataTable, h, message, panel, when } from "../ui.js";
 
@@ -9,6 +9,7 @@ const roleSelect = (roles) => h("select", { name: "role", "aria-label": "role" }
 export async function admin(view, scope) {
   const users = h("div");
   const spaces = h("div");
+  const events = h("div");
   const note = h("div", { id: "admin-note" });
   const report = async (work) => {
     try { await work(); await draw(); } catch (error) { note.replaceChildren(message(error.message, "error")); }
@@ -37,7 +38,8 @@ export async function admin(view, scope) {
     memberForm.reset();
   }); } }, h("label", {}, "Workspace", memberSpace), h("label", {}, "User", memberUser), h("label", {}, "Role", memberRole), h("button", { type: "submit" }, "Add member"));
 
-  view.replaceChildren(h("h1", {}, "Admin"), note, panel("Users", userForm, users), panel("Workspaces", spaceForm, memberForm, spaces));
+  view.replaceChildren(h("h1", {}, "Admin"), note, panel("Users", userForm, users), panel("Workspaces", spaceForm, memberForm, spaces),
+    panel("Audit log: the latest changes and sign-ins", events));
 
   async function draw() {
     const found = await api("/api/v1/users");
@@ -56,6 +58,15 @@ export async function admin(view, scope) {
       { key: "members", label: "members", value: (w) => w.members.map((m) => `${m.user} (${m.role})`).join(", ") },
       { key: "quota", label: "quota", value: (w) => Object.entries(w.quota).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${v}`).join(", ") || "none" },
     ], listed.data, { id: "workspaces-table" }));
+    const audit = await api("/api/v1/audit?limit=50");
+    events.replaceChildren(dataTable([
+      { key: "at", label: "when", render: (e) => when(e.at) },
+      { key: "actor", label: "who" },
+      { key: "workspace", label: "workspace" },
+      { key: "call", label: "call", value: (e) => `${e.method} ${e.path}` },
+      { key: "status", label: "status", num: true },
+      { key: "client", label: "from" },
+    ], audit.data, { id: "audit-table" }));
   }
   await draw();
   scope.every(10000, draw);
