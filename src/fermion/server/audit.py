@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fermion.store.tables import AuditEventRow
+from fermion.server.services import audit
 
 log = logging.getLogger("fermion.server")
 
@@ -55,16 +55,15 @@ class AuditLog:
 def _record(scope: Scope, status: int) -> None:
     state: dict[str, Any] = scope.get("state") or {}
     client = scope.get("client")
-    row = AuditEventRow(
-        actor=str(state.get(ACTOR) or "-")[:128],
-        workspace=state.get(WORKSPACE),
-        method=scope["method"],
-        path=scope["path"][:512],
-        status=status,
-        client=client[0][:64] if client else None,
-    )
     try:
-        with scope["app"].state.context.metadata.session() as session:
-            session.add(row)
+        audit.record(
+            scope["app"].state.context,
+            actor=str(state.get(ACTOR) or "-"),
+            workspace=state.get(WORKSPACE),
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            client=client[0] if client else None,
+        )
     except Exception:  # noqa: BLE001 - a lost record is logged; the answer has gone
         log.exception("could not record %s %s in the audit log", scope["method"], scope["path"])

@@ -1,4 +1,5 @@
-"""Reading the audit log (server/audit.py writes it)."""
+"""The audit log: one row per change or sign-in (server/audit.py sees them), read by
+admins."""
 
 from __future__ import annotations
 
@@ -8,7 +9,29 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fermion.payloads import AuditEventPublic, AuditEventsPublic
+from fermion.store.context import ServerContext
 from fermion.store.tables import AuditEventRow
+
+
+def record(
+    context: ServerContext,
+    actor: str,
+    workspace: str | None,
+    method: str,
+    path: str,
+    status: int,
+    client: str | None,
+) -> None:
+    row = AuditEventRow(
+        actor=actor[:128],
+        workspace=workspace,
+        method=method,
+        path=path[:512],
+        status=status,
+        client=client[:64] if client else None,
+    )
+    with context.metadata.session() as session:
+        session.add(row)
 
 
 def list_events(
