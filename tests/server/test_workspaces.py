@@ -6,6 +6,7 @@ user's token is refused (401); a quota keeps a workspace's jobs waiting, and say
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -292,6 +293,7 @@ def test_the_cli_creates_users_and_workspaces_and_chooses_where_to_act(tenants, 
     assert refused.exit_code == 1 and "viewer" in refused.output
     allowed = run(app, ["-w", "team-c", "secret", "list"], env=carol)  # a member there
     assert allowed.exit_code == 0, allowed.output
+    assert "FERMION_WORKSPACE" not in os.environ  # -w held for that command only
     users = json.loads(run(app, ["user", "list", "--json"], env=server.env).stdout)
     carols = next(u for u in users["data"] if u["name"] == "carol")
     assert carols["workspaces"] == {"team-a": "viewer", "team-c": "member"}

@@ -86,6 +86,7 @@ app = typer.Typer(
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     workspace_name: Annotated[
         str | None,
         typer.Option(
@@ -96,7 +97,17 @@ def main(
     ] = None,
 ) -> None:
     if workspace_name:  # read by the settings of every Client this command makes
+        before = os.environ.get("FERMION_WORKSPACE")
         os.environ["FERMION_WORKSPACE"] = workspace_name
+        ctx.call_on_close(lambda: _restore("FERMION_WORKSPACE", before))
+
+
+def _restore(name: str, value: str | None) -> None:
+    """Put an environment variable back as it was (the CLI may run inside a program)."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 app.command("config")(config.config)

@@ -145,9 +145,10 @@ class JobCalls:
             self._json("GET", f"/api/v1/jobs/{job_id}/metrics", params=params)
         )
 
-    def set_job_endpoint(self, job_id: int, url: str) -> None:
-        """A replica reports where it listens."""
-        self._request("PUT", f"/api/v1/jobs/{job_id}/endpoint", json={"url": url})
+    def set_job_endpoint(self, job_id: int, url: str, key: str | None = None) -> None:
+        """A replica reports where it listens, and the key the gateway must show it."""
+        body = {"url": url, "key": key}
+        self._request("PUT", f"/api/v1/jobs/{job_id}/endpoint", json=body)
 
     def capacity(self) -> CapacityPublic:
         return CapacityPublic.model_validate(self._json("GET", "/api/v1/capacity"))

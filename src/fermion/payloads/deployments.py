@@ -81,3 +81,9 @@ class DeploymentToken(BaseModel):
 
 class EndpointRegister(BaseModel):
     url: str = Field(pattern=r"^https?://")
+    key: str | None = Field(
+        None,
+        min_length=16,
+        max_length=128,
+        description="the replica's own key: it answers requests carrying it only",
+    )

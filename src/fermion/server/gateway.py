@@ -38,6 +38,7 @@ RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError)
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=2)
 PROBE = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
 FORWARD_HEADERS = ("content-type", "inference-header-content-length")
+KEY_HEADER = "x-fermion-replica-key"
 # What a replica says about its answer that the caller gets too.
 ANSWER_HEADERS = (
     "inference-header-content-length",
@@ -68,6 +69,11 @@ class Target:
     replica_id: int
     deployment: str
     endpoint: str
+    key: str | None  # the replica answers requests that carry it only
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {KEY_HEADER: self.key} if self.key else {}
 
 
 class Gateway:
@@ -106,7 +112,8 @@ class Gateway:
 
     async def _probe(self, target: Target) -> bool:
         try:
-            async with self.http.get(f"{target.endpoint}/readyz", timeout=PROBE) as response:
+            probe = f"{target.endpoint}/readyz"
+            async with self.http.get(probe, timeout=PROBE, headers=target.headers) as response:
                 return response.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
@@ -183,7 +190,8 @@ class Gateway:
 
     async def _scrape(self, target: Target) -> str | None:
         try:
-            async with self.http.get(f"{target.endpoint}/metrics", timeout=PROBE) as response:
+            scrape = f"{target.endpoint}/metrics"
+            async with self.http.get(scrape, timeout=PROBE, headers=target.headers) as response:
                 return await response.text() if response.status == 200 else None
         except (aiohttp.ClientError, TimeoutError):
             return None
@@ -208,12 +216,13 @@ class Gateway:
         query: str,
     ) -> Answer:
         """Send the request to a ready replica; on a connection failure, to the next."""
-        sent = {k: v for k, v in headers.items() if k.lower() in FORWARD_HEADERS}
+        sent = {k: v for k, v in headers.items() if k.lower() in FORWARD_HEADERS}  # no key
         last_error: Exception | None = None
         for target in self.ready_targets(deployment):
             url = f"{target.endpoint}/{path}" + (f"?{query}" if query else "")
             try:
-                async with self.http.request(method, url, data=body, headers=sent) as response:
+                signed = sent | target.headers
+                async with self.http.request(method, url, data=body, headers=signed) as response:
                     content = await response.read()
                     kept = {h: response.headers[h] for h in ANSWER_HEADERS if h in response.headers}
                     return Answer(

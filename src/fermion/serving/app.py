@@ -18,14 +18,18 @@ from fastapi import FastAPI
 
 from fermion.error_responses import install_error_handlers
 from fermion.serving import routes, v2_routes
+from fermion.serving.replica_key import RequireKey
 from fermion.serving.runtimes import ModelRuntime
 from fermion.serving.state import ReplicaOptions, ReplicaState
 
 __all__ = ["create_replica_app"]
 
 
-def create_replica_app(load: Callable[[], ModelRuntime], options: ReplicaOptions) -> FastAPI:
-    """`load` runs once, in a thread, after the server has started."""
+def create_replica_app(
+    load: Callable[[], ModelRuntime], options: ReplicaOptions, key: str | None = None
+) -> FastAPI:
+    """`load` runs once, in a thread, after the server has started. With a `key`, every
+    request must carry it (replica_key.py)."""
     state = ReplicaState(load, options)
 
     @asynccontextmanager
@@ -47,4 +51,6 @@ def create_replica_app(load: Callable[[], ModelRuntime], options: ReplicaOptions
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(v2_routes.router)
+    if key is not None:
+        app.add_middleware(RequireKey, key=key)
     return app

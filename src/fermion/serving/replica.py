@@ -2,8 +2,9 @@
 
 One replica process: an inference server on a free loopback port (or --port). Inside
 a deployment it runs as a job of the scheduler: it fetches its model through the API,
-and once listening tells the platform its address (PUT /jobs/{id}/endpoint with its job
-token); the platform sends it traffic once its /readyz answers. SIGTERM stops it
+and once listening tells the platform its address and its key (PUT /jobs/{id}/endpoint
+with its job token); the platform sends it traffic once its /readyz answers, and it
+answers no request without that key (replica_key.py). SIGTERM stops it
 gracefully: requests in flight are answered first."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import uvicorn
 from fermion.payloads import MAX_BATCH_DELAY_MS, MAX_BATCH_SIZE
 from fermion.serving.app import create_replica_app
 from fermion.serving.bodies import MAX_REQUEST_MB
+from fermion.serving.replica_key import new_key
 from fermion.serving.runtimes import RUNTIMES, ModelRuntime, load_runtime
 from fermion.serving.state import ReplicaOptions
 
@@ -50,7 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def register_when_started(server: uvicorn.Server, url: str) -> None:
+def register_when_started(server: uvicorn.Server, url: str, key: str | None) -> None:
     """Tell the platform where this replica listens, once it accepts connections."""
     job_id = os.environ.get("FERMION_JOB_ID")
     while not server.started and not server.should_exit:
@@ -64,7 +66,7 @@ def register_when_started(server: uvicorn.Server, url: str) -> None:
     while not server.should_exit:  # the platform may be restarting: keep trying
         try:
             with Client() as client:
-                client.set_job_endpoint(int(job_id), url)
+                client.set_job_endpoint(int(job_id), url, key)
             return
         except FermionError as exc:
             log.warning("could not register %s with the platform (%s); retrying", url, exc)
@@ -110,15 +112,17 @@ def main(argv: list[str]) -> int:
     sock.bind((args.host, args.port))
     host, port = sock.getsockname()[:2]
     url = f"http://{host}:{port}"
+    # Started by the platform: it answers the gateway only (replica_key.py).
+    key = new_key() if os.environ.get("FERMION_JOB_ID") else None
     config = uvicorn.Config(
-        create_replica_app(load, options),
+        create_replica_app(load, options, key),
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    threading.Thread(target=register_when_started, args=(server, url), daemon=True).start()
+    threading.Thread(target=register_when_started, args=(server, url, key), daemon=True).start()
     server.run(sockets=[sock])
     return 0
 

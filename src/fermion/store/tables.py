@@ -244,6 +244,8 @@ class ReplicaRow(Base):
         ForeignKey("model_versions.id", ondelete="RESTRICT")
     )
     endpoint: Mapped[str | None] = mapped_column(String(256))
+    # What the gateway shows the replica on every request; it answers no one else.
+    key: Mapped[str | None] = mapped_column(String(128))
     endpoint_attempt: Mapped[int | None] = mapped_column(Integer)  # the attempt that listens there
     ready: Mapped[bool] = mapped_column(Boolean, default=False)  # its /readyz, last probed
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

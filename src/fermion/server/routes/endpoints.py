@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from fermion.errors import FermionError
+from fermion.errors import FermionError, NotFound
 from fermion.server.deps import BearerDep, get_gateway, request_token
 from fermion.serving.bodies import MAX_REQUEST_MB, read_body
 
@@ -20,8 +20,8 @@ LIMIT = int(MAX_REQUEST_MB * 2**20)
 
 
 async def authorize(name: str, request: Request, credentials: BearerDep) -> str:
-    """The deployment may be called by this caller: it is public, or the token is its
-    owner's (or an admin's), or the deployment's own."""
+    """The deployment may be called by this caller: it is public, or the token is of
+    someone in its workspace (or an admin's), or the deployment's own."""
     await get_gateway(request).access.check(name, request_token(request, credentials))
     return name
 
@@ -66,6 +66,9 @@ async def v2_ready(request: Request, name: Authorized) -> Response:
 async def v2(request: Request, path: str, name: Authorized) -> Response:
     """The Open Inference Protocol (KServe V2): model metadata, readiness, infer."""
     try:
+        if any(part in ("", ".", "..") for part in path.split("/")):
+            # Forwarded as is, /v2/%2e%2e/metrics would reach the replica's /metrics.
+            raise NotFound(f"no V2 path /v2/{path}; see /v2/models/{name}")
         return await _forward(request, name, f"v2/{path}")
     except FermionError as exc:  # V2 clients read {"error": message}
         return JSONResponse({"error": exc.message}, status_code=exc.status)

@@ -203,4 +203,5 @@ def register_endpoint(
     job_id: int, body: EndpointRegister, session: SessionDep, principal: ReporterDep
 ) -> None:
     """A replica tells where it listens (with its own job's token)."""
-    deployments.set_endpoint(session, jobs.visible(session, principal, job_id), body.url)
+    job = jobs.visible(session, principal, job_id)
+    deployments.set_endpoint(session, job, body.url, body.key)

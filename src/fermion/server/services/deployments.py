@@ -263,11 +263,12 @@ def deployment_token(session: Session, row: DeploymentRow, user: User) -> Deploy
 
 
 # -- replicas reporting in ---------------------------------------------------------------
-def serving_replicas(session: Session) -> list[tuple[int, str, str]]:
-    """(replica id, deployment name, endpoint) of every replica the gateway may route to
-    once its probe says it is ready: running its current attempt, not being stopped."""
+def serving_replicas(session: Session) -> list[tuple[int, str, str, str | None]]:
+    """(replica id, deployment name, endpoint, key) of every replica the gateway may
+    route to once its probe says it is ready: running its current attempt, not being
+    stopped."""
     rows = session.execute(
-        select(ReplicaRow.id, DeploymentRow.name, ReplicaRow.endpoint)
+        select(ReplicaRow.id, DeploymentRow.name, ReplicaRow.endpoint, ReplicaRow.key)
         .join(JobRow, ReplicaRow.job_id == JobRow.id)
         .join(DeploymentRow, ReplicaRow.deployment_id == DeploymentRow.id)
         .where(
@@ -289,11 +290,12 @@ def record_readiness(session: Session, changed: dict[int, bool]) -> None:
     session.commit()
 
 
-def set_endpoint(session: Session, job: JobRow, url: str) -> None:
+def set_endpoint(session: Session, job: JobRow, url: str, key: str | None) -> None:
     replica = session.scalar(select(ReplicaRow).where(ReplicaRow.job_id == job.id))
     if replica is None:
         raise Forbidden(f"job {job.id} is not a replica of a deployment")
     replica.endpoint = url
+    replica.key = key
     replica.endpoint_attempt = job.attempt
     replica.ready = False  # until the gateway's probe of /readyz says otherwise
     session.commit()

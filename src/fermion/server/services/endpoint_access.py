@@ -90,16 +90,18 @@ class EndpointAccess:
 
     async def check(self, name: str, token: str | None) -> None:
         """Raise NotFound, Unauthorized or Forbidden unless this caller may call `name`.
-        A deployment the caller may not see is 'not found', as if it did not exist."""
+        A deployment the caller may not see is 'not found', as if it did not exist; and
+        without a valid token, a private deployment and a missing one both answer 401,
+        so the answer tells no one which names exist."""
         access = self.deployments.get(name)
         if access is None:
             await self.reload()
             access = self.deployments.get(name)
-        if access is None:
-            raise _not_found(name)
-        if access.public:
+        if access is not None and access.public:
             return
         caller = await self._caller(token)
+        if access is None:
+            raise _not_found(name)
         if caller.deployment_id is not None:
             if caller.deployment_id != access.deployment_id:
                 raise Forbidden(f"this token belongs to another deployment, not {name!r}")

@@ -1,6 +1,7 @@
 """workspaces and memberships; every resource belongs to a workspace (the existing ones
 to "default"), names unique per workspace (deployments' stay server-wide: they are
-addresses); users can be disabled; the audit log, which the database keeps append-only
+addresses); users can be disabled; the audit log, which the database keeps append-only;
+each replica's key
 
 Revision ID: 0009
 Revises: 0008
@@ -88,6 +89,8 @@ def upgrade() -> None:
     for table, old_unique in BOUND.items():
         _bind_to_workspaces(table, old_unique)
     _audit_log()
+    with op.batch_alter_table("replicas") as batch:
+        batch.add_column(sa.Column("key", sa.String(length=128), nullable=True))
 
 
 def _audit_log() -> None:
@@ -146,6 +149,8 @@ def _bind_to_workspaces(table: str, old_unique: str | None) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("replicas") as batch:
+        batch.drop_column("key")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(sa.text("DROP TRIGGER audit_events_append_only ON audit_events"))
         op.execute(sa.text("DROP FUNCTION audit_events_append_only()"))
