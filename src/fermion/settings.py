@@ -51,6 +51,9 @@ class Settings(BaseSettings):
             " default: the home folder of the user running it, and the temporary folder."
         ),
     )
+    docs: Literal["signed-in", "public", "off"] = Field(
+        "signed-in", description="Who gets /docs and /openapi.json: signed-in, public, off."
+    )
     job_isolation: Literal["auto", "sandbox", "none"] = Field(
         "auto",
         description=(

@@ -72,7 +72,10 @@ def test_unknown_route_is_a_json_404(server):
     assert response.json()["error"] == "NOT_FOUND"
 
 
-def test_openapi_docs_are_served(server):
-    spec = httpx.get(f"{server.url}/openapi.json").json()
+def test_openapi_docs_are_served_to_the_signed_in(server):
+    bearer = {"Authorization": f"Bearer {server.token}"}
+    spec = httpx.get(f"{server.url}/openapi.json", headers=bearer).json()
     assert "/api/v1/datasets" in spec["paths"]
-    assert httpx.get(f"{server.url}/docs").status_code == 200
+    assert httpx.get(f"{server.url}/docs", headers=bearer).status_code == 200
+    for path in ("/openapi.json", "/docs"):
+        assert httpx.get(f"{server.url}{path}").status_code == 401

@@ -16,6 +16,7 @@ from fermion.resources import parse_capacity
 from fermion.scheduler import confinement
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
+from fermion.server import docs
 from fermion.server.audit import AuditLog
 from fermion.server.body_limit import JsonBodyLimit
 from fermion.server.deps import get_caller, get_principal
@@ -102,6 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="A self-hostable AI platform: datasets, training, models, deployments.",
         lifespan=lifespan,
+        openapi_url=None,  # served by docs.py, behind a token unless FERMION_DOCS=public
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_mb * 2**20)
@@ -119,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(endpoints.router)  # checks its own callers: public and deployment tokens
     app.include_router(session.router)  # the dashboard's sign-in
     dashboard.install(app)
+    docs.install(app, settings.docs)
     return app
 
 
