@@ -7,6 +7,7 @@ variables > `$FERMION_HOME/config.toml` > defaults.
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -62,7 +63,16 @@ class Settings(BaseSettings):
         ),
     )
     job_grace_s: float = Field(5.0, description="Seconds between SIGTERM and SIGKILL on cancel.")
+    tls_cert: Path | None = Field(
+        None, description="The server's certificate (PEM): with tls_key, it serves HTTPS."
+    )
+    tls_key: Path | None = Field(None, description="The private key of tls_cert (PEM).")
     # Client side.
+    ca_bundle: Path | None = Field(
+        None,
+        description="Certificates (PEM) to trust for the server; default: the system's, and"
+        " tls_cert when this home's server serves HTTPS with it.",
+    )
     url: str | None = Field(None, description="Server URL the CLI and SDK talk to.")
     token: str | None = Field(None, description="API token; default the credentials file.")
     token_file: Path | None = Field(
@@ -104,13 +114,27 @@ class Settings(BaseSettings):
         if self.url:
             return self.url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def trusted_certificates(self) -> Path | None:
+        """What HTTPS clients trust beyond the system: the given bundle, or this home's
+        own certificate (a self-signed one is its own authority)."""
+        return self.ca_bundle or self.tls_cert
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's `verify`: a context trusting `trusted_certificates`, or the system."""
+        trusted = self.trusted_certificates
+        return ssl.create_default_context(cafile=str(trusted)) if trusted else True
 
     @property
     def server_is_local_default(self) -> bool:
         """True when the URL points at a server this machine may start itself."""
         parsed = urlparse(self.server_url)
-        return parsed.hostname in LOOPBACK_HOSTS and (parsed.port or 80) == self.port
+        default_port = 443 if parsed.scheme == "https" else 80
+        return parsed.hostname in LOOPBACK_HOSTS and (parsed.port or default_port) == self.port
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from fermion.cli.output import JsonFlag, console, print_json
 from fermion.client import launcher
+from fermion.errors import InvalidInput
 from fermion.resources import parse_capacity
 from fermion.settings import Settings, load_settings
 
@@ -28,15 +30,32 @@ def start(
         str | None,
         typer.Option(help="What jobs may use, e.g. cpu=8,gpu=2,memory=32Gi (default: all)."),
     ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The certificate's private key.")] = None,
     foreground: Annotated[bool, typer.Option(help="Run in this terminal (for services).")] = False,
 ) -> None:
     """Start the server (in the background unless --foreground)."""
     if capacity:
         parse_capacity(capacity)  # refuse a typo here, not in the server's log
-    settings = load_settings(host=host, port=port, capacity=capacity)
+    settings = load_settings(
+        host=host, port=port, capacity=capacity, tls_cert=tls_cert, tls_key=tls_key
+    )
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise InvalidInput("HTTPS needs both --tls-cert and --tls-key")
+    for given in (settings.tls_cert, settings.tls_key):
+        if given is not None and not Path(given).is_file():
+            raise InvalidInput(f"{given} is not a file; --tls-cert and --tls-key take PEM files")
     if foreground:
         # The server's own entry point replaces this process (the CLI never imports it).
-        flags = {"--host": host, "--port": port, "--capacity": capacity}
+        flags = {
+            "--host": host,
+            "--port": port,
+            "--capacity": capacity,
+            "--tls-cert": tls_cert,
+            "--tls-key": tls_key,
+        }
         args = [str(part) for flag, value in flags.items() if value for part in (flag, value)]
         os.execv(sys.executable, [sys.executable, "-m", "fermion.server", *args])
     state = launcher.start(settings)

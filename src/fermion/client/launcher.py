@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -30,10 +31,10 @@ class ServerStatus:
     version: str | None = None
 
 
-def is_healthy(url: str, timeout: float = 2.0) -> str | None:
+def is_healthy(url: str, timeout: float = 2.0, verify: ssl.SSLContext | bool = True) -> str | None:
     """The server's version when it answers /healthz, else None."""
     try:
-        response = httpx.get(f"{url}/healthz", timeout=timeout)
+        response = httpx.get(f"{url}/healthz", timeout=timeout, verify=verify)
         if response.status_code == 200:
             return response.json().get("version", "?")
     except (httpx.HTTPError, ValueError):
@@ -56,7 +57,7 @@ def _pid_info(settings: Settings) -> dict | None:
 def status(settings: Settings) -> ServerStatus:
     info = _pid_info(settings)
     url = info["url"] if info else settings.server_url
-    version = is_healthy(url)
+    version = is_healthy(url, verify=settings.verify)
     return ServerStatus(
         url=url, running=version is not None, pid=info["pid"] if info else None, version=version
     )
@@ -79,10 +80,10 @@ def start(settings: Settings) -> ServerStatus:
         *(["--capacity", settings.capacity] if settings.capacity else []),
     ]
     env = {**os.environ, "FERMION_HOME": str(settings.home)}
-    for key in ("database_url", "artifact_url"):
+    for key in ("database_url", "artifact_url", "tls_cert", "tls_key"):
         value = getattr(settings, key)
         if value:
-            env[f"FERMION_{key.upper()}"] = value
+            env[f"FERMION_{key.upper()}"] = str(value)
     with open(settings.server_log_path, "ab") as log:
         process = subprocess.Popen(
             command,
@@ -94,7 +95,7 @@ def start(settings: Settings) -> ServerStatus:
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        version = is_healthy(settings.server_url, timeout=1.0)
+        version = is_healthy(settings.server_url, timeout=1.0, verify=settings.verify)
         if version:
             return ServerStatus(settings.server_url, True, process.pid, version)
         if process.poll() is not None:

@@ -80,7 +80,9 @@ class Client(
             and self.settings.server_is_local_default
         )
         self._token = self.settings.token
-        self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url, timeout=TIMEOUT, transport=transport, verify=self.settings.verify
+        )
 
     # -- plumbing --------------------------------------------------------------
     @property
@@ -100,7 +102,12 @@ class Client(
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._send(method, path, **kwargs)
-        except httpx.ConnectError:
+        except httpx.ConnectError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise ServerUnavailable(
+                    f"the server at {self.url} shows a certificate this machine does not"
+                    " trust; give the certificates to trust with FERMION_CA_BUNDLE=FILE.pem"
+                ) from None
             if not self.autostart:
                 raise ServerUnavailable(
                     f"no Fermion server answers at {self.url}; start one with"

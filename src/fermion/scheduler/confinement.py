@@ -111,6 +111,14 @@ def write_token(files: JobFiles, token: str) -> Path:
     return path
 
 
+def copy_trusted(settings: Settings, files: JobFiles) -> Path:
+    """The certificates the job trusts for the server, in its own folder: the sandbox
+    hides the server's home, where they may be kept. Public, so no secret moves."""
+    path = files.root / "ca.pem"
+    path.write_bytes(settings.trusted_certificates.read_bytes())
+    return path
+
+
 def environment(
     settings: Settings, job: JobRow, files: JobFiles, token: str, gpu_ids: list[int]
 ) -> dict[str, str]:
@@ -134,6 +142,8 @@ def environment(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.trusted_certificates:  # HTTPS with a certificate of its own: trust it
+        env["FERMION_CA_BUNDLE"] = str(copy_trusted(settings, files))
     if not job.scope:
         cache_dir = workspace_cache(settings, job)
         cache_dir.mkdir(parents=True, exist_ok=True)

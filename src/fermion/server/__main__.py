@@ -17,8 +17,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on")
     parser.add_argument("--capacity", help="what jobs may use, e.g. cpu=8,gpu=2,memory=32Gi")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
-    settings = load_settings(host=args.host, port=args.port, capacity=args.capacity)
+    settings = load_settings(
+        host=args.host,
+        port=args.port,
+        capacity=args.capacity,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        parser.error("HTTPS needs both --tls-cert and --tls-key (FERMION_TLS_CERT/KEY)")
     keep_private(settings)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -31,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         port=settings.port,
         log_level="info",
         access_log=False,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
 
 
