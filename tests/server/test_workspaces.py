@@ -298,3 +298,36 @@ def test_the_cli_creates_users_and_workspaces_and_chooses_where_to_act(tenants, 
     carols = next(u for u in users["data"] if u["name"] == "carol")
     assert carols["workspaces"] == {"team-a": "viewer", "team-c": "member"}
     assert carols["default_workspace"] == "team-a"
+
+
+def test_a_token_limited_to_reading_or_to_one_workspace(tenants):
+    server = tenants.server
+    with server.client() as admin:
+        admin.add_member("team-a", "bob")  # bob now belongs to both
+    made = CliRunner().invoke(
+        app,
+        ["token", "create", "reader", "--read-only", "--workspace", "team-b"],
+        env={**server.env, "FERMION_TOKEN": tenants.bob},
+    )
+    assert made.exit_code == 0, made.output
+    reader = made.stdout.strip().splitlines()[-1]
+    assert call(server, reader, "GET", "/api/v1/datasets").status_code == 200  # in team-b
+    changed = call(server, reader, "DELETE", "/api/v1/datasets/b-iris")
+    assert changed.status_code == 403 and "read-only" in changed.json()["message"]
+    elsewhere = call(server, reader, "GET", "/api/v1/datasets", workspace="team-a")
+    assert elsewhere.status_code == 403 and "team-b only" in elsewhere.json()["message"]
+    predicted = call(
+        server, reader, "POST", "/api/v1/deployments/b-endpoint/predict", json={"inputs": [RECORD]}
+    )
+    assert predicted.status_code == 200, predicted.text
+    # The dashboard session it opens is no stronger than the token.
+    signed_in = httpx.post(f"{server.url}/api/v1/session", json={"token": reader})
+    session = {
+        "Cookie": f"fermion_session={signed_in.cookies['fermion_session']}",
+        "X-Fermion-Dashboard": "1",
+    }
+    refused = httpx.delete(f"{server.url}/api/v1/datasets/b-iris", headers=session)
+    assert refused.status_code == 403
+    with server.client(token=tenants.bob) as bob:
+        listed = next(t for t in bob.list_tokens().data if t.name == "reader")
+        assert (listed.read_only, listed.workspace) == (True, "team-b")

@@ -19,11 +19,17 @@ def create(
     expires: Annotated[
         str | None, typer.Option(help="How long it lives: 30d, 12h, 90m (default: never).")
     ] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="It reads and calls endpoints; changes nothing.")
+    ] = False,
+    in_workspace: Annotated[
+        str | None, typer.Option("--workspace", help="It acts in this workspace only.")
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Make a token; its secret is printed this once (stdout), the server keeps a hash."""
     with Client() as client:
-        found = client.create_token(name, expires)
+        found = client.create_token(name, expires, read_only=read_only, workspace=in_workspace)
     if json:
         print_json(found)
         return
@@ -42,11 +48,13 @@ def list_(json: JsonFlag = False) -> None:
     if json:
         print_json(found)
         return
-    out = table("id", "name", "created", "expires")
+    out = table("id", "name", "created", "expires", "limits")
     for t in found.data:
-        out.add_row(
-            str(t.id), t.name, when(t.created_at), when(t.expires_at) if t.expires_at else "never"
+        limits = ", ".join(
+            [*(["read-only"] if t.read_only else []), *([t.workspace] if t.workspace else [])]
         )
+        expiry = when(t.expires_at) if t.expires_at else "never"
+        out.add_row(str(t.id), t.name, when(t.created_at), expiry, limits or "-")
     print_table(out, whole=("name",))
 
 

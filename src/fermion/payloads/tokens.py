@@ -27,6 +27,8 @@ def parse_duration(text: str) -> timedelta:
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64, description="what it is for: ci, laptop")
     expires: str | None = Field(None, description="how long it lives: 30d, 12h; none: for ever")
+    read_only: bool = Field(False, description="it reads, and calls endpoints; it changes nothing")
+    workspace: str | None = Field(None, description="it acts in this workspace only")
 
     @field_validator("name")
     @classmethod
@@ -48,6 +50,8 @@ class TokenPublic(BaseModel):
     name: str
     created_at: datetime
     expires_at: datetime | None
+    read_only: bool = False
+    workspace: str | None = None
 
 
 class TokenCreated(TokenPublic):

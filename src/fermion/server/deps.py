@@ -90,6 +90,11 @@ def get_caller(session: SessionDep, request: Request, credentials: BearerDep) ->
     principal = auth.authenticate(session, request_token(request, credentials))
     setattr(request.state, audit.ACTOR, principal.describe())
     principal.check_scope(request.method, request.url.path)
+    if principal.limits.get("read_only") and request.method not in SAFE_METHODS:
+        raise Forbidden(
+            "this token is read-only: it reads and calls deployments' endpoints; make"
+            " changes with another (fermion token create NAME)"
+        )
     if principal.deployment_id is not None:
         raise Forbidden(
             "a deployment's token can only call that deployment's endpoints"

@@ -57,8 +57,10 @@ class Token(Base):
     deployment_id: Mapped[int | None] = mapped_column(
         ForeignKey("deployments.id", ondelete="CASCADE")
     )
-    # Dashboard sessions expire; API tokens do not.
+    # Dashboard sessions expire; API tokens may.
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Less than its user may do, where set: {"read_only": true, "workspace": "vision"}.
+    scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="tokens")

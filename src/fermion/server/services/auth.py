@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class Principal:
     job_id: int | None = None
     deployment_id: int | None = None
     scope: dict[str, Any] | None = None  # a scoped job's: what its token may reach
+    limits: dict[str, Any] = field(default_factory=dict)  # the token's: read_only, workspace
     workspace: WorkspaceRow | None = None
     role: str | None = None  # admin, member or viewer, in `workspace`
 
@@ -104,6 +105,7 @@ def issue_token(
     job_id: int | None = None,
     deployment_id: int | None = None,
     expires_at: datetime | None = None,
+    scope: dict[str, Any] | None = None,
 ) -> str:
     """Create a token for `user` (or for one of their jobs or deployments, or a dashboard
     session); the secret is returned once and never stored."""
@@ -116,6 +118,7 @@ def issue_token(
             job_id=job_id,
             deployment_id=deployment_id,
             expires_at=expires_at,
+            scope=scope,
         )
     )
     return secret
@@ -156,6 +159,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
         job_id=row.job_id,
         deployment_id=row.deployment_id,
         scope=job.scope if job is not None else None,
+        limits=row.scope or {},
     )
 
 
@@ -195,7 +199,10 @@ def open_dashboard_session(session: Session, token: str, hours: float) -> tuple[
     if principal.job_id is not None or principal.deployment_id is not None:
         raise Forbidden("sign in with a user's API token, not a job's or a deployment's")
     expires = datetime.now(UTC) + timedelta(hours=hours)
-    secret = issue_token(session, principal.user, SESSION_NAME, expires_at=expires)
+    # The session may do what the token may, no more (a read-only token's is read-only).
+    secret = issue_token(
+        session, principal.user, SESSION_NAME, expires_at=expires, scope=principal.limits or None
+    )
     session.commit()
     return principal, secret
 

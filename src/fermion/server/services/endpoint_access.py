@@ -23,7 +23,7 @@ from fermion.errors import Forbidden, NotFound
 from fermion.server.services import auth
 from fermion.store.context import ServerContext
 from fermion.store.tables import DeploymentRow, JobRow
-from fermion.store.tenancy import MembershipRow
+from fermion.store.tenancy import MembershipRow, WorkspaceRow
 
 TOKEN_CACHE_S = 1.0
 TOKEN_CACHE_SIZE = 10_000
@@ -72,6 +72,11 @@ def _caller(session: Session, token: str | None) -> Caller:
             )
         )
     admin = principal.user.role == "admin" and principal.job_id is None
+    limited = principal.limits.get("workspace")
+    if limited:  # a token for one workspace calls that workspace's endpoints only
+        that = set(session.scalars(select(WorkspaceRow.id).where(WorkspaceRow.name == limited)))
+        workspaces = that if admin else workspaces & that
+        admin = False
     return Caller(frozenset(workspaces), admin, principal.deployment_id)
 
 

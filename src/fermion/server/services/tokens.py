@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from fermion.errors import NotFound
 from fermion.payloads import TokenCreate, TokenCreated, TokenPublic, TokensPublic
 from fermion.payloads.tokens import parse_duration
+from fermion.server.services import workspaces
 from fermion.server.services.auth import SESSION_NAME, find_token, issue_token
 from fermion.store.tables import Token, User
 
@@ -20,7 +21,13 @@ def create(session: Session, user: User, request: TokenCreate) -> TokenCreated:
     expires = None
     if request.expires is not None:
         expires = datetime.now(UTC) + parse_duration(request.expires)
-    secret = issue_token(session, user, request.name, expires_at=expires)
+    if request.workspace is not None:
+        workspace = workspaces.by_name(session, request.workspace)
+        if workspaces.role_in(session, user, workspace) is None:
+            raise workspaces.not_found(request.workspace)
+    scope = {"read_only": True} if request.read_only else {}
+    scope |= {"workspace": request.workspace} if request.workspace else {}
+    secret = issue_token(session, user, request.name, expires_at=expires, scope=scope or None)
     session.commit()
     row = find_token(session, secret)
     return TokenCreated(**public(row).model_dump(), token=secret)
@@ -49,6 +56,12 @@ def revoke(session: Session, user: User, token_id: int) -> None:
 
 
 def public(row: Token) -> TokenPublic:
+    scope = row.scope or {}
     return TokenPublic(
-        id=row.id, name=row.name, created_at=row.created_at, expires_at=row.expires_at
+        id=row.id,
+        name=row.name,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        read_only=bool(scope.get("read_only")),
+        workspace=scope.get("workspace"),
     )

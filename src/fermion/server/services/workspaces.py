@@ -30,14 +30,14 @@ from fermion.store.tenancy import MembershipRow, WorkspaceRow
 HEADER = "x-fermion-workspace"
 
 
-def _not_found(name: str) -> NotFound:
+def not_found(name: str) -> NotFound:
     return NotFound(f"workspace {name!r} not found; `fermion workspace list` shows yours")
 
 
 def by_name(session: Session, name: str) -> WorkspaceRow:
     row = session.scalar(select(WorkspaceRow).where(WorkspaceRow.name == name))
     if row is None:
-        raise _not_found(name)
+        raise not_found(name)
     return row
 
 
@@ -69,6 +69,10 @@ def enter(session: Session, principal: Principal, requested: str | None) -> None
         role = "member"
     else:
         user = principal.user
+        limited = principal.limits.get("workspace")
+        if limited and requested and requested != limited:
+            raise Forbidden(f"this token acts in workspace {limited} only")
+        requested = requested or limited
         if requested:
             workspace = session.scalar(select(WorkspaceRow).where(WorkspaceRow.name == requested))
         elif user.default_workspace_id is not None:
@@ -80,7 +84,7 @@ def enter(session: Session, principal: Principal, requested: str | None) -> None
             )
         role = role_in(session, user, workspace) if workspace is not None else None
         if role is None:
-            raise _not_found(requested or str(user.default_workspace_id))
+            raise not_found(requested or str(user.default_workspace_id))
     principal.workspace, principal.role = workspace, role
     tenancy.enter(session, workspace.id)
 
@@ -137,7 +141,7 @@ def read(session: Session, user: User, name: str) -> WorkspacePublic:
     row = session.scalar(select(WorkspaceRow).where(WorkspaceRow.name == name))
     role = role_in(session, user, row) if row is not None else None
     if role is None:
-        raise _not_found(name)
+        raise not_found(name)
     return public(session, row, role)
 
 

@@ -1,7 +1,7 @@
 """workspaces and memberships; every resource belongs to a workspace (the existing ones
 to "default"), names unique per workspace (deployments' stay server-wide: they are
 addresses); users can be disabled; the audit log, which the database keeps append-only;
-each replica's key
+each replica's key; tokens limited to reading, or to one workspace
 
 Revision ID: 0009
 Revises: 0008
@@ -91,6 +91,8 @@ def upgrade() -> None:
     _audit_log()
     with op.batch_alter_table("replicas") as batch:
         batch.add_column(sa.Column("key", sa.String(length=128), nullable=True))
+    with op.batch_alter_table("tokens") as batch:
+        batch.add_column(sa.Column("scope", sa.JSON(), nullable=True))
 
 
 def _audit_log() -> None:
@@ -151,6 +153,8 @@ def _bind_to_workspaces(table: str, old_unique: str | None) -> None:
 def downgrade() -> None:
     with op.batch_alter_table("replicas") as batch:
         batch.drop_column("key")
+    with op.batch_alter_table("tokens") as batch:
+        batch.drop_column("scope")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(sa.text("DROP TRIGGER audit_events_append_only ON audit_events"))
         op.execute(sa.text("DROP FUNCTION audit_events_append_only()"))
