@@ -223,7 +223,7 @@ def test_http_client_gets_400_with_details(server, tmp_path, digits_dir):
     assert body["details"]["count"] == 1
     assert body["details"]["problems"][0]["location"].endswith("1/bad.png")
     for bad in (
-        {"name": "ok", "type": "image-classification", "source": "/definitely/missing"},
+        {"name": "ok", "type": "image-classification", "source": "/tmp/fermion-definitely-missing"},
         {"name": "no spaces", "type": "image-classification", "source": str(root)},
         {"name": "ok", "type": "video", "source": str(root)},
         {"name": "ok", "type": "image-classification", "source": str(root), "split": [2, 0, 0]},

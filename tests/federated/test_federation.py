@@ -132,7 +132,7 @@ def test_a_site_reads_its_own_dataset_and_nothing_else(fed_server, client, feder
     assert "flower-supernode" in processes and len(processes.splitlines()) < 15, processes
 
     # Over the API: its token reads its dataset; another site's is refused, as is the rest.
-    token = supernode.environ()["FERMION_TOKEN"]
+    token = Path(supernode.environ()["FERMION_TOKEN_FILE"]).read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=fed_server.settings.server_url, headers=headers) as api:
         name_a, _, version_a = a.dataset.partition(":")

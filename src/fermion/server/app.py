@@ -103,9 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="A self-hostable AI platform: datasets, training, models, deployments.",
         lifespan=lifespan,
-        openapi_url=None,  # served by docs.py, behind a token unless FERMION_DOCS=public
-        docs_url=None,
-        redoc_url=None,
+        **docs.FASTAPI_OWN_OFF,  # served by docs.py, behind a token unless FERMION_DOCS=public
     )
     install_error_handlers(app)
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_mb * 2**20)

@@ -168,10 +168,13 @@ def get_user_reader(principal: PrincipalDep) -> User:
 Reader = Annotated[User, Depends(get_user_reader)]
 
 
-def get_account_user(caller: CallerDep) -> User:
-    """The calling user (not a job) for their own account: tokens, defaults."""
+def get_account_user(caller: CallerDep, request: Request) -> User:
+    """The calling user (not a job) for their own account: tokens, defaults. A token
+    limited to one workspace changes no account (it could mint a wider token)."""
     if caller.job_id is not None:
         raise Forbidden("a job's token cannot manage accounts; this call needs a user token")
+    if caller.limits.get("workspace") and request.method not in SAFE_METHODS:
+        raise Forbidden("a token limited to one workspace cannot change accounts or tokens")
     return caller.user
 
 

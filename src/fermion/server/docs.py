@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse
 
 from fermion.server.deps import get_caller
 
+FASTAPI_OWN_OFF = {"openapi_url": None, "docs_url": None, "redoc_url": None}
+
 
 def install(app: FastAPI, mode: str) -> None:
     """`app` was made with FastAPI's own docs routes off; add them as `mode` says."""
