@@ -43,13 +43,6 @@ def to_public(session: Session, user: User) -> UserPublic:
     )
 
 
-def find(session: Session, name: str) -> User:
-    user = session.scalar(select(User).where(User.name == name))
-    if user is None:
-        raise NotFound(f"user {name!r} not found; `fermion user list` shows them")
-    return user
-
-
 def create(session: Session, request: UserCreate) -> UserCreated:
     """A new user, in `request.workspace` if one is named, with a first API token."""
     workspace = workspaces.by_name(session, request.workspace) if request.workspace else None
@@ -91,7 +84,7 @@ def list_users(session: Session) -> UsersPublic:
 def update(session: Session, caller: User, name: str, changes: UserUpdate) -> UserPublic:
     """Change a user's role, default workspace, or disable them. Admins cannot disable
     or demote themselves: the server would be left without anyone to undo it."""
-    user = find(session, name)
+    user = workspaces.find_user(session, name)
     if user.id == caller.id and (changes.disabled or changes.role not in (None, "admin")):
         raise InvalidInput("you cannot disable or demote yourself; another admin can")
     if changes.role is not None:

@@ -45,8 +45,13 @@ def role_in(session: Session, user: User, workspace: WorkspaceRow) -> str | None
     """admin, member, viewer; None for a user who does not belong to it."""
     if user.role == "admin":
         return "admin"
+    membership = _membership(session, workspace, user)
+    return membership.role if membership is not None else None
+
+
+def _membership(session: Session, workspace: WorkspaceRow, user: User) -> MembershipRow | None:
     return session.scalar(
-        select(MembershipRow.role).where(
+        select(MembershipRow).where(
             MembershipRow.workspace_id == workspace.id, MembershipRow.user_id == user.id
         )
     )
@@ -145,7 +150,7 @@ def read(session: Session, user: User, name: str) -> WorkspacePublic:
     return public(session, row, role)
 
 
-def _user(session: Session, name: str) -> User:
+def find_user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
         raise NotFound(f"user {name!r} not found; `fermion user list` shows them")
@@ -155,12 +160,8 @@ def _user(session: Session, name: str) -> User:
 def add_member(session: Session, name: str, request: MemberAdd) -> WorkspacePublic:
     """Add a user, or change the role of one who belongs already."""
     row = by_name(session, name)
-    user = _user(session, request.user)
-    membership = session.scalar(
-        select(MembershipRow).where(
-            MembershipRow.workspace_id == row.id, MembershipRow.user_id == user.id
-        )
-    )
+    user = find_user(session, request.user)
+    membership = _membership(session, row, user)
     if membership is None:
         session.add(MembershipRow(workspace_id=row.id, user_id=user.id, role=request.role))
     else:
@@ -173,12 +174,8 @@ def add_member(session: Session, name: str, request: MemberAdd) -> WorkspacePubl
 
 def remove_member(session: Session, name: str, user_name: str) -> WorkspacePublic:
     row = by_name(session, name)
-    user = _user(session, user_name)
-    membership = session.scalar(
-        select(MembershipRow).where(
-            MembershipRow.workspace_id == row.id, MembershipRow.user_id == user.id
-        )
-    )
+    user = find_user(session, user_name)
+    membership = _membership(session, row, user)
     if membership is None:
         raise NotFound(f"{user_name} is not a member of {name}")
     session.delete(membership)
