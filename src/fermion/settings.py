@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     docs: Literal["signed-in", "public", "off"] = Field(
         "signed-in", description="Who gets /docs and /openapi.json: signed-in, public, off."
     )
+    encrypt_at_rest: bool = Field(
+        False,
+        description=(
+            "Seal every workspace's dataset and model files at rest (AES-GCM), not only"
+            " those of workspaces created with --encrypted."
+        ),
+    )
     job_isolation: Literal["auto", "sandbox", "none"] = Field(
         "auto",
         description=(

@@ -26,8 +26,16 @@ def _quota(w: WorkspacePublic) -> str:
     return ", ".join(parts) or "none"
 
 
+def _encryption(w: WorkspacePublic) -> str:
+    e = w.encryption
+    if not e.enabled:
+        return "off"
+    return f"on (key {e.key}{', sealing files again' if e.sealing else ''})"
+
+
 def _show(w: WorkspacePublic) -> None:
     console.print(f"[bold]{w.name}[/bold] (you: {w.role})  quota: {_quota(w)}")
+    console.print(f"  encryption at rest: {_encryption(w)}")
     for m in w.members:
         console.print(f"  {m.user}  {m.role}")
 
@@ -41,10 +49,11 @@ def list_(json: JsonFlag = False) -> None:
     if json:
         print_json(found)
         return
-    out = table("name", "your role", "members", "quota", "")
+    out = table("name", "your role", "members", "quota", "encrypted", "")
     for w in found.data:
         mark = "default" if w.name == me.default_workspace else ""
-        out.add_row(w.name, w.role, str(len(w.members)), _quota(w), mark)
+        encrypted = "yes" if w.encryption.enabled else "no"
+        out.add_row(w.name, w.role, str(len(w.members)), _quota(w), encrypted, mark)
     print_table(out, whole=("name",))
 
 
@@ -72,13 +81,32 @@ def create(
     memory: Memory = None,
     jobs: Jobs = None,
     replicas: Replicas = None,
+    encrypted: Annotated[
+        bool, typer.Option(help="Seal its datasets' and models' files at rest (AES-GCM).")
+    ] = False,
 ) -> None:
     """Create a workspace, with a quota if given (admins)."""
     with Client() as client:
         found = client.create_workspace(
-            name, cpu=cpu, gpu=gpu, memory=memory, jobs=jobs, replicas=replicas
+            name, encrypted, cpu=cpu, gpu=gpu, memory=memory, jobs=jobs, replicas=replicas
         )
     _show(found)
+
+
+@app.command()
+def encrypt(name: Name) -> None:
+    """Seal the workspace's dataset and model files at rest from now on; those it holds
+    are sealed in the background while they stay readable (admins). Cannot be undone."""
+    with Client() as client:
+        _show(client.encrypt_workspace(name))
+
+
+@app.command("rotate-key")
+def rotate_key(name: Name) -> None:
+    """Give the workspace a new data key: new files are sealed with it at once, the
+    others in the background (reads go on), then the old key is deleted (admins)."""
+    with Client() as client:
+        _show(client.rotate_workspace_key(name))
 
 
 @app.command("add-member")

@@ -42,9 +42,24 @@ class AccountCalls:
         return UserPublic.model_validate(self._json("PATCH", f"/api/v1/users/{name}", json=body))
 
     # -- workspaces -------------------------------------------------------------------
-    def create_workspace(self, name: str, **quota: Any) -> WorkspacePublic:
-        body = build(WorkspaceCreate, name=name, quota=build(Quota, **quota)).model_dump()
+    def create_workspace(self, name: str, encrypted: bool = False, **quota: Any) -> WorkspacePublic:
+        """A workspace; `encrypted` seals its datasets' and models' files at rest."""
+        body = build(
+            WorkspaceCreate, name=name, quota=build(Quota, **quota), encrypted=encrypted
+        ).model_dump()
         return WorkspacePublic.model_validate(self._json("POST", "/api/v1/workspaces", json=body))
+
+    def encrypt_workspace(self, name: str) -> WorkspacePublic:
+        """Seal the workspace's files at rest from now on; those it holds are sealed in
+        the background (`encryption.sealing` says while)."""
+        path = f"/api/v1/workspaces/{name}/encryption"
+        return WorkspacePublic.model_validate(self._json("PUT", path, json={"enabled": True}))
+
+    def rotate_workspace_key(self, name: str) -> WorkspacePublic:
+        """A new data key for the workspace; its files are sealed again under it in the
+        background, then the old key is deleted."""
+        path = f"/api/v1/workspaces/{name}/encryption/rotate"
+        return WorkspacePublic.model_validate(self._json("POST", path))
 
     def list_workspaces(self) -> WorkspacesPublic:
         return WorkspacesPublic.model_validate(self._json("GET", "/api/v1/workspaces"))

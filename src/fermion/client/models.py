@@ -78,8 +78,11 @@ class ModelCalls:
 
     def fetch_model(self, ref: str) -> Path:
         """A local folder with the model version's files: the stored folder itself when
-        the artifact store is on this machine, else a cached download."""
+        the artifact store is on this machine, else a cached download (a private one in
+        memory for a version sealed at rest)."""
         info = self.get_model_version(ref)
+        if info.encrypted:  # sealed at rest: opened by the server, kept in memory here
+            return self.private_copy(lambda dest: self.download_model(info.ref, dest))
         local = Path(info.uri)
         if "://" not in info.uri and (local / "model.safetensors").is_file():
             return local

@@ -7,6 +7,7 @@ the background when none answers.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -331,6 +332,16 @@ class Client(
                 with open(target, "wb") as f:
                     for chunk in response.iter_bytes(1 << 20):
                         f.write(chunk)
+
+    def private_copy(self, download: Callable[[Path], Any]) -> Path:
+        """A folder of this process's own, in memory (/dev/shm where there is one) and
+        removed when the process ends: for the files of a version sealed at rest, whose
+        plaintext must not land on a disk. Never cached."""
+        memory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+        folder = Path(tempfile.mkdtemp(prefix="fermion-private-", dir=memory))
+        atexit.register(shutil.rmtree, folder, True)
+        download(folder)
+        return folder
 
     def cached_copy(self, kind: str, key: str, download: Callable[[Path], Any]) -> Path:
         """`$FERMION_CACHE_DIR/KIND/KEY` (default $FERMION_HOME/cache), downloaded once: into a folder beside it, then

@@ -3,7 +3,9 @@
 The version's Arrow files are memory-mapped, not read into RAM. When the artifact store
 is a folder this process can see, they are opened in place; otherwise they are
 downloaded once through the API into `$FERMION_HOME/cache/datasets/<digest>` (content
-addressed, so a cached copy is never stale).
+addressed, so a cached copy is never stale). A version sealed at rest (an encrypted
+workspace's) is downloaded, opened by the server, into memory of this process's own
+(`Client.private_copy`), never into the cache.
 """
 
 from __future__ import annotations
@@ -137,6 +139,8 @@ class Dataset(TorchDataset):
 
 
 def _local_copy(info: DatasetVersionPublic, client: Any) -> Path:
+    if info.encrypted:  # sealed at rest: opened by the server, kept in memory here
+        return client.private_copy(lambda dest: client.download_dataset(info.ref, dest))
     local = Path(info.uri)
     if "://" not in info.uri and (local / "dataset_dict.json").exists():
         return local

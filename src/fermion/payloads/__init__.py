@@ -107,6 +107,8 @@ from fermion.payloads.users import (
     UserUpdate,
 )
 from fermion.payloads.workspaces import (
+    Encryption,
+    EncryptionChange,
     MemberAdd,
     MemberPublic,
     Quota,
@@ -126,6 +128,8 @@ __all__ = [
     "MemberAdd",
     "MemberPublic",
     "Quota",
+    "Encryption",
+    "EncryptionChange",
     "WorkspaceCreate",
     "WorkspacePublic",
     "WorkspacesPublic",

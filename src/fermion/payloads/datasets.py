@@ -72,6 +72,8 @@ class DatasetVersionPublic(BaseModel):
     class_names: list[str]
     class_counts: dict[str, dict[str, int]]
     size_bytes: int
+    # Its files are sealed at rest: read them through the API, never from the store's folder.
+    encrypted: bool = False
     skipped: list[Problem] = []
     skipped_count: int = 0
     created_at: datetime

@@ -28,6 +28,8 @@ class ModelVersionPublic(BaseModel):
     config: dict[str, Any]
     evaluations: list[dict[str, Any]] = []
     deployments: list[str] = []  # the deployments that serve this version
+    # Its files are sealed at rest: read them through the API, never from the store's folder.
+    encrypted: bool = False
     created_at: datetime
 
 

@@ -33,6 +33,20 @@ class Quota(BaseModel):
 class WorkspaceCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="letters, digits, . _ -")
     quota: Quota = Field(default_factory=Quota)
+    encrypted: bool = Field(False, description="seal its datasets' and models' files at rest")
+
+
+class EncryptionChange(BaseModel):
+    enabled: bool = Field(description="true: seal the workspace's files at rest from now on")
+
+
+class Encryption(BaseModel):
+    """Whether a workspace's dataset and model files are sealed at rest (AES-GCM)."""
+
+    enabled: bool
+    key: int | None = Field(None, description="the id of the data key that seals new files")
+    keys: int = Field(0, description="data keys held: more than one while a rotation runs")
+    sealing: bool = Field(False, description="files are being sealed again in the background")
 
 
 class MemberAdd(BaseModel):
@@ -49,6 +63,7 @@ class WorkspacePublic(BaseModel):
     name: str
     quota: Quota
     members: list[MemberPublic]
+    encryption: Encryption = Field(default_factory=lambda: Encryption(enabled=False))
     role: str = Field(description="the caller's role in it: admin, member or viewer")
     created_at: datetime
 

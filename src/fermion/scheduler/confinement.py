@@ -1,7 +1,9 @@
 """What a job starts with, and what of this machine it sees.
 
 - Its environment: this machine's, without the server's own settings and secrets
-  (PRIVATE_ENV); FERMION_HOME is a folder of the job's own, never the server's.
+  (PRIVATE_ENV, every FERMION_*) or any credential it holds for other systems
+  (CREDENTIAL_ENV: cloud keys, tokens, passwords); FERMION_HOME and HOME are a folder of
+  the job's own, never the server's.
 - Its token, in a file only it reads (FERMION_TOKEN_FILE, 0600, in its own folder), not
   in its environment, where `/proc/PID/environ` would show it to any process of the same
   user. The token reaches its own job, and reads its workspace's datasets and models
@@ -9,9 +11,10 @@
 - Its secrets, opened into its environment only (its log masks them).
 - A sandbox (sandbox.py: user, mount and process namespaces, no privileges needed): the
   server's home, database and artifact store look empty but for the job's own folder
-  and its workspace's dataset cache; it sees no process but its own, so it can neither
-  read another job's environment nor signal the server or another job. A job with a
-  scope (a federated site) also gets /tmp and /dev/shm of its own.
+  and its workspace's dataset cache, and so do the credential folders of the server
+  user's home (CREDENTIAL_DIRS); /dev/shm is its own; it sees no process but its own, so
+  it can neither read another job's environment nor signal the server or another job.
+  A job with a scope (a federated site) also gets a /tmp of its own.
 
 Isolation modes (FERMION_JOB_ISOLATION): `auto` (the default) sandboxes every job where
 the kernel allows unprivileged user namespaces, and otherwise runs jobs as the server's
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from functools import cache
@@ -43,6 +47,24 @@ PRIVATE_ENV = (
     "FERMION_TOKEN",
     "FERMION_TOKEN_FILE",
     "FERMION_MASTER_KEY",
+)
+# ... and the credentials that the server's user may hold for other systems (clouds,
+# registries, hubs): a job gets what it asks for with --secret, nothing of the server's.
+CREDENTIAL_ENV = re.compile(
+    r"^(AWS_|AZURE_|GOOGLE_|GCP_|GCLOUD_|CLOUDSDK_|KUBE|DOCKER_|GH_|GITHUB_|HF_TOKEN|PG)"
+    r"|TOKEN|SECRET|PASSW|CREDENTIAL|API_KEY|ACCESS_KEY|PRIVATE_KEY"
+)
+# Folders of the server user's home where such credentials live, hidden in the sandbox.
+CREDENTIAL_DIRS = (
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".config/gh",
+    ".kube",
+    ".docker",
+    ".ssh",
+    ".gnupg",
+    ".fermion",
 )
 TOKEN_FILE = "token"
 
@@ -87,14 +109,15 @@ def workspace_cache(settings: Settings, job: JobRow) -> Path:
 
 def isolation(settings: Settings, store: Path | None, job: JobRow, files: JobFiles) -> Isolation:
     """The server's folders hidden; the job's own folder (and cache) kept."""
-    hide = [settings.home]
+    hide = [settings.home, Path("/dev/shm")]  # /dev/shm: its own, where it keeps private copies
     hide += [store] if store is not None else []
+    hide += [Path.home() / name for name in CREDENTIAL_DIRS]
     database = settings.resolved_database_url
     if database.startswith("sqlite:///"):
         hide.append(Path(database.removeprefix("sqlite:///")).parent)
     keep = [files.root]
     if job.scope:
-        hide += [Path("/tmp"), Path("/dev/shm")]
+        hide.append(Path("/tmp"))
     else:
         keep.append(workspace_cache(settings, job))
     return Isolation(hide=hide, keep=keep)
@@ -123,7 +146,11 @@ def environment(
     settings: Settings, job: JobRow, files: JobFiles, token: str, gpu_ids: list[int]
 ) -> dict[str, str]:
     threads = str(max(1, int(job.cpu // max(job.nproc, 1))))
-    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PRIVATE_ENV and not CREDENTIAL_ENV.search(k) and not k.startswith("FERMION_")
+    }
     env.update(job.env)
     env.update(
         {
@@ -132,6 +159,7 @@ def environment(
             "FERMION_AUTOSTART": "false",
             # Its own: its caches and settings stay in the folder it may see.
             "FERMION_HOME": str(files.root / "home"),
+            "HOME": str(files.root / "home"),  # not the server user's, with its dotfiles
             "FERMION_JOB_ID": str(job.id),
             "FERMION_JOB_ATTEMPT": str(job.attempt),
             "FERMION_JOB_DIR": str(files.root),

@@ -40,13 +40,13 @@ from fermion.server.routes import (
     users,
     workspaces,
 )
+from fermion.server.services import encryption
 from fermion.server.services.auth import bootstrap_admin, issue_token
 from fermion.server.services.deployment_controller import DeploymentController
 from fermion.server.services.federation_controller import FederationController
 from fermion.server.services.sweep_controller import SweepController
 from fermion.settings import Settings, load_settings
 from fermion.store.context import ServerContext
-from fermion.store.secrets import master_key
 
 log = logging.getLogger("fermion.server")
 # The API's resources, each a routes module under /api/v1 behind a token, acting in one
@@ -73,7 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         hf.disable_progress_bars()
         context = ServerContext.open(settings)
-        master_key(settings)  # made now, or a bad FERMION_MASTER_KEY stops the start here
         bootstrap_admin(context.metadata, settings)
         app.state.context = context
         scheduler = Scheduler(context, make_executor(settings), issue_token=issue_token)
@@ -83,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler.reconcilers.append(controller.reconcile)
         scheduler.reconcilers.append(SweepController(context, scheduler).reconcile)
         scheduler.reconcilers.append(FederationController(context, scheduler).reconcile)
+        scheduler.reconcilers.append(encryption.Resealer(context).reconcile)
         app.state.scheduler = scheduler
         app.state.scheduler.start()
         app.state.gateway = Gateway(context)

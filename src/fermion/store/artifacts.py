@@ -4,20 +4,35 @@ logs) goes through here, on a local folder or any fsspec URL (s3://bucket/prefix
 Writes are atomic: on a local folder a file is written beside its destination and
 renamed over it; on object stores a PUT becomes visible only once complete. A
 reader never sees half a file.
+
+A file may be sealed at rest (sealing.py): writers pass the `Seal` of its workspace's
+data key, and readers need nothing: `open_read` sees a sealed file by its header and
+opens it with the key it names (through `data_key`, set by the server).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+from fermion.store.sealing import (
+    HEADER,
+    SEGMENT,
+    OpeningReader,
+    Seal,
+    SealedFileError,
+    SealingWriter,
+    key_id_of,
+)
 
 
 class ArtifactStore:
@@ -26,6 +41,8 @@ class ArtifactStore:
         self.options = dict(options or {})
         self.fs, root = fsspec.core.url_to_fs(self.url, **self.options)
         self.root = root.rstrip("/")
+        # key id -> data key, to open sealed files (keyring.Keyring.data_key)
+        self.data_key: Callable[[int], bytes] | None = None
         if self.is_local:
             Path(self.root).mkdir(parents=True, exist_ok=True)
 
@@ -58,7 +75,19 @@ class ArtifactStore:
 
     # -- writing ------------------------------------------------------------
     @contextmanager
-    def open_write(self, key: str) -> Iterator[IO[bytes]]:
+    def open_write(self, key: str, seal: Seal | None = None) -> Iterator[IO[bytes]]:
+        """A file to write `key` through, atomically; sealed when `seal` is given."""
+        if seal is None:
+            with self._open_write(key) as f:
+                yield f
+            return
+        with self._open_write(key) as raw:
+            sealing = SealingWriter(raw, seal.key_id, seal.key)
+            yield sealing  # type: ignore[misc]
+            sealing.close()  # the last segment: only on success, else the file is dropped
+
+    @contextmanager
+    def _open_write(self, key: str) -> Iterator[IO[bytes]]:
         dest = self.path(key)
         if not self.is_local:
             f = self.fs.open(dest, "wb")
@@ -84,13 +113,21 @@ class ArtifactStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def write_bytes(self, key: str, data: bytes) -> None:
-        with self.open_write(key) as f:
+    def write_bytes(self, key: str, data: bytes, seal: Seal | None = None) -> None:
+        with self.open_write(key, seal) as f:
             f.write(data)
 
-    def put_file(self, local: str | Path, key: str, move: bool = False) -> None:
+    def put_file(
+        self, local: str | Path, key: str, move: bool = False, seal: Seal | None = None
+    ) -> None:
         """Copy (or, on a local store, move) a local file to `key`, atomically."""
         dest = self.path(key)
+        if seal is not None:
+            with open(local, "rb") as src, self.open_write(key, seal) as dst:
+                shutil.copyfileobj(src, dst, SEGMENT)
+            if move:
+                os.unlink(local)
+            return
         if self.is_local and move:
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -104,13 +141,15 @@ class ArtifactStore:
         else:
             self.fs.put_file(str(local), dest)
 
-    def put_dir(self, local_dir: str | Path, key: str, move: bool = False) -> int:
+    def put_dir(
+        self, local_dir: str | Path, key: str, move: bool = False, seal: Seal | None = None
+    ) -> int:
         """Write every file under `local_dir` below `key`; returns the bytes written."""
         total = 0
         base = Path(local_dir)
         for file in sorted(p for p in base.rglob("*") if p.is_file()):
             total += file.stat().st_size
-            self.put_file(file, f"{key}/{file.relative_to(base).as_posix()}", move=move)
+            self.put_file(file, f"{key}/{file.relative_to(base).as_posix()}", move, seal)
         return total
 
     # -- reading ------------------------------------------------------------
@@ -121,7 +160,23 @@ class ArtifactStore:
         return self.fs.isfile(self.path(key))
 
     def open_read(self, key: str) -> IO[bytes]:
-        return self.fs.open(self.path(key), "rb")
+        """The file's bytes, opened (as plaintext) when it is sealed."""
+        raw = self.fs.open(self.path(key), "rb")
+        try:
+            if key_id_of(raw.read(HEADER.size)) is None:
+                raw.seek(0)
+                return raw
+            if self.data_key is None:
+                raise SealedFileError(f"{key} is sealed and this store holds no keys")
+            return io.BufferedReader(OpeningReader(raw, self.data_key), SEGMENT)
+        except BaseException:
+            raw.close()
+            raise
+
+    def sealed_with(self, key: str) -> int | None:
+        """The id of the data key that sealed the file, or None for a plain file."""
+        with self.fs.open(self.path(key), "rb") as f:
+            return key_id_of(f.read(HEADER.size))
 
     def read_bytes(self, key: str) -> bytes:
         with self.open_read(key) as f:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from fermion.settings import Settings
 from fermion.store import ArtifactStore, MetadataStore
+from fermion.store.keyring import Keyring
+from fermion.store.secrets import master_key
 
 
 @dataclass
@@ -14,15 +16,16 @@ class ServerContext:
     settings: Settings
     metadata: MetadataStore
     artifacts: ArtifactStore
+    keyring: Keyring
 
     @classmethod
     def open(cls, settings: Settings) -> ServerContext:
         settings.home.mkdir(parents=True, exist_ok=True)
-        return cls(
-            settings=settings,
-            metadata=MetadataStore(settings.resolved_database_url),
-            artifacts=ArtifactStore(settings.resolved_artifact_url, settings.artifact_options),
-        )
+        metadata = MetadataStore(settings.resolved_database_url)
+        artifacts = ArtifactStore(settings.resolved_artifact_url, settings.artifact_options)
+        keyring = Keyring(metadata, master_key(settings))
+        artifacts.data_key = keyring.data_key  # sealed files open wherever they are read
+        return cls(settings=settings, metadata=metadata, artifacts=artifacts, keyring=keyring)
 
     @property
     def scratch(self) -> Path:

@@ -19,9 +19,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fermion.store.base import Base, DateTime, utcnow
+from fermion.store.keyring import DataKeyRow
 from fermion.store.tenancy import WorkspaceBound
 
-__all__ = ["Base", "DateTime", "utcnow"]  # the base lives in store/base.py; tables import it here
+# The base lives in store/base.py, data keys in store/keyring.py; tables import them here.
+__all__ = ["Base", "DataKeyRow", "DateTime", "utcnow"]
 
 
 class User(Base):
@@ -105,6 +107,7 @@ class DatasetVersionRow(Base):
     class_names: Mapped[list[Any]] = mapped_column(JSON)
     class_counts: Mapped[dict[str, Any]] = mapped_column(JSON)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)  # files sealed at rest
     # Records skipped with --skip-invalid, with the reason for each.
     skipped: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -191,6 +194,7 @@ class ModelVersionRow(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     # `fermion model evaluate` results: dataset version, split, metrics, job.
     evaluations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)  # files sealed at rest
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     model: Mapped[ModelRow] = relationship(back_populates="versions")

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, event
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -47,6 +47,8 @@ class WorkspaceRow(Base):
     # Limits on what its jobs and replicas hold at once: cpu, gpu, memory (bytes),
     # jobs (running, replicas not counted), replicas. A key left out is no limit.
     quota: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Its datasets' and models' files are sealed at rest (store/sealing.py).
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -1,7 +1,14 @@
 from fastapi import APIRouter, status
 
-from fermion.payloads import MemberAdd, Quota, WorkspaceCreate, WorkspacePublic, WorkspacesPublic
-from fermion.server.deps import AccountUser, AdminOnly, SessionDep
+from fermion.payloads import (
+    EncryptionChange,
+    MemberAdd,
+    Quota,
+    WorkspaceCreate,
+    WorkspacePublic,
+    WorkspacesPublic,
+)
+from fermion.server.deps import AccountUser, AdminOnly, ContextDep, SessionDep
 from fermion.server.services import workspaces
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
@@ -39,3 +46,21 @@ def set_quota(name: str, body: Quota, session: SessionDep, _: AdminOnly) -> Work
     """Replace the workspace's quota (fields left out: no limit); the scheduler keeps
     its jobs and replicas within it."""
     return workspaces.set_quota(session, name, body)
+
+
+@router.put("/{name}/encryption", response_model=WorkspacePublic)
+def set_encryption(
+    name: str, body: EncryptionChange, session: SessionDep, _: AdminOnly
+) -> WorkspacePublic:
+    """Seal the workspace's dataset and model files at rest from now on (AES-GCM); the
+    files it holds are sealed in the background. Turning it off is refused."""
+    return workspaces.set_encryption(session, name, body.enabled)
+
+
+@router.post("/{name}/encryption/rotate", response_model=WorkspacePublic)
+def rotate_key(
+    name: str, session: SessionDep, context: ContextDep, _: AdminOnly
+) -> WorkspacePublic:
+    """A new data key seals new files at once; every file is sealed again under it in the
+    background (reads go on), and then the old key is deleted."""
+    return workspaces.rotate_key(context, session, name)

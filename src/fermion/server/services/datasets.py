@@ -25,7 +25,7 @@ from fermion.payloads import (
     DatasetVersionPublic,
 )
 from fermion.refs import format_ref, pick_version
-from fermion.server.services import source_roots, stored_files, uploads
+from fermion.server.services import encryption, source_roots, stored_files, uploads
 from fermion.store.context import ServerContext
 from fermion.store.tables import DatasetRow, DatasetVersionRow, User
 
@@ -49,6 +49,7 @@ def version_public(row: DatasetVersionRow, existing: bool = False) -> DatasetVer
         class_names=row.class_names,
         class_counts=row.class_counts,
         size_bytes=row.size_bytes,
+        encrypted=row.sealed,
         skipped=row.skipped.get("problems", []),
         skipped_count=row.skipped.get("count", 0),
         created_at=row.created_at,
@@ -115,9 +116,13 @@ def _create(
             if existing.digest == result.digest:
                 return version_public(existing, existing=True)
         key = f"datasets/{request.name}/{result.digest[:16]}-{uuid.uuid4().hex[:8]}"
+        seal = encryption.seal_for(context, session)
         try:
-            size = context.artifacts.put_dir(result.folder, key, move=True)
-            row = _insert_version(context, session, user, request, dataset, result, key, size)
+            size = context.artifacts.put_dir(result.folder, key, move=True, seal=seal)
+            sealed = seal is not None
+            row = _insert_version(
+                context, session, user, request, dataset, result, key, size, sealed
+            )
         except BaseException:
             session.rollback()
             context.artifacts.delete(key)
@@ -135,6 +140,7 @@ def _insert_version(
     result: IngestResult,
     key: str,
     size: int,
+    sealed: bool,
 ) -> DatasetVersionRow:
     """Commit the version's row: the moment it becomes visible."""
     if dataset is None:
@@ -156,6 +162,7 @@ def _insert_version(
         class_names=result.class_names,
         class_counts=result.class_counts,
         size_bytes=size,
+        sealed=sealed,
         skipped={
             "problems": [p.model_dump() for p in result.skipped.problems],
             "count": result.skipped.count,

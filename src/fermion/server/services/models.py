@@ -27,7 +27,7 @@ from fermion.payloads import (
 )
 from fermion.refs import format_ref, pick_version
 from fermion.scheduler.scheduler import job_files, now
-from fermion.server.services import stored_files, uploads
+from fermion.server.services import encryption, stored_files, uploads
 from fermion.store.context import ServerContext
 from fermion.store.tables import (
     DeploymentRow,
@@ -51,6 +51,7 @@ def version_public(row: ModelVersionRow) -> ModelVersionPublic:
         metrics=row.metrics,
         config=row.config,
         evaluations=row.evaluations or [],
+        encrypted=row.sealed,
         deployments=[d.name for d in row.deployments],
         created_at=row.created_at,
     )
@@ -138,7 +139,8 @@ def _register(
             f"model {name!r} exists for {model.type} data, not {kind}; pick another name"
         )
     key = f"models/{name}/{uuid.uuid4().hex[:12]}"
-    context.artifacts.put_dir(source, key)
+    seal = encryption.seal_for(context, session)
+    context.artifacts.put_dir(source, key, seal=seal)
     try:
         if model is None:
             model = ModelRow(name=name, type=kind, owner_id=owner_id, next_version=1)
@@ -152,6 +154,7 @@ def _register(
             metrics=manifest.metrics,
             config=config,
             evaluations=[],
+            sealed=seal is not None,
         )
         session.add(row)
         model.next_version += 1

@@ -22,8 +22,10 @@ from fermion.payloads import (
     WorkspacesPublic,
 )
 from fermion.resources import format_memory, parse_memory
+from fermion.server.services import encryption
 from fermion.server.services.auth import Principal
 from fermion.store import tenancy
+from fermion.store.context import ServerContext
 from fermion.store.tables import DeploymentRow, JobRow, User
 from fermion.store.tenancy import MembershipRow, WorkspaceRow
 
@@ -120,13 +122,16 @@ def public(session: Session, row: WorkspaceRow, role: str) -> WorkspacePublic:
         name=row.name,
         quota=quota_of(row),
         members=[MemberPublic(user=name, role=r) for name, r in members],
+        encryption=encryption.describe(session, row),
         role=role,
         created_at=row.created_at,
     )
 
 
 def create(session: Session, request: WorkspaceCreate) -> WorkspacePublic:
-    row = WorkspaceRow(name=request.name, quota=_stored_quota(request.quota))
+    row = WorkspaceRow(
+        name=request.name, quota=_stored_quota(request.quota), encrypted=request.encrypted
+    )
     session.add(row)
     try:
         session.flush()
@@ -191,4 +196,17 @@ def set_quota(session: Session, name: str, quota: Quota) -> WorkspacePublic:
     row = by_name(session, name)
     row.quota = _stored_quota(quota)
     session.flush()
+    return public(session, row, "admin")
+
+
+def set_encryption(session: Session, name: str, enabled: bool) -> WorkspacePublic:
+    row = by_name(session, name)
+    encryption.turn_on(session, row, enabled)
+    return public(session, row, "admin")
+
+
+def rotate_key(context: ServerContext, session: Session, name: str) -> WorkspacePublic:
+    row = by_name(session, name)
+    encryption.rotate(context, session, row)
+    session.commit()
     return public(session, row, "admin")

@@ -1,0 +1,179 @@
+"""Encryption at rest on a real server: an encrypted workspace's dataset and model files
+hold none of their plaintext on disk (the same data in a plain workspace does: the check
+can fail), and the dataset trains, the model deploys and answers as usual. A key rotation
+seals every file again while reads go on, then deletes the old key; turning encryption
+on seals what a workspace already holds."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import fermion as fm
+from fermion.errors import Conflict
+from fermion.payloads import WorkspacePublic
+from tests import sources
+from tests.conftest import start_server, stop_server
+
+MAGIC = b"FMSEAL01"  # a sealed file's first bytes, then the id of its data key
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    running = start_server(
+        tmp_path_factory.mktemp("encryption-home"), FERMION_CAPACITY="cpu=4,memory=12Gi"
+    )
+    with running.client() as admin:
+        admin.create_workspace("vault", encrypted=True)
+        admin.create_workspace("plain")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> tuple[Path, list[bytes]]:
+    folder = sources.digits_folder(tmp_path_factory.mktemp("digits"), limit=400)
+    return folder, [p.read_bytes() for p in sorted(folder.rglob("*.png"))]
+
+
+def files_under(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def holding(files: dict[Path, bytes], pieces: list[bytes]) -> list[Path]:
+    """The files that contain any of `pieces` as they are."""
+    return [path for path, data in files.items() if any(piece in data for piece in pieces)]
+
+
+def key_ids(folder: Path) -> set[int | None]:
+    """The data key each file is sealed with (None: a plain file)."""
+    found = set()
+    for data in files_under(folder).values():
+        sealed = data.startswith(MAGIC)
+        found.add(struct.unpack(">I", data[8:12])[0] if sealed else None)
+    return found
+
+
+def wait_sealed(admin: fm.Client, workspace: str, timeout: float = 60) -> WorkspacePublic:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = admin.get_workspace(workspace)
+        if not found.encryption.sealing and found.encryption.keys == 1:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"{workspace} still sealing: {found.encryption}")
+
+
+def test_an_encrypted_dataset_holds_no_source_bytes_and_trains_and_serves(server, digits):
+    folder, images = digits
+    with server.client(workspace="vault") as vault, server.client(workspace="plain") as plain:
+        sealed = vault.create_dataset("digits", "image-classification", str(folder))
+        clear = plain.create_dataset("digits", "image-classification", str(folder))
+        assert (sealed.encrypted, clear.encrypted) == (True, False)
+        assert sealed.digest == clear.digest  # the same records, stored two ways
+
+        # The plain copy holds the PNG files as they are: the search below can find them.
+        assert holding(files_under(Path(clear.uri)), images)
+        assert holding(files_under(Path(sealed.uri)), images) == []
+        assert key_ids(Path(sealed.uri)) == {vault.get_workspace("vault").encryption.key}
+
+        # Read through the API as before: rows, samples, and the dataset in a job.
+        assert vault.dataset_head(sealed.ref, limit=3).rows
+        local = fm.Dataset.from_local(sealed.ref, client=vault)
+        assert len(local) == sealed.split_counts["train"] and local[0][0].shape[0] == 3
+
+        started = vault.train("digits", epochs=2, memory="3Gi")
+        job = vault.wait_job(started.job.id, timeout=300)
+        assert job.status.value == "succeeded", vault.job_logs(job.id)
+        model = vault.get_model_version(started.config["name"])
+        assert model.encrypted and model.metrics["test"]["accuracy"] > 0.5
+        assert None not in key_ids(Path(model.uri))  # weights, labels, preprocessing: sealed
+
+        vault.deploy(model.ref, name="vault-digits", cpu=0.5, memory="1Gi")
+        vault.wait_deployment("vault-digits", timeout=180)
+        answer = vault.predict("vault-digits", image=images[0])[0]
+        assert answer["label"] in local.classes
+
+    # Nowhere under the server's home (job folders, caches, scratch) is a source image,
+    # except in the plain workspace's own copy.
+    everywhere = {
+        p: d for p, d in files_under(server.home).items() if not p.is_relative_to(clear.uri)
+    }
+    assert holding(everywhere, images) == []
+
+
+def test_a_rotation_seals_every_file_again_while_reads_go_on(server, digits):
+    folder, _ = digits
+    with server.client() as admin, server.client(workspace="vault") as vault:
+        version = vault.create_dataset("rotating", "image-classification", str(folder))
+        before = admin.get_workspace("vault").encryption.key
+        rows = vault.dataset_head(version.ref, limit=5).rows
+        failures: list[Exception] = []
+        stop = threading.Event()
+
+        def read() -> None:
+            with server.client(workspace="vault") as reader:
+                while not stop.is_set():
+                    try:
+                        assert reader.dataset_head(version.ref, limit=5).rows == rows
+                    except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                        failures.append(exc)
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for thread in readers:
+            thread.start()
+        try:
+            rotated = admin.rotate_workspace_key("vault")
+            assert rotated.encryption.key != before and rotated.encryption.keys == 2
+            done = wait_sealed(admin, "vault")
+        finally:
+            stop.set()
+            for thread in readers:
+                thread.join()
+        assert failures == []
+        assert key_ids(Path(version.uri)) == {done.encryption.key}
+        assert fm.Dataset.from_local(version.ref, client=vault)[0][1] in range(10)
+
+
+def test_turning_encryption_on_seals_what_a_workspace_holds(server, digits):
+    folder, images = digits
+    with server.client() as admin, server.client(workspace="plain") as plain:
+        admin.create_workspace("later")
+        with server.client(workspace="later") as later:
+            version = later.create_dataset("digits", "image-classification", str(folder))
+            assert None in key_ids(Path(version.uri))
+            admin.encrypt_workspace("later")
+            wait_sealed(admin, "later")
+            assert later.get_dataset_version(version.ref).encrypted
+            assert holding(files_under(Path(version.uri)), images) == []
+            assert len(fm.Dataset.from_local(version.ref, client=later)) == len(
+                fm.Dataset.from_local(f"digits:v{version.version}", client=plain)
+            )
+        with pytest.raises(Conflict, match="cannot be turned off"):
+            admin._json("PUT", "/api/v1/workspaces/later/encryption", json={"enabled": False})
+        with pytest.raises(Conflict, match="does not encrypt"):
+            admin.rotate_workspace_key("plain")
+
+
+def test_a_server_with_another_master_key_says_what_is_wrong(tmp_path, digits):
+    folder, _ = digits
+    home = tmp_path / "home"
+    first = start_server(home)
+    try:
+        with first.client() as admin:
+            admin.create_workspace("vault", encrypted=True)
+        with first.client(workspace="vault") as vault:
+            ref = vault.create_dataset("digits", "image-classification", str(folder)).ref
+    finally:
+        stop_server(first)
+    (home / "master.key").unlink()  # lost: the next start makes another
+    second = start_server(home, port=first.port)
+    try:
+        with second.client(workspace="vault") as vault, pytest.raises(Conflict, match="master"):
+            vault.dataset_head(ref)
+    finally:
+        stop_server(second)
