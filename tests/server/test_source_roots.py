@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from fermion.cli.main import app
 from fermion.errors import SourceOutsideRoots
+from fermion.server.services import source_roots
+from fermion.settings import Settings
 from tests import sources
 from tests.conftest import start_server, stop_server
 
@@ -53,6 +55,16 @@ def test_sources_outside_the_roots_or_inside_the_servers_files_are_refused(narro
         assert "FERMION_SOURCE_ROOTS" in answer.json()["message"]
     own_port = create(server, f"http://127.0.0.1:{server.port}/api/v1/users/me?x=.csv")
     assert own_port.status_code == 400 and "http:// is not a source" in own_port.text
+
+
+def test_a_folder_around_the_servers_own_files_is_refused(tmp_path, monkeypatch):
+    """A source of `~` would take `~/.fermion` and `~/.ssh` along: refused by default."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = Settings(home=tmp_path / ".fermion")
+    for source in (tmp_path, tmp_path / ".ssh", tmp_path / ".aws" / "credentials"):
+        with pytest.raises(SourceOutsideRoots, match="server's own files"):
+            source_roots.check(settings, None, str(source))
+    source_roots.check(settings, None, str(tmp_path / "photos"))  # beside them: fine
 
 
 def test_a_source_inside_a_root_is_read_in_place(narrow):

@@ -266,8 +266,9 @@ def test_tokens_public_endpoints_and_refusals(sdk, serving_server, digits_models
     replica = sdk.get_deployment("guarded").replica_details[0].endpoint
     for direct in (httpx.post(f"{replica}/predict", json=body), httpx.get(f"{replica}/metrics")):
         assert direct.status_code == 401 and "gateway only" in direct.json()["message"]
-    climbed = httpx.get(f"{url}/open/v2/%2e%2e/metrics")
-    assert climbed.status_code == 404 and "fermion_requests_total" not in climbed.text
+    for climb in ("%2e%2e", "%252e%252e", ".%2e", "models%2f..%2f.."):
+        climbed = httpx.get(f"{url}/open/v2/{climb}/metrics")
+        assert climbed.status_code == 404 and "fermion_requests_total" not in climbed.text
     big = b'{"inputs": ["' + b"A" * (50 * 2**20) + b'"]}'
     assert httpx.post(f"{url}/open/predict", content=big, timeout=60).status_code == 413
     wrong = httpx.post(f"{url}/open/predict", json={"inputs": [[1, 2]]})

@@ -136,6 +136,22 @@ def test_an_existing_database_moves_into_the_default_workspace(database_url):
                 " VALUES (3, 'digits', 'image-classification', 7, 2, CURRENT_TIMESTAMP)"
             )
         )
+        for user_id, name in ((8, "bob"), (9, "cy")):
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, name, role, job_defaults, created_at)"
+                    f" VALUES ({user_id}, '{name}', 'member', '{{}}', CURRENT_TIMESTAMP)"
+                )
+            )
+        for owner_id in (7, 8, 9):  # each user had their own API_KEY
+            connection.execute(
+                text(
+                    "INSERT INTO secrets (owner_id, name, sealed, created_at, updated_at)"
+                    f" VALUES ({owner_id}, 'API_KEY', :sealed, CURRENT_TIMESTAMP,"
+                    " CURRENT_TIMESTAMP)"
+                ),
+                {"sealed": b"x"},
+            )
         connection.execute(  # a dataset's version: recreating its table must keep it
             text(
                 "INSERT INTO dataset_versions (dataset_id, version, digest, uri, source, spec,"
@@ -151,6 +167,8 @@ def test_an_existing_database_moves_into_the_default_workspace(database_url):
         assert ada.default_workspace_id == 1 and ada.disabled is False
         assert session.scalar(select(DatasetRow)).workspace_id == 1
         assert session.scalar(select(DatasetVersionRow)).digest == "d1"
+        secrets = session.execute(text("SELECT owner_id, name FROM secrets ORDER BY id"))
+        assert list(secrets) == [(7, "API_KEY"), (8, "API_KEY_8"), (9, "API_KEY_9")]
         role = session.execute(text("SELECT role FROM memberships WHERE user_id = 7")).scalar()
         assert role == "viewer"
         other = WorkspaceRow(name="team-b", quota={})

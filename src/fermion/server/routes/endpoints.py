@@ -6,6 +6,7 @@ without a token, and a deployment's own token is good here and nowhere else."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,6 +18,7 @@ from fermion.serving.bodies import MAX_REQUEST_MB, read_body
 
 router = APIRouter(prefix="/api/v1/deployments/{name}", tags=["inference"])
 LIMIT = int(MAX_REQUEST_MB * 2**20)
+V2_SEGMENT = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.\-]+")  # names and verbs; no %, no . or ..
 
 
 async def authorize(name: str, request: Request, credentials: BearerDep) -> str:
@@ -66,8 +68,9 @@ async def v2_ready(request: Request, name: Authorized) -> Response:
 async def v2(request: Request, path: str, name: Authorized) -> Response:
     """The Open Inference Protocol (KServe V2): model metadata, readiness, infer."""
     try:
-        if any(part in ("", ".", "..") for part in path.split("/")):
-            # Forwarded as is, /v2/%2e%2e/metrics would reach the replica's /metrics.
+        if not all(V2_SEGMENT.fullmatch(part) for part in path.split("/")):
+            # Forwarded as is, /v2/%2e%2e/metrics (or %252e%252e, decoded once here and
+            # once more by the HTTP client) would reach the replica's /metrics.
             raise NotFound(f"no V2 path /v2/{path}; see /v2/models/{name}")
         return await _forward(request, name, f"v2/{path}")
     except FermionError as exc:  # V2 clients read {"error": message}

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fermion.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fermion.errors import Conflict, Forbidden, NotFound
 from fermion.modelfile import read_manifest
 from fermion.payloads import (
     EvaluationRecord,
@@ -26,6 +26,7 @@ from fermion.payloads import (
     ModelVersionPublic,
 )
 from fermion.refs import format_ref, pick_version
+from fermion.scheduler.outputs import copy_job_folder
 from fermion.scheduler.scheduler import job_files, now
 from fermion.server.services import encryption, stored_files, uploads
 from fermion.store.context import ServerContext
@@ -88,27 +89,12 @@ def get_version(session: Session, name: str, version: int | None) -> ModelVersio
 def register_from_job(
     context: ServerContext, session: Session, job: JobRow, name: str, folder: str
 ) -> ModelVersionPublic:
-    source = inside_output(job_files(context, job.id).artifacts, folder, job.id)
-    return _register(context, session, source, name, owner_id=job.owner_id, job_id=job.id)
-
-
-def inside_output(output: Path, folder: str, job_id: int) -> Path:
-    """The job's model folder, which must lie in its own output with nothing in it that
-    links out: the server copies it with its own rights, so a link to a file elsewhere
-    would hand that file to the job."""
-    output = output.resolve()
-    source = (output / folder).resolve()
-    if not source.is_relative_to(output):
-        raise Forbidden(f"job {job_id} may register a folder of its own output only, not {folder}")
-    if not source.is_dir():
-        raise InvalidInput(f"job {job_id} has no model to register: {folder}/ does not exist")
-    for path in source.rglob("*"):
-        if path.is_symlink() and not path.resolve().is_relative_to(source):
-            raise Forbidden(
-                f"job {job_id}'s model folder has a link that leads out of it"
-                f" ({path.relative_to(source)}); write the files themselves"
-            )
-    return source
+    """Register a folder of the job's own output. It is copied first, without following
+    links: the job may still be changing it, and the server reads with its own rights."""
+    with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
+        output = job_files(context, job.id).artifacts
+        source = copy_job_folder(output, folder, Path(tmp) / "model", job.id)
+        return _register(context, session, source, name, owner_id=job.owner_id, job_id=job.id)
 
 
 def import_model(
@@ -184,10 +170,17 @@ def open_file(context: ServerContext, row: ModelVersionRow, path: str) -> Iterat
 def check_evaluator(context: ServerContext, job: JobRow, row: ModelVersionRow) -> None:
     """A job reports an evaluation only of the model version it was queued to evaluate."""
     ref = format_ref(row.model.name, row.version)
-    spec = job_files(context, job.id).code / "evaluate.json"
-    asked = json.loads(spec.read_text()).get("model") if job.kind == "evaluate" else None
+    asked = _evaluated_by(context, job) if job.kind == "evaluate" else None
     if asked != ref:
         raise Forbidden(f"job {job.id} was not queued to evaluate {ref}; it cannot report on it")
+
+
+def _evaluated_by(context: ServerContext, job: JobRow) -> str | None:
+    try:
+        spec = json.loads((job_files(context, job.id).code / "evaluate.json").read_text())
+        return spec.get("model") if isinstance(spec, dict) else None
+    except (OSError, ValueError):  # the job's own folder: it may have removed or mangled it
+        return None
 
 
 def add_evaluation(

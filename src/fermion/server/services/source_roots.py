@@ -4,7 +4,8 @@ A caller names a path and the server reads it with its own rights, so an uncheck
 would let any member read the server's machine (/etc, other users' files, the server's
 own database). Local sources must lie under the configured roots (FERMION_SOURCE_ROOTS;
 by default the home folder of the user running the server and the temporary folder), and
-never inside the server's own home or artifact store. The path is resolved first, so
+neither inside nor around the server's own home, its artifact store or its user's
+credential folders (~/.ssh, ~/.aws, ...): a source of `~` would take `~/.fermion` along. The path is resolved first, so
 neither `..` nor a symbolic link leads out. A source outside is refused with
 SourceOutsideRoots, on which the CLI and SDK upload it instead: uploads work from
 anywhere. Remote sources are object stores only (datasets/source.py refuses http://),
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from fermion.errors import SourceOutsideRoots
+from fermion.scheduler.confinement import CREDENTIAL_DIRS
 from fermion.settings import Settings
 
 
@@ -30,9 +32,10 @@ def roots(settings: Settings) -> list[Path]:
 
 
 def forbidden(settings: Settings, store: Path | None) -> list[Path]:
-    """The server's own files: never a dataset source, whatever the roots."""
-    own = [settings.home.resolve()]
-    return own + ([store.resolve()] if store is not None else [])
+    """The server's own files and its user's credentials: never a dataset source, nor
+    any part of one, whatever the roots."""
+    own = [settings.home.resolve(), *(Path.home() / name for name in CREDENTIAL_DIRS)]
+    return [p.resolve() for p in own] + ([store.resolve()] if store is not None else [])
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -40,17 +43,21 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def check(settings: Settings, store: Path | None, source: str) -> None:
-    """Refuse a local source outside the roots, or inside the server's own files."""
+    """Refuse a local source outside the roots, or inside or around the server's own files."""
     protocol = source.partition("://")[0].lower() if "://" in source else "file"
     if protocol not in ("file", "local"):
         return
     path = Path(source.partition("://")[2] if "://" in source else source).resolve()
-    own = next((f for f in forbidden(settings, store) if _inside(path, f)), None)
+    own = [f for f in forbidden(settings, store) if _inside(path, f) or _inside(f, path)]
     allowed = roots(settings)
-    if own is not None or not any(_inside(path, root) for root in allowed):
-        why = "is the server's own" if own is not None else "is outside the folders"
+    if own or not any(_inside(path, root) for root in allowed):
+        where = (
+            f"reaches the server's own files ({own[0]}), never a source"
+            if own
+            else "is outside the folders the server reads sources from"
+        )
         raise SourceOutsideRoots(
-            f"dataset source {source} {why} the server reads sources from"
-            f" ({os.pathsep.join(str(r) for r in allowed)}; FERMION_SOURCE_ROOTS sets them);"
+            f"dataset source {source} {where}; the server reads sources from"
+            f" {os.pathsep.join(str(r) for r in allowed)} (FERMION_SOURCE_ROOTS sets them);"
             " upload it from your machine instead: fermion dataset create --upload"
         )

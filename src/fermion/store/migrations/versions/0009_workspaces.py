@@ -86,6 +86,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         )
     op.execute(sa.text(f"UPDATE users SET default_workspace_id = {DEFAULT}"))
+    _rename_shared_secret_names()
     for table, old_unique in BOUND.items():
         _bind_to_workspaces(table, old_unique)
     _audit_log()
@@ -93,6 +94,19 @@ def upgrade() -> None:
         batch.add_column(sa.Column("key", sa.String(length=128), nullable=True))
     with op.batch_alter_table("tokens") as batch:
         batch.add_column(sa.Column("scope", sa.JSON(), nullable=True))
+
+
+def _rename_shared_secret_names() -> None:
+    """Secrets were each user's own; now they are the workspace's, one per name. Where
+    users had the same name, the first keeps it and the others become NAME_<user id>
+    (sealed under the old name, so `fermion secret set` must set them again)."""
+    op.execute(
+        sa.text(
+            "UPDATE secrets SET name = name || '_' || CAST(owner_id AS VARCHAR(16))"
+            " WHERE EXISTS (SELECT 1 FROM secrets AS earlier"
+            " WHERE earlier.name = secrets.name AND earlier.id < secrets.id)"
+        )
+    )
 
 
 def _audit_log() -> None:
