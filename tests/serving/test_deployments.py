@@ -7,9 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,76 +18,10 @@ import tritonclient.http as triton
 import fermion as fm
 from fermion.client import launcher
 from tests import sources
-from tests.conftest import Cli, start_server, stop_server
+from tests.conftest import Cli
 from tests.scheduler.conftest import job_processes, wait_for
 from tests.serving import folders
-from tests.serving.conftest import remove
-
-IMAGE = sources.png_bytes(value=200)
-
-
-@pytest.fixture(scope="module")
-def serving_server(tmp_path_factory):
-    running = start_server(
-        tmp_path_factory.mktemp("serving-home"),
-        FERMION_CAPACITY="cpu=4,memory=16Gi",
-        FERMION_JOB_GRACE_S="10",
-    )
-    yield running
-    stop_server(running)
-
-
-@pytest.fixture()
-def sdk(serving_server) -> Iterator[fm.Client]:
-    with serving_server.client() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def digits_models(serving_server, tmp_path_factory) -> list[str]:
-    """Two versions of an image model (different weights) in the registry."""
-    root = tmp_path_factory.mktemp("models")
-    with serving_server.client() as client:
-        return [
-            client.import_model("digits-cnn", folders.image_model(root / f"v{i}", seed=i)).ref
-            for i in (1, 2)
-        ]
-
-
-class Traffic:
-    """A client thread predicting without pause; counts answers and failures."""
-
-    def __init__(self, client: fm.Client, deployment: str) -> None:
-        self.client, self.deployment = client, deployment
-        self.models: list[str] = []
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        body = {"inputs": [base64.b64encode(IMAGE).decode()]}
-        with httpx.Client(
-            base_url=self.client.url,
-            timeout=30,
-            headers={"Authorization": f"Bearer {self.client.token}"},
-        ) as http:
-            while not self._stop.is_set():
-                try:
-                    answer = http.post(f"/api/v1/deployments/{self.deployment}/predict", json=body)
-                    if answer.status_code == 200:
-                        self.models.append(answer.json()["model"])
-                    else:
-                        self.failures.append(f"{answer.status_code}: {answer.text}")
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+from tests.serving.conftest import IMAGE, Traffic, remove
 
 
 def replica_pid(client, job_id: int) -> int:

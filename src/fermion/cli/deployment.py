@@ -20,12 +20,26 @@ from fermion.payloads import (
     MAX_BATCH_SIZE,
     REPLICA_CPU,
     REPLICA_MEMORY,
+    SCALE_DOWN_DELAY_S,
+    TARGET_CONCURRENCY,
     DeploymentPublic,
 )
 
 app = typer.Typer(help="Models served as HTTP endpoints.", no_args_is_help=True)
 
 WaitFlag = Annotated[bool, typer.Option(help="Wait until every replica is ready.")]
+MinReplicas = Annotated[
+    int, typer.Option(help="Autoscaling: the fewest replicas (0: none while idle).")
+]
+MaxReplicas = Annotated[
+    int | None, typer.Option(help="Autoscaling on: replicas follow the load, up to this many.")
+]
+TargetConcurrency = Annotated[
+    float, typer.Option(help="Autoscaling: requests in flight per replica to aim at.")
+]
+ScaleDownDelay = Annotated[
+    float, typer.Option(help="Autoscaling: seconds of lower load before replicas stop.")
+]
 
 
 def _wait(client: Client, name: str, timeout: float = 600) -> DeploymentPublic:
@@ -40,7 +54,7 @@ def _wait(client: Client, name: str, timeout: float = 600) -> DeploymentPublic:
             if line != shown:
                 status.update(line)
                 shown = line
-            if deployment.status in ("ready", "stopped"):
+            if deployment.status in ("ready", "stopped", "idle"):
                 return deployment
             if deployment.status == "failed":
                 reasons = {r.reason for r in deployment.replica_details if r.reason}
@@ -73,10 +87,15 @@ def deploy(
         str,
         typer.Option(help="torch, or onnx: ONNX Runtime, light replicas (image, tabular)."),
     ] = "torch",
+    min_replicas: MinReplicas = 1,
+    max_replicas: MaxReplicas = None,
+    target_concurrency: TargetConcurrency = TARGET_CONCURRENCY,
+    scale_down_delay: ScaleDownDelay = SCALE_DOWN_DELAY_S,
     wait: WaitFlag = True,
     json: JsonFlag = False,
 ) -> None:
-    """Serve a registered model: N replicas behind one endpoint, with dynamic batching."""
+    """Serve a registered model: N replicas behind one endpoint, with dynamic batching;
+    with --max-replicas, as many as its load needs."""
     with Client() as client:
         deployment = client.deploy(
             model,
@@ -88,8 +107,14 @@ def deploy(
             memory=memory,
             public=public,
             runtime=runtime,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            target_concurrency=target_concurrency,
+            scale_down_delay_s=scale_down_delay,
         )
-        err_console.print(f"Deploying {deployment.model} as {name} ({replicas} replica(s))")
+        err_console.print(
+            f"Deploying {deployment.model} as {name} ({deployment.replicas} replica(s))"
+        )
         if wait:
             deployment = _wait(client, name)
     if json:
@@ -145,6 +170,7 @@ def show(name: str, json: JsonFlag = False) -> None:
         ("resources", f"cpu {d.cpu:g}, memory {d.memory} per replica"),
         ("runtime", d.runtime),
         ("batching", f"up to {d.max_batch_size} inputs, waiting up to {d.max_batch_delay_ms:g} ms"),
+        ("autoscaling", _describe_autoscaling(d)),
         ("access", "public" if d.public else "token (user or `fermion deployment token`)"),
         ("created", when(d.created_at)),
         ("updated", when(d.updated_at)),
@@ -165,6 +191,44 @@ def show(name: str, json: JsonFlag = False) -> None:
                 str(r.job_id), r.model, r.state, r.endpoint or "-", str(r.restarts), r.reason or ""
             )
         print_table(out, whole=("job", "state"))
+    if d.scale_events:
+        out = table("when", "replicas", "why", title="Autoscaling")
+        for e in d.scale_events[-10:]:
+            out.add_row(when(e.at), f"{e.before} -> {e.after}", e.reason)
+        print_table(out, whole=("when", "replicas"))
+
+
+def _describe_autoscaling(d: DeploymentPublic) -> str:
+    if d.autoscaling is None:
+        return "off (fermion deployment autoscale NAME --max-replicas N turns it on)"
+    a = d.autoscaling
+    return (
+        f"{a.min_replicas} to {a.max_replicas} replicas, {a.target_concurrency:g} requests in"
+        f" flight each; down after {a.scale_down_delay_s:g} s of less"
+    )
+
+
+@app.command()
+def autoscale(
+    name: str,
+    min_replicas: MinReplicas = 1,
+    max_replicas: MaxReplicas = None,
+    target_concurrency: TargetConcurrency = TARGET_CONCURRENCY,
+    scale_down_delay: ScaleDownDelay = SCALE_DOWN_DELAY_S,
+    off: Annotated[bool, typer.Option("--off", help="Replicas set by hand again.")] = False,
+) -> None:
+    """Let the deployment set its replicas from its load, within bounds."""
+    if max_replicas is None and not off:
+        raise InvalidInput("give --max-replicas N (and --min-replicas), or --off")
+    with Client() as client:
+        d = client.autoscale_deployment(
+            name,
+            min_replicas=min_replicas,
+            max_replicas=None if off else max_replicas,
+            target_concurrency=target_concurrency,
+            scale_down_delay_s=scale_down_delay,
+        )
+    console.print(f"{name}: autoscaling {_describe_autoscaling(d)}; {d.replicas} replica(s) now")
 
 
 @app.command()

@@ -18,6 +18,10 @@ from fermion.payloads import (
     MAX_BATCH_SIZE,
     REPLICA_CPU,
     REPLICA_MEMORY,
+    SCALE_DOWN_DELAY_S,
+    TARGET_CONCURRENCY,
+    Autoscaling,
+    DeploymentAutoscale,
     DeploymentCreate,
     DeploymentPublic,
     DeploymentScale,
@@ -26,6 +30,20 @@ from fermion.payloads import (
     DeploymentUpdate,
     build,
 )
+
+
+def _bounds(
+    min_replicas: int, max_replicas: int | None, target: float, delay_s: float
+) -> Autoscaling | None:
+    if max_replicas is None:
+        return None
+    return build(
+        Autoscaling,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        target_concurrency=target,
+        scale_down_delay_s=delay_s,
+    )
 
 
 class DeploymentCalls:
@@ -44,9 +62,16 @@ class DeploymentCalls:
         memory: str = REPLICA_MEMORY,
         public: bool = False,
         runtime: str = "torch",
+        min_replicas: int = 1,
+        max_replicas: int | None = None,
+        target_concurrency: float = TARGET_CONCURRENCY,
+        scale_down_delay_s: float = SCALE_DOWN_DELAY_S,
     ) -> DeploymentPublic:
         """Serve `model` as deployment `name`. `runtime="onnx"` runs image and tabular
-        models in ONNX Runtime: light replicas, without torch."""
+        models in ONNX Runtime: light replicas, without torch. With `max_replicas`, the
+        deployment scales itself between `min_replicas` and it, aiming at
+        `target_concurrency` requests in flight per replica."""
+        autoscaling = _bounds(min_replicas, max_replicas, target_concurrency, scale_down_delay_s)
         body = build(
             DeploymentCreate,
             name=name,
@@ -58,9 +83,26 @@ class DeploymentCalls:
             memory=memory,
             public=public,
             runtime=runtime,
+            autoscaling=autoscaling,
         )
         return DeploymentPublic.model_validate(
             self._json("POST", "/api/v1/deployments", json=body.model_dump())
+        )
+
+    def autoscale_deployment(
+        self,
+        name: str,
+        min_replicas: int = 1,
+        max_replicas: int | None = None,
+        target_concurrency: float = TARGET_CONCURRENCY,
+        scale_down_delay_s: float = SCALE_DOWN_DELAY_S,
+    ) -> DeploymentPublic:
+        """New autoscaling bounds; without `max_replicas`, autoscaling off (the replica
+        count stays where it is)."""
+        autoscaling = _bounds(min_replicas, max_replicas, target_concurrency, scale_down_delay_s)
+        body = build(DeploymentAutoscale, autoscaling=autoscaling).model_dump()
+        return DeploymentPublic.model_validate(
+            self._json("PUT", f"/api/v1/deployments/{name}/autoscaling", json=body)
         )
 
     def list_deployments(self) -> DeploymentsPublic:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from fermion.payloads.common import NAME_PATTERN
 
@@ -17,6 +17,38 @@ REPLICA_MEMORY = "2Gi"
 # torch: any model, in PyTorch. onnx: image and tabular models in ONNX Runtime, with no
 # torch in the replica (it starts in about a second and idles in a tenth of the memory).
 Runtime = Literal["torch", "onnx"]
+TARGET_CONCURRENCY = 8.0  # requests in flight per replica that autoscaling aims at
+SCALE_DOWN_DELAY_S = 60.0  # how long fewer replicas must have done before some stop
+
+
+class Autoscaling(BaseModel):
+    """Replicas set by load: between the bounds, enough that each has about
+    `target_concurrency` requests in flight."""
+
+    min_replicas: int = Field(1, ge=0, le=64, description="0: none while idle")
+    max_replicas: int = Field(ge=1, le=64)
+    target_concurrency: float = Field(
+        TARGET_CONCURRENCY, gt=0, le=1000, description="requests in flight per replica"
+    )
+    scale_down_delay_s: float = Field(
+        SCALE_DOWN_DELAY_S, ge=0, le=86400, description="quiet time before scaling down"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) is more than max_replicas"
+                f" ({self.max_replicas})"
+            )
+        return self
+
+
+class ScaleEvent(BaseModel):
+    at: datetime
+    before: int  # replicas
+    after: int
+    reason: str
 
 
 class DeploymentCreate(BaseModel):
@@ -31,6 +63,13 @@ class DeploymentCreate(BaseModel):
     runtime: Runtime = Field(
         "torch", description="torch, or onnx (ONNX Runtime: image and tabular models)"
     )
+    autoscaling: Autoscaling | None = Field(
+        None, description="replicas set by load within bounds; `replicas` is where it starts"
+    )
+
+
+class DeploymentAutoscale(BaseModel):
+    autoscaling: Autoscaling | None = Field(description="null: replicas set by hand again")
 
 
 class DeploymentScale(BaseModel):
@@ -63,6 +102,8 @@ class DeploymentPublic(BaseModel):
     max_batch_delay_ms: float
     public: bool
     runtime: str
+    autoscaling: Autoscaling | None = None
+    scale_events: list[ScaleEvent] = []  # the autoscaler's last changes, newest last
     url: str  # where applications send requests
     replica_details: list[ReplicaPublic]
     created_at: datetime

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy.orm import Session
 
 from fermion import __version__
 from fermion.error_responses import install_error_handlers
-from fermion.resources import parse_capacity
+from fermion.resources import Resources, parse_capacity
 from fermion.scheduler import confinement
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
@@ -42,6 +43,7 @@ from fermion.server.routes import (
 )
 from fermion.server.services import encryption
 from fermion.server.services.auth import bootstrap_admin, issue_token
+from fermion.server.services.autoscaler import Autoscaler, LoadMeter
 from fermion.server.services.deployment_controller import DeploymentController
 from fermion.server.services.federation_controller import FederationController
 from fermion.server.services.sweep_controller import SweepController
@@ -76,16 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bootstrap_admin(context.metadata, settings)
         app.state.context = context
         scheduler = Scheduler(context, make_executor(settings), issue_token=issue_token)
-        controller = DeploymentController(
-            free=lambda session: scheduler.executor.capacity() - scheduler.used(session)
-        )
-        scheduler.reconcilers.append(controller.reconcile)
-        scheduler.reconcilers.append(SweepController(context, scheduler).reconcile)
-        scheduler.reconcilers.append(FederationController(context, scheduler).reconcile)
-        scheduler.reconcilers.append(encryption.Resealer(context).reconcile)
+        meter = LoadMeter()  # requests in flight, counted by the gateway
+        add_controllers(context, scheduler, meter)
         app.state.scheduler = scheduler
         app.state.scheduler.start()
-        app.state.gateway = Gateway(context)
+        app.state.gateway = Gateway(context, meter)
         await app.state.gateway.start()
         _write_pid(settings)
         log.info("Fermion %s serving at %s", __version__, settings.server_url)
@@ -123,6 +120,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dashboard.install(app)
     docs.install(app, settings.docs)
     return app
+
+
+def add_controllers(context: ServerContext, scheduler: Scheduler, meter: LoadMeter) -> None:
+    """What runs on every scheduler pass, before queued jobs are admitted: the server's
+    own controllers, which turn deployments, sweeps and federations into jobs."""
+
+    def free(session: Session) -> Resources:
+        return scheduler.executor.capacity() - scheduler.used(session)
+
+    scheduler.reconcilers.append(DeploymentController(free, Autoscaler(meter, free)).reconcile)
+    scheduler.reconcilers.append(SweepController(context, scheduler).reconcile)
+    scheduler.reconcilers.append(FederationController(context, scheduler).reconcile)
+    scheduler.reconcilers.append(encryption.Resealer(context).reconcile)
 
 
 def make_executor(settings: Settings) -> LocalExecutor:

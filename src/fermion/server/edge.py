@@ -24,7 +24,8 @@ from fermion.serving.bodies import read_body
 
 HOT_PATH = re.compile(
     r"/api/v1/deployments/(?P<name>[^/]+)/"
-    r"(?P<path>predict|v2/models/[^/]+(?:/versions/[^/]+)?/infer)"
+    r"(?P<path>predict|v2/models/[\w.-]+(?:/versions/[\w.-]+)?/infer)",
+    re.ASCII,  # no %: an encoded dot would be decoded again on the way to the replica
 )
 
 

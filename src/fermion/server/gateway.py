@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from fermion.errors import ServerUnavailable
 from fermion.server.services import deployments
+from fermion.server.services.autoscaler import LoadMeter
 from fermion.server.services.endpoint_access import EndpointAccess
 from fermion.store.context import ServerContext
 
@@ -37,6 +38,7 @@ PROBE_TIMEOUT_S = 2.0
 RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError)
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=2)
 PROBE = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
+COLD_START_S = 90.0  # how long a request waits for a deployment scaled to zero to wake
 FORWARD_HEADERS = ("content-type", "inference-header-content-length")
 KEY_HEADER = "x-fermion-replica-key"
 # What a replica says about its answer that the caller gets too.
@@ -77,9 +79,10 @@ class Target:
 
 
 class Gateway:
-    def __init__(self, context: ServerContext) -> None:
+    def __init__(self, context: ServerContext, meter: LoadMeter | None = None) -> None:
         self.context = context
         self.access = EndpointAccess(context)
+        self.meter = meter or LoadMeter()  # what the autoscaler reads
         self._targets: list[Target] = []  # every replica that has an address now
         self._ready: set[int] = set()  # replica ids whose /readyz said yes
         self._turn: dict[str, itertools.count] = {}
@@ -197,7 +200,13 @@ class Gateway:
             return None
 
     # -- traffic --------------------------------------------------------------------
+    def has_ready(self, deployment: str) -> bool:
+        return any(
+            t.deployment == deployment and t.replica_id in self._ready for t in self._targets
+        )
+
     def ready_targets(self, deployment: str) -> list[Target]:
+        """Its ready replicas, starting with the next one's turn."""
         targets = [
             t for t in self._targets if t.deployment == deployment and t.replica_id in self._ready
         ]
@@ -215,35 +224,49 @@ class Gateway:
         headers: Mapping[str, str],
         query: str,
     ) -> Answer:
-        """Send the request to a ready replica; on a connection failure, to the next."""
-        sent = {k: v for k, v in headers.items() if k.lower() in FORWARD_HEADERS}  # no key
-        last_error: Exception | None = None
-        for target in self.ready_targets(deployment):
-            url = f"{target.endpoint}/{path}" + (f"?{query}" if query else "")
-            try:
-                signed = sent | target.headers
-                async with self.http.request(method, url, data=body, headers=signed) as response:
-                    content = await response.read()
-                    kept = {h: response.headers[h] for h in ANSWER_HEADERS if h in response.headers}
-                    return Answer(
-                        response.status, content, response.headers.get("content-type"), kept
+        """Send the request to a ready replica; on a connection failure, to the next.
+        Counted in flight meanwhile; one for a deployment scaled to zero waits for its
+        first replica."""
+        with self.meter.request(deployment):
+            if deployment in self.meter.wakes and not self.has_ready(deployment):
+                await self._wait_for_replica(deployment)
+            sent = {k: v for k, v in headers.items() if k.lower() in FORWARD_HEADERS}  # no key
+            last_error: Exception | None = None
+            for target in self.ready_targets(deployment):
+                url = f"{target.endpoint}/{path}" + (f"?{query}" if query else "")
+                try:
+                    signed = sent | target.headers
+                    async with self.http.request(
+                        method, url, data=body, headers=signed
+                    ) as response:
+                        content = await response.read()
+                        kept = {
+                            h: response.headers[h] for h in ANSWER_HEADERS if h in response.headers
+                        }
+                        return Answer(
+                            response.status, content, response.headers.get("content-type"), kept
+                        )
+                except TimeoutError:
+                    raise ServerUnavailable(
+                        f"a replica of {deployment!r} did not answer within"
+                        f" {FORWARD_TIMEOUT.total:.0f} s; see `fermion deployment logs {deployment}`"
+                    ) from None
+                except RETRYABLE as exc:
+                    log.info(
+                        "replica %s of %s unreachable (%s); trying the next",
+                        target.endpoint,
+                        deployment,
+                        type(exc).__name__,
                     )
-            except TimeoutError:
-                raise ServerUnavailable(
-                    f"a replica of {deployment!r} did not answer within"
-                    f" {FORWARD_TIMEOUT.total:.0f} s; see `fermion deployment logs {deployment}`"
-                ) from None
-            except RETRYABLE as exc:
-                log.info(
-                    "replica %s of %s unreachable (%s); trying the next",
-                    target.endpoint,
-                    deployment,
-                    type(exc).__name__,
-                )
-                self._ready.discard(target.replica_id)
-                last_error = exc
-        detail = f" (last error: {type(last_error).__name__})" if last_error else ""
-        raise ServerUnavailable(
-            f"deployment {deployment!r} has no ready replica right now{detail};"
-            f" `fermion deployment show {deployment}` shows its replicas"
-        )
+                    self._ready.discard(target.replica_id)
+                    last_error = exc
+            detail = f" (last error: {type(last_error).__name__})" if last_error else ""
+            raise ServerUnavailable(
+                f"deployment {deployment!r} has no ready replica right now{detail};"
+                f" `fermion deployment show {deployment}` shows its replicas"
+            )
+
+    async def _wait_for_replica(self, deployment: str) -> None:
+        deadline = time.monotonic() + COLD_START_S
+        while not self.has_ready(deployment) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)

@@ -226,6 +226,11 @@ class DeploymentRow(WorkspaceBound, Base):
     max_batch_delay_ms: Mapped[float] = mapped_column(Float)
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     runtime: Mapped[str] = mapped_column(String(16), default="torch")
+    # {"min_replicas", "max_replicas", "target_concurrency", "scale_down_delay_s"}: the
+    # autoscaler sets `replicas` within these; None: `replicas` is set by hand.
+    autoscaling: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The autoscaler's last changes, newest last: {"at", "from", "to", "reason"}.
+    scale_events: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -2,6 +2,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 
 from fermion.payloads import (
+    DeploymentAutoscale,
     DeploymentCreate,
     DeploymentPublic,
     DeploymentScale,
@@ -59,6 +60,21 @@ def scale_deployment(
 ) -> DeploymentPublic:
     row = deployments.find(session, name)
     return deployments.scale(context, scheduler, session, row, body.replicas)
+
+
+@router.put("/{name}/autoscaling", response_model=DeploymentPublic)
+def autoscale_deployment(
+    name: str,
+    body: DeploymentAutoscale,
+    context: ContextDep,
+    scheduler: SchedulerDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    _: Writer,
+) -> DeploymentPublic:
+    """Let the deployment set its replicas from its load, within bounds (null: by hand)."""
+    row = deployments.find(session, name)
+    return deployments.set_autoscaling(context, scheduler, session, row, body.autoscaling)
 
 
 @router.post("/{name}/update", response_model=DeploymentPublic)

@@ -59,7 +59,7 @@ async def v2_live(name: Authorized) -> dict[str, bool]:
 
 @router.get("/v2/health/ready")
 async def v2_ready(request: Request, name: Authorized) -> Response:
-    ready = bool(get_gateway(request).ready_targets(name))
+    ready = get_gateway(request).has_ready(name)
     return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 

@@ -8,6 +8,9 @@ jobs match what it asks for.
   stop one old one; repeat. Without room for the extra replica, stop an old one first,
   so a deployment of N serves with N-1 while it rolls.
 
+A deployment with autoscaling bounds has `replicas` set by the autoscaler first, from
+the load its gateway sees (autoscaler.py); the rest is the same.
+
 A replica whose model cannot be loaded exits saying so (EXIT_UNRECOVERABLE): its job
 fails without a retry, and the deployment is failed, with the replica's error, until it
 is given another model version; no replacement is started for a model that cannot load.
@@ -30,6 +33,7 @@ from fermion.errors import EXIT_UNRECOVERABLE
 from fermion.payloads import JobStatus
 from fermion.refs import format_ref
 from fermion.resources import Resources
+from fermion.server.services.autoscaler import Autoscaler
 from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow
 
 log = logging.getLogger("fermion.deployments")
@@ -70,8 +74,11 @@ def failed_load(row: DeploymentRow) -> ReplicaRow | None:
 
 
 class DeploymentController:
-    def __init__(self, free: Callable[[Session], Resources]) -> None:
+    def __init__(
+        self, free: Callable[[Session], Resources], autoscaler: Autoscaler | None = None
+    ) -> None:
         self.free = free  # (session) -> Resources not used by active jobs
+        self.autoscaler = autoscaler  # sets `replicas` of the deployments that ask for it
 
     def reconcile(self, session: Session) -> None:
         for row in session.scalars(select(DeploymentRow)).all():
@@ -95,6 +102,8 @@ class DeploymentController:
         stale = [r for r in live if r.model_version_id != row.model_version_id]
         if failed_load(row):
             return  # starting more of a model that cannot load would only fail again
+        if self.autoscaler is not None:
+            self.autoscaler.adjust(session, row, live=len(current))
         if stale:
             self._roll(session, row, current, stale)
         elif len(current) < row.replicas:

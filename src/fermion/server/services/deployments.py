@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from fermion.errors import CapacityExceeded, Conflict, Forbidden, NotFound
 from fermion.payloads import (
+    Autoscaling,
     DeploymentCreate,
     DeploymentPublic,
     DeploymentsPublic,
@@ -57,7 +58,7 @@ def status_of(row: DeploymentRow) -> str:
     current = [r for r in live if r.model_version_id == row.model_version_id]
     ready = [r for r in current if replica_state(r) == "ready"]
     if row.replicas == 0:
-        return "stopped"
+        return "idle" if row.autoscaling else "stopped"  # idle: the next request wakes it
     if failed_load(row):
         return "failed"
     if len(current) < len(live):
@@ -95,6 +96,8 @@ def to_public(context: ServerContext, row: DeploymentRow) -> DeploymentPublic:
         max_batch_delay_ms=row.max_batch_delay_ms,
         public=row.public,
         runtime=row.runtime,
+        autoscaling=row.autoscaling,
+        scale_events=row.scale_events or [],
         url=f"{context.settings.server_url}/api/v1/deployments/{row.name}",
         replica_details=details,
         created_at=row.created_at,
@@ -171,17 +174,18 @@ def create(
         )
     name, version = parse_ref(request.model, kind="model")
     model_version = models.get_version(session, name, version)
+    replicas = _starting_replicas(request.replicas, request.autoscaling)
     one = Resources(cpu=request.cpu, gpu=0, memory=parse_memory(request.memory))
-    need = _times(one, request.replicas)
-    what = f"{request.replicas} replica(s) of {request.name}"
-    check_room(scheduler, session, need, what, replicas=request.replicas)
+    what = f"{replicas} replica(s) of {request.name}"
+    check_room(scheduler, session, _times(one, replicas), what, replicas=replicas)
     # Made only now: a row linked to the model version joins the session at once, and a
     # query before `add` would flush it half-built.
     row = DeploymentRow(
         name=request.name,
         owner_id=user.id,
         model_version=model_version,
-        replicas=request.replicas,
+        replicas=replicas,
+        autoscaling=request.autoscaling.model_dump() if request.autoscaling else None,
         cpu=request.cpu,
         memory_bytes=one.memory,
         max_batch_size=request.max_batch_size,
@@ -195,6 +199,37 @@ def create(
     return to_public(context, row)
 
 
+def _starting_replicas(replicas: int, bounds: Autoscaling | None) -> int:
+    """Where an autoscaled deployment starts: as asked, within its bounds (a minimum of 0
+    still starts with one, so that the deployment is tried at once)."""
+    if bounds is None:
+        return replicas
+    return min(max(replicas, bounds.min_replicas, 1), bounds.max_replicas)
+
+
+def set_autoscaling(
+    context: ServerContext,
+    scheduler: Scheduler,
+    session: Session,
+    row: DeploymentRow,
+    bounds: Autoscaling | None,
+) -> DeploymentPublic:
+    """New bounds (the replicas brought within them at once), or none: the replica count
+    stays where it is, set by hand from now on."""
+    row.autoscaling = bounds.model_dump() if bounds else None
+    if bounds is not None:
+        within = min(max(row.replicas, bounds.min_replicas), bounds.max_replicas)
+        if within > row.replicas:
+            more = within - row.replicas
+            need = _times(replica_resources(row), more)
+            check_room(scheduler, session, need, f"{more} more replica(s) of {row.name}", more)
+        row.replicas = within
+    row.updated_at = now()
+    session.commit()
+    scheduler.wake()
+    return to_public(context, row)
+
+
 def scale(
     context: ServerContext,
     scheduler: Scheduler,
@@ -202,6 +237,13 @@ def scale(
     row: DeploymentRow,
     replicas: int,
 ) -> DeploymentPublic:
+    if row.autoscaling:
+        bounds = Autoscaling.model_validate(row.autoscaling)
+        raise Conflict(
+            f"deployment {row.name} scales itself between {bounds.min_replicas} and"
+            f" {bounds.max_replicas} replicas; change that with `fermion deployment autoscale"
+            f" {row.name} --min-replicas ... --max-replicas ...`, or `--off` to scale by hand"
+        )
     more = replicas - len(live_replicas(row))
     if more > 0:
         check_room(

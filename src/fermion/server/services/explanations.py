@@ -50,7 +50,7 @@ async def from_replica(
     body = request.model_dump_json(include={"input", "target", "method"}).encode()
     headers = {"content-type": "application/json"}
     for name in deployments:
-        if not gateway.ready_targets(name):
+        if not gateway.has_ready(name):
             continue
         try:
             answer = await gateway.forward(name, "POST", "explain", body, headers, "")

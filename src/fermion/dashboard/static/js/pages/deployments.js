@@ -42,12 +42,13 @@ function quantile(before, after, q) {
 export async function deploymentDetail(view, scope, name) {
   const summary = h("div");
   const replicas = h("div");
+  const scaling = h("div");
   const traffic = lineChart("Requests/s", ["requests/s", "errors/s"], { xLabel: "time", time: true, id: "rate-chart" });
   const latency = lineChart("Latency (ms)", ["p50", "p99"], { xLabel: "time", time: true, id: "latency-chart" });
   const actions = h("div", { class: "actions" });
   view.replaceChildren(h("h1", {}, `Deployment ${name}`), actions, summary,
     h("div", { class: "grid" }, panel("Traffic", traffic.node), panel("Latency", latency.node)),
-    panel("Replicas", replicas), panel("Try it", tryIt(name)));
+    panel("Replicas", replicas), scaling, panel("Try it", tryIt(name)));
 
   scope.every(2000, async () => {
     const d = await api(`/api/v1/deployments/${name}`);
@@ -57,6 +58,8 @@ export async function deploymentDetail(view, scope, name) {
       ["resources", `cpu ${d.cpu}, memory ${d.memory} per replica`],
       ["runtime", d.runtime === "onnx" ? "ONNX Runtime (light)" : "PyTorch"],
       ["batching", `up to ${d.max_batch_size} inputs, ${d.max_batch_delay_ms} ms`],
+      ["autoscaling", d.autoscaling ? `${d.autoscaling.min_replicas} to ${d.autoscaling.max_replicas} replicas, `
+        + `${d.autoscaling.target_concurrency} in flight each` : "off"],
       ["access", d.public ? "public" : "token"], ["predict", h("code", {}, `${d.url}/predict`)],
       ["Open Inference (V2)", h("code", {}, `${d.url}/v2/models/${d.name}/infer`)]]))));
     replicas.replaceChildren(dataTable([
@@ -67,6 +70,11 @@ export async function deploymentDetail(view, scope, name) {
       { key: "restarts", label: "restarts", num: true },
       { key: "reason", label: "last failure", render: (r) => r.reason ?? "" },
     ], d.replica_details, { id: "replicas-table", empty: "No replicas." }));
+    scaling.replaceChildren(d.autoscaling ? panel("Autoscaling", dataTable([
+      { key: "at", label: "when", render: (e) => new Date(e.at).toLocaleTimeString() },
+      { key: "before", label: "replicas", render: (e) => `${e.before} → ${e.after}` },
+      { key: "reason", label: "why" },
+    ], [...d.scale_events].reverse(), { id: "scale-events", empty: "No change yet." })) : "");
     actions.replaceChildren(h("button", { class: "danger", id: "delete-deployment", onclick: async () => {
       if (!window.confirm(`Delete ${name} and stop its replicas?`)) return;
       await api(`/api/v1/deployments/${name}`, { method: "DELETE" });
