@@ -108,3 +108,78 @@ def test_datasets_on_an_s3_artifact_store(s3_backed, digits_dir, tmp_path):
         assert len(train) == created.split_counts["train"]
         assert torch.isfinite(x).all()
         assert client.delete_dataset("s3-digits") == ["s3-digits:v1"]
+
+
+def test_train_register_and_deploy_on_an_s3_artifact_store(s3_backed, s3, digits_dir):
+    """The whole path with every artifact in the bucket: the dataset, the job's files
+    (checkpoints, logs), the registered model, and the replica loading it from there."""
+    import s3fs
+
+    bucket = s3fs.S3FileSystem(**s3.options, skip_instance_cache=True)
+    with s3_backed.client() as client:
+        client.create_dataset("s3-train", "image-classification", digits_dir)
+        started = client.train("s3-train", epochs=2, memory="3Gi")
+        job = client.wait_job(started.job.id, timeout=300)
+        assert job.status.value == "succeeded", client.job_logs(job.id)
+        stored = bucket.find(f"{BUCKET}/artifacts/jobs/{job.id}")
+        assert any("/checkpoints/" in p for p in stored), stored
+        assert any("/logs/attempt-1.log" in p for p in stored), stored
+        model = client.get_model_version(started.config["name"])
+        assert model.uri.startswith(f"s3://{BUCKET}/artifacts/models/")
+        assert any(p.endswith(".safetensors") for p in bucket.find(model.uri))
+        client.deploy(model.ref, name="s3-served", cpu=0.5, memory="1Gi")
+        assert client.wait_deployment("s3-served", timeout=180).status == "ready"
+        answer = client.predict("s3-served", image=next(digits_dir.rglob("*.png")))[0]
+        assert answer["label"] in {p.name for p in digits_dir.iterdir() if p.is_dir()}
+        client.delete_deployment("s3-served")
+
+
+def test_an_s3_source_read_with_credentials_from_secrets(s3, tmp_path):
+    """A server with no credentials of its own reads a bucket with the workspace's
+    secrets; none, wrong ones, or secrets for a local path are a 4xx that says so."""
+    import s3fs
+
+    bucket = s3fs.S3FileSystem(**s3.options, skip_instance_cache=True)
+    local = sources.write_rows(tmp_path / "iris.csv", sources.iris_rows())
+    bucket.put_file(str(local), f"{BUCKET}/private/iris.csv")
+    url = f"s3://{BUCKET}/private/iris.csv"
+    nowhere = str(tmp_path / "no-aws-files")
+    bare = start_server(
+        tmp_path / "home",
+        AWS_ENDPOINT_URL=s3.endpoint,
+        AWS_SHARED_CREDENTIALS_FILE=nowhere,
+        AWS_CONFIG_FILE=nowhere,
+    )
+    try:
+        with bare.client() as client:
+
+            def create(*secrets: str):
+                return client.create_dataset(
+                    "private-iris",
+                    "tabular-classification",
+                    url,
+                    label_column="species",
+                    secrets=secrets,
+                )
+
+            with pytest.raises(fm.InvalidInput, match="check the credentials"):
+                create()
+            client.set_secret("AWS_ACCESS_KEY_ID", "not-a-key")
+            client.set_secret("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            with pytest.raises(fm.InvalidInput, match=f"cannot read dataset source {url}"):
+                create("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            client.set_secret("TEAM_KEY", s3.options["key"])
+            client.set_secret("TEAM_SECRET", s3.options["secret"])
+            with pytest.raises(fm.InvalidInput, match="TEAM_KEY is not a credential"):
+                create("TEAM_KEY", "TEAM_SECRET")
+            with pytest.raises(fm.NotFound, match="no secret named MISSING"):
+                create("AWS_ACCESS_KEY_ID=MISSING")
+            created = create("AWS_ACCESS_KEY_ID=TEAM_KEY", "AWS_SECRET_ACCESS_KEY=TEAM_SECRET")
+            assert created.num_records == 150 and created.source == url
+            with pytest.raises(fm.InvalidInput, match="s3://, gs:// or az://"):
+                client.create_dataset(
+                    "local-iris", "tabular-classification", local, secrets=["TEAM_KEY"]
+                )
+        assert s3.options["secret"] not in (bare.home / "server.log").read_text()
+    finally:
+        launcher.stop(bare.settings)

@@ -61,6 +61,13 @@ def create(
         int | None,
         typer.Option(min=1, help="Processes that read and check images (default: all CPUs)."),
     ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A secret with the source's credentials: AWS_ACCESS_KEY_ID, or"
+            " VARIABLE=SECRET_NAME (repeat for each).",
+        ),
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Ingest SOURCE as a new version of dataset NAME; prints NAME:vN."""
@@ -80,6 +87,7 @@ def create(
             skip_invalid=skip_invalid,
             upload=upload,
             workers=workers,
+            secrets=secret or [],
         )
     if json:
         print_json(created)

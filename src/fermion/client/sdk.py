@@ -215,12 +215,15 @@ class Client(
         skip_invalid: bool = False,
         upload: bool | None = None,
         workers: int | None = None,
+        secrets: Sequence[str] = (),
     ) -> DatasetVersionPublic:
         """Register a dataset version from a local path or an fsspec URL.
 
         A local path is read by the server in place when the server runs on this
         machine, and uploaded to it otherwise (or when `upload=True`). Images are read
-        and checked by `workers` processes on the server (default: its CPUs).
+        and checked by `workers` processes on the server (default: its CPUs). `secrets`
+        name the workspace's secrets holding an object store's credentials
+        (`AWS_ACCESS_KEY_ID`, or `AWS_ACCESS_KEY_ID=TEAM_KEY` for another name).
         """
         source = str(source)
         path = None
@@ -239,6 +242,7 @@ class Client(
             seed=seed,
             skip_invalid=skip_invalid,
             workers=workers,
+            secrets=list(secrets),
         )
         try:
             return self._create_dataset(source, options)

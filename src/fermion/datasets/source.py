@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import fsspec
 from fsspec import AbstractFileSystem
@@ -49,9 +51,58 @@ STORAGE_LIBRARIES = {
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     hint = ""
-    if "credential" in text.lower() or type(exc).__name__ == "NoCredentialsError":
-        hint = "; the server reads it with its own credentials (AWS_* in its environment)"
+    refused = ("credential", "forbidden", "access denied", "signature", "invalidaccesskey")
+    if any(word in text.lower() for word in refused) or isinstance(exc, PermissionError):
+        hint = (
+            "; check the credentials: give them as secrets (fermion secret set"
+            " AWS_ACCESS_KEY_ID ..., then --secret AWS_ACCESS_KEY_ID --secret"
+            " AWS_SECRET_ACCESS_KEY), or the server uses its own (AWS_* in its environment)"
+        )
     return f"{type(exc).__name__}: {text[:300]}{hint}"
+
+
+# The credentials a source may be read with, by protocol: variable -> fsspec option.
+CREDENTIALS = {
+    "s3": {
+        "AWS_ACCESS_KEY_ID": "key",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_SESSION_TOKEN": "token",
+    },
+    "az": {
+        "AZURE_STORAGE_ACCOUNT_NAME": "account_name",
+        "AZURE_STORAGE_ACCOUNT_KEY": "account_key",
+        "AZURE_STORAGE_CONNECTION_STRING": "connection_string",
+        "AZURE_STORAGE_SAS_TOKEN": "sas_token",
+    },
+    "gs": {"GOOGLE_SERVICE_ACCOUNT_JSON": "token"},  # the key file's JSON text
+}
+ALIASES = {"s3a": "s3", "gcs": "gs", "abfs": "az", "abfss": "az"}
+
+
+def credential_options(url: str, values: dict[str, str]) -> dict[str, Any]:
+    """fsspec options for `url` from credentials by variable name (from secrets)."""
+    if not values:
+        return {}
+    protocol = url.partition("://")[0].lower() if "://" in url else "file"
+    known = CREDENTIALS.get(ALIASES.get(protocol, protocol))
+    if known is None:
+        raise InvalidInput(
+            f"secrets give the credentials of an s3://, gs:// or az:// source; {url} is read"
+            " without them"
+        )
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]} is not a credential of a {protocol}:// source; name its secret as"
+            f" one of {', '.join(known)} (--secret VARIABLE=SECRET_NAME)"
+        )
+    options = {known[name]: value for name, value in values.items()}
+    if "token" in options and protocol in ("gs", "gcs"):
+        try:
+            options["token"] = json.loads(options["token"])
+        except ValueError:
+            raise InvalidInput("GOOGLE_SERVICE_ACCOUNT_JSON must hold a key file's JSON") from None
+    return options
 
 
 # What a dataset source may be: a local path, or an object store every node reaches.
@@ -67,7 +118,10 @@ class Source:
     display: str  # how messages name it
 
     @classmethod
-    def open(cls, url: str, display: str | None = None) -> Source:
+    def open(
+        cls, url: str, display: str | None = None, options: dict[str, Any] | None = None
+    ) -> Source:
+        """`options`: fsspec storage options (credentials_options gives them)."""
         protocol = url.partition("://")[0].lower() if "://" in url else "file"
         if "::" in url or protocol not in PROTOCOLS:
             raise InvalidInput(
@@ -78,7 +132,7 @@ class Source:
         source = display or url
         with reading(source):
             try:
-                fs, root = fsspec.core.url_to_fs(url)
+                fs, root = fsspec.core.url_to_fs(url, **(options or {}))
             except (ImportError, TypeError, ValueError) as exc:
                 raise InvalidInput(f"cannot open dataset source {url!r}: {exc}") from None
             if not fs.exists(root):

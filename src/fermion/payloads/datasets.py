@@ -30,6 +30,14 @@ class DatasetCreate(BaseModel):
         le=MAX_INGEST_WORKERS,
         description="processes that read and check images (default: the server's CPUs)",
     )
+    secrets: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description=(
+            "the workspace's secrets holding the credentials of an s3://, gs:// or az://"
+            " source: NAME (e.g. AWS_ACCESS_KEY_ID) or VARIABLE=NAME"
+        ),
+    )
 
     @field_validator("type", mode="before")
     @classmethod

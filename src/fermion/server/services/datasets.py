@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fermion.datasets.ingest import IngestResult, ingest
-from fermion.datasets.source import Source, reading
+from fermion.datasets.source import Source, credential_options, reading
 from fermion.errors import Conflict, NotFound
 from fermion.payloads import (
     DatasetCreate,
@@ -25,7 +25,7 @@ from fermion.payloads import (
     DatasetVersionPublic,
 )
 from fermion.refs import format_ref, pick_version
-from fermion.server.services import encryption, source_roots, stored_files, uploads
+from fermion.server.services import encryption, secrets, source_roots, stored_files, uploads
 from fermion.store.context import ServerContext
 from fermion.store.tables import DatasetRow, DatasetVersionRow, User
 
@@ -109,7 +109,7 @@ def _create(
             f" name, or delete it first (fermion dataset delete {request.name})"
         )
     with tempfile.TemporaryDirectory(dir=context.scratch) as tmp:
-        source = _open_source(context, request.source, Path(tmp))
+        source = _open_source(context, session, request, Path(tmp))
         with reading(source.display):
             result = ingest(request, source, Path(tmp))
         for existing in dataset.versions if dataset is not None else []:
@@ -180,13 +180,25 @@ def _insert_version(
     return row
 
 
-def _open_source(context: ServerContext, source: str, work: Path) -> Source:
+def _open_source(
+    context: ServerContext, session: Session, request: DatasetCreate, work: Path
+) -> Source:
+    source = request.source
+    wanted = dict(_credential_secret(entry) for entry in request.secrets)
+    values = secrets.open_values(context, session, wanted)
+    options = credential_options(source if not source.startswith(uploads.SCHEME) else "", values)
     if source.startswith(uploads.SCHEME):
         folder = work / "upload"
         name = uploads.extract(context, source, folder)
         return Source.open(str(folder / name), display=name)
     source_roots.check(context.settings, context.artifacts.local_path(""), source)
-    return Source.open(source)
+    return Source.open(source, options=options)
+
+
+def _credential_secret(entry: str) -> tuple[str, str]:
+    """`NAME` or `VARIABLE=NAME`: the credential variable and the secret that holds it."""
+    variable, _, name = entry.partition("=")
+    return variable.strip(), (name or variable).strip()
 
 
 # -- deleting ---------------------------------------------------------------------

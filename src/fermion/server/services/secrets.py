@@ -66,5 +66,18 @@ def check_exist(session: Session, names: list[str]) -> None:
         find(session, name)
 
 
+def open_values(context: ServerContext, session: Session, names: dict[str, str]) -> dict[str, str]:
+    """{variable: the value of the workspace's secret named for it}, for the server's own
+    use (reading a dataset source); never returned to a caller."""
+    if not names:
+        return {}
+    box = SecretBox.of(context.settings)
+    opened = {}
+    for variable, name in names.items():
+        row = find(session, name)
+        opened[variable] = box.open(row.owner_id, name, row.sealed)
+    return opened
+
+
 def public(row: SecretRow) -> SecretPublic:
     return SecretPublic(name=row.name, created_at=row.created_at, updated_at=row.updated_at)
