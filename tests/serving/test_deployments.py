@@ -134,6 +134,23 @@ def test_a_rolling_update_drops_no_request(sdk, digits_models):
     remove(sdk, "rolling")
 
 
+def test_a_rolling_update_within_a_replica_quota(sdk, serving_server, tmp_path):
+    """At its workspace's replica quota, the roll goes one replica down instead of
+    starting one the quota would keep waiting (and the roll with it) forever."""
+    sdk.create_workspace("tight", replicas=2)
+    with serving_server.client(workspace="tight") as team:
+        refs = [
+            team.import_model("tight-cnn", folders.image_model(tmp_path / f"v{i}", seed=i)).ref
+            for i in (1, 2)
+        ]
+        team.deploy(refs[0], name="tight", replicas=2, cpu=0.5, memory="1Gi")
+        assert team.wait_deployment("tight", timeout=120).status == "ready"
+        team.update_deployment("tight", refs[1])
+        done = team.wait_deployment("tight", timeout=180)
+        assert done.status == "ready" and done.model == refs[1], done
+        remove(team, "tight")
+
+
 def test_a_server_restart_keeps_the_deployment(sdk, serving_server, digits_models):
     sdk.deploy(digits_models[0], name="lasting", replicas=1)
     before = sdk.wait_deployment("lasting", timeout=120)

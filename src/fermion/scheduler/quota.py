@@ -85,6 +85,21 @@ def room(quota: dict, usage: Usage, need: Resources, replicas: int, jobs: int) -
     return short
 
 
+def replicas_that_fit(
+    session: Session, workspace_id: int, one: Resources, free: Resources, most: int
+) -> int:
+    """How many more replicas needing `one` each (at most `most`) fit now: in what the
+    server has `free` and in their workspace's quota."""
+    workspace = session.get(WorkspaceRow, workspace_id)
+    limits = workspace.quota if workspace is not None and workspace.quota else {}
+    usage = usage_by_workspace(session)[workspace_id] if limits else Usage()
+    for n in range(most, 0, -1):
+        need = Resources(cpu=one.cpu * n, gpu=one.gpu * n, memory=one.memory * n)
+        if need.fits_in(free) and not room(limits, usage, need, replicas=n, jobs=0):
+            return n
+    return 0
+
+
 def beyond(quota: dict, need: Resources) -> list[str]:
     """What `need` asks for past the whole quota: such a job could never start."""
     return shortfall(quota, Usage(), need, replica=False) if quota else []

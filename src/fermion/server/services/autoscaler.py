@@ -34,7 +34,6 @@ from fermion.payloads import Autoscaling
 from fermion.resources import Resources
 from fermion.scheduler import quota
 from fermion.store.tables import DeploymentRow
-from fermion.store.tenancy import WorkspaceRow
 
 log = logging.getLogger("fermion.autoscaler")
 
@@ -149,15 +148,7 @@ class Autoscaler:
     def _room(self, session: Session, row: DeploymentRow, more: int) -> int:
         """How many more replicas of `row` fit now, on the server and in its quota."""
         one = Resources(cpu=row.cpu, gpu=0, memory=row.memory_bytes)
-        free = self.free(session)
-        workspace = session.get(WorkspaceRow, row.workspace_id)
-        usage = quota.usage_by_workspace(session)[row.workspace_id]
-        for n in range(more, 0, -1):
-            need = Resources(cpu=one.cpu * n, gpu=0, memory=one.memory * n)
-            limits = workspace.quota if workspace is not None else {}
-            if need.fits_in(free) and not quota.room(limits, usage, need, replicas=n, jobs=0):
-                return n
-        return 0
+        return quota.replicas_that_fit(session, row.workspace_id, one, self.free(session), more)
 
     @staticmethod
     def _set(row: DeploymentRow, replicas: int, reason: str) -> None:

@@ -33,6 +33,7 @@ from fermion.errors import EXIT_UNRECOVERABLE
 from fermion.payloads import JobStatus
 from fermion.refs import format_ref
 from fermion.resources import Resources
+from fermion.scheduler import quota
 from fermion.server.services.autoscaler import Autoscaler
 from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow
 
@@ -131,9 +132,10 @@ class DeploymentController:
             )
             return
         one = Resources(cpu=row.cpu, gpu=0, memory=row.memory_bytes)
-        if one.fits_in(self.free(session)) or not stale:
+        fits = quota.replicas_that_fit(session, row.workspace_id, one, self.free(session), 1)
+        if fits or not stale:
             self._start(session, row)
-        else:  # no room for one more: the roll goes one replica down
+        else:  # no room for one more here or in the quota: the roll goes one replica down
             self._stop(stale[0], "making room for the update")
 
     @staticmethod
