@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
+import fermion as fm
 from tests.scheduler.conftest import job_processes, script, wait_for
 
 ATTACKER = """
@@ -54,6 +57,12 @@ report["api"] = {
 artifacts = Path(os.environ["FERMION_JOB_DIR"]) / "artifacts"
 (artifacts / "model").mkdir(parents=True, exist_ok=True)
 (artifacts / "model" / "config.json").symlink_to(Path(home) / "credentials")
+# Links for the server to follow when it serves or copies the job's files.
+job_dir = Path(os.environ["FERMION_JOB_DIR"])
+(artifacts / "loot.txt").symlink_to(Path(home) / "credentials")
+(job_dir / "tensorboard").mkdir(exist_ok=True)
+(job_dir / "tensorboard" / "events.loot").symlink_to(Path(home) / "credentials")
+(job_dir / "logs" / "attempt-9.log").symlink_to(Path(home) / "credentials")
 register = lambda folder: httpx.post(
     f"{api}/jobs/{own}/model", headers=headers, json={"name": "loot", "folder": folder}, timeout=30
 )
@@ -114,6 +123,14 @@ def test_a_job_cannot_reach_the_server_or_another_job(jobs, jobs_server, tmp_pat
     }
     assert report["register ../../.."] == 403
     assert report["register a folder that links out"] == 403
+    # The server serves the job's own files only, never what a link of the job's names.
+    admin_token = (jobs_server.home / "credentials").read_text().strip()
+    assert "loot.txt" not in jobs.job_artifacts(attacker.id)
+    with pytest.raises(fm.NotFound):
+        jobs.download_artifact(attacker.id, "loot.txt", tmp_path / "loot.txt")
+    with pytest.raises(fm.NotFound, match="no TensorBoard events"):
+        jobs.download_tensorboard(attacker.id, tmp_path / "tb")
+    assert admin_token not in jobs.job_logs(attacker.id, attempt=9)
     assert jobs.get_job(victim.id).status.value == "running"  # untouched by all that
     assert os.path.exists(jobs_server.home / "credentials")
     jobs.cancel_job(victim.id)

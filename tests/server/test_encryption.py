@@ -177,3 +177,59 @@ def test_a_server_with_another_master_key_says_what_is_wrong(tmp_path, digits):
             vault.dataset_head(ref)
     finally:
         stop_server(second)
+
+
+def test_a_key_a_writer_holds_outlives_a_rotation_until_its_files_are_sealed_again(tmp_path):
+    """A rotation and a reseal pass while a version is being written (its row not yet
+    committed) keep the old key; the next pass, after the row exists, reseals its files
+    and only then deletes the key."""
+    from sqlalchemy import select
+
+    from fermion.server.services import encryption
+    from fermion.settings import Settings
+    from fermion.store.context import ServerContext
+    from fermion.store.keyring import DataKeyRow
+    from fermion.store.tables import DatasetRow, DatasetVersionRow
+    from fermion.store.tenancy import WorkspaceRow, within
+
+    context = ServerContext.open(Settings(home=tmp_path / "home"))
+    try:
+        with context.metadata.session() as session:
+            workspace = WorkspaceRow(name="held", quota={}, encrypted=True)
+            session.add(workspace)
+            session.commit()
+            ws = workspace.id
+        with context.metadata.session() as session, within(session, ws):
+            with encryption.sealing(context, session) as old:
+                context.artifacts.write_bytes("datasets/held/v1/data.bin", b"plain" * 100, old)
+                encryption.rotate(context, session, session.get(WorkspaceRow, ws))
+                encryption.reseal_workspace(context, ws)  # the writer still holds `old`
+                assert session.get(DataKeyRow, old.key_id) is not None
+                dataset = DatasetRow(name="held", type="tabular-classification", next_version=2)
+                session.add(dataset)
+                session.add(
+                    DatasetVersionRow(
+                        dataset=dataset,
+                        version=1,
+                        digest="d",
+                        source="s",
+                        spec={},
+                        uri=context.artifacts.uri("datasets/held/v1"),
+                        num_records=1,
+                        split_counts={},
+                        class_names=[],
+                        class_counts={},
+                        size_bytes=500,
+                        skipped={},
+                        sealed=True,
+                    )
+                )
+                session.commit()
+        encryption.reseal_workspace(context, ws)
+        with context.metadata.session() as session:
+            keys = session.scalars(select(DataKeyRow.id)).all()
+        assert old.key_id not in keys and len(keys) == 1
+        assert context.artifacts.sealed_with("datasets/held/v1/data.bin") == keys[0]
+        assert context.artifacts.read_bytes("datasets/held/v1/data.bin") == b"plain" * 100
+    finally:
+        context.close()

@@ -63,8 +63,26 @@ def test_a_folder_around_the_servers_own_files_is_refused(tmp_path, monkeypatch)
     settings = Settings(home=tmp_path / ".fermion")
     for source in (tmp_path, tmp_path / ".ssh", tmp_path / ".aws" / "credentials"):
         with pytest.raises(SourceOutsideRoots, match="server's own files"):
-            source_roots.check(settings, None, str(source))
-    source_roots.check(settings, None, str(tmp_path / "photos"))  # beside them: fine
+            source_roots.checked(settings, None, str(source))
+    for source in ("~", "~/.fermion/master.key", "file://~/.ssh"):  # the server's ~
+        with pytest.raises(SourceOutsideRoots, match="server's own files"):
+            source_roots.checked(settings, None, source)
+    photos = source_roots.checked(settings, None, "~/photos")  # beside them: fine
+    assert photos == str(tmp_path.resolve() / "photos")
+
+
+def test_the_artifact_store_is_never_a_source(tmp_path):
+    settings = Settings(home=tmp_path, artifact_url="s3://shared/fermion/artifacts")
+    for source in (
+        "s3://shared/fermion/artifacts/datasets/theirs",
+        "s3a://shared/fermion/artifacts",
+        "s3://shared/fermion",
+        "s3://shared",
+    ):
+        with pytest.raises(SourceOutsideRoots, match="artifact store"):
+            source_roots.checked(settings, None, source)
+    for fine in ("s3://shared/fermion/data", "s3://other/fermion/artifacts", "gs://shared"):
+        assert source_roots.checked(settings, None, fine) == fine
 
 
 def test_a_source_inside_a_root_is_read_in_place(narrow):

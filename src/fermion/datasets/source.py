@@ -99,9 +99,12 @@ def credential_options(url: str, values: dict[str, str]) -> dict[str, Any]:
     options = {known[name]: value for name, value in values.items()}
     if "token" in options and protocol in ("gs", "gcs"):
         try:
-            options["token"] = json.loads(options["token"])
+            token = json.loads(options["token"])
         except ValueError:
-            raise InvalidInput("GOOGLE_SERVICE_ACCOUNT_JSON must hold a key file's JSON") from None
+            token = None
+        if not isinstance(token, dict):  # a string would name a file on the server
+            raise InvalidInput("GOOGLE_SERVICE_ACCOUNT_JSON must hold a key file's JSON object")
+        options["token"] = token
     return options
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from fermion.resources import Resources, readable_memory
 from fermion.scheduler import confinement, quota
 from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
 from fermion.scheduler.files import JobFiles
+from fermion.scheduler.outputs import plain_files
 from fermion.store.context import ServerContext
 from fermion.store.secrets import SecretBox
 from fermion.store.tables import JobRow, SecretRow, Token, User
@@ -218,7 +220,12 @@ class Scheduler:
         if not self.context.artifacts.is_local:
             files = self.files(job.id)
             for part in ("logs", "artifacts", "tensorboard", "checkpoints"):
-                self.context.artifacts.put_dir(files.root / part, f"jobs/{job.id}/{part}")
+                # Read without following links: the job may have planted one to a server file.
+                for relative, f in plain_files(files.root / part):
+                    with self.context.artifacts.open_write(
+                        f"jobs/{job.id}/{part}/{relative}"
+                    ) as out:
+                        shutil.copyfileobj(f, out, 1 << 20)
 
     # -- admitting ----------------------------------------------------------------
     def _admit_queued(self, session: Session) -> None:

@@ -67,6 +67,21 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Outgoing:
+    """A request on its way to a replica."""
+
+    method: str
+    path: str
+    body: bytes
+    headers: Mapping[str, str]
+    query: str
+
+
+class NoReadyReplica(ServerUnavailable):
+    """Not one ready replica answered (503, as any ServerUnavailable)."""
+
+
+@dataclass(frozen=True)
 class Target:
     replica_id: int
     deployment: str
@@ -230,41 +245,50 @@ class Gateway:
         with self.meter.request(deployment):
             if deployment in self.meter.wakes and not self.has_ready(deployment):
                 await self._wait_for_replica(deployment)
-            sent = {k: v for k, v in headers.items() if k.lower() in FORWARD_HEADERS}  # no key
-            last_error: Exception | None = None
-            for target in self.ready_targets(deployment):
-                url = f"{target.endpoint}/{path}" + (f"?{query}" if query else "")
-                try:
-                    signed = sent | target.headers
-                    async with self.http.request(
-                        method, url, data=body, headers=signed
-                    ) as response:
-                        content = await response.read()
-                        kept = {
-                            h: response.headers[h] for h in ANSWER_HEADERS if h in response.headers
-                        }
-                        return Answer(
-                            response.status, content, response.headers.get("content-type"), kept
-                        )
-                except TimeoutError:
-                    raise ServerUnavailable(
-                        f"a replica of {deployment!r} did not answer within"
-                        f" {FORWARD_TIMEOUT.total:.0f} s; see `fermion deployment logs {deployment}`"
-                    ) from None
-                except RETRYABLE as exc:
-                    log.info(
-                        "replica %s of %s unreachable (%s); trying the next",
-                        target.endpoint,
-                        deployment,
-                        type(exc).__name__,
+            out = Outgoing(method, path, body, headers, query)
+            try:
+                return await self._send(deployment, out)
+            except NoReadyReplica:
+                if deployment not in self.meter.wakes:
+                    raise
+            # Its last replica stopped as the request came: it waits for the next one.
+            await self._wait_for_replica(deployment)
+            return await self._send(deployment, out)
+
+    async def _send(self, deployment: str, out: Outgoing) -> Answer:
+        sent = {k: v for k, v in out.headers.items() if k.lower() in FORWARD_HEADERS}  # no key
+        last_error: Exception | None = None
+        for target in self.ready_targets(deployment):
+            url = f"{target.endpoint}/{out.path}" + (f"?{out.query}" if out.query else "")
+            try:
+                signed = sent | target.headers
+                async with self.http.request(
+                    out.method, url, data=out.body, headers=signed
+                ) as response:
+                    content = await response.read()
+                    kept = {h: response.headers[h] for h in ANSWER_HEADERS if h in response.headers}
+                    return Answer(
+                        response.status, content, response.headers.get("content-type"), kept
                     )
-                    self._ready.discard(target.replica_id)
-                    last_error = exc
-            detail = f" (last error: {type(last_error).__name__})" if last_error else ""
-            raise ServerUnavailable(
-                f"deployment {deployment!r} has no ready replica right now{detail};"
-                f" `fermion deployment show {deployment}` shows its replicas"
-            )
+            except TimeoutError:
+                raise ServerUnavailable(
+                    f"a replica of {deployment!r} did not answer within"
+                    f" {FORWARD_TIMEOUT.total:.0f} s; see `fermion deployment logs {deployment}`"
+                ) from None
+            except RETRYABLE as exc:
+                log.info(
+                    "replica %s of %s unreachable (%s); trying the next",
+                    target.endpoint,
+                    deployment,
+                    type(exc).__name__,
+                )
+                self._ready.discard(target.replica_id)
+                last_error = exc
+        detail = f" (last error: {type(last_error).__name__})" if last_error else ""
+        raise NoReadyReplica(
+            f"deployment {deployment!r} has no ready replica right now{detail};"
+            f" `fermion deployment show {deployment}` shows its replicas"
+        )
 
     async def _wait_for_replica(self, deployment: str) -> None:
         deadline = time.monotonic() + COLD_START_S

@@ -11,6 +11,7 @@ rotation: whichever key a file was sealed with opens it until that key is delete
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
@@ -55,6 +56,7 @@ class Keyring:
         self.master = master  # wraps the data keys
         self._keys: dict[int, bytes] = {}
         self._lock = threading.Lock()
+        self._writers: Counter[int] = Counter()  # key id -> writers sealing with it now
 
     def unwrap(self, row: DataKeyRow) -> bytes:
         try:
@@ -94,3 +96,20 @@ class Keyring:
     def forget(self, key_id: int) -> None:
         with self._lock:
             self._keys.pop(key_id, None)
+
+    def hold(self, key_id: int) -> None:
+        """A writer seals with `key_id` until it releases it: the key is not deleted
+        meanwhile, even once retired (its files are sealed again after the writer's row
+        exists)."""
+        with self._lock:
+            self._writers[key_id] += 1
+
+    def release(self, key_id: int) -> None:
+        with self._lock:
+            self._writers[key_id] -= 1
+            if self._writers[key_id] <= 0:
+                del self._writers[key_id]
+
+    def in_use(self, key_id: int) -> bool:
+        with self._lock:
+            return key_id in self._writers

@@ -1,7 +1,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from fermion.payloads import (
     CapacityPublic,
@@ -134,9 +134,10 @@ def list_artifacts(
 @router.get("/jobs/{job_id}/artifacts/{path:path}")
 def download_artifact(
     job_id: int, path: str, context: ContextDep, session: SessionDep, principal: PrincipalDep
-) -> FileResponse:
+) -> StreamingResponse:
     job = jobs.visible(session, principal, job_id)
-    return FileResponse(job_files.artifact_path(context, job, path))
+    chunks, size, kind = job_files.artifact_download(context, job, path)
+    return StreamingResponse(chunks, media_type=kind, headers={"Content-Length": str(size)})
 
 
 @router.get("/jobs/{job_id}/tensorboard")

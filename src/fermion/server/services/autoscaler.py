@@ -115,14 +115,18 @@ class Autoscaler:
             self.meter.wakes.discard(row.name)
             return
         bounds = Autoscaling.model_validate(row.autoscaling)
-        keep = max(UP_WINDOW_S, bounds.scale_down_delay_s) + UP_WINDOW_S
-        load = self.meter.average(row.name, UP_WINDOW_S, keep_s=keep)
+        within = min(max(row.replicas, bounds.min_replicas), bounds.max_replicas)
+        if within != row.replicas:  # bounds changed under a pass that read the old ones
+            self._set(row, within, "brought within the autoscaling bounds")
+        load = self.meter.average(row.name, UP_WINDOW_S, keep_s=UP_WINDOW_S + 1)
         needed = min(
             max(math.ceil(load / bounds.target_concurrency - 1e-9), bounds.min_replicas),
             bounds.max_replicas,
         )
         if bounds.min_replicas == 0:
             self.meter.wakes.add(row.name)
+        else:
+            self.meter.wakes.discard(row.name)
         now = time.monotonic()
         if needed > row.replicas:
             self._quiet.pop(row.name, None)

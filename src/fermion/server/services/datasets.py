@@ -116,17 +116,17 @@ def _create(
             if existing.digest == result.digest:
                 return version_public(existing, existing=True)
         key = f"datasets/{request.name}/{result.digest[:16]}-{uuid.uuid4().hex[:8]}"
-        seal = encryption.seal_for(context, session)
-        try:
-            size = context.artifacts.put_dir(result.folder, key, move=True, seal=seal)
-            sealed = seal is not None
-            row = _insert_version(
-                context, session, user, request, dataset, result, key, size, sealed
-            )
-        except BaseException:
-            session.rollback()
-            context.artifacts.delete(key)
-            raise
+        with encryption.sealing(context, session) as seal:  # held until the row is committed
+            try:
+                size = context.artifacts.put_dir(result.folder, key, move=True, seal=seal)
+                sealed = seal is not None
+                row = _insert_version(
+                    context, session, user, request, dataset, result, key, size, sealed
+                )
+            except BaseException:
+                session.rollback()
+                context.artifacts.delete(key)
+                raise
     log.info("dataset %s: %d records", format_ref(request.name, row.version), row.num_records)
     return version_public(row)
 
@@ -191,8 +191,8 @@ def _open_source(
         folder = work / "upload"
         name = uploads.extract(context, source, folder)
         return Source.open(str(folder / name), display=name)
-    source_roots.check(context.settings, context.artifacts.local_path(""), source)
-    return Source.open(source, options=options)
+    where = source_roots.checked(context.settings, context.artifacts.local_path(""), source)
+    return Source.open(where, display=source, options=options)
 
 
 def _credential_secret(entry: str) -> tuple[str, str]:

@@ -102,6 +102,8 @@ class DeploymentController:
         current = [r for r in live if r.model_version_id == row.model_version_id]
         stale = [r for r in live if r.model_version_id != row.model_version_id]
         if failed_load(row):
+            if self.autoscaler is not None:  # a request waits for no replica: none comes
+                self.autoscaler.meter.wakes.discard(row.name)
             return  # starting more of a model that cannot load would only fail again
         if self.autoscaler is not None:
             self.autoscaler.adjust(session, row, live=len(current))

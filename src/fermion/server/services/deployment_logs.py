@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fermion.scheduler.outputs import read_job_file
 from fermion.scheduler.scheduler import job_files
 from fermion.store.context import ServerContext
 from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow
@@ -26,9 +27,10 @@ def read_logs(context: ServerContext, session: Session, row: DeploymentRow) -> b
     for replica in row.replica_rows:
         job = replica.job
         if job.attempt:
-            path = job_files(context, job.id).log(job.attempt)
-            if path.exists():
-                parts.append(_prefix(job.id, path.read_bytes()))
+            files = job_files(context, job.id)
+            text = read_job_file(files.root, files.log(job.attempt))
+            if text:
+                parts.append(_prefix(job.id, text))
     return b"".join(parts)
 
 
@@ -45,12 +47,8 @@ def _replicas(context: ServerContext, deployment_id: int) -> list[tuple[int, int
     return [(job_id, attempt) for job_id, attempt in rows if attempt]
 
 
-def _read_from(path: Path, offset: int) -> bytes:
-    if not path.exists():
-        return b""
-    with open(path, "rb") as f:
-        f.seek(offset)
-        data = f.read()
+def _read_from(root: Path, path: Path, offset: int) -> bytes:
+    data = read_job_file(root, path, offset)
     end = data.rfind(b"\n")  # whole lines only; the rest comes with the next read
     return data[: end + 1] if end >= 0 else b""
 
@@ -65,8 +63,10 @@ async def follow_logs(context: ServerContext, deployment_id: int) -> AsyncIterat
             return
         for job_id, attempt in replicas:
             key = (job_id, attempt)
-            path = job_files(context, job_id).log(attempt)
-            chunk = await asyncio.to_thread(_read_from, path, offsets.get(key, 0))
+            files = job_files(context, job_id)
+            chunk = await asyncio.to_thread(
+                _read_from, files.root, files.log(attempt), offsets.get(key, 0)
+            )
             if chunk:
                 offsets[key] = offsets.get(key, 0) + len(chunk)
                 yield _prefix(job_id, chunk)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -35,6 +38,7 @@ from fermion.store.tenancy import WorkspaceRow
 
 log = logging.getLogger("fermion.server")
 _new_key_lock = threading.Lock()  # one active key per workspace, however many writers
+RETRY_S = 60  # after a failed pass over a workspace, the next one waits this long
 
 
 def encrypts(context: ServerContext, workspace: WorkspaceRow) -> bool:
@@ -56,22 +60,29 @@ def _new_key(context: ServerContext, session: Session, workspace_id: int) -> Dat
     return row
 
 
-def seal_for(context: ServerContext, session: Session) -> Seal | None:
-    """What the files a request writes now are sealed with: its workspace's active key
-    (made on first use), or None where the workspace does not encrypt."""
+@contextmanager
+def sealing(context: ServerContext, session: Session) -> Iterator[Seal | None]:
+    """What the files a request writes are sealed with, until it has committed their row:
+    its workspace's active key (made on first use), or None where the workspace does not
+    encrypt. The key is kept while the writer holds it, even if a rotation retires it."""
     workspace_id = tenancy.entered(session)
     if workspace_id is None:
-        raise RuntimeError("seal_for needs a session entered into a workspace")
+        raise RuntimeError("sealing needs a session entered into a workspace")
     workspace = session.get(WorkspaceRow, workspace_id)
     if workspace is None or not encrypts(context, workspace):
-        return None
-    with _new_key_lock:
+        yield None
+        return
+    with _new_key_lock:  # the key read and held at once: a reseal's check sees the hold
         seal = context.keyring.active(workspace_id)
         if seal is None:
             with context.metadata.session() as own:
                 _new_key(context, own, workspace_id)
             seal = context.keyring.active(workspace_id)
-    return seal
+        context.keyring.hold(seal.key_id)
+    try:
+        yield seal
+    finally:
+        context.keyring.release(seal.key_id)
 
 
 def describe(session: Session, workspace: WorkspaceRow) -> Encryption:
@@ -137,8 +148,11 @@ def _seal_again(context: ServerContext, key: str, seal: Seal) -> None:
 
 def reseal_workspace(context: ServerContext, workspace_id: int) -> None:
     """Seal every file of the workspace under its active key, then delete its others."""
-    with context.metadata.session() as session, tenancy.within(session, workspace_id):
-        seal = seal_for(context, session)
+    with (
+        context.metadata.session() as session,
+        tenancy.within(session, workspace_id),
+        sealing(context, session) as seal,
+    ):
         if seal is None:
             return
         # Only keys retired before this pass are deleted after it: a rotation during the
@@ -153,11 +167,13 @@ def reseal_workspace(context: ServerContext, workspace_id: int) -> None:
                 key = f"{prefix}/{rel}"
                 if context.artifacts.sealed_with(key) != seal.key_id:
                     _seal_again(context, key, seal)
-        session.execute(delete(DataKeyRow).where(DataKeyRow.id.in_(retired)))
-        session.commit()
-    for key_id in retired:
+        with _new_key_lock:  # a writer still holding a retired key keeps it: next pass
+            done = [k for k in retired if not context.keyring.in_use(k)]
+            session.execute(delete(DataKeyRow).where(DataKeyRow.id.in_(done)))
+            session.commit()
+    for key_id in done:
         context.keyring.forget(key_id)
-    log.info("workspace %d: every file sealed under data key %d", workspace_id, seal.key_id)
+    log.info("workspace %d: files sealed under data key %d", workspace_id, seal.key_id)
 
 
 class Resealer:
@@ -171,6 +187,7 @@ class Resealer:
         # since this server started (a file's header is one small read). New files are
         # sealed as they are written, so only a rotation makes one need work again.
         self._checked: set[int] = set()
+        self._failed_at: dict[int, float] = {}  # workspace id -> when a pass last failed
 
     def _needs_work(self, session: Session, workspace: WorkspaceRow) -> bool:
         if not encrypts(self.context, workspace):
@@ -178,6 +195,8 @@ class Resealer:
         if not workspace.encrypted:  # FERMION_ENCRYPT_AT_REST: every workspace, new ones too
             workspace.encrypted = True
             session.commit()
+        if time.monotonic() - self._failed_at.get(workspace.id, -RETRY_S) < RETRY_S:
+            return False
         retiring = any(k.state == RETIRING for k in _keys(session, workspace.id))
         return retiring or workspace.id not in self._checked
 
@@ -197,5 +216,11 @@ class Resealer:
             try:
                 reseal_workspace(self.context, workspace_id)
                 self._checked.add(workspace_id)
+                self._failed_at.pop(workspace_id, None)
             except Exception:
-                log.exception("sealing workspace %d's files again failed; retrying", workspace_id)
+                self._failed_at[workspace_id] = time.monotonic()
+                log.exception(
+                    "sealing workspace %d's files again failed; retrying in %d s",
+                    workspace_id,
+                    RETRY_S,
+                )

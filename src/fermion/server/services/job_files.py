@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import mimetypes
+import os
 import tarfile
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fermion.errors import NotFound
 from fermion.payloads import (
     JobStatus,
 )
+from fermion.scheduler.outputs import open_job_file, plain_files, read_job_file
 from fermion.scheduler.scheduler import job_files
 from fermion.server.services.jobs import BUILTIN_KINDS
 from fermion.store.context import ServerContext
@@ -28,8 +30,8 @@ def read_log(context: ServerContext, job: JobRow, attempt: int | None) -> bytes:
     attempt = attempt or job.attempt
     if attempt < 1:
         return b""
-    path = job_files(context, job.id).log(attempt)
-    return path.read_bytes() if path.exists() else b""
+    files = job_files(context, job.id)
+    return read_job_file(files.root, files.log(attempt))
 
 
 async def follow_log(context: ServerContext, job_id: int) -> AsyncIterator[bytes]:
@@ -42,11 +44,11 @@ async def follow_log(context: ServerContext, job_id: int) -> AsyncIterator[bytes
             status, current = (JobStatus(job.status), job.attempt) if job else (None, attempt)
         if current > attempt:
             if attempt:
-                yield await asyncio.to_thread(_read_from, files.log(attempt), offset)
+                yield await asyncio.to_thread(read_job_file, files.root, files.log(attempt), offset)
                 yield f"--- attempt {current} ---\n".encode()
             attempt, offset = current, 0
         if attempt:
-            chunk = await asyncio.to_thread(_read_from, files.log(attempt), offset)
+            chunk = await asyncio.to_thread(read_job_file, files.root, files.log(attempt), offset)
             offset += len(chunk)
             if chunk:
                 yield chunk
@@ -55,58 +57,61 @@ async def follow_log(context: ServerContext, job_id: int) -> AsyncIterator[bytes
         await asyncio.sleep(FOLLOW_POLL_S)
 
 
-def _read_from(path: Path, offset: int) -> bytes:
-    if not path.exists():
-        return b""
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read()
-
-
 # -- configuration ------------------------------------------------------------------
 def config(context: ServerContext, job: JobRow) -> dict[str, Any]:
     """A job of Fermion's own (train, evaluate, export, import): its KIND.json, written by
     the server at submit; and where its files are."""
     files = job_files(context, job.id)
     found = {}
-    path = files.code / f"{job.kind}.json"
-    if job.kind in BUILTIN_KINDS and path.is_file():
+    name = f"{job.kind}.json"
+    text = read_job_file(files.root, files.code / name).decode(errors="replace")
+    if job.kind in BUILTIN_KINDS and text:
         try:
-            found[path.name] = json.loads(path.read_text())
+            found[name] = json.loads(text)
         except json.JSONDecodeError:
-            found[path.name] = path.read_text()
+            found[name] = text
     return {"files": found, "job_dir": str(files.root), "tensorboard_dir": str(files.tensorboard)}
 
 
 def tensorboard_archive(context: ServerContext, job: JobRow) -> bytes:
     """The job's event files packed as job-ID/..., for TensorBoard on another machine."""
-    folder = job_files(context, job.id).tensorboard
-    events = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-    if not events:
-        raise NotFound(f"job {job.id} has written no TensorBoard events (fm.log writes them)")
     buffer = io.BytesIO()
+    count = 0
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in events:
-            tar.add(path, arcname=f"job-{job.id}/{path.relative_to(folder).as_posix()}")
+        for relative, f in plain_files(job_files(context, job.id).tensorboard):
+            entry = tarfile.TarInfo(f"job-{job.id}/{relative}")
+            entry.size = os.fstat(f.fileno()).st_size
+            tar.addfile(entry, io.BytesIO(f.read(entry.size)))
+            count += 1
+    if not count:
+        raise NotFound(f"job {job.id} has written no TensorBoard events (fm.log writes them)")
     return buffer.getvalue()
 
 
 # -- artifacts ----------------------------------------------------------------------
 def artifacts(context: ServerContext, job: JobRow) -> list[str]:
     """Files kept with fm.save_artifact, relative to the job's artifacts folder."""
-    folder = job_files(context, job.id).artifacts
-    if not folder.exists():
-        return []
-    return sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and not p.name.startswith(".")
-    )
+    return [
+        relative
+        for relative, _ in plain_files(job_files(context, job.id).artifacts)
+        if not relative.rpartition("/")[2].startswith(".")
+    ]
 
 
-def artifact_path(context: ServerContext, job: JobRow, path: str) -> Path:
-    folder = job_files(context, job.id).artifacts.resolve()
-    target = (folder / path).resolve()
-    if not target.is_relative_to(folder) or not target.is_file():
+def artifact_download(
+    context: ServerContext, job: JobRow, path: str
+) -> tuple[Iterator[bytes], int, str]:
+    """The artifact's bytes in chunks, its size and media type; opened without following
+    a link the job may have put there."""
+    files = job_files(context, job.id)
+    opened = open_job_file(files.root, f"artifacts/{path}")
+    if opened is None:
         raise NotFound(f"job {job.id} has no artifact {path!r}; `fermion job artifacts {job.id}`")
-    return target
+
+    def chunks() -> Iterator[bytes]:
+        with opened:
+            while chunk := opened.read(1 << 20):
+                yield chunk
+
+    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return chunks(), os.fstat(opened.fileno()).st_size, kind

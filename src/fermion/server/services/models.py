@@ -125,34 +125,34 @@ def _register(
             f"model {name!r} exists for {model.type} data, not {kind}; pick another name"
         )
     key = f"models/{name}/{uuid.uuid4().hex[:12]}"
-    seal = encryption.seal_for(context, session)
-    context.artifacts.put_dir(source, key, seal=seal)
-    try:
-        if model is None:
-            model = ModelRow(name=name, type=kind, owner_id=owner_id, next_version=1)
-            session.add(model)
-        row = ModelVersionRow(
-            model=model,
-            version=model.next_version,
-            uri=context.artifacts.uri(key),
-            job_id=job_id,
-            dataset=manifest.spec.dataset,
-            metrics=manifest.metrics,
-            config=config,
-            evaluations=[],
-            sealed=seal is not None,
-        )
-        session.add(row)
-        model.next_version += 1
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        context.artifacts.delete(key)
-        raise Conflict(f"model {name!r} was changed at the same time; retry") from None
-    except BaseException:
-        session.rollback()
-        context.artifacts.delete(key)
-        raise
+    with encryption.sealing(context, session) as seal:  # held until the row is committed
+        try:
+            context.artifacts.put_dir(source, key, seal=seal)
+            if model is None:
+                model = ModelRow(name=name, type=kind, owner_id=owner_id, next_version=1)
+                session.add(model)
+            row = ModelVersionRow(
+                model=model,
+                version=model.next_version,
+                uri=context.artifacts.uri(key),
+                job_id=job_id,
+                dataset=manifest.spec.dataset,
+                metrics=manifest.metrics,
+                config=config,
+                evaluations=[],
+                sealed=seal is not None,
+            )
+            session.add(row)
+            model.next_version += 1
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            context.artifacts.delete(key)
+            raise Conflict(f"model {name!r} was changed at the same time; retry") from None
+        except BaseException:
+            session.rollback()
+            context.artifacts.delete(key)
+            raise
     session.refresh(row)
     return version_public(row)
 

@@ -42,12 +42,26 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check(settings: Settings, store: Path | None, source: str) -> None:
-    """Refuse a local source outside the roots, or inside or around the server's own files."""
+# Names of one object store's protocol, as fsspec takes them.
+SAME_STORE = {"s3a": "s3", "gcs": "gs", "abfs": "az", "abfss": "az"}
+
+
+def _store_path(url: str) -> tuple[str, str]:
+    protocol, _, path = url.partition("://")
+    protocol = protocol.lower()
+    return SAME_STORE.get(protocol, protocol), path.strip("/")
+
+
+def checked(settings: Settings, store: Path | None, source: str) -> str:
+    """The source as the server reads it: a local path resolved (`~` and links taken),
+    refused outside the roots or inside or around the server's own files; a URL refused
+    inside or around the server's own artifact store."""
     protocol = source.partition("://")[0].lower() if "://" in source else "file"
     if protocol not in ("file", "local"):
-        return
-    path = Path(source.partition("://")[2] if "://" in source else source).resolve()
+        _check_remote(settings, source)
+        return source
+    given = source.partition("://")[2] if "://" in source else source
+    path = Path(given).expanduser().resolve()
     own = [f for f in forbidden(settings, store) if _inside(path, f) or _inside(f, path)]
     allowed = roots(settings)
     if own or not any(_inside(path, root) for root in allowed):
@@ -60,4 +74,22 @@ def check(settings: Settings, store: Path | None, source: str) -> None:
             f"dataset source {source} {where}; the server reads sources from"
             f" {os.pathsep.join(str(r) for r in allowed)} (FERMION_SOURCE_ROOTS sets them);"
             " upload it from your machine instead: fermion dataset create --upload"
+        )
+    return str(path)
+
+
+def _check_remote(settings: Settings, source: str) -> None:
+    """The artifact store holds every workspace's files, read with the server's own
+    credentials: never a source, nor a folder around it."""
+    if "://" not in settings.resolved_artifact_url:
+        return
+    store, wanted = _store_path(settings.resolved_artifact_url), _store_path(source)
+    if store[0] != wanted[0]:
+        return
+    a, b = store[1], wanted[1]
+    if a == b or a.startswith(b + "/") or b.startswith(a + "/") or not b:
+        raise SourceOutsideRoots(
+            f"dataset source {source} reaches the server's artifact store"
+            f" ({settings.resolved_artifact_url}), never a source; name the data's own"
+            " bucket or folder"
         )
