@@ -209,6 +209,11 @@ def test_deploy_from_the_model_page_and_predict_with_the_form(visit: Visit, sdk,
     page.wait_for_selector("#predicted-label")
     assert page.inner_text("#predicted-label") == expected
 
+    sdk.autoscale_deployment("digits", max_replicas=2)  # its bounds and changes appear
+    page.wait_for_selector("#scale-events")
+    assert "1 to 2 replicas, 8 in flight each" in page.inner_text("main")
+    assert "No change yet." in page.inner_text("#scale-events")
+
     for _ in range(30):  # traffic for the charts
         sdk.predict("digits", image=image)
     visit.wait_until("Number(document.querySelector('#rate-chart').dataset.points) >= 2")

@@ -199,32 +199,35 @@ def test_a_key_a_writer_holds_outlives_a_rotation_until_its_files_are_sealed_aga
             session.add(workspace)
             session.commit()
             ws = workspace.id
-        with context.metadata.session() as session, within(session, ws):
-            with encryption.sealing(context, session) as old:
-                context.artifacts.write_bytes("datasets/held/v1/data.bin", b"plain" * 100, old)
-                encryption.rotate(context, session, session.get(WorkspaceRow, ws))
-                encryption.reseal_workspace(context, ws)  # the writer still holds `old`
-                assert session.get(DataKeyRow, old.key_id) is not None
-                dataset = DatasetRow(name="held", type="tabular-classification", next_version=2)
-                session.add(dataset)
-                session.add(
-                    DatasetVersionRow(
-                        dataset=dataset,
-                        version=1,
-                        digest="d",
-                        source="s",
-                        spec={},
-                        uri=context.artifacts.uri("datasets/held/v1"),
-                        num_records=1,
-                        split_counts={},
-                        class_names=[],
-                        class_counts={},
-                        size_bytes=500,
-                        skipped={},
-                        sealed=True,
-                    )
+        with (
+            context.metadata.session() as session,
+            within(session, ws),
+            encryption.sealing(context, session) as old,
+        ):
+            context.artifacts.write_bytes("datasets/held/v1/data.bin", b"plain" * 100, old)
+            encryption.rotate(context, session, session.get(WorkspaceRow, ws))
+            encryption.reseal_workspace(context, ws)  # the writer still holds `old`
+            assert session.get(DataKeyRow, old.key_id) is not None
+            dataset = DatasetRow(name="held", type="tabular-classification", next_version=2)
+            session.add(dataset)
+            session.add(
+                DatasetVersionRow(
+                    dataset=dataset,
+                    version=1,
+                    digest="d",
+                    source="s",
+                    spec={},
+                    uri=context.artifacts.uri("datasets/held/v1"),
+                    num_records=1,
+                    split_counts={},
+                    class_names=[],
+                    class_counts={},
+                    size_bytes=500,
+                    skipped={},
+                    sealed=True,
                 )
-                session.commit()
+            )
+            session.commit()
         encryption.reseal_workspace(context, ws)
         with context.metadata.session() as session:
             keys = session.scalars(select(DataKeyRow.id)).all()

@@ -9,13 +9,16 @@ import contextlib
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 import fermion as fm
+from tests.conftest import Cli
 from tests.scheduler.conftest import wait_for
 from tests.serving.conftest import IMAGE, Traffic, remove
 
 
-def test_replicas_follow_the_load(sdk, digits_models):
+def test_replicas_follow_the_load(sdk, serving_server, digits_models):
+    cli = Cli(serving_server, CliRunner())
     with pytest.raises(fm.errors.InvalidInput, match="more than max_replicas"):
         sdk.deploy(digits_models[0], name="elastic", min_replicas=3, max_replicas=2)
     sdk.deploy(
@@ -51,6 +54,9 @@ def test_replicas_follow_the_load(sdk, digits_models):
         timeout=60,
         what="back to one replica after the load",
     )
+    shown = cli("deployment", "show", "elastic").output
+    assert "1 to 2 replicas, 1.5 requests in flight each" in shown
+    assert "1 -> 2" in shown and "2 -> 1" in shown
     steps = [(e.before, e.after) for e in quiet.scale_events]
     assert steps == [(1, 2), (2, 1)], quiet.scale_events
     assert "requests in flight" in quiet.scale_events[0].reason
