@@ -141,18 +141,28 @@ def test_a_rotation_seals_every_file_again_while_reads_go_on(server, digits):
 
 def test_turning_encryption_on_seals_what_a_workspace_holds(server, digits):
     folder, images = digits
-    with server.client() as admin, server.client(workspace="plain") as plain:
+    with server.client() as admin:
         admin.create_workspace("later")
         with server.client(workspace="later") as later:
             version = later.create_dataset("digits", "image-classification", str(folder))
             assert None in key_ids(Path(version.uri))
+            load = (
+                "import os, fermion as fm; fm.Dataset.from_local('digits');"
+                " print('CACHE', os.environ['FERMION_CACHE_DIR'])"
+            )
+            loader = later.submit_job(  # a job caches a plain copy for the workspace
+                ["python", "-c", load], name="loader", cpu=0.5, workdir=None
+            )
+            assert later.wait_job(loader.id, timeout=120).status.value == "succeeded"
+            cache = Path(later.job_logs(loader.id).split("CACHE ", 1)[1].split()[0])
+            assert holding(files_under(cache), images)
             admin.encrypt_workspace("later")
+            assert holding(files_under(cache), images) == []  # gone with encryption on
             wait_sealed(admin, "later")
             assert later.get_dataset_version(version.ref).encrypted
             assert holding(files_under(Path(version.uri)), images) == []
-            assert len(fm.Dataset.from_local(version.ref, client=later)) == len(
-                fm.Dataset.from_local(f"digits:v{version.version}", client=plain)
-            )
+            loaded = fm.Dataset.from_local(version.ref, client=later)
+            assert len(loaded) == version.split_counts["train"]
         with pytest.raises(Conflict, match="cannot be turned off"):
             admin._json("PUT", "/api/v1/workspaces/later/encryption", json={"enabled": False})
         with pytest.raises(Conflict, match="does not encrypt"):

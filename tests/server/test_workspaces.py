@@ -111,6 +111,7 @@ BODIES = {
         "metrics": {"accuracy": 1.0},
     },
     "POST /api/v1/deployments/{name}/scale": {"replicas": 2},
+    "PUT /api/v1/deployments/{name}/autoscaling": {"autoscaling": {"max_replicas": 2}},
     "POST /api/v1/deployments/{name}/update": {"model": "{model}:v1"},
     "POST /api/v1/deployments/{name}/predict": {"inputs": [RECORD]},
     "POST /api/v1/deployments/{name}/explain": {"input": RECORD},

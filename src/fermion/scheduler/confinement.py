@@ -101,10 +101,14 @@ def describe_mode(settings: Settings) -> str:
     )
 
 
+def workspace_cache_dir(settings: Settings, workspace_id: int) -> Path:
+    return settings.home / "cache" / "workspaces" / str(workspace_id)
+
+
 def workspace_cache(settings: Settings, job: JobRow) -> Path:
     """Datasets and models a job downloads are cached per workspace: its jobs share them
     (content-addressed), no other workspace's job sees them."""
-    return settings.home / "cache" / "workspaces" / str(job.workspace_id)
+    return workspace_cache_dir(settings, job.workspace_id)
 
 
 def isolation(settings: Settings, store: Path | None, job: JobRow, files: JobFiles) -> Isolation:

@@ -50,11 +50,11 @@ def set_quota(name: str, body: Quota, session: SessionDep, _: AdminOnly) -> Work
 
 @router.put("/{name}/encryption", response_model=WorkspacePublic)
 def set_encryption(
-    name: str, body: EncryptionChange, session: SessionDep, _: AdminOnly
+    name: str, body: EncryptionChange, session: SessionDep, context: ContextDep, _: AdminOnly
 ) -> WorkspacePublic:
     """Seal the workspace's dataset and model files at rest from now on (AES-GCM); the
     files it holds are sealed in the background. Turning it off is refused."""
-    return workspaces.set_encryption(session, name, body.enabled)
+    return workspaces.set_encryption(context, session, name, body.enabled)
 
 
 @router.post("/{name}/encryption/rotate", response_model=WorkspacePublic)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from fermion.errors import Conflict
 from fermion.payloads import Encryption
+from fermion.scheduler.confinement import workspace_cache_dir
 from fermion.store import tenancy
 from fermion.store.context import ServerContext
 from fermion.store.keyring import ACTIVE, RETIRING, DataKeyRow, wrap
@@ -96,14 +98,19 @@ def describe(session: Session, workspace: WorkspaceRow) -> Encryption:
     )
 
 
-def turn_on(session: Session, workspace: WorkspaceRow, enabled: bool) -> None:
-    """Seal the workspace's files from now on; those it has are sealed in the background.
+def turn_on(
+    context: ServerContext, session: Session, workspace: WorkspaceRow, enabled: bool
+) -> None:
+    """Seal the workspace's files from now on; those it has are sealed in the background,
+    and the plain copies its jobs cached are deleted (they download sealed ones again).
     There is no turning it off: files once sealed stay sealed."""
     if not enabled and workspace.encrypted:
         raise Conflict(
             f"workspace {workspace.name} encrypts its files at rest, and that cannot be"
             " turned off; copy what it holds into a workspace that does not encrypt"
         )
+    if enabled and not workspace.encrypted:
+        shutil.rmtree(workspace_cache_dir(context.settings, workspace.id), ignore_errors=True)
     workspace.encrypted = workspace.encrypted or enabled
     session.commit()
 

@@ -199,9 +199,11 @@ def set_quota(session: Session, name: str, quota: Quota) -> WorkspacePublic:
     return public(session, row, "admin")
 
 
-def set_encryption(session: Session, name: str, enabled: bool) -> WorkspacePublic:
+def set_encryption(
+    context: ServerContext, session: Session, name: str, enabled: bool
+) -> WorkspacePublic:
     row = by_name(session, name)
-    encryption.turn_on(session, row, enabled)
+    encryption.turn_on(context, session, row, enabled)
     return public(session, row, "admin")
 
 
