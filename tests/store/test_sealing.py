@@ -15,17 +15,19 @@ from fermion.store.sealing import SEGMENT, OpeningReader, Seal, SealedFileError,
 KEY = os.urandom(32)
 
 
-def sealed(data: bytes, key: bytes = KEY) -> bytes:
+def sealed(data: bytes, key: bytes = KEY, name: str = "datasets/a/train.arrow") -> bytes:
     raw = io.BytesIO()
-    writer = SealingWriter(raw, 7, key)
+    writer = SealingWriter(raw, 7, key, name)
     writer.write(data[: len(data) // 3])
     writer.write(data[len(data) // 3 :])
     writer.close()
     return raw.getvalue()
 
 
-def opened(blob: bytes, key: bytes = KEY) -> io.BufferedReader:
-    return io.BufferedReader(OpeningReader(io.BytesIO(blob), lambda key_id: key))
+def opened(
+    blob: bytes, key: bytes = KEY, name: str = "datasets/a/train.arrow"
+) -> io.BufferedReader:
+    return io.BufferedReader(OpeningReader(io.BytesIO(blob), lambda key_id: key, name))
 
 
 @pytest.mark.parametrize("size", [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT + 7])
@@ -61,6 +63,14 @@ def test_another_key_does_not_open_it():
         opened(sealed(b"x" * 1000), key=os.urandom(32)).read()
 
 
+def test_a_sealed_file_opens_under_its_own_name_only():
+    """Copied to another name (another version, another workspace's), it does not open."""
+    blob = sealed(b"x" * 1000)
+    assert opened(blob, name="/datasets/a/./train.arrow").read() == b"x" * 1000
+    with pytest.raises(SealedFileError):
+        opened(blob, name="datasets/b/train.arrow").read()
+
+
 def test_the_store_seals_on_request_and_opens_by_itself(tmp_path):
     store = ArtifactStore(str(tmp_path / "store"))
     store.data_key = {7: KEY}.__getitem__
@@ -74,6 +84,9 @@ def test_the_store_seals_on_request_and_opens_by_itself(tmp_path):
     with store.open_read("set/a.txt") as f:
         assert f.read() == b"the plain words" * 1000
     assert store.read_bytes("plain.txt") == b"left as it is"
+    (tmp_path / "store" / "copied.txt").write_bytes(on_disk)  # a sealed file moved aside
+    with pytest.raises(SealedFileError):
+        store.read_bytes("copied.txt")
     store.data_key = None
     with pytest.raises(SealedFileError, match="holds no keys"):
         store.open_read("set/a.txt")

@@ -82,7 +82,7 @@ class ArtifactStore:
                 yield f
             return
         with self._open_write(key) as raw:
-            sealing = SealingWriter(raw, seal.key_id, seal.key)
+            sealing = SealingWriter(raw, seal.key_id, seal.key, key)
             yield sealing  # type: ignore[misc]
             sealing.close()  # the last segment: only on success, else the file is dropped
 
@@ -168,7 +168,7 @@ class ArtifactStore:
                 return raw
             if self.data_key is None:
                 raise SealedFileError(f"{key} is sealed and this store holds no keys")
-            return io.BufferedReader(OpeningReader(raw, self.data_key), SEGMENT)
+            return io.BufferedReader(OpeningReader(raw, self.data_key, key), SEGMENT)
         except BaseException:
             raw.close()
             raise

@@ -8,8 +8,10 @@ offset:
     header   = MAGIC (8) | key id (4, big-endian) | salt (16) | nonce prefix (7)
     segment  = AES-GCM(file key, nonce = prefix | index (4) | last (1), aad = header)
 
-The file key is HKDF-SHA256(data key, salt, info = header): a fresh key per file, so
-nonces never repeat across files under one data key. The `last` byte marks the final
+The file key is HKDF-SHA256(data key, salt, info = header | 0 | the file's name in the
+store): a fresh key per file, so nonces never repeat across files under one data key,
+and a sealed file copied to another name (another workspace's version, say) does not
+open there. The `last` byte marks the final
 segment, so a file cut at a segment boundary does not open; the segment index in the
 nonce refuses segments swapped or moved. The key id names the data key (keyring.py),
 so files sealed before a rotation open until they are sealed again under the new key.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import struct
 from collections.abc import Callable
 from typing import IO, NamedTuple
@@ -48,9 +51,10 @@ class SealedFileError(Conflict):
     """A sealed file that does not open: altered, cut short, or its key is gone."""
 
 
-def _file_cipher(data_key: bytes, header: bytes) -> AESGCM:
+def _file_cipher(data_key: bytes, header: bytes, name: str) -> AESGCM:
     salt = header[12:28]
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=header)
+    info = header + b"\0" + posixpath.normpath(name).strip("/").encode()
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info)
     return AESGCM(hkdf.derive(data_key))
 
 
@@ -66,13 +70,14 @@ def key_id_of(header: bytes) -> int | None:
 
 
 class SealingWriter(io.RawIOBase):
-    """Writes the plaintext given to it as a sealed file into `raw` (left open)."""
+    """Writes the plaintext given to it as the sealed file `name` into `raw` (left
+    open)."""
 
-    def __init__(self, raw: IO[bytes], key_id: int, data_key: bytes) -> None:
+    def __init__(self, raw: IO[bytes], key_id: int, data_key: bytes, name: str) -> None:
         self._raw = raw
         self._header = HEADER.pack(MAGIC, key_id, os.urandom(16), os.urandom(7))
         self._prefix = self._header[-7:]
-        self._aead = _file_cipher(data_key, self._header)
+        self._aead = _file_cipher(data_key, self._header, name)
         self._pending = bytearray()
         self._index = 0
         raw.write(self._header)
@@ -101,9 +106,9 @@ class SealingWriter(io.RawIOBase):
 
 
 class OpeningReader(io.RawIOBase):
-    """The plaintext of a sealed file, read (and sought) through `raw`."""
+    """The plaintext of the sealed file `name`, read (and sought) through `raw`."""
 
-    def __init__(self, raw: IO[bytes], data_key: Callable[[int], bytes]) -> None:
+    def __init__(self, raw: IO[bytes], data_key: Callable[[int], bytes], name: str) -> None:
         self._raw = raw
         raw.seek(0)
         header = raw.read(HEADER.size)
@@ -112,7 +117,7 @@ class OpeningReader(io.RawIOBase):
             raise SealedFileError("not a sealed file")
         self._header = header
         self._prefix = header[-7:]
-        self._aead = _file_cipher(data_key(key_id), header)
+        self._aead = _file_cipher(data_key(key_id), header, name)
         sealed_size = raw.seek(0, io.SEEK_END) - HEADER.size
         self._segments = max(1, -(-sealed_size // SEALED_SEGMENT))
         self._size = sealed_size - self._segments * TAG
