@@ -26,7 +26,7 @@ from fermion.payloads import (
     ModelVersionPublic,
 )
 from fermion.refs import format_ref, pick_version
-from fermion.scheduler.outputs import copy_job_folder
+from fermion.scheduler.outputs import copy_job_folder, read_job_file
 from fermion.scheduler.scheduler import job_files, now
 from fermion.server.services import encryption, stored_files, uploads
 from fermion.store.context import ServerContext
@@ -176,10 +176,11 @@ def check_evaluator(context: ServerContext, job: JobRow, row: ModelVersionRow) -
 
 
 def _evaluated_by(context: ServerContext, job: JobRow) -> str | None:
-    try:
-        spec = json.loads((job_files(context, job.id).code / "evaluate.json").read_text())
+    files = job_files(context, job.id)
+    try:  # the job's own folder: it may have removed, mangled or linked the file
+        spec = json.loads(read_job_file(files.root, files.code / "evaluate.json"))
         return spec.get("model") if isinstance(spec, dict) else None
-    except (OSError, ValueError):  # the job's own folder: it may have removed or mangled it
+    except ValueError:
         return None
 
 
