@@ -41,6 +41,7 @@ def test_replicas_follow_the_load(sdk, serving_server, digits_models):
             timeout=120,
             what="a second replica for four clients",
         )
+        assert sdk.get_deployment("elastic").in_flight > 1.5  # what it scaled on
         answered_before = sum(len(c.models) for c in clients)
         wait_for(
             lambda: sum(len(c.models) for c in clients) > answered_before + 20,

@@ -202,9 +202,10 @@ def _describe_autoscaling(d: DeploymentPublic) -> str:
     if d.autoscaling is None:
         return "off (fermion deployment autoscale NAME --max-replicas N turns it on)"
     a = d.autoscaling
+    now = f"; now {d.in_flight:g} in flight" if d.in_flight is not None else ""
     return (
         f"{a.min_replicas} to {a.max_replicas} replicas, {a.target_concurrency:g} requests in"
-        f" flight each; down after {a.scale_down_delay_s:g} s of less"
+        f" flight each; down after {a.scale_down_delay_s:g} s of less{now}"
     )
 
 

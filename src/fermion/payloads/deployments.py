@@ -103,6 +103,7 @@ class DeploymentPublic(BaseModel):
     public: bool
     runtime: str
     autoscaling: Autoscaling | None = None
+    in_flight: float | None = None  # autoscaled: requests in flight, mean of the last 4 s
     scale_events: list[ScaleEvent] = []  # the autoscaler's last changes, newest last
     url: str  # where applications send requests
     replica_details: list[ReplicaPublic]

@@ -12,6 +12,7 @@ from fermion.payloads import (
 )
 from fermion.server.deps import (
     ContextDep,
+    GatewayDep,
     PrincipalDep,
     Reader,
     SchedulerDep,
@@ -43,9 +44,17 @@ def list_deployments(context: ContextDep, session: SessionDep, user: Reader) -> 
 
 @router.get("/{name}", response_model=DeploymentPublic)
 def read_deployment(
-    name: str, context: ContextDep, session: SessionDep, principal: PrincipalDep, _: Reader
+    name: str,
+    context: ContextDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    principal: PrincipalDep,
+    _: Reader,
 ) -> DeploymentPublic:
-    return deployments.to_public(context, deployments.find(session, name))
+    found = deployments.to_public(context, deployments.find(session, name))
+    if found.autoscaling is not None:  # the load it scales on, as the gateway counts it
+        found.in_flight = round(gateway.meter.recent(name), 2)
+    return found
 
 
 @router.post("/{name}/scale", response_model=DeploymentPublic)

@@ -76,6 +76,20 @@ class LoadMeter:
             load.advance(time.monotonic())
             load.in_flight += change
 
+    def recent(self, deployment: str) -> float:
+        """Mean requests in flight over the last UP_WINDOW_S, as the autoscaler sees
+        them (marks nothing)."""
+        now = time.monotonic()
+        with self._lock:
+            load = self._loads.get(deployment)
+            if load is None:
+                return 0.0
+            load.advance(now)
+            since = next((m for m in load.marks if m[0] >= now - UP_WINDOW_S), None)
+            if since is None or now - since[0] < 1e-3:
+                return float(load.in_flight)
+            return (load.total - since[1]) / (now - since[0])
+
     def average(self, deployment: str, seconds: float, keep_s: float) -> float:
         """Mean requests in flight over the last `seconds` (or since the first pass that
         looked); marks the moment, keeping marks for `keep_s`."""

@@ -59,7 +59,7 @@ export async function deploymentDetail(view, scope, name) {
       ["runtime", d.runtime === "onnx" ? "ONNX Runtime (light)" : "PyTorch"],
       ["batching", `up to ${d.max_batch_size} inputs, ${d.max_batch_delay_ms} ms`],
       ["autoscaling", d.autoscaling ? `${d.autoscaling.min_replicas} to ${d.autoscaling.max_replicas} replicas, `
-        + `${d.autoscaling.target_concurrency} in flight each` : "off"],
+        + `${d.autoscaling.target_concurrency} in flight each; now ${d.in_flight ?? 0}` : "off"],
       ["access", d.public ? "public" : "token"], ["predict", h("code", {}, `${d.url}/predict`)],
       ["Open Inference (V2)", h("code", {}, `${d.url}/v2/models/${d.name}/infer`)]]))));
     replicas.replaceChildren(dataTable([
