@@ -52,6 +52,13 @@ class _Load:
         self.total += self.in_flight * (now - self.changed_at)
         self.changed_at = now
 
+    def mean(self, now: float) -> float:
+        """Mean in flight since the oldest mark of the last UP_WINDOW_S (now, if none)."""
+        since = next((m for m in self.marks if m[0] >= now - UP_WINDOW_S), None)
+        if since is None or now - since[0] < 1e-3:
+            return float(self.in_flight)
+        return (self.total - since[1]) / (now - since[0])
+
 
 class LoadMeter:
     """Requests in flight per deployment: counted by the gateway (on the event loop),
@@ -85,27 +92,19 @@ class LoadMeter:
             if load is None:
                 return 0.0
             load.advance(now)
-            since = next((m for m in load.marks if m[0] >= now - UP_WINDOW_S), None)
-            if since is None or now - since[0] < 1e-3:
-                return float(load.in_flight)
-            return (load.total - since[1]) / (now - since[0])
+            return load.mean(now)
 
-    def average(self, deployment: str, seconds: float, keep_s: float) -> float:
-        """Mean requests in flight over the last `seconds` (or since the first pass that
-        looked); marks the moment, keeping marks for `keep_s`."""
+    def average(self, deployment: str) -> float:
+        """Mean requests in flight over the last UP_WINDOW_S (or since the first pass
+        that looked); marks the moment for the passes to come."""
         now = time.monotonic()
         with self._lock:
             load = self._loads.setdefault(deployment, _Load())
             load.advance(now)
             load.marks.append((now, load.total))
-            while len(load.marks) > 1 and load.marks[1][0] <= now - keep_s:
+            while len(load.marks) > 1 and load.marks[1][0] <= now - UP_WINDOW_S - 1:
                 load.marks.popleft()
-            since, total = next(
-                ((t, v) for t, v in load.marks if t >= now - seconds), load.marks[-1]
-            )
-            if now - since < 1e-3:
-                return float(load.in_flight)
-            return (load.total - total) / (now - since)
+            return load.mean(now)
 
 
 @dataclass
@@ -132,7 +131,7 @@ class Autoscaler:
         within = min(max(row.replicas, bounds.min_replicas), bounds.max_replicas)
         if within != row.replicas:  # bounds changed under a pass that read the old ones
             self._set(row, within, "brought within the autoscaling bounds")
-        load = self.meter.average(row.name, UP_WINDOW_S, keep_s=UP_WINDOW_S + 1)
+        load = self.meter.average(row.name)
         needed = min(
             max(math.ceil(load / bounds.target_concurrency - 1e-9), bounds.min_replicas),
             bounds.max_replicas,
