@@ -186,7 +186,7 @@ def _open_source(
     source = request.source
     wanted = dict(_credential_secret(entry) for entry in request.secrets)
     values = secrets.open_values(context, session, wanted)
-    options = credential_options(source if not source.startswith(uploads.SCHEME) else "", values)
+    options = credential_options(source, values)  # refused for a local or uploaded source
     if source.startswith(uploads.SCHEME):
         folder = work / "upload"
         name = uploads.extract(context, source, folder)
