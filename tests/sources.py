@@ -71,3 +71,31 @@ def diabetes_rows() -> list[dict]:
     from sklearn.datasets import load_diabetes
 
     return load_diabetes(as_frame=True).frame.to_dict("records")
+
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+VOICES = ("en-us", "en-gb-scotland", "en-029")  # three accents espeak-ng ships
+
+
+def spoken_digits(root: Path, per_voice: int = 8, seed: int = 0) -> Path:
+    """Spoken digits as WAV files in a class-per-folder tree: each of the 10 words said by
+    each voice at `per_voice` speeds and pitches, through Debian's espeak-ng."""
+    import shutil
+    import subprocess
+
+    espeak = shutil.which("espeak-ng")
+    assert espeak, "espeak-ng is not installed (make test installs it)"
+    rng = random.Random(seed)
+    for word in WORDS:
+        (root / word).mkdir(parents=True, exist_ok=True)
+        for voice in VOICES:
+            for n in range(per_voice):
+                variant = rng.choice(("m1", "m3", "f1", "f3", "m7", "f4"))
+                speed, pitch = rng.randint(110, 210), rng.randint(25, 75)
+                subprocess.run(
+                    [espeak, "-v", f"{voice}+{variant}", "-s", str(speed), "-p", str(pitch)]
+                    + ["-w", str(root / word / f"{voice}-{n}.wav"), word],
+                    check=True,
+                    timeout=30,
+                )
+    return root

@@ -11,6 +11,7 @@ class DatasetType(StrEnum):
     TEXT_CLASSIFICATION = "text-classification"
     TABULAR_CLASSIFICATION = "tabular-classification"
     TABULAR_REGRESSION = "tabular-regression"
+    AUDIO_CLASSIFICATION = "audio-classification"
 
     @classmethod
     def parse(cls, text: str) -> DatasetType:

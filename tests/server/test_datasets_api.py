@@ -91,7 +91,7 @@ def test_samples_cover_every_class_and_images_come_back_as_stored(http, digits_d
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.content.startswith(b"\x89PNG")
     missing = http.get(f"{base}/images/train/99999")
-    assert missing.status_code == 404 and "no image 99999" in missing.json()["message"]
+    assert missing.status_code == 404 and "no record 99999" in missing.json()["message"]
     assert http.get(f"{base}/images/nope/0").status_code == 400
     assert http.get(f"{base}/images/train/-1").status_code == 400
 

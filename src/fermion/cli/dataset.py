@@ -41,8 +41,8 @@ def create(
         str,
         typer.Option(
             "--type",
-            help="image-classification | text-classification | tabular-classification |"
-            " tabular-regression",
+            help="image-classification | audio-classification | text-classification |"
+            " tabular-classification | tabular-regression",
         ),
     ],
     source: Annotated[str, typer.Option(help="A local path or an fsspec URL (s3://...).")],
@@ -188,6 +188,13 @@ def _version_panel(v: DatasetVersionPublic) -> Panel:
         height, width = v.spec["image_size"]
         facts.add_row(
             "image size", f"{width}x{height}" + ("" if v.spec["uniform_size"] else " (most common)")
+        )
+    if "seconds" in v.spec:
+        seconds = v.spec["seconds"]
+        facts.add_row(
+            "clips",
+            f"{seconds['min']:.2f}-{seconds['max']:.2f} s (median {seconds['median']:.2f} s),"
+            f" mostly {v.spec['sample_rate']} Hz",
         )
     if v.skipped_count:
         facts.add_row("skipped", f"{v.skipped_count} invalid record(s)")

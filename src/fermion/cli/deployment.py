@@ -85,7 +85,7 @@ def deploy(
     public: Annotated[bool, typer.Option("--public", help="Callable without a token.")] = False,
     runtime: Annotated[
         str,
-        typer.Option(help="torch, or onnx: ONNX Runtime, light replicas (image, tabular)."),
+        typer.Option(help="torch, or onnx: ONNX Runtime, light replicas (image, audio, tabular)."),
     ] = "torch",
     min_replicas: MinReplicas = 1,
     max_replicas: MaxReplicas = None,
@@ -123,7 +123,10 @@ def deploy(
     console.print(
         f"[bold]{name}[/bold] {deployment.status}: {deployment.url}/predict", soft_wrap=True
     )
-    console.print(f"Try it: fermion predict {name} --image PATH | --text TEXT | --json '{{...}}'")
+    console.print(
+        f"Try it: fermion predict {name} --image PATH | --audio PATH | --text TEXT"
+        " | --json '{...}'"
+    )
 
 
 @app.command("list")
@@ -301,6 +304,9 @@ def token(name: str) -> None:
 def predict(
     name: Annotated[str, typer.Argument(help="The deployment.")],
     image: Annotated[list[Path] | None, typer.Option(help="An image file (repeatable).")] = None,
+    audio: Annotated[
+        list[Path] | None, typer.Option(help="A sound file: WAV, FLAC, OGG, MP3 (repeatable).")
+    ] = None,
     text: Annotated[list[str] | None, typer.Option(help="A text (repeatable).")] = None,
     json_body: Annotated[
         str | None, typer.Option("--json", help='The request as JSON: {"inputs": [...]}.')
@@ -308,17 +314,20 @@ def predict(
     top_k: Annotated[int | None, typer.Option(help="Labels per prediction.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Print the answer as JSON.")] = False,
 ) -> None:
-    """Ask a deployment for predictions: images, texts, or a JSON request."""
-    given = [v for v in (image, text, json_body) if v]
+    """Ask a deployment for predictions: images, sound files, texts, or a JSON request."""
+    given = [v for v in (image, audio, text, json_body) if v]
     if len(given) != 1:
-        raise InvalidInput("give --image, --text or --json (one kind per call)")
+        raise InvalidInput("give --image, --audio, --text or --json (one kind per call)")
     with Client() as client:
-        if image:
-            for path in image:
+        if image or audio:
+            files = image or audio
+            for path in files:
                 if not path.is_file():
                     raise InvalidInput(f"{path} is not a file")
-            predictions = client.predict(name, image=[str(p) for p in image], top_k=top_k)
-            what = [str(p) for p in image]
+            kind = "image" if image else "audio"
+            paths = [str(p) for p in files]
+            predictions = client.predict(name, **{kind: paths}, top_k=top_k)
+            what = paths
         elif text:
             predictions = client.predict(name, text=list(text), top_k=top_k)
             what = list(text)

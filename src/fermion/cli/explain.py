@@ -51,6 +51,10 @@ def read_input(model_type: str, path: Path | None, text: str | None, record: str
         raise InvalidInput(f"--input {path} is not a file")
     if model_type == "image-classification":
         return {"image": path}
+    if model_type == "audio-classification":
+        raise InvalidInput(
+            "explanations cover image, text and tabular models; audio models have none"
+        )
     if model_type == "text-classification":
         return {"text": path.read_text(errors="replace")}
     return {"record": _record(path.read_text(errors="replace"), str(path))}

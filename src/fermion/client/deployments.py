@@ -156,20 +156,22 @@ class DeploymentCalls:
         image: Any = None,
         text: Any = None,
         record: Any = None,
+        audio: Any = None,
         inputs: list[Any] | None = None,
         top_k: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Predictions from a deployment, one per input. Give images (paths or bytes),
-        texts, records (dicts of feature values), one or a list of them, or `inputs` as
-        the API takes them."""
-        given = [v for v in (image, text, record, inputs) if v is not None]
+        """Predictions from a deployment, one per input. Give images or sound files
+        (paths or bytes), texts, records (dicts of feature values), one or a list of
+        them, or `inputs` as the API takes them."""
+        given = [v for v in (image, text, record, audio, inputs) if v is not None]
         if len(given) != 1:
-            raise InvalidInput("give one of image=, text=, record= or inputs=")
-        if image is not None:
-            images = image if isinstance(image, list | tuple) else [image]
+            raise InvalidInput("give one of image=, audio=, text=, record= or inputs=")
+        files = image if image is not None else audio
+        if files is not None:
+            files = files if isinstance(files, list | tuple) else [files]
             inputs = [
-                base64.b64encode(i if isinstance(i, bytes) else Path(i).read_bytes()).decode()
-                for i in images
+                base64.b64encode(f if isinstance(f, bytes) else Path(f).read_bytes()).decode()
+                for f in files
             ]
         elif text is not None:
             inputs = list(text) if isinstance(text, list | tuple) else [text]

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import DistributedSampler, RandomSampler
 
+from fermion import audio
 from fermion.datasets.image_loading import ImageDecoder, Transform
 from fermion.errors import InvalidInput
 from fermion.payloads import DatasetType, DatasetVersionPublic
@@ -31,6 +32,9 @@ class Dataset(TorchDataset):
     - image-classification: x is a float tensor C x H x W (RGB by default), resized to
       `image_size` (default: the dataset's most common size) and normalised with the
       dataset's channel mean/std; or whatever `transform(PIL image)` returns.
+    - audio-classification: x is a float32 tensor of mono samples at `sample_rate`
+      (default 16 kHz), padded or cut to `clip_seconds` (default: long enough for 95% of
+      the dataset's recordings); or whatever `transform(samples)` returns.
     - text-classification: x is the string, or `tokenizer(text)` when one is given.
     - tabular: x is a float32 tensor of the feature columns.
     y is the class index (`dataset.classes[y]` is its name), or a float32 for regression.
@@ -46,6 +50,8 @@ class Dataset(TorchDataset):
         image_mode: str = "RGB",
         normalize: bool = True,
         tokenizer: Callable[[str], Any] | None = None,
+        sample_rate: int | None = None,
+        clip_seconds: float | None = None,
     ) -> None:
         self.table = table
         self.info = info
@@ -66,6 +72,10 @@ class Dataset(TorchDataset):
             if self._image.batched and transform is None:
                 self._pixels = table.select_columns(["pixels", self.label_column])
                 self._pixels = self._pixels.with_format("arrow")
+        if self.type is DatasetType.AUDIO_CLASSIFICATION:
+            rate = sample_rate or audio.Features.sample_rate
+            seconds = clip_seconds or audio.clip_seconds_for(info.spec["seconds"])
+            self.features = audio.Features(sample_rate=rate, clip_samples=round(rate * seconds))
 
     @classmethod
     def from_local(
@@ -79,6 +89,8 @@ class Dataset(TorchDataset):
         image_mode: str = "RGB",
         normalize: bool = True,
         tokenizer: Callable[[str], Any] | None = None,
+        sample_rate: int | None = None,
+        clip_seconds: float | None = None,
         client: Any = None,
     ) -> Dataset:
         """Open split `split` of the registered dataset `name` (latest version by default;
@@ -96,7 +108,18 @@ class Dataset(TorchDataset):
             )
         folder = _local_copy(info, client)
         table = hf.load_from_disk(str(folder / split))
-        return cls(table, info, split, transform, image_size, image_mode, normalize, tokenizer)
+        return cls(
+            table,
+            info,
+            split,
+            transform,
+            image_size,
+            image_mode,
+            normalize,
+            tokenizer,
+            sample_rate,
+            clip_seconds,
+        )
 
     @property
     def num_classes(self) -> int:
@@ -120,6 +143,11 @@ class Dataset(TorchDataset):
         ys = self._targets(rows[self.label_column])
         if self.type is DatasetType.IMAGE_CLASSIFICATION:
             xs = [self._image(image["bytes"], self.transform) for image in rows["image"]]
+        elif self.type is DatasetType.AUDIO_CLASSIFICATION:
+            xs = [
+                self._clip(data, path)
+                for data, path in zip(rows["audio"], rows["path"], strict=True)
+            ]
         elif self.type is DatasetType.TEXT_CLASSIFICATION:
             xs = [self.tokenizer(t) if self.tokenizer else t for t in rows["text"]]
             xs = [self.transform(x) for x in xs] if self.transform else xs
@@ -128,6 +156,10 @@ class Dataset(TorchDataset):
             features = torch.tensor([rows[c] for c in columns], dtype=torch.float32).T
             xs = [self.transform(x) for x in features] if self.transform else list(features)
         return list(zip(xs, ys, strict=True))
+
+    def _clip(self, data: bytes, path: str) -> Any:
+        samples = torch.from_numpy(audio.clip(data, self.features, path))
+        return self.transform(samples) if self.transform else samples
 
     def _targets(self, labels: list[Any]) -> list[Any]:
         if self.type is DatasetType.TABULAR_REGRESSION:

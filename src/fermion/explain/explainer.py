@@ -24,7 +24,13 @@ Forward = Callable[..., torch.Tensor]
 
 def kind_of(model: LoadedModel) -> str:
     kind = model.preprocessing.kind
-    return "text" if kind in TEXT_KINDS else kind
+    kind = "text" if kind in TEXT_KINDS else kind
+    if kind not in EXPLAIN_METHODS:
+        raise InvalidInput(
+            f"explanations cover {', '.join(EXPLAIN_METHODS)} models; this {model.kind.value}"
+            " model has none"
+        )
+    return kind
 
 
 def pick_method(kind: str, method: str | None) -> str:

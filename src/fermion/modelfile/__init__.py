@@ -7,7 +7,7 @@ folder.py         save (whole or not at all), read_manifest, load
 catalog.py        the architectures offered by name, per dataset type
 architectures.py  the networks, and the user's own class
 tokenizer.py      the word tokenizer of the small Transformer
-inputs.py         raw inputs (images, text, records) -> the network's batch
+inputs.py         raw inputs (images, text, records, sound) -> the network's batch
 importing.py      folders from models trained elsewhere (torchvision, Hugging Face)
 export.py         TorchScript and ONNX, checked against PyTorch
 """
@@ -15,6 +15,7 @@ export.py         TorchScript and ONNX, checked against PyTorch
 from fermion.modelfile.folder import LoadedModel, Manifest, load, read_manifest, save
 from fermion.modelfile.schema import (
     FORMAT_VERSION,
+    AudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
     ModelSpec,
@@ -25,6 +26,7 @@ from fermion.modelfile.schema import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "AudioPreprocessing",
     "HFTokenizerPreprocessing",
     "ImagePreprocessing",
     "LoadedModel",

@@ -1,7 +1,8 @@
 """Raw inputs -> NumPy batches, for runtimes without torch (ONNX Runtime).
 
 The same preprocessing as `inputs.py` gives PyTorch, for the kinds a light replica
-serves: images (decode, resize, scale, normalise) and tabular records. Resizing uses
+serves: images (decode, resize, scale, normalise), sound (`fermion.audio`'s log-mel,
+the very same code) and tabular records. Resizing uses
 Pillow's antialiased bilinear filter, which torchvision's antialiased resize follows:
 values agree to rounding, and exactly for images already at the model's size."""
 
@@ -11,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from fermion import audio
 from fermion.errors import InvalidInput
-from fermion.modelfile.decoding import check_shape, decode_image, record_numbers
+from fermion.modelfile.decoding import audio_features, check_shape, decode_image, record_numbers
 from fermion.modelfile.folder import Manifest
-from fermion.modelfile.schema import ImagePreprocessing, TabularPreprocessing
+from fermion.modelfile.schema import AudioPreprocessing, ImagePreprocessing, TabularPreprocessing
 
-LIGHT_KINDS = ("image", "tabular")
+LIGHT_KINDS = ("image", "audio", "tabular")
 
 
 class ArrayPreprocessor:
@@ -33,6 +35,11 @@ class ArrayPreprocessor:
             self.input_shape = [spec.channels, *self.size]
             self.prepare = self._image
             self.example: Any = self._example_image()
+        elif isinstance(spec, AudioPreprocessing):
+            self.features = spec.features()
+            self.input_shape = spec.input_shape
+            self.prepare = lambda value, where: audio_features(value, where, self.features)
+            self.example = audio.silence(self.features)
         elif isinstance(spec, TabularPreprocessing):
             self.columns = list(spec.feature_columns)
             self.input_shape = [len(self.columns)]
@@ -40,7 +47,7 @@ class ArrayPreprocessor:
             self.example = dict.fromkeys(self.columns, 0.0)
         else:
             raise InvalidInput(
-                f"the light runtime serves {' and '.join(LIGHT_KINDS)} models; this one's"
+                f"the light runtime serves {', '.join(LIGHT_KINDS)} models; this one's"
                 f" preprocessing is {spec.kind!r}: deploy it with --runtime torch"
             )
 

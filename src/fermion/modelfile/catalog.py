@@ -8,9 +8,11 @@ from fermion.dataset_types import DatasetType
 IMAGE_MODELS = ("small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small")
 TEXT_MODELS = ("small-transformer", "bert")  # bert: any HF encoder folder, --pretrained
 TABULAR_MODELS = ("mlp",)
+AUDIO_MODELS = ("audio-cnn",)
 MODELS_BY_TYPE = {
     DatasetType.IMAGE_CLASSIFICATION: IMAGE_MODELS,
     DatasetType.TEXT_CLASSIFICATION: TEXT_MODELS,
     DatasetType.TABULAR_CLASSIFICATION: TABULAR_MODELS,
     DatasetType.TABULAR_REGRESSION: TABULAR_MODELS,
+    DatasetType.AUDIO_CLASSIFICATION: AUDIO_MODELS,
 }

@@ -14,19 +14,20 @@ from typing import Any
 
 import numpy as np
 
+from fermion import audio
 from fermion.errors import InvalidInput
 
 MAX_PIXELS = 40_000_000  # far above any image a classifier needs; refuses decompression bombs
 
 
-def decode_base64(text: str, where: str) -> bytes:
+def decode_base64(text: str, where: str, noun: str = "images") -> bytes:
     if text.startswith("data:"):  # a data URL, as a browser's FileReader gives it
         text = text.partition(",")[2]
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput(
-            f"{where}: not base64; this model takes images, sent as base64 strings (or as"
+            f"{where}: not base64; this model takes {noun}, sent as base64 strings (or as"
             " multipart file uploads)"
         ) from None
 
@@ -58,6 +59,14 @@ def decode_image(value: Any, where: str, mode: str) -> Any:
         raise InvalidInput(f"{where}: not a readable image ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise InvalidInput(f"{where}: the image data is damaged ({exc})") from None
+
+
+def audio_features(value: Any, where: str, features: audio.Features) -> np.ndarray:
+    """Encoded audio (a base64 string or raw bytes) -> its log-mel spectrogram,
+    1 x mels x frames, as the audio networks take it."""
+    if isinstance(value, str):
+        value = decode_base64(value, where, "sound files (WAV, FLAC, OGG or MP3)")
+    return audio.log_mel(audio.clip(value, features, where), features)[None]
 
 
 def text_input(value: Any, where: str) -> str:

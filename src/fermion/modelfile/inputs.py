@@ -16,10 +16,18 @@ from typing import Any
 
 import torch
 
+from fermion import audio
 from fermion.errors import InvalidInput
-from fermion.modelfile.decoding import check_shape, decode_image, record_numbers, text_input
+from fermion.modelfile.decoding import (
+    audio_features,
+    check_shape,
+    decode_image,
+    record_numbers,
+    text_input,
+)
 from fermion.modelfile.folder import TOKENIZER_DIR, LoadedModel
 from fermion.modelfile.schema import (
+    AudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
     TabularPreprocessing,
@@ -42,6 +50,10 @@ class Preprocessor:
             self._image_setup(spec)
             self.prepare, self.collate = self._image, self._images
             self.example: Any = self._example_image()
+        elif isinstance(spec, AudioPreprocessing):
+            self.features = spec.features()
+            self.input_shape = spec.input_shape
+            self.prepare, self.example = self._sound, audio.silence(self.features)
         elif isinstance(spec, WordPreprocessing):
             self.tokenizer = WordTokenizer.from_preprocessing(spec)
             self.prepare, self.collate, self.example = self._words, pad_ids, "warm up"
@@ -96,6 +108,10 @@ class Preprocessor:
         if len(shapes) == 1 and items[0].dtype == torch.uint8:
             return self.pipeline(torch.stack(items))
         return torch.stack([self.pipeline(x) if x.dtype == torch.uint8 else x for x in items])
+
+    # -- sound --------------------------------------------------------------------
+    def _sound(self, value: Any, where: str) -> torch.Tensor:
+        return torch.from_numpy(audio_features(value, where, self.features))
 
     # -- text ---------------------------------------------------------------------
     def _words(self, value: Any, where: str) -> list[int]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from fermion.audio import Features
 from fermion.dataset_types import DatasetType
 from fermion.errors import InvalidInput
 
@@ -80,8 +81,36 @@ class TabularPreprocessing(BaseModel):
         }
 
 
+class AudioPreprocessing(BaseModel):
+    """Decode, mix to mono, resample to `sample_rate`, pad or cut to `clip_samples`, then a
+    log-mel spectrogram standardised per clip (`fermion.audio`): 1 x n_mels x frames."""
+
+    kind: Literal["audio"] = "audio"
+    sample_rate: int = Field(default=16_000, gt=0)
+    clip_samples: int = Field(gt=0)
+    n_fft: int = Field(default=512, gt=0)
+    win_length: int = Field(default=400, gt=0)
+    hop_length: int = Field(default=160, gt=0)
+    n_mels: int = Field(default=64, gt=0)
+    f_min: float = Field(default=20.0, ge=0)
+
+    def features(self) -> Features:
+        return Features(**self.model_dump(exclude={"kind"}))
+
+    def shape_inputs(self) -> dict[str, Any]:
+        return {"n_mels": self.n_mels, "frames": self.features().frames}
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [1, self.n_mels, self.features().frames]
+
+
 Preprocessing = Annotated[
-    ImagePreprocessing | WordPreprocessing | HFTokenizerPreprocessing | TabularPreprocessing,
+    ImagePreprocessing
+    | WordPreprocessing
+    | HFTokenizerPreprocessing
+    | TabularPreprocessing
+    | AudioPreprocessing,
     Field(discriminator="kind"),
 ]
 TEXT_KINDS = ("text", "hf-tokenizer")

@@ -18,6 +18,10 @@ from fermion.serving import v2
 from fermion.serving.bodies import read_body
 from fermion.serving.state import Replica, ReplicaState, batch_headers, replica_state
 
+# Preprocessing kinds whose inputs are files (BYTES), or ready tensors (FP*) of the shape
+# the network takes: what each file is, for error messages.
+ENCODED_KINDS = {"image": "images", "audio": "sound files"}
+
 router = APIRouter(prefix="/v2")
 State = Annotated[ReplicaState, Depends(replica_state)]
 
@@ -121,12 +125,13 @@ def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callabl
         return [
             v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in tensor.values
         ], replica.runtime.prepare
-    if kind == "image" and tensor.datatype == "BYTES":
+    encoded = kind in ENCODED_KINDS
+    if encoded and tensor.datatype == "BYTES":
         return list(tensor.values), replica.runtime.prepare
-    wanted = "FP16, FP32 or FP64" if kind == "image" else "a numeric type (FP32, INT64, ...)"
-    numeric = tensor.datatype.startswith("FP") if kind == "image" else tensor.datatype in v2.NUMERIC
+    wanted = "FP16, FP32 or FP64" if encoded else "a numeric type (FP32, INT64, ...)"
+    numeric = tensor.datatype.startswith("FP") if encoded else tensor.datatype in v2.NUMERIC
     if not numeric:
-        extra = "BYTES (encoded images) or " if kind == "image" else ""
+        extra = f"BYTES (encoded {ENCODED_KINDS[kind]}) or " if encoded else ""
         raise InvalidInput(
             f"input {tensor.name!r} has datatype {tensor.datatype}; this model"
             f" takes {extra}{wanted} with shape [N, {', '.join(map(str, shape))}]"
@@ -167,7 +172,7 @@ def _v2_outputs(
 def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
     kind = replica.model.preprocessing.kind
     shape = replica.runtime.input_shape
-    if kind == "image":
+    if kind in ENCODED_KINDS:
         inputs = [
             {"name": "input", "datatype": "BYTES", "shape": [-1]},
             {"name": "input", "datatype": "FP32", "shape": [-1, *shape]},

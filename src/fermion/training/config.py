@@ -21,6 +21,14 @@ DEFAULTS: dict[DatasetType, dict[str, Any]] = {
         "weight_decay": 0.05,
         "augment": "light",
     },
+    DatasetType.AUDIO_CLASSIFICATION: {
+        "model": "audio-cnn",
+        "epochs": 30,
+        "batch_size": 32,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
+        "augment": "light",
+    },
     DatasetType.TEXT_CLASSIFICATION: {
         "model": "small-transformer",
         "epochs": 10,

@@ -1,5 +1,5 @@
 """The trainer's data: a registered dataset's splits as loaders, with the preprocessing
-each model type needs (augmentation for images, a vocabulary for text, feature
+each model type needs (augmentation for images and sound, a vocabulary for text, feature
 statistics for tables). Loaders are plain and unsharded: Accelerate shards them."""
 
 from __future__ import annotations
@@ -8,11 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from fermion import audio
 from fermion.datasets.loading import Dataset
 from fermion.modelfile.schema import (
+    AudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
     Preprocessing,
@@ -23,6 +26,28 @@ from fermion.payloads import DatasetType
 from fermion.training.config import TrainConfig
 
 HF_MAX_LEN = 128
+
+
+class AudioTransform:
+    """Samples -> a log-mel spectrogram tensor (1 x mels x frames). For training, the clip
+    is first shifted in time by up to a tenth of its length and given noise at 15-40 dB
+    below the signal, so the network learns words, not where they start or how clean
+    the recording is. A class, not a closure: loader workers receive it pickled."""
+
+    def __init__(self, preprocessing: AudioPreprocessing, augment: bool) -> None:
+        self.features = preprocessing.features()
+        self.augment = augment
+
+    def __call__(self, samples: torch.Tensor) -> torch.Tensor:
+        clip = samples.numpy()
+        if self.augment:
+            rng = np.random.default_rng(torch.randint(0, 2**31, ()).item())
+            limit = len(clip) // 10
+            clip = np.roll(clip, int(rng.integers(-limit, limit + 1)))
+            power = float(np.mean(clip**2)) or 1e-8
+            noise_db = rng.uniform(15, 40)
+            clip = clip + rng.normal(0, np.sqrt(power / 10 ** (noise_db / 10)), len(clip))
+        return torch.from_numpy(audio.log_mel(clip, self.features)).unsqueeze(0)
 
 
 def pad_batch(batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,6 +91,8 @@ def build_data(config: TrainConfig, client: Any) -> Data:
     kind = DatasetType(config.dataset_type)
     if kind is DatasetType.IMAGE_CLASSIFICATION:
         return image_data(config, client)
+    if kind is DatasetType.AUDIO_CLASSIFICATION:
+        return audio_data(config, client)
     if kind is DatasetType.TEXT_CLASSIFICATION and config.model == "bert":
         return hf_text_data(config, client)
     if kind is DatasetType.TEXT_CLASSIFICATION:
@@ -96,6 +123,33 @@ def image_data(config: TrainConfig, client: Any) -> Data:
         evaluate["validation"],
         evaluate["test"],
         train.classes,
+        preprocessing=preprocessing,
+        model_inputs=preprocessing.shape_inputs(),
+    )
+
+
+def audio_data(config: TrainConfig, client: Any) -> Data:
+    """Sound as log-mel spectrograms of one clip length, augmented for training."""
+    probe = Dataset.from_local(config.dataset, split="validation", client=client)
+    preprocessing = AudioPreprocessing(clip_samples=probe.features.clip_samples)
+    splits = {
+        s: Dataset.from_local(
+            config.dataset,
+            s,
+            client=client,
+            sample_rate=preprocessing.sample_rate,
+            clip_seconds=preprocessing.clip_samples / preprocessing.sample_rate,
+            transform=AudioTransform(
+                preprocessing, augment=s == "train" and config.augment != "none"
+            ),
+        )
+        for s in ("train", "validation", "test")
+    }
+    return Data(
+        splits["train"],
+        splits["validation"],
+        splits["test"],
+        probe.classes,
         preprocessing=preprocessing,
         model_inputs=preprocessing.shape_inputs(),
     )
@@ -184,7 +238,8 @@ def loader(
     generator: torch.Generator | None = None,
 ) -> DataLoader:
     generator = generator or torch.Generator().manual_seed(config.seed)
-    workers = 2 if DatasetType(config.dataset_type) is DatasetType.IMAGE_CLASSIFICATION else 0
+    decoded = (DatasetType.IMAGE_CLASSIFICATION, DatasetType.AUDIO_CLASSIFICATION)
+    workers = 2 if DatasetType(config.dataset_type) in decoded else 0
     # Workers are not kept between epochs: fresh ones are seeded from (seed, epoch), which
     # a resumed run can repeat; long-lived ones would carry their random state along.
     return DataLoader(

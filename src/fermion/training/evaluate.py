@@ -31,6 +31,8 @@ def raw_inputs(dataset: Dataset, model: LoadedModel, rows: dict[str, list]) -> l
     spec = model.preprocessing
     if spec.kind == "image":
         return [image["bytes"] for image in rows["image"]]
+    if spec.kind == "audio":
+        return rows["audio"]
     if spec.kind in TEXT_KINDS:
         return rows["text"]
     assert isinstance(spec, TabularPreprocessing)

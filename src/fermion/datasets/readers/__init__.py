@@ -1,9 +1,10 @@
 """Source readers: one per dataset type. Each streams validated `Record`s from a
 `Source`, reports bad records to a `ProblemReport`, and says afterwards what a
-loader needs to know (columns, image statistics) in `spec()`."""
+loader needs to know (columns, image statistics, clip lengths) in `spec()`."""
 
 from __future__ import annotations
 
+from fermion.datasets.readers.audio import AudioReader
 from fermion.datasets.readers.base import SourceReader
 from fermion.datasets.readers.image import ImageReader
 from fermion.datasets.readers.tabular import TabularReader
@@ -16,6 +17,8 @@ from fermion.payloads import DatasetCreate, DatasetType
 def make_reader(request: DatasetCreate, source: Source, report: ProblemReport) -> SourceReader:
     if request.type is DatasetType.IMAGE_CLASSIFICATION:
         return ImageReader(source, request, report)
+    if request.type is DatasetType.AUDIO_CLASSIFICATION:
+        return AudioReader(source, request, report)
     if request.type is DatasetType.TEXT_CLASSIFICATION:
         return TextReader(source, request, report)
     return TabularReader(source, request, report)

@@ -6,7 +6,6 @@ The listing happens here; reading and checking every image happens on all cores
 
 from __future__ import annotations
 
-import posixpath
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +14,10 @@ import datasets as hf
 import numpy as np
 
 from fermion.datasets.image_check import Checked, Entry, available_cpus, check_images
-from fermion.datasets.readers.base import SourceReader, TableRows, label_of
+from fermion.datasets.readers import listing
+from fermion.datasets.readers.base import SourceReader
+from fermion.datasets.readers.listing import check_layout
 from fermion.datasets.records import Record
-from fermion.errors import InvalidInput
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 STATS_EVERY = 8  # channel statistics of every 8th image once 1,000 have been seen
@@ -30,11 +30,7 @@ class ImageReader(SourceReader):
         self.modes: Counter[str] = Counter()
         self.pixels_modes: Counter[str] = Counter()  # "" counts images stored encoded only
         self.sums = np.zeros(7)
-        if not self.source.is_dir and self.source.suffix not in (".csv", ".jsonl"):
-            raise InvalidInput(
-                f"{self.source.display} is neither a folder of class folders nor a CSV/JSONL"
-                " manifest of path,label rows"
-            )
+        check_layout(self.source, "image")
 
     @property
     def features(self) -> hf.Features:
@@ -54,7 +50,7 @@ class ImageReader(SourceReader):
         return "label"
 
     def __iter__(self) -> Iterator[Record]:
-        entries = self._folder_entries() if self.source.is_dir else self._manifest_entries()
+        entries = listing.entries(self.source, self.request, self.report, IMAGE_SUFFIXES, "image")
         workers = self.request.workers or available_cpus()
         for checked in check_images(self.source.fs, self._sampled(entries), workers):
             if checked.problem:
@@ -69,34 +65,6 @@ class ImageReader(SourceReader):
         for seen, entry in enumerate(entries):
             entry.with_stats = seen < 1000 or seen % STATS_EVERY == 0
             yield entry
-
-    def _folder_entries(self) -> Iterator[Entry]:
-        for path, relative, escapes in self.source.walk_files():
-            parts = relative.split("/")
-            if len(parts) < 2:
-                self.report.add(relative, "missing label: the file is not inside a class folder")
-            elif posixpath.splitext(relative)[1].lower() not in IMAGE_SUFFIXES:
-                self.report.add(relative, "not an image file (unknown extension)")
-            elif escapes:
-                self.report.add(relative, "path escapes the source root (a link to outside it)")
-            else:
-                yield Entry(relative, path, relative, parts[0])
-
-    def _manifest_entries(self) -> Iterator[Entry]:
-        rows = TableRows(self.source, self.report)
-        path_from = rows.pick(None, ("path", "image", "file", "filename"), "a 'path' column")
-        label_from = rows.pick(self.request.label_column, ("label", "class"), "--label-column")
-        for row in rows:
-            relative = str(row.values.get(path_from) or "").strip()
-            label = label_of(row, label_from, self.report)
-            if not relative:
-                self.report.add(row.location, f"missing image path in column {path_from!r}")
-                continue
-            path = self.source.resolve_inside(relative)
-            if path is None:
-                self.report.add(row.location, f"path {relative!r} escapes the source root")
-            elif label is not None:
-                yield Entry(row.location, path, self.source.relative(path), label)
 
     def _record(self, checked: Checked) -> Record:
         entry = checked.entry

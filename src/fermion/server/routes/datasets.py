@@ -119,6 +119,27 @@ def read_image(
     return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
+@router.get("/{name}/versions/{version}/audio/{split}/{index}")
+def read_sound(
+    name: str,
+    version: str,
+    split: str,
+    index: Annotated[int, Path(ge=0)],
+    context: ContextDep,
+    session: SessionDep,
+    _: CurrentUser,
+    spectrogram: bool = False,
+) -> Response:
+    """One stored sound file, as it was ingested (`index`: its position in the split), or
+    with `spectrogram=true` its log-mel spectrogram as a PNG image."""
+    row = datasets.get_version(session, name, _version(version))
+    if spectrogram:
+        data, media_type = dataset_contents.spectrogram(context, row, split, index), "image/png"
+    else:
+        data, media_type = dataset_contents.sound(context, row, split, index)
+    return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
 @router.get("/{name}/versions/{version}/files", response_model=DatasetFiles)
 def list_files(
     name: str, version: str, context: ContextDep, session: SessionDep, _: CurrentUser

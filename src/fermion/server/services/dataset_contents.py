@@ -20,7 +20,7 @@ from fermion.store.tables import DatasetVersionRow
 
 log = logging.getLogger("fermion.server")
 
-BINARY_COLUMNS = ("image", "pixels")  # stored image data: not shown as rows
+BINARY_COLUMNS = ("image", "pixels", "audio")  # stored files' data: not shown as rows
 
 
 def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int) -> DatasetHead:
@@ -81,6 +81,7 @@ def samples(
     return DatasetSamples(ref=format_ref(row.dataset.name, row.version), split=split, samples=rows)
 
 
+OCTETS = "application/octet-stream"
 IMAGE_TYPES = (
     (b"\x89PNG", "image/png"),
     (b"\xff\xd8", "image/jpeg"),
@@ -94,22 +95,53 @@ def image(
     context: ServerContext, row: DatasetVersionRow, split: str, index: int
 ) -> tuple[bytes, str]:
     """The stored bytes of the split's image at `index`, with its media type."""
-    if row.dataset.type != "image-classification":
-        raise InvalidInput(f"{format_ref(row.dataset.name, row.version)} holds no images")
+    data = _stored_file(context, row, split, index, "image-classification", "image")["bytes"]
+    kind = next((t for magic, t in IMAGE_TYPES if data.startswith(magic)), OCTETS)
+    return data, kind
+
+
+AUDIO_TYPES = (
+    (b"RIFF", "audio/wav"),
+    (b"fLaC", "audio/flac"),
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"\xff\xfb", "audio/mpeg"),
+)
+
+
+def sound(
+    context: ServerContext, row: DatasetVersionRow, split: str, index: int
+) -> tuple[bytes, str]:
+    """The stored bytes of the split's sound file at `index`, with its media type."""
+    data = _stored_file(context, row, split, index, "audio-classification", "audio")
+    return data, next((t for magic, t in AUDIO_TYPES if data.startswith(magic)), OCTETS)
+
+
+def spectrogram(context: ServerContext, row: DatasetVersionRow, split: str, index: int) -> bytes:
+    """The log-mel spectrogram of the split's sound file at `index`, as a PNG."""
+    from fermion import audio
+
+    data = _stored_file(context, row, split, index, "audio-classification", "audio")
+    return audio.spectrogram_png(data, f"{split}/{index}")
+
+
+def _stored_file(
+    context: ServerContext,
+    row: DatasetVersionRow,
+    split: str,
+    index: int,
+    dataset_type: str,
+    column: str,
+) -> Any:
+    ref = format_ref(row.dataset.name, row.version)
+    if row.dataset.type != dataset_type:
+        raise InvalidInput(f"{ref} is a {row.dataset.type} dataset; it holds no {column} files")
     seen = 0
     for batch in _batches(context, row, split):
         if index < seen + batch.num_rows:
-            data = batch.column("image")[index - seen].as_py()["bytes"]
-            kind = next(
-                (t for magic, t in IMAGE_TYPES if data.startswith(magic)),
-                "application/octet-stream",
-            )
-            return data, kind
+            return batch.column(column)[index - seen].as_py()
         seen += batch.num_rows
-    raise NotFound(
-        f"{format_ref(row.dataset.name, row.version)} has {seen} records in {split};"
-        f" there is no image {index}"
-    )
+    raise NotFound(f"{ref} has {seen} records in {split}; there is no record {index}")
 
 
 def files(context: ServerContext, row: DatasetVersionRow) -> DatasetFiles:

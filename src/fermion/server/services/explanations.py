@@ -34,7 +34,13 @@ def input_kind(model_type: str) -> str:
     kind = DatasetType(model_type)
     if kind is DatasetType.IMAGE_CLASSIFICATION:
         return "image"
-    return "text" if kind is DatasetType.TEXT_CLASSIFICATION else "tabular"
+    if kind is DatasetType.TEXT_CLASSIFICATION:
+        return "text"
+    if kind.value.startswith("tabular"):
+        return "tabular"
+    raise InvalidInput(
+        f"explanations cover {', '.join(EXPLAIN_METHODS)} models; {kind.value} models have none"
+    )
 
 
 def serving(model: ModelVersionRow) -> list[str]:
@@ -79,7 +85,7 @@ def submit(
     model: ModelVersionRow,
     request: ExplainCreate,
 ) -> JobPublic:
-    kind = input_kind(model.model.type)
+    kind = input_kind(model.model.type)  # refuses kinds that have no explanations
     if request.method is not None and request.method not in EXPLAIN_METHODS[kind]:
         offered = " or ".join(EXPLAIN_METHODS[kind])
         raise InvalidInput(f"{request.method} does not explain {kind} models; use {offered}")

@@ -64,12 +64,21 @@ async function samples(dataset, v) {
       h("img", { src: inWorkspace(`${base}/images/train/${s.index}`), alt: `train image ${s.index}`, loading: "lazy" }),
       h("figcaption", {}, s.label))));
   }
+  if (dataset.type === "audio-classification") {
+    // Each sample: its spectrogram to look at, and the sound itself to listen to.
+    const found = await api(`${base}/samples?split=train&per_class=2`);
+    return h("div", { class: "samples sounds", id: "sample-sounds" }, found.samples.map((s) => h("figure", {},
+      h("img", { src: inWorkspace(`${base}/audio/train/${s.index}?spectrogram=true`), alt: `spectrogram of train sound ${s.index}`, loading: "lazy" }),
+      h("audio", { controls: "", preload: "none", src: inWorkspace(`${base}/audio/train/${s.index}`), "aria-label": `train sound ${s.index}` }),
+      h("figcaption", {}, s.label))));
+  }
   const head = await api(`${base}/head?split=train&limit=20`);
   return dataTable(head.columns.map((c) => ({ key: c, label: c, render: (r) => String(r[c]).slice(0, 120) })), head.rows, { id: "sample-rows" });
 }
 
 const MODELS = {
   "image-classification": ["small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small"],
+  "audio-classification": ["audio-cnn"],
   "text-classification": ["small-transformer"],
   "tabular-classification": ["mlp"],
   "tabular-regression": ["mlp"],

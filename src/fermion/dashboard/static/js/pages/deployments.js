@@ -105,7 +105,7 @@ export async function deploymentDetail(view, scope, name) {
 }
 
 function tryIt(name) {
-  const file = h("input", { type: "file", id: "try-image", accept: "image/*", "aria-label": "image" });
+  const file = h("input", { type: "file", id: "try-image", accept: "image/*,audio/*", "aria-label": "image or sound file" });
   const text = h("textarea", { id: "try-text", rows: 3, cols: 40, placeholder: 'text, or a record as JSON: {"feature": 1.0, ...}' });
   const result = h("div", { class: "prediction", id: "prediction", role: "status" });
   const ask = (doing, work) => async (event) => {
@@ -133,7 +133,7 @@ function tryIt(name) {
   const explain = async (input) => explanationView(
     await api(`/api/v1/deployments/${name}/explain`, { method: "POST", body: { input } }));
   const form = h("form", { class: "inline", id: "try-form", onsubmit: ask("Asking...", predict) },
-    h("label", {}, "Image", file), h("label", {}, "or text / record", text), h("button", { type: "submit" }, "Predict"),
+    h("label", {}, "Image or sound", file), h("label", {}, "or text / record", text), h("button", { type: "submit" }, "Predict"),
     h("button", { type: "button", id: "try-explain", onclick: ask("Explaining...", explain) }, "Explain"));
   return h("div", {}, form, result);
 }

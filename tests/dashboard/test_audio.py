@@ -1,0 +1,138 @@
+"""Sound, the way a new user meets it: spoken digits made here with espeak-ng (three
+voices, ten words), then from the CLI with every default: dataset (bad files reported)
+-> train -> evaluate -> deploy -> predict (JSON, multipart, V2) -> export; and the
+dashboard plays the samples, shows their spectrograms and predicts an uploaded file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tests import sources
+from tests.conftest import Cli
+from tests.dashboard.conftest import Visit
+
+pytestmark = pytest.mark.slow
+
+MODEL = "said-audio-cnn:v1"
+
+
+@pytest.fixture(scope="module")
+def cli(dashboard_server) -> Cli:
+    return Cli(dashboard_server, CliRunner())
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory) -> Path:
+    """300 clips, plus two files that are not sound: a damaged WAV and a text file."""
+    root = sources.spoken_digits(tmp_path_factory.mktemp("speech") / "digits", per_voice=10)
+    good = (root / "seven" / "en-us-0.wav").read_bytes()
+    (root / "seven" / "cut-short.wav").write_bytes(good[:30])
+    (root / "four" / "notes.txt").write_text("not a recording")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(cli, spoken) -> dict:
+    refused = cli(
+        "dataset", "create", "--name", "said", "--type", "audio-classification",
+        "--source", spoken, ok=False,
+    )  # fmt: skip
+    assert refused.exit_code != 0
+    assert "seven/cut-short.wav: not a readable audio file" in refused.output
+    assert "four/notes.txt: not an audio file" in refused.output
+    created = cli(
+        "dataset", "create", "--name", "said", "--type", "audio-classification",
+        "--source", spoken, "--skip-invalid",
+    )  # fmt: skip
+    assert "300 records" in created.output
+    shown = cli("dataset", "show", "said")
+    assert "mostly 22050 Hz" in shown.output and "skipped" in shown.output
+
+    trained = cli("train", "--dataset", "said", "--follow")
+    assert f"registered model {MODEL}" in trained.output
+    return json.loads(cli("model", "show", MODEL, "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def deployed(cli, trained) -> str:
+    shown = cli("deploy", MODEL, "--name", "said", "--cpu", "0.5", "--memory", "1Gi")
+    assert "ready" in shown.output and "--audio PATH" in shown.output
+    return "said"
+
+
+def speak(path: Path, word: str, voice: str = "en-us+m3", speed: int = 150) -> Path:
+    espeak = shutil.which("espeak-ng")
+    subprocess.run([espeak, "-v", voice, "-s", str(speed), "-w", str(path), word], check=True)
+    return path
+
+
+def test_spoken_digits_from_the_cli(cli, trained, deployed, dashboard_server, tmp_path):
+    test = trained["metrics"]["test"]
+    assert test["accuracy"] >= 0.9, test  # chance is 0.1
+    evaluation = json.loads(cli("model", "evaluate", MODEL, "--dataset", "said", "--json").stdout)
+    assert abs(evaluation["metrics"]["accuracy"] - test["accuracy"]) <= 0.005
+    assert len(evaluation["metrics"]["confusion_matrix"]) == 10
+
+    four, nine = speak(tmp_path / "four.wav", "four"), speak(tmp_path / "nine.wav", "nine")
+    answer = json.loads(cli("predict", "said", "--audio", four, "--audio", nine, "--raw").stdout)
+    assert [p["label"] for p in answer] == ["four", "nine"]
+
+    url = f"{dashboard_server.url}/api/v1/deployments/said"
+    auth = {"Authorization": f"Bearer {dashboard_server.token}"}
+    with four.open("rb") as f:
+        uploaded = httpx.post(f"{url}/predict", files={"file": f}, headers=auth, timeout=30)
+    assert uploaded.json()["predictions"][0]["label"] == "four"
+    encoded = base64.b64encode(nine.read_bytes()).decode()
+    v2 = {"inputs": [{"name": "input", "datatype": "BYTES", "shape": [1], "data": [encoded]}]}
+    inferred = httpx.post(f"{url}/v2/models/said/infer", json=v2, headers=auth, timeout=30)
+    outputs = {o["name"]: o for o in inferred.json()["outputs"]}
+    assert outputs["label"]["data"] == ["nine"] and outputs["probabilities"]["shape"] == [1, 10]
+    metadata = httpx.get(f"{url}/v2/models/said", headers=auth, timeout=30).json()
+    assert metadata["parameters"]["dataset_type"] == "audio-classification"
+
+    garbage = {"inputs": [base64.b64encode(b"RIFF but no sound").decode()]}
+    refused = httpx.post(f"{url}/predict", json=garbage, headers=auth, timeout=30)
+    assert refused.status_code == 400
+    assert "inputs[0]: not a readable audio file" in refused.json()["message"]
+
+    exported = cli(
+        "model", "export", MODEL, "--format", "onnx", "--output", tmp_path / "x", "--json"
+    )
+    assert json.loads(exported.stdout)["max_difference"] <= 1e-4
+
+
+def test_the_dashboard_plays_samples_and_predicts_an_upload(visit: Visit, deployed, tmp_path):
+    page = visit.sign_in()
+    page.goto(f"{visit.server.url}/#/datasets/said")
+    page.wait_for_selector("#sample-sounds img")
+    visit.wait_until(
+        "[...document.querySelectorAll('#sample-sounds img')]"
+        ".every(i => i.complete && i.naturalWidth > 100)"
+    )
+    assert len(set(page.locator("#sample-sounds figcaption").all_inner_texts())) == 10
+    # The players hold the stored recordings: the browser decodes one and knows its length.
+    page.evaluate("document.querySelector('#sample-sounds audio').load()")
+    visit.wait_until("document.querySelector('#sample-sounds audio').readyState >= 1")
+    seconds = page.evaluate("document.querySelector('#sample-sounds audio').duration")
+    assert 0.3 < seconds < 2.0
+    visit.shot("audio-dataset")
+
+    page.goto(f"{visit.server.url}/#/models/said-audio-cnn")
+    page.wait_for_selector("text=Confusion matrix")
+    visit.shot("audio-model")
+
+    page.goto(f"{visit.server.url}/#/deployments/said")
+    page.wait_for_selector("#replicas-table [data-state=ready]", timeout=120_000)
+    page.set_input_files("#try-image", str(speak(tmp_path / "six.wav", "six")))
+    page.click("#try-form button[type=submit]")
+    page.wait_for_selector("#predicted-label")
+    assert page.inner_text("#predicted-label") == "six"
+    visit.shot("audio-deployment")
