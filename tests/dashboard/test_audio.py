@@ -136,3 +136,43 @@ def test_the_dashboard_plays_samples_and_predicts_an_upload(visit: Visit, deploy
     page.wait_for_selector("#predicted-label")
     assert page.inner_text("#predicted-label") == "six"
     visit.shot("audio-deployment")
+
+
+def test_a_hugging_face_audio_model_from_a_local_folder(cli, trained, dashboard_server, tmp_path):
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+    )
+
+    folder = tmp_path / "tiny-wav2vec2"  # a wav2vec 2.0 of 40 k parameters, saved here
+    config = Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(32, 32, 32), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, num_labels=2,
+    )  # fmt: skip
+    Wav2Vec2ForSequenceClassification(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=8000).save_pretrained(folder)
+
+    trained = cli("train", "--dataset", "said", "--pretrained", folder, "--epochs", "2", "--follow")
+    assert "registered model said-hf-audio:v1" in trained.output
+    assert "0.0001" in trained.output  # fine-tuning's learning rate, not the CNN's
+    with dashboard_server.client() as client:
+        model = client.fetch_model("said-hf-audio:v1")
+    preprocessing = json.loads((model / "preprocessing.json").read_text())
+    assert preprocessing["kind"] == "hf-audio" and preprocessing["sample_rate"] == 8000
+    assert (model / "feature_extractor" / "preprocessor_config.json").is_file()
+
+    cli("deploy", "said-hf-audio:v1", "--name", "said-hf", "--cpu", "0.5", "--memory", "1Gi")
+    try:
+        word = speak(tmp_path / "two.wav", "two")
+        [answer] = json.loads(cli("predict", "said-hf", "--audio", word, "--raw").stdout)
+        assert answer["label"] in sources.WORDS and len(answer["top_k"]) == 3
+        url = f"{dashboard_server.url}/api/v1/deployments/said-hf/v2/models/said-hf"
+        auth = {"Authorization": f"Bearer {dashboard_server.token}"}
+        metadata = httpx.get(url, headers=auth, timeout=30).json()
+        assert metadata["inputs"] == [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
+    finally:
+        cli("deployment", "delete", "said-hf", "--yes")
+    refused = cli("model", "export", "said-hf-audio:v1", "--format", "onnx", ok=False)
+    assert refused.exit_code != 0 and "served by PyTorch replicas" in refused.output

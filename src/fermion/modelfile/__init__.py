@@ -16,6 +16,7 @@ from fermion.modelfile.folder import LoadedModel, Manifest, load, read_manifest,
 from fermion.modelfile.schema import (
     FORMAT_VERSION,
     AudioPreprocessing,
+    HFAudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
     ModelSpec,
@@ -27,6 +28,7 @@ from fermion.modelfile.schema import (
 __all__ = [
     "FORMAT_VERSION",
     "AudioPreprocessing",
+    "HFAudioPreprocessing",
     "HFTokenizerPreprocessing",
     "ImagePreprocessing",
     "LoadedModel",

@@ -146,27 +146,36 @@ class SmallTransformer(nn.Module):
         return self.head(self.norm(pooled))
 
 
+def _hf_auto_class(task: str) -> Any:
+    import transformers
+
+    names = {
+        "text": "AutoModelForSequenceClassification",
+        "audio": "AutoModelForAudioClassification",
+    }
+    return getattr(transformers, names[task])
+
+
 class HFClassifier(nn.Module):
-    """A Hugging Face encoder with a classification head (BERT and its family), loaded
-    from a local folder (nothing is downloaded), behind the trainer's model(x) call."""
+    """A Hugging Face model with a classification head (BERT and its family for text;
+    wav2vec 2.0, HuBERT, AST and the like for sound), loaded from a local folder (nothing
+    is downloaded), behind the trainer's model(x) call."""
 
-    def __init__(self, path: str, num_labels: int) -> None:
+    def __init__(self, path: str, num_labels: int, task: str = "text") -> None:
         super().__init__()
-        from transformers import AutoModelForSequenceClassification
-
-        self.hf = AutoModelForSequenceClassification.from_pretrained(
+        self.hf = _hf_auto_class(task).from_pretrained(
             path, num_labels=num_labels, ignore_mismatched_sizes=True, local_files_only=True
         )
 
     @classmethod
-    def from_config_dir(cls, path: Path) -> HFClassifier:
+    def from_config_dir(cls, path: Path, task: str = "text") -> HFClassifier:
         """The architecture alone, from a saved Hugging Face config (weights come after)."""
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+        from transformers import AutoConfig
 
         model = cls.__new__(cls)
         nn.Module.__init__(model)
         config = AutoConfig.from_pretrained(str(path), local_files_only=True)
-        model.hf = AutoModelForSequenceClassification.from_config(config)
+        model.hf = _hf_auto_class(task).from_config(config)
         return model
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

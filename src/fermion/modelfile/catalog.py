@@ -8,7 +8,9 @@ from fermion.dataset_types import DatasetType
 IMAGE_MODELS = ("small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small")
 TEXT_MODELS = ("small-transformer", "bert")  # bert: any HF encoder folder, --pretrained
 TABULAR_MODELS = ("mlp",)
-AUDIO_MODELS = ("audio-cnn",)
+AUDIO_MODELS = ("audio-cnn", "hf-audio")  # hf-audio: any HF audio classifier, --pretrained
+# Hugging Face folders, loaded with --pretrained PATH: the kind of input each classifies.
+HF_MODELS = {"bert": "text", "hf-audio": "audio"}
 MODELS_BY_TYPE = {
     DatasetType.IMAGE_CLASSIFICATION: IMAGE_MODELS,
     DatasetType.TEXT_CLASSIFICATION: TEXT_MODELS,

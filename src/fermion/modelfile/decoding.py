@@ -61,12 +61,17 @@ def decode_image(value: Any, where: str, mode: str) -> Any:
         raise InvalidInput(f"{where}: the image data is damaged ({exc})") from None
 
 
-def audio_features(value: Any, where: str, features: audio.Features) -> np.ndarray:
-    """Encoded audio (a base64 string or raw bytes) -> its log-mel spectrogram,
-    1 x mels x frames, as the audio networks take it."""
+def audio_clip(value: Any, where: str, features: audio.Features) -> np.ndarray:
+    """Encoded audio (a base64 string or raw bytes) -> one clip of mono samples."""
     if isinstance(value, str):
         value = decode_base64(value, where, "sound files (WAV, FLAC, OGG or MP3)")
-    return audio.log_mel(audio.clip(value, features, where), features)[None]
+    return audio.clip(value, features, where)
+
+
+def audio_features(value: Any, where: str, features: audio.Features) -> np.ndarray:
+    """Encoded audio -> its log-mel spectrogram, 1 x mels x frames, as Fermion's audio
+    networks take it."""
+    return audio.log_mel(audio_clip(value, where, features), features)[None]
 
 
 def text_input(value: Any, where: str) -> str:

@@ -61,6 +61,11 @@ def export(model_folder: Path, fmt: str, dest: Path) -> ExportResult:
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown export format {fmt!r}; choose {' or '.join(FORMATS)}")
     model = load(model_folder)
+    if model.preprocessing.kind == "hf-audio":
+        raise InvalidInput(
+            "export covers Fermion's own networks and Hugging Face text models; a Hugging"
+            " Face audio model is served by PyTorch replicas (deploy --runtime torch)"
+        )
     pre = Preprocessor(model)
     hf = model.preprocessing.kind == "hf-tokenizer"
     network = _TokensToLogits(model.network).eval() if hf else model.network

@@ -7,6 +7,7 @@
     preprocessing.json   how raw inputs become what the network takes
     metrics.json         what the trainer measured
     tokenizer/, hf_config/   a Hugging Face model's tokenizer and configuration
+    feature_extractor/       a Hugging Face audio model's feature extractor
     code/                the user's own model file (`--model-file`)
 """
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from fermion.dataset_types import DatasetType
 from fermion.errors import InvalidInput
+from fermion.modelfile.catalog import HF_MODELS
 from fermion.modelfile.schema import (
     FORMAT_VERSION,
     ModelSpec,
@@ -103,8 +105,10 @@ def build_network(manifest: Manifest) -> nn.Module:
     from fermion.modelfile import architectures
 
     spec = manifest.spec
-    if spec.model == "bert" and not spec.model_file:
-        return architectures.HFClassifier.from_config_dir(manifest.folder / HF_CONFIG_DIR)
+    if spec.model in HF_MODELS and not spec.model_file:
+        return architectures.HFClassifier.from_config_dir(
+            manifest.folder / HF_CONFIG_DIR, HF_MODELS[spec.model]
+        )
     inputs = {
         **manifest.preprocessing.shape_inputs(),
         "adapt_small_images": spec.adapt_small_images,
@@ -161,11 +165,13 @@ def save(
     preprocessing: Preprocessing,
     metrics: dict[str, Any] | None = None,
     *,
-    hf_tokenizer: Any = None,
+    hf_processor: Any = None,
     code: dict[str, Path] | None = None,
 ) -> Path:
     """Write a whole model folder at `dest`: built beside it and renamed into place, so a
-    reader never sees half of one. `code` maps paths under code/ to the user's files."""
+    reader never sees half of one. `hf_processor` is a Hugging Face tokenizer or feature
+    extractor, saved where the preprocessing says; `code` maps paths under code/ to the
+    user's files."""
     from fermion.modelfile.architectures import HFClassifier
 
     dest = Path(dest)
@@ -190,8 +196,8 @@ def save(
         for relative, source in (code or {}).items():
             (tmp / CODE_DIR / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp / CODE_DIR / relative)
-        if hf_tokenizer is not None:
-            hf_tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+        if hf_processor is not None:
+            hf_processor.save_pretrained(str(tmp / getattr(preprocessing, "folder", TOKENIZER_DIR)))
         if isinstance(network, HFClassifier):
             network.hf.config.save_pretrained(str(tmp / HF_CONFIG_DIR))
         read_manifest(tmp)  # what is written must read back

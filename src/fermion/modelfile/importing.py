@@ -160,7 +160,7 @@ def text_model(
         spec,
         labels,
         HFTokenizerPreprocessing(max_len=max_len),
-        hf_tokenizer=tokenizer,
+        hf_processor=tokenizer,
     )
     return check(dest)
 

@@ -19,6 +19,7 @@ import torch
 from fermion import audio
 from fermion.errors import InvalidInput
 from fermion.modelfile.decoding import (
+    audio_clip,
     audio_features,
     check_shape,
     decode_image,
@@ -28,6 +29,7 @@ from fermion.modelfile.decoding import (
 from fermion.modelfile.folder import TOKENIZER_DIR, LoadedModel
 from fermion.modelfile.schema import (
     AudioPreprocessing,
+    HFAudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
     TabularPreprocessing,
@@ -54,6 +56,14 @@ class Preprocessor:
             self.features = spec.features()
             self.input_shape = spec.input_shape
             self.prepare, self.example = self._sound, audio.silence(self.features)
+        elif isinstance(spec, HFAudioPreprocessing):
+            from transformers import AutoFeatureExtractor
+
+            path = str(model.folder / spec.folder)
+            self.extractor = AutoFeatureExtractor.from_pretrained(path, local_files_only=True)
+            self.features = spec.features()
+            self.prepare, self.collate = self._sound_clip, self._extract
+            self.example = audio.silence(self.features)
         elif isinstance(spec, WordPreprocessing):
             self.tokenizer = WordTokenizer.from_preprocessing(spec)
             self.prepare, self.collate, self.example = self._words, pad_ids, "warm up"
@@ -112,6 +122,16 @@ class Preprocessor:
     # -- sound --------------------------------------------------------------------
     def _sound(self, value: Any, where: str) -> torch.Tensor:
         return torch.from_numpy(audio_features(value, where, self.features))
+
+    def _sound_clip(self, value: Any, where: str) -> Any:
+        return audio_clip(value, where, self.features)
+
+    def _extract(self, clips: list[Any]) -> dict[str, torch.Tensor]:
+        return dict(
+            self.extractor(
+                clips, sampling_rate=self.features.sample_rate, return_tensors="pt", padding=True
+            )
+        )
 
     # -- text ---------------------------------------------------------------------
     def _words(self, value: Any, where: str) -> list[int]:

@@ -105,12 +105,30 @@ class AudioPreprocessing(BaseModel):
         return [1, self.n_mels, self.features().frames]
 
 
+class HFAudioPreprocessing(BaseModel):
+    """Sound for a Hugging Face audio model: decoded, mixed to mono, resampled to
+    `sample_rate` and padded or cut to `clip_samples` as for Fermion's own (`fermion.audio`),
+    then the feature extractor saved in the folder's `folder` subfolder."""
+
+    kind: Literal["hf-audio"] = "hf-audio"
+    folder: str = "feature_extractor"
+    sample_rate: int = Field(gt=0)
+    clip_samples: int = Field(gt=0)
+
+    def features(self) -> Features:
+        return Features(sample_rate=self.sample_rate, clip_samples=self.clip_samples)
+
+    def shape_inputs(self) -> dict[str, Any]:
+        return {}
+
+
 Preprocessing = Annotated[
     ImagePreprocessing
     | WordPreprocessing
     | HFTokenizerPreprocessing
     | TabularPreprocessing
-    | AudioPreprocessing,
+    | AudioPreprocessing
+    | HFAudioPreprocessing,
     Field(discriminator="kind"),
 ]
 TEXT_KINDS = ("text", "hf-tokenizer")

@@ -20,7 +20,8 @@ from fermion.serving.state import Replica, ReplicaState, batch_headers, replica_
 
 # Preprocessing kinds whose inputs are files (BYTES), or ready tensors (FP*) of the shape
 # the network takes: what each file is, for error messages.
-ENCODED_KINDS = {"image": "images", "audio": "sound files"}
+ENCODED_KINDS = {"image": "images", "audio": "sound files", "hf-audio": "sound files"}
+BYTES_ONLY = ("hf-audio",)  # its features come from its own extractor: no ready tensors
 
 router = APIRouter(prefix="/v2")
 State = Annotated[ReplicaState, Depends(replica_state)]
@@ -128,6 +129,11 @@ def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callabl
     encoded = kind in ENCODED_KINDS
     if encoded and tensor.datatype == "BYTES":
         return list(tensor.values), replica.runtime.prepare
+    if kind in BYTES_ONLY:
+        raise InvalidInput(
+            f"input {tensor.name!r} has datatype {tensor.datatype}; this model takes BYTES"
+            f" (encoded {ENCODED_KINDS[kind]})"
+        )
     wanted = "FP16, FP32 or FP64" if encoded else "a numeric type (FP32, INT64, ...)"
     numeric = tensor.datatype.startswith("FP") if encoded else tensor.datatype in v2.NUMERIC
     if not numeric:
@@ -172,7 +178,9 @@ def _v2_outputs(
 def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
     kind = replica.model.preprocessing.kind
     shape = replica.runtime.input_shape
-    if kind in ENCODED_KINDS:
+    if kind in BYTES_ONLY:
+        inputs = [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
+    elif kind in ENCODED_KINDS:
         inputs = [
             {"name": "input", "datatype": "BYTES", "shape": [-1]},
             {"name": "input", "datatype": "FP32", "shape": [-1, *shape]},

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from fermion.errors import InvalidInput
-from fermion.modelfile.catalog import MODELS_BY_TYPE
+from fermion.modelfile.catalog import HF_MODELS, MODELS_BY_TYPE
 from fermion.payloads import DatasetType
 
 # Per dataset type; small images get the small CNN (resnets shrink 8x8 inputs to nothing).
@@ -54,6 +54,8 @@ DEFAULTS: dict[DatasetType, dict[str, Any]] = {
         "augment": "none",
     },
 }
+# A pretrained Hugging Face audio model is fine-tuned: a small learning rate, fewer epochs.
+FINE_TUNING: dict[str, dict[str, Any]] = {"hf-audio": {"lr": 1e-4, "epochs": 10, "batch_size": 16}}
 COMMON = {"optimizer": "adamw", "scheduler": "cosine", "warmup_ratio": 0.05, "max_grad_norm": 1.0}
 SMALL_IMAGE = 64  # at or below this side, images default to the small CNN; above, resnet18
 
@@ -105,9 +107,9 @@ def defaults_for(kind: DatasetType, image_side: int | None) -> dict[str, Any]:
 
 
 def check_model_name(kind: DatasetType, name: str, pretrained: str | None = None) -> None:
-    if name == "bert" and not pretrained:
+    if name in HF_MODELS and not pretrained:
         raise InvalidInput(
-            "--model bert loads a Hugging Face model folder: give it with --pretrained PATH"
+            f"--model {name} loads a Hugging Face model folder: give it with --pretrained PATH"
             " (nothing is downloaded)"
         )
     if name not in MODELS_BY_TYPE[kind]:

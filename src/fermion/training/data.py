@@ -16,6 +16,7 @@ from fermion import audio
 from fermion.datasets.loading import Dataset
 from fermion.modelfile.schema import (
     AudioPreprocessing,
+    HFAudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
     Preprocessing,
@@ -29,14 +30,17 @@ HF_MAX_LEN = 128
 
 
 class AudioTransform:
-    """Samples -> a log-mel spectrogram tensor (1 x mels x frames). For training, the clip
-    is first shifted in time by up to a tenth of its length and given noise at 15-40 dB
-    below the signal, so the network learns words, not where they start or how clean
-    the recording is. A class, not a closure: loader workers receive it pickled."""
+    """Samples -> what the network takes: a log-mel spectrogram tensor (1 x mels x frames)
+    for Fermion's networks, the samples themselves for a Hugging Face model's feature
+    extractor. For training, the clip is first shifted in time by up to a tenth of its
+    length and given noise 15-40 dB below the signal, so the network learns words, not
+    where they start or how clean the recording is. A class, not a closure: loader
+    workers may receive it pickled."""
 
-    def __init__(self, preprocessing: AudioPreprocessing, augment: bool) -> None:
-        self.features = preprocessing.features()
+    def __init__(self, features: audio.Features, augment: bool, log_mel: bool = True) -> None:
+        self.features = features
         self.augment = augment
+        self.log_mel = log_mel
 
     def __call__(self, samples: torch.Tensor) -> torch.Tensor:
         clip = samples.numpy()
@@ -46,8 +50,26 @@ class AudioTransform:
             clip = np.roll(clip, int(rng.integers(-limit, limit + 1)))
             power = float(np.mean(clip**2)) or 1e-8
             noise_db = rng.uniform(15, 40)
-            clip = clip + rng.normal(0, np.sqrt(power / 10 ** (noise_db / 10)), len(clip))
+            noise = rng.normal(0, np.sqrt(power / 10 ** (noise_db / 10)), len(clip))
+            clip = (clip + noise).astype(np.float32)
+        if not self.log_mel:
+            return torch.from_numpy(clip)
         return torch.from_numpy(audio.log_mel(clip, self.features)).unsqueeze(0)
+
+
+class ExtractFeatures:
+    """Collates clips through a Hugging Face feature extractor: (inputs dict, labels)."""
+
+    def __init__(self, extractor: Any, sample_rate: int) -> None:
+        self.extractor = extractor
+        self.sample_rate = sample_rate
+
+    def __call__(self, batch: list[tuple[torch.Tensor, int]]) -> tuple[dict, torch.Tensor]:
+        clips = [x.numpy() for x, _ in batch]
+        inputs = self.extractor(
+            clips, sampling_rate=self.sample_rate, return_tensors="pt", padding=True
+        )
+        return dict(inputs), torch.tensor([y for _, y in batch])
 
 
 def pad_batch(batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +105,7 @@ class Data:
     classes: list[str]
     collate: Callable | None = None
     preprocessing: Preprocessing | None = None  # saved with the model
-    hf_tokenizer: Any = None  # a Hugging Face tokenizer, saved with the model
+    hf_processor: Any = None  # a Hugging Face tokenizer or feature extractor, saved with the model
     model_inputs: dict[str, Any] = field(default_factory=dict)  # what building the model needs
 
 
@@ -129,18 +151,34 @@ def image_data(config: TrainConfig, client: Any) -> Data:
 
 
 def audio_data(config: TrainConfig, client: Any) -> Data:
-    """Sound as log-mel spectrograms of one clip length, augmented for training."""
+    """Sound as clips of one length: log-mel spectrograms for Fermion's networks, or the
+    samples through the feature extractor of a Hugging Face model (`hf-audio`)."""
     probe = Dataset.from_local(config.dataset, split="validation", client=client)
-    preprocessing = AudioPreprocessing(clip_samples=probe.features.clip_samples)
+    extractor, collate = None, None
+    if config.model == "hf-audio":
+        from transformers import AutoFeatureExtractor
+
+        extractor = AutoFeatureExtractor.from_pretrained(config.pretrained, local_files_only=True)
+        rate = int(extractor.sampling_rate)
+        seconds = probe.features.clip_samples / probe.features.sample_rate
+        preprocessing: Preprocessing = HFAudioPreprocessing(
+            sample_rate=rate, clip_samples=round(rate * seconds)
+        )
+        collate = ExtractFeatures(extractor, rate)
+    else:
+        preprocessing = AudioPreprocessing(clip_samples=probe.features.clip_samples)
+    features = preprocessing.features()
     splits = {
         s: Dataset.from_local(
             config.dataset,
             s,
             client=client,
-            sample_rate=preprocessing.sample_rate,
-            clip_seconds=preprocessing.clip_samples / preprocessing.sample_rate,
+            sample_rate=features.sample_rate,
+            clip_seconds=features.clip_samples / features.sample_rate,
             transform=AudioTransform(
-                preprocessing, augment=s == "train" and config.augment != "none"
+                features,
+                augment=s == "train" and config.augment != "none",
+                log_mel=extractor is None,
             ),
         )
         for s in ("train", "validation", "test")
@@ -150,7 +188,9 @@ def audio_data(config: TrainConfig, client: Any) -> Data:
         splits["validation"],
         splits["test"],
         probe.classes,
+        collate=collate,
         preprocessing=preprocessing,
+        hf_processor=extractor,
         model_inputs=preprocessing.shape_inputs(),
     )
 
@@ -225,7 +265,7 @@ def hf_text_data(config: TrainConfig, client: Any) -> Data:
         splits["test"],
         splits["train"].classes,
         collate=collate,
-        hf_tokenizer=tokenizer,
+        hf_processor=tokenizer,
         preprocessing=HFTokenizerPreprocessing(max_len=HF_MAX_LEN),
     )
 

@@ -31,7 +31,7 @@ def raw_inputs(dataset: Dataset, model: LoadedModel, rows: dict[str, list]) -> l
     spec = model.preprocessing
     if spec.kind == "image":
         return [image["bytes"] for image in rows["image"]]
-    if spec.kind == "audio":
+    if spec.kind in ("audio", "hf-audio"):
         return rows["audio"]
     if spec.kind in TEXT_KINDS:
         return rows["text"]

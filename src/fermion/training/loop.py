@@ -17,6 +17,7 @@ from torch import nn
 import fermion.runtime as fm
 from fermion import modelfile
 from fermion.modelfile import architectures
+from fermion.modelfile.catalog import HF_MODELS
 from fermion.modelfile.folder import save_weights
 from fermion.modelfile.schema import ModelSpec
 from fermion.payloads import DatasetType
@@ -56,10 +57,8 @@ def train_step(
 def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
     regression = DatasetType(config.dataset_type) is DatasetType.TABULAR_REGRESSION
     outputs = 1 if regression else len(data.classes)
-    if config.model == "bert" and not config.model_file:
-        return architectures.HFClassifier(
-            config.pretrained, outputs
-        )  # its weights are the pretrained
+    if config.model in HF_MODELS and not config.model_file:  # its weights are the pretrained
+        return architectures.HFClassifier(config.pretrained, outputs, HF_MODELS[config.model])
     model = architectures.build(
         config.dataset_type,
         config.model,
@@ -342,7 +341,7 @@ class Trainer:
             self.data.classes,
             self.data.preprocessing,
             summary,
-            hf_tokenizer=self.data.hf_tokenizer,
+            hf_processor=self.data.hf_processor,
             code=code,
         )
         self.say(f"model written to {folder}")

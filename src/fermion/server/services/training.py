@@ -20,7 +20,7 @@ from fermion.scheduler.scheduler import Scheduler
 from fermion.server.services import datasets, jobs
 from fermion.store.context import ServerContext
 from fermion.store.tables import DatasetVersionRow, ModelVersionRow, User
-from fermion.training.config import TrainConfig, check_model_name, defaults_for
+from fermion.training.config import FINE_TUNING, TrainConfig, check_model_name, defaults_for
 
 
 def submit(
@@ -105,8 +105,14 @@ def train_config(request: TrainCreate, row: DatasetVersionRow) -> TrainConfig:
     chosen = defaults_for(kind, image_side)
     given = request.model_dump(exclude_none=True)
     options = {**chosen, **{k: v for k, v in given.items() if k in chosen}}
-    if kind is DatasetType.TEXT_CLASSIFICATION and request.pretrained and not request.model:
-        options["model"] = "bert"  # a pretrained text model is a Hugging Face folder
+    if request.pretrained and not request.model:  # a pretrained model is a Hugging Face folder
+        if kind is DatasetType.TEXT_CLASSIFICATION:
+            options["model"] = "bert"
+        elif kind is DatasetType.AUDIO_CLASSIFICATION:
+            options["model"] = "hf-audio"
+    options.update(
+        {k: v for k, v in FINE_TUNING.get(options["model"], {}).items() if k not in given}
+    )
     if not request.model_file:
         check_model_name(kind, options["model"], request.pretrained)
     reason = "decided where the job runs" if request.precision is Precision.AUTO else "as asked"
