@@ -12,6 +12,7 @@ class DatasetType(StrEnum):
     TABULAR_CLASSIFICATION = "tabular-classification"
     TABULAR_REGRESSION = "tabular-regression"
     AUDIO_CLASSIFICATION = "audio-classification"
+    RECOMMENDATION = "recommendation"
 
     @classmethod
     def parse(cls, text: str) -> DatasetType:

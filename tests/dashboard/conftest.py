@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import RunningServer, start_server, stop_server
+from tests.conftest import Cli, RunningServer, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "test-output" / "screenshots"
@@ -38,6 +38,15 @@ def dashboard_server(tmp_path_factory) -> Iterator[RunningServer]:
     )
     yield running
     stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def dashboard_cli(dashboard_server) -> Cli:
+    """The CLI (in-process) against the module's server: a path made from the CLI, then
+    looked at in the browser."""
+    from typer.testing import CliRunner
+
+    return Cli(dashboard_server, CliRunner())
 
 
 @pytest.fixture(scope="module")

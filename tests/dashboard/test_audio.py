@@ -13,20 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
+import torch
 
 from tests import sources
-from tests.conftest import Cli
 from tests.dashboard.conftest import Visit
 
 pytestmark = pytest.mark.slow
 
 MODEL = "said-audio-cnn:v1"
-
-
-@pytest.fixture(scope="module")
-def cli(dashboard_server) -> Cli:
-    return Cli(dashboard_server, CliRunner())
 
 
 @pytest.fixture(scope="module")
@@ -40,30 +34,30 @@ def spoken(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(cli, spoken) -> dict:
-    refused = cli(
+def trained(dashboard_cli, spoken) -> dict:
+    refused = dashboard_cli(
         "dataset", "create", "--name", "said", "--type", "audio-classification",
         "--source", spoken, ok=False,
     )  # fmt: skip
     assert refused.exit_code != 0
     assert "seven/cut-short.wav: not a readable audio file" in refused.output
     assert "four/notes.txt: not an audio file" in refused.output
-    created = cli(
+    created = dashboard_cli(
         "dataset", "create", "--name", "said", "--type", "audio-classification",
         "--source", spoken, "--skip-invalid",
     )  # fmt: skip
     assert "300 records" in created.output
-    shown = cli("dataset", "show", "said")
+    shown = dashboard_cli("dataset", "show", "said")
     assert "mostly 22050 Hz" in shown.output and "skipped" in shown.output
 
-    trained = cli("train", "--dataset", "said", "--follow")
+    trained = dashboard_cli("train", "--dataset", "said", "--follow")
     assert f"registered model {MODEL}" in trained.output
-    return json.loads(cli("model", "show", MODEL, "--json").stdout)
+    return json.loads(dashboard_cli("model", "show", MODEL, "--json").stdout)
 
 
 @pytest.fixture(scope="module")
-def deployed(cli, trained) -> str:
-    shown = cli("deploy", MODEL, "--name", "said", "--cpu", "0.5", "--memory", "1Gi")
+def deployed(dashboard_cli, trained) -> str:
+    shown = dashboard_cli("deploy", MODEL, "--name", "said", "--cpu", "0.5", "--memory", "1Gi")
     assert "ready" in shown.output and "--audio PATH" in shown.output
     return "said"
 
@@ -74,15 +68,19 @@ def speak(path: Path, word: str, voice: str = "en-us+m3", speed: int = 150) -> P
     return path
 
 
-def test_spoken_digits_from_the_cli(cli, trained, deployed, dashboard_server, tmp_path):
+def test_spoken_digits_from_the_cli(dashboard_cli, trained, deployed, dashboard_server, tmp_path):
     test = trained["metrics"]["test"]
     assert test["accuracy"] >= 0.9, test  # chance is 0.1
-    evaluation = json.loads(cli("model", "evaluate", MODEL, "--dataset", "said", "--json").stdout)
+    evaluation = json.loads(
+        dashboard_cli("model", "evaluate", MODEL, "--dataset", "said", "--json").stdout
+    )
     assert abs(evaluation["metrics"]["accuracy"] - test["accuracy"]) <= 0.005
     assert len(evaluation["metrics"]["confusion_matrix"]) == 10
 
     four, nine = speak(tmp_path / "four.wav", "four"), speak(tmp_path / "nine.wav", "nine")
-    answer = json.loads(cli("predict", "said", "--audio", four, "--audio", nine, "--raw").stdout)
+    answer = json.loads(
+        dashboard_cli("predict", "said", "--audio", four, "--audio", nine, "--raw").stdout
+    )
     assert [p["label"] for p in answer] == ["four", "nine"]
 
     url = f"{dashboard_server.url}/api/v1/deployments/said"
@@ -103,10 +101,27 @@ def test_spoken_digits_from_the_cli(cli, trained, deployed, dashboard_server, tm
     assert refused.status_code == 400
     assert "inputs[0]: not a readable audio file" in refused.json()["message"]
 
-    exported = cli(
+    exported = dashboard_cli(
         "model", "export", MODEL, "--format", "onnx", "--output", tmp_path / "x", "--json"
     )
     assert json.loads(exported.stdout)["max_difference"] <= 1e-4
+
+
+def test_the_sdk_gives_clips_of_one_length_at_the_rate_asked(trained, dashboard_server):
+    import fermion as fm
+
+    with dashboard_server.client() as client:
+        test = fm.Dataset.from_local("said", split="test", client=client)
+        resampled = fm.Dataset.from_local(
+            "said", split="test", sample_rate=8000, clip_seconds=0.5, client=client
+        )
+    assert len(test) == 30 and test.num_classes == 10
+    samples, label = test[0]
+    assert samples.dtype == torch.float32 and samples.ndim == 1
+    assert len(samples) % 1600 == 0  # 16 kHz, in tenths of a second
+    assert resampled[0][0].shape == (4000,) and resampled[0][1] == label
+    batch, labels = next(iter(fm.DataLoader(test, batch_size=8)))
+    assert batch.shape == (8, len(samples)) and labels.shape == (8,)
 
 
 def test_the_dashboard_plays_samples_and_predicts_an_upload(visit: Visit, deployed, tmp_path):
@@ -138,7 +153,9 @@ def test_the_dashboard_plays_samples_and_predicts_an_upload(visit: Visit, deploy
     visit.shot("audio-deployment")
 
 
-def test_a_hugging_face_audio_model_from_a_local_folder(cli, trained, dashboard_server, tmp_path):
+def test_a_hugging_face_audio_model_from_a_local_folder(
+    dashboard_cli, trained, dashboard_server, tmp_path
+):
     from transformers import (
         Wav2Vec2Config,
         Wav2Vec2FeatureExtractor,
@@ -154,7 +171,9 @@ def test_a_hugging_face_audio_model_from_a_local_folder(cli, trained, dashboard_
     Wav2Vec2ForSequenceClassification(config).save_pretrained(folder)
     Wav2Vec2FeatureExtractor(sampling_rate=8000).save_pretrained(folder)
 
-    trained = cli("train", "--dataset", "said", "--pretrained", folder, "--epochs", "2", "--follow")
+    trained = dashboard_cli(
+        "train", "--dataset", "said", "--pretrained", folder, "--epochs", "2", "--follow"
+    )
     assert "registered model said-hf-audio:v1" in trained.output
     assert "0.0001" in trained.output  # fine-tuning's learning rate, not the CNN's
     with dashboard_server.client() as client:
@@ -163,16 +182,18 @@ def test_a_hugging_face_audio_model_from_a_local_folder(cli, trained, dashboard_
     assert preprocessing["kind"] == "hf-audio" and preprocessing["sample_rate"] == 8000
     assert (model / "feature_extractor" / "preprocessor_config.json").is_file()
 
-    cli("deploy", "said-hf-audio:v1", "--name", "said-hf", "--cpu", "0.5", "--memory", "1Gi")
+    dashboard_cli(
+        "deploy", "said-hf-audio:v1", "--name", "said-hf", "--cpu", "0.5", "--memory", "1Gi"
+    )
     try:
         word = speak(tmp_path / "two.wav", "two")
-        [answer] = json.loads(cli("predict", "said-hf", "--audio", word, "--raw").stdout)
+        [answer] = json.loads(dashboard_cli("predict", "said-hf", "--audio", word, "--raw").stdout)
         assert answer["label"] in sources.WORDS and len(answer["top_k"]) == 3
         url = f"{dashboard_server.url}/api/v1/deployments/said-hf/v2/models/said-hf"
         auth = {"Authorization": f"Bearer {dashboard_server.token}"}
         metadata = httpx.get(url, headers=auth, timeout=30).json()
         assert metadata["inputs"] == [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
     finally:
-        cli("deployment", "delete", "said-hf", "--yes")
-    refused = cli("model", "export", "said-hf-audio:v1", "--format", "onnx", ok=False)
+        dashboard_cli("deployment", "delete", "said-hf", "--yes")
+    refused = dashboard_cli("model", "export", "said-hf-audio:v1", "--format", "onnx", ok=False)
     assert refused.exit_code != 0 and "served by PyTorch replicas" in refused.output

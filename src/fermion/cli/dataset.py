@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Group
@@ -34,20 +34,31 @@ def _split_fractions(text: str) -> list[float]:
         raise InvalidInput(f"--split {text!r} must be fractions like 0.8,0.1,0.1") from None
 
 
+TypeOption = Annotated[
+    str,
+    typer.Option(
+        "--type",
+        help="image-classification | audio-classification | text-classification |"
+        " tabular-classification | tabular-regression | recommendation",
+    ),
+]
+UserColumn = Annotated[
+    str | None, typer.Option(help="recommendation: the user column (default: user).")
+]
+ItemColumn = Annotated[
+    str | None, typer.Option(help="recommendation: the item column (default: item).")
+]
+
+
 @app.command()
 def create(
     name: Annotated[str, typer.Option(help="Dataset name.")],
-    type: Annotated[
-        str,
-        typer.Option(
-            "--type",
-            help="image-classification | audio-classification | text-classification |"
-            " tabular-classification | tabular-regression",
-        ),
-    ],
+    type: TypeOption,
     source: Annotated[str, typer.Option(help="A local path or an fsspec URL (s3://...).")],
     label_column: Annotated[str | None, typer.Option(help="Column that holds the label.")] = None,
     text_column: Annotated[str | None, typer.Option(help="Column that holds the text.")] = None,
+    user_column: UserColumn = None,
+    item_column: ItemColumn = None,
     split: Annotated[str, typer.Option(help="train,validation,test fractions.")] = "0.8,0.1,0.1",
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
     skip_invalid: Annotated[
@@ -82,6 +93,8 @@ def create(
             source,
             label_column=label_column,
             text_column=text_column,
+            user_column=user_column,
+            item_column=item_column,
             split=_split_fractions(split),
             seed=seed,
             skip_invalid=skip_invalid,
@@ -94,6 +107,15 @@ def create(
     else:
         _report(created)
         print(created.ref)
+
+
+def _split_of(spec: dict[str, Any]) -> str:
+    if spec.get("split_by") == "leave-last-out":
+        return (
+            f"leave-last-out: each user's last interaction to test, the one before to"
+            f" validation ({spec['users']} users, {spec['items']} items)"
+        )
+    return f"{', '.join(str(f) for f in spec['split'])} (seed {spec['seed']})"
 
 
 def _report(created: DatasetVersionPublic) -> None:
@@ -181,7 +203,7 @@ def _version_panel(v: DatasetVersionPublic) -> Panel:
         ("size", format_bytes(v.size_bytes)),
         ("stored at", v.uri),
         ("created", when(v.created_at)),
-        ("split", f"{', '.join(str(f) for f in v.spec['split'])} (seed {v.spec['seed']})"),
+        ("split", _split_of(v.spec)),
     ):
         facts.add_row(key, value)
     if "image_size" in v.spec:

@@ -125,7 +125,7 @@ def deploy(
     )
     console.print(
         f"Try it: fermion predict {name} --image PATH | --audio PATH | --text TEXT"
-        " | --json '{...}'"
+        " | --user ID | --json '{...}'"
     )
 
 
@@ -308,16 +308,20 @@ def predict(
         list[Path] | None, typer.Option(help="A sound file: WAV, FLAC, OGG, MP3 (repeatable).")
     ] = None,
     text: Annotated[list[str] | None, typer.Option(help="A text (repeatable).")] = None,
+    user: Annotated[
+        list[str] | None, typer.Option(help="A user id, for a recommender (repeatable).")
+    ] = None,
     json_body: Annotated[
         str | None, typer.Option("--json", help='The request as JSON: {"inputs": [...]}.')
     ] = None,
     top_k: Annotated[int | None, typer.Option(help="Labels per prediction.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Print the answer as JSON.")] = False,
 ) -> None:
-    """Ask a deployment for predictions: images, sound files, texts, or a JSON request."""
-    given = [v for v in (image, audio, text, json_body) if v]
+    """Ask a deployment for predictions: images, sound files, texts, users (for a
+    recommender), or a JSON request."""
+    given = [v for v in (image, audio, text, user, json_body) if v]
     if len(given) != 1:
-        raise InvalidInput("give --image, --audio, --text or --json (one kind per call)")
+        raise InvalidInput("give --image, --audio, --text, --user or --json (one kind per call)")
     with Client() as client:
         if image or audio:
             files = image or audio
@@ -328,9 +332,10 @@ def predict(
             paths = [str(p) for p in files]
             predictions = client.predict(name, **{kind: paths}, top_k=top_k)
             what = paths
-        elif text:
-            predictions = client.predict(name, text=list(text), top_k=top_k)
-            what = list(text)
+        elif text or user:
+            strings = list(text or user or [])
+            predictions = client.predict(name, inputs=strings, top_k=top_k)
+            what = strings
         else:
             try:
                 body: Any = jsonlib.loads(json_body)
@@ -344,6 +349,9 @@ def predict(
     if raw:
         print_json(predictions)
         return
+    if predictions and "items" in predictions[0]:
+        _print_recommendations(predictions)
+        return
     regression = predictions and "value" in predictions[0]
     out = table("input", "prediction", "probability" if not regression else "", "top")
     for source, p in zip(what, predictions, strict=True):
@@ -353,6 +361,15 @@ def predict(
             top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in p["top_k"][1:])
             out.add_row(source, p["label"], f"{p['probability']:.3f}", top)
     print_table(out, whole=("prediction",))
+
+
+def _print_recommendations(predictions: list[dict[str, Any]]) -> None:
+    out = table("user", "recommended", "seen lately")
+    for p in predictions:
+        shown = ", ".join(f"{i['item']} {i['score']:.2f}" for i in p["items"])
+        who = p["user"] if p["known_user"] else f"{p['user']} (new: popular items)"
+        out.add_row(who, shown, ", ".join(p["history"][:10]))
+    print_table(out, whole=("user",))
 
 
 @app.command("explain")

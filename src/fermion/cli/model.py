@@ -48,6 +48,11 @@ def list_(json: JsonFlag = False) -> None:
 
 def headline(metrics: dict[str, Any]) -> str:
     test = metrics.get("test", {})
+    if "hr@10" in test:  # a recommender, beside the popularity ranking
+        return ", ".join(
+            f"{k} {test[k]:.4f} (popularity {test[f'popularity_{k}']:.4f})"
+            for k in ("hr@10", "ndcg@10")
+        )
     keys = ("accuracy", "macro_f1") if "accuracy" in test else ("rmse", "r2")
     return ", ".join(f"{k} {test[k]:.4f}" for k in keys if k in test) or "-"
 
@@ -97,7 +102,7 @@ def describe(v: ModelVersionPublic) -> Panel:
             evaluated.add_row(
                 e["dataset"],
                 e["split"],
-                str(e["metrics"].get("records", "-")),
+                str(e["metrics"].get("records", e["metrics"].get("users", "-"))),
                 headline({"test": e["metrics"]}),
                 str(e.get("job_id") or "-"),
             )

@@ -157,15 +157,16 @@ class DeploymentCalls:
         text: Any = None,
         record: Any = None,
         audio: Any = None,
+        user: Any = None,
         inputs: list[Any] | None = None,
         top_k: int | None = None,
     ) -> list[dict[str, Any]]:
         """Predictions from a deployment, one per input. Give images or sound files
-        (paths or bytes), texts, records (dicts of feature values), one or a list of
-        them, or `inputs` as the API takes them."""
-        given = [v for v in (image, text, record, audio, inputs) if v is not None]
+        (paths or bytes), texts, records (dicts of feature values), user ids (for a
+        recommender), one or a list of them, or `inputs` as the API takes them."""
+        given = [v for v in (image, text, record, audio, user, inputs) if v is not None]
         if len(given) != 1:
-            raise InvalidInput("give one of image=, audio=, text=, record= or inputs=")
+            raise InvalidInput("give one of image=, audio=, text=, record=, user= or inputs=")
         files = image if image is not None else audio
         if files is not None:
             files = files if isinstance(files, list | tuple) else [files]
@@ -173,8 +174,9 @@ class DeploymentCalls:
                 base64.b64encode(f if isinstance(f, bytes) else Path(f).read_bytes()).decode()
                 for f in files
             ]
-        elif text is not None:
-            inputs = list(text) if isinstance(text, list | tuple) else [text]
+        elif text is not None or user is not None:
+            strings = text if text is not None else user
+            inputs = list(strings) if isinstance(strings, list | tuple) else [strings]
         elif record is not None:
             inputs = list(record) if isinstance(record, list | tuple) else [record]
         params = {"top_k": top_k} if top_k else {}

@@ -21,11 +21,11 @@ import numpy as np
 import pyarrow as pa
 
 from fermion.datasets.readers import make_reader
-from fermion.datasets.records import ProblemReport
+from fermion.datasets.records import ProblemReport, Record
 from fermion.datasets.source import Source
-from fermion.datasets.splits import SPLIT_NAMES, assign_splits, split_rank
+from fermion.datasets.splits import SPLIT_NAMES, assign_splits, leave_last_out, split_rank
 from fermion.errors import InvalidInput
-from fermion.payloads import DatasetCreate
+from fermion.payloads import DatasetCreate, DatasetType
 
 SHARD_SIZE = "256MB"
 # Bump when the stored layout changes, so digests change with it. 2: small images are
@@ -75,6 +75,39 @@ class IngestResult:
     skipped: ProblemReport
 
 
+class SplitKeys:
+    """What splitting needs of each record, and nothing more: a rank and a class id (16
+    bytes a record), and for interactions the user and the time (leave-last-out)."""
+
+    def __init__(self, request: DatasetCreate) -> None:
+        self.request = request
+        self.classification = request.type.is_classification
+        self.by_user = request.type is DatasetType.RECOMMENDATION
+        self.ranks, self.groups = array("Q"), array("q")
+        self.users, self.times = array("q"), array("d")
+        self.class_ids: dict[str, int] = {}
+        self.user_ids: dict[str, int] = {}
+
+    def add(self, record: Record) -> None:
+        self.ranks.append(split_rank(self.request.seed, record.key))
+        ids = self.class_ids
+        self.groups.append(ids.setdefault(record.label, len(ids)) if self.classification else 0)
+        if self.by_user:
+            self.users.append(self.user_ids.setdefault(record.columns["user"], len(self.user_ids)))
+            self.times.append(record.columns["timestamp"])
+
+    @property
+    def groups_array(self) -> np.ndarray:
+        return np.frombuffer(self.groups, dtype=np.int64)
+
+    def splits(self) -> dict[str, np.ndarray]:
+        ranks = np.frombuffer(self.ranks, dtype=np.uint64)
+        if self.by_user:
+            users = np.frombuffer(self.users, dtype=np.int64)
+            return leave_last_out(users, np.frombuffer(self.times, dtype=np.float64), ranks)
+        return assign_splits(ranks, self.groups_array, self.request.split)
+
+
 def _class_order(names: list[str]) -> list[str]:
     """Numeric labels in numeric order ('2' before '10'), others alphabetically."""
     if all(name.lstrip("-").isdigit() for name in names):
@@ -89,23 +122,18 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
     reader = make_reader(request, source, report)
     classification = request.type.is_classification
     digest = hashlib.sha256()
-    # Per record only a split rank and a class id stay in memory (16 bytes).
-    ranks = array("Q")
-    groups = array("q")
-    class_ids: dict[str, int] = {}
+    keys = SplitKeys(request)
 
     staging = workdir / "records.arrow"
     with StagingFile(staging, reader.features) as writer:
         for record in reader:
             writer.add(record.columns)
-            ranks.append(split_rank(request.seed, record.key))
-            groups.append(
-                class_ids.setdefault(record.label, len(class_ids)) if classification else 0
-            )
+            keys.add(record)
             digest.update(json.dumps([record.key, record.label]).encode())
             digest.update(record.content_sha256)
 
-    class_names = _check(request, source, report, len(ranks), list(class_ids))
+    class_ids = keys.class_ids
+    class_names = _check(request, source, report, len(keys.ranks), list(class_ids))
     spec = {
         **reader.spec(),
         "split": list(request.split),
@@ -115,8 +143,8 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
     # The digest covers the records and every choice that shapes the stored splits.
     digest.update(json.dumps({"type": request.type.value, **spec}, sort_keys=True).encode())
 
-    group_array = np.frombuffer(groups, dtype=np.int64)
-    splits = assign_splits(np.frombuffer(ranks, dtype=np.uint64), group_array, request.split)
+    splits = keys.splits()
+    group_array = keys.groups_array
     records = hf.Dataset.from_file(str(staging))
     folder = workdir / "dataset"
     hf.DatasetDict({name: records.select(splits[name]) for name in SPLIT_NAMES}).save_to_disk(
@@ -129,7 +157,7 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
         folder=folder,
         digest=digest.hexdigest(),
         spec=spec,
-        num_records=len(ranks),
+        num_records=len(keys.ranks),
         split_counts={name: len(indices) for name, indices in splits.items()},
         class_names=class_names,
         class_counts=class_counts,

@@ -37,6 +37,7 @@ class Dataset(TorchDataset):
       the dataset's recordings); or whatever `transform(samples)` returns.
     - text-classification: x is the string, or `tokenizer(text)` when one is given.
     - tabular: x is a float32 tensor of the feature columns.
+    - recommendation: x is the user id and y the item id (strings) of one interaction.
     y is the class index (`dataset.classes[y]` is its name), or a float32 for regression.
     """
 
@@ -140,6 +141,8 @@ class Dataset(TorchDataset):
             ys = self._targets(batch.column(self.label_column).to_pylist())
             return list(zip(xs, ys, strict=True))
         rows = self.table[indices]
+        if self.type is DatasetType.RECOMMENDATION:
+            return list(zip(rows["user"], rows["item"], strict=True))
         ys = self._targets(rows[self.label_column])
         if self.type is DatasetType.IMAGE_CLASSIFICATION:
             xs = [self._image(image["bytes"], self.transform) for image in rows["image"]]

@@ -40,3 +40,26 @@ def assign_splits(
         name: np.sort(np.concatenate(chunks)) if chunks else np.empty(0, dtype=np.int64)
         for name, chunks in parts.items()
     }
+
+
+def leave_last_out(
+    users: np.ndarray, times: np.ndarray, ranks: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Splits of interaction records for recommendation: each user's latest interaction
+    is a test record and the one before it a validation record, once the user has at
+    least three (so that every evaluated user has something to learn from); everything
+    else is training. Ties in time are broken by rank, so the result does not depend on
+    file order."""
+    order = np.lexsort((ranks, times, users))  # by user, then time, then rank
+    sorted_users = users[order]
+    last = np.r_[sorted_users[1:] != sorted_users[:-1], True]  # each user's final record
+    starts = np.r_[0, np.flatnonzero(last[:-1]) + 1]
+    counts = np.diff(np.r_[starts, len(order)])
+    enough = np.repeat(counts >= 3, counts)
+    test = last & enough
+    validation = np.r_[last[1:], False] & enough
+    return {
+        "train": np.sort(order[~(test | validation)]),
+        "validation": np.sort(order[validation]),
+        "test": np.sort(order[test]),
+    }

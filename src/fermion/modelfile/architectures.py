@@ -15,6 +15,7 @@ from torch import nn
 from fermion.dataset_types import DatasetType
 from fermion.errors import InvalidInput
 from fermion.modelfile.catalog import IMAGE_MODELS
+from fermion.modelfile.recommenders import RECOMMENDERS
 
 
 def conv_block(cin: int, cout: int, pool: bool = False) -> nn.Sequential:
@@ -202,6 +203,11 @@ def build(
         )
     if name == "audio-cnn":
         return AudioCNN(outputs)
+    if name in RECOMMENDERS:
+        network = RECOMMENDERS[name](inputs["users"], outputs, inputs["interactions"])
+        if "history" in inputs:  # training: the histories themselves, not just their size
+            network.remember(*inputs["history"])
+        return network
     if name == "small-transformer":
         return SmallTransformer(inputs["vocab_size"], outputs, max_len=inputs["max_len"])
     model = mlp(inputs["in_features"], outputs, inputs["mean"], inputs["std"])

@@ -9,6 +9,7 @@ IMAGE_MODELS = ("small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_s
 TEXT_MODELS = ("small-transformer", "bert")  # bert: any HF encoder folder, --pretrained
 TABULAR_MODELS = ("mlp",)
 AUDIO_MODELS = ("audio-cnn", "hf-audio")  # hf-audio: any HF audio classifier, --pretrained
+RECOMMENDATION_MODELS = ("mf", "two-tower")
 # Hugging Face folders, loaded with --pretrained PATH: the kind of input each classifies.
 HF_MODELS = {"bert": "text", "hf-audio": "audio"}
 MODELS_BY_TYPE = {
@@ -17,4 +18,5 @@ MODELS_BY_TYPE = {
     DatasetType.TABULAR_CLASSIFICATION: TABULAR_MODELS,
     DatasetType.TABULAR_REGRESSION: TABULAR_MODELS,
     DatasetType.AUDIO_CLASSIFICATION: AUDIO_MODELS,
+    DatasetType.RECOMMENDATION: RECOMMENDATION_MODELS,
 }

@@ -66,6 +66,11 @@ def export(model_folder: Path, fmt: str, dest: Path) -> ExportResult:
             "export covers Fermion's own networks and Hugging Face text models; a Hugging"
             " Face audio model is served by PyTorch replicas (deploy --runtime torch)"
         )
+    if model.ranking:
+        raise InvalidInput(
+            "a recommender is not exported: it carries its users' histories, which it"
+            " excludes by indexing; it is served by PyTorch replicas (deploy --runtime torch)"
+        )
     pre = Preprocessor(model)
     hf = model.preprocessing.kind == "hf-tokenizer"
     network = _TokensToLogits(model.network).eval() if hf else model.network

@@ -3,7 +3,8 @@
 
     model.safetensors    the weights
     config.json          the ModelSpec: what built the network (+ how it was trained)
-    labels.json          class names, in output order (one name for a regression)
+    labels.json          class names, in output order (one name for a regression; the
+                         item catalogue for a recommender)
     preprocessing.json   how raw inputs become what the network takes
     metrics.json         what the trainer measured
     tokenizer/, hf_config/   a Hugging Face model's tokenizer and configuration
@@ -62,6 +63,10 @@ class Manifest:
     @property
     def regression(self) -> bool:
         return self.spec.regression
+
+    @property
+    def ranking(self) -> bool:
+        return self.spec.ranking
 
     @property
     def outputs(self) -> int:

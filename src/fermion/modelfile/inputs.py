@@ -27,11 +27,13 @@ from fermion.modelfile.decoding import (
     text_input,
 )
 from fermion.modelfile.folder import TOKENIZER_DIR, LoadedModel
+from fermion.modelfile.recommenders import User, user_batch
 from fermion.modelfile.schema import (
     AudioPreprocessing,
     HFAudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
+    InteractionsPreprocessing,
     TabularPreprocessing,
     WordPreprocessing,
 )
@@ -64,6 +66,11 @@ class Preprocessor:
             self.features = spec.features()
             self.prepare, self.collate = self._sound_clip, self._extract
             self.example = audio.silence(self.features)
+        elif isinstance(spec, InteractionsPreprocessing):
+            self.users = spec.users
+            self.user_index = {user: i for i, user in enumerate(spec.users)}
+            self.prepare, self.collate = self._user, user_batch
+            self.example = spec.users[0] if spec.users else "someone"
         elif isinstance(spec, WordPreprocessing):
             self.tokenizer = WordTokenizer.from_preprocessing(spec)
             self.prepare, self.collate, self.example = self._words, pad_ids, "warm up"
@@ -132,6 +139,19 @@ class Preprocessor:
                 clips, sampling_rate=self.features.sample_rate, return_tensors="pt", padding=True
             )
         )
+
+    # -- users --------------------------------------------------------------------
+    def _user(self, value: Any, where: str) -> User:
+        """A user id (or {"user": id}) -> the network's user index; -1 for a user the
+        model has never met (who gets the popular items)."""
+        if isinstance(value, dict):
+            value = value.get("user")
+        if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+            raise InvalidInput(
+                f'{where}: an input is a user id (a string), or {{"user": id}}, not {value!r}'
+            )
+        name = str(value).strip()
+        return User(name, self.user_index.get(name, -1))
 
     # -- text ---------------------------------------------------------------------
     def _words(self, value: Any, where: str) -> list[int]:

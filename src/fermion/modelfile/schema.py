@@ -122,13 +122,26 @@ class HFAudioPreprocessing(BaseModel):
         return {}
 
 
+class InteractionsPreprocessing(BaseModel):
+    """Recommendation: an input is a user id, one of `users` (position = the network's
+    user index) or a user the model has never met; the items are the folder's labels."""
+
+    kind: Literal["interactions"] = "interactions"
+    users: list[str]
+    interactions: int = Field(ge=0)  # the histories' length, saved with the weights
+
+    def shape_inputs(self) -> dict[str, Any]:
+        return {"users": len(self.users), "interactions": self.interactions}
+
+
 Preprocessing = Annotated[
     ImagePreprocessing
     | WordPreprocessing
     | HFTokenizerPreprocessing
     | TabularPreprocessing
     | AudioPreprocessing
-    | HFAudioPreprocessing,
+    | HFAudioPreprocessing
+    | InteractionsPreprocessing,
     Field(discriminator="kind"),
 ]
 TEXT_KINDS = ("text", "hf-tokenizer")
@@ -153,6 +166,10 @@ class ModelSpec(BaseModel):
     @property
     def regression(self) -> bool:
         return self.dataset_type is DatasetType.TABULAR_REGRESSION
+
+    @property
+    def ranking(self) -> bool:
+        return self.dataset_type is DatasetType.RECOMMENDATION
 
 
 def parse_preprocessing(value: Any, where: str) -> Preprocessing:

@@ -21,6 +21,8 @@ class DatasetCreate(BaseModel):
     )
     label_column: str | None = None
     text_column: str | None = None
+    user_column: str | None = Field(default=None, description="recommendation: the user")
+    item_column: str | None = Field(default=None, description="recommendation: the item")
     split: list[float] = Field(default=[0.8, 0.1, 0.1], description="train, validation, test")
     seed: int = 0
     skip_invalid: bool = False

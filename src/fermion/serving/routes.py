@@ -18,6 +18,7 @@ from fermion.serving.bodies import parse_body, read_body
 from fermion.serving.state import ReplicaState, batch_headers, replica_state
 
 router = APIRouter()
+RECOMMENDED = 10  # items per recommendation, unless ?top_k= says otherwise
 State = Annotated[ReplicaState, Depends(replica_state)]
 
 
@@ -48,10 +49,18 @@ async def predict(request: Request, state: State) -> Response:
             values = await _predict_inputs(request, state.limit)
             items = await replica.prepare(values, replica.runtime.prepare)
             submitted = await replica.predict(items, arrival)
-        k = _top_k(request, state.options.top_k)
-        if replica.model.regression:
+        if replica.model.ranking:
+            from fermion.modelfile.recommenders import recommendation  # torch replicas only
+
+            k = _top_k(request, RECOMMENDED)
+            predictions = [
+                recommendation(replica.model.network, user, scores, replica.model.labels, k)
+                for user, scores in zip(items, submitted.outputs, strict=True)
+            ]
+        elif replica.model.regression:
             predictions = [{"value": value} for value in submitted.outputs]
         else:
+            k = _top_k(request, state.options.top_k)
             predictions = [top_k(p, replica.model.labels, k) for p in submitted.outputs]
         return Response(
             orjson.dumps({"model": state.options.model, "predictions": predictions}),

@@ -62,6 +62,8 @@ class ModelRuntime(ABC):
     def _outputs(self, out: np.ndarray) -> Any:
         if self.model.regression:
             return out.reshape(-1).tolist()
+        if self.model.ranking:
+            return list(out.astype(np.float32))  # a score per item, seen ones at -inf
         return softmax(out.astype(np.float32))
 
 

@@ -68,12 +68,13 @@ class V2Output:
     name: str
     datatype: str  # FP32 or BYTES
     values: np.ndarray | list[str]  # FP32: an array in its shape; BYTES: strings
+    dims: list[int] | None = None  # BYTES of more than one dimension: values flattened
 
     @property
     def shape(self) -> list[int]:
         if isinstance(self.values, np.ndarray):
             return list(self.values.shape)
-        return [len(self.values)]
+        return self.dims or [len(self.values)]
 
 
 def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:

@@ -16,6 +16,7 @@ from fermion.errors import FermionError, InvalidInput, NotFound
 from fermion.modelfile.schema import TEXT_KINDS
 from fermion.serving import v2
 from fermion.serving.bodies import read_body
+from fermion.serving.routes import RECOMMENDED
 from fermion.serving.state import Replica, ReplicaState, batch_headers, replica_state
 
 # Preprocessing kinds whose inputs are files (BYTES), or ready tensors (FP*) of the shape
@@ -117,11 +118,12 @@ async def v2_infer(
 def _v2_values(replica: Replica, tensor: v2.V2Input) -> tuple[list[Any], Callable]:
     kind = replica.model.preprocessing.kind
     shape = replica.runtime.input_shape
-    if kind in TEXT_KINDS:
+    if kind in TEXT_KINDS or kind == "interactions":
         if tensor.datatype != "BYTES":
+            what = "user ids" if kind == "interactions" else "strings"
             raise InvalidInput(
-                f"input {tensor.name!r} has datatype {tensor.datatype}; this text"
-                " model takes BYTES (UTF-8 strings)"
+                f"input {tensor.name!r} has datatype {tensor.datatype}; this"
+                f" {replica.model.kind.value} model takes BYTES (UTF-8 {what})"
             )
         return [
             v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in tensor.values
@@ -157,6 +159,8 @@ def _v2_outputs(
     if replica.model.regression:
         values = np.asarray(outputs, dtype=np.float32)
         available = {"value": v2.V2Output("value", "FP32", values)}
+    elif replica.model.ranking:
+        available = _recommended(replica.model.labels, np.stack(outputs))
     else:
         probabilities = np.stack(outputs)
         labels = [replica.model.labels[i] for i in probabilities.argmax(1).tolist()]
@@ -175,6 +179,20 @@ def _v2_outputs(
     return [available[w] for w in wanted]
 
 
+def _recommended(items: list[str], scores: np.ndarray) -> dict[str, v2.V2Output]:
+    """The RECOMMENDED best unseen items per user, and their scores: [N, k] each. A user
+    who has seen nearly everything gets fewer, padded with "" and a score of 0."""
+    k = min(RECOMMENDED, scores.shape[1])
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(scores, order, axis=1)
+    found = np.isfinite(best)
+    names = [items[i] if ok else "" for i, ok in zip(order.flat, found.flat, strict=True)]
+    return {
+        "items": v2.V2Output("items", "BYTES", names, dims=list(order.shape)),
+        "scores": v2.V2Output("scores", "FP32", np.where(found, best, 0).astype(np.float32)),
+    }
+
+
 def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
     kind = replica.model.preprocessing.kind
     shape = replica.runtime.input_shape
@@ -191,6 +209,11 @@ def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
         inputs = [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
     if replica.model.regression:
         outputs = [{"name": "value", "datatype": "FP32", "shape": [-1]}]
+    elif replica.model.ranking:
+        outputs = [
+            {"name": "items", "datatype": "BYTES", "shape": [-1, RECOMMENDED]},
+            {"name": "scores", "datatype": "FP32", "shape": [-1, RECOMMENDED]},
+        ]
     else:
         classes = len(replica.model.labels)
         outputs = [

@@ -29,6 +29,14 @@ DEFAULTS: dict[DatasetType, dict[str, Any]] = {
         "weight_decay": 0.05,
         "augment": "light",
     },
+    DatasetType.RECOMMENDATION: {
+        "model": "mf",
+        "epochs": 20,
+        "batch_size": 256,
+        "lr": 5e-3,
+        "weight_decay": 1e-4,
+        "augment": "none",
+    },
     DatasetType.TEXT_CLASSIFICATION: {
         "model": "small-transformer",
         "epochs": 10,

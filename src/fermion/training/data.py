@@ -107,6 +107,7 @@ class Data:
     preprocessing: Preprocessing | None = None  # saved with the model
     hf_processor: Any = None  # a Hugging Face tokenizer or feature extractor, saved with the model
     model_inputs: dict[str, Any] = field(default_factory=dict)  # what building the model needs
+    seen: dict[str, Any] = field(default_factory=dict)  # recommendation: histories, by split
 
 
 def build_data(config: TrainConfig, client: Any) -> Data:
@@ -115,6 +116,10 @@ def build_data(config: TrainConfig, client: Any) -> Data:
         return image_data(config, client)
     if kind is DatasetType.AUDIO_CLASSIFICATION:
         return audio_data(config, client)
+    if kind is DatasetType.RECOMMENDATION:
+        from fermion.training.ranking import interactions_data
+
+        return interactions_data(config, client)
     if kind is DatasetType.TEXT_CLASSIFICATION and config.model == "bert":
         return hf_text_data(config, client)
     if kind is DatasetType.TEXT_CLASSIFICATION:

@@ -109,7 +109,12 @@ def run(spec: dict[str, Any]) -> int:
         print(f"evaluating {spec['model']} on {spec['dataset']} ({spec['split']})", flush=True)
         model = load(client.fetch_model(spec["model"]))
         dataset = Dataset.from_local(spec["dataset"], spec["split"], client=client)
-        metrics = evaluate(model, dataset)
+        if model.ranking:
+            from fermion.training.ranking import evaluate_recommender
+
+            metrics = evaluate_recommender(model, dataset, client)
+        else:
+            metrics = evaluate(model, dataset)
         headline = {k: v for k, v in metrics.items() if isinstance(v, float)}
         print(", ".join(f"{k} {v:.4f}" for k, v in headline.items()), flush=True)
         found = None

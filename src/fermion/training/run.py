@@ -14,6 +14,7 @@ from fermion.errors import FermionError
 from fermion.runtime import artifacts_dir, flush
 from fermion.training.config import TrainConfig
 from fermion.training.loop import Trainer
+from fermion.training.ranking import RankingTrainer
 
 
 def main(argv: list[str]) -> int:
@@ -23,7 +24,8 @@ def main(argv: list[str]) -> int:
     out_dir = artifacts_dir()
     try:
         with Client() as client:
-            Trainer(config, client, code_dir, out_dir).run()
+            trainer = RankingTrainer if config.dataset_type == "recommendation" else Trainer
+            trainer(config, client, code_dir, out_dir).run()
     except FermionError as exc:  # one clear line in the job's log, not a traceback
         print(f"error: {exc.message}", file=sys.stderr, flush=True)
         return 1

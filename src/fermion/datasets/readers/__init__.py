@@ -7,6 +7,7 @@ from __future__ import annotations
 from fermion.datasets.readers.audio import AudioReader
 from fermion.datasets.readers.base import SourceReader
 from fermion.datasets.readers.image import ImageReader
+from fermion.datasets.readers.interactions import InteractionsReader
 from fermion.datasets.readers.tabular import TabularReader
 from fermion.datasets.readers.text import TextReader
 from fermion.datasets.records import ProblemReport
@@ -19,6 +20,8 @@ def make_reader(request: DatasetCreate, source: Source, report: ProblemReport) -
         return ImageReader(source, request, report)
     if request.type is DatasetType.AUDIO_CLASSIFICATION:
         return AudioReader(source, request, report)
+    if request.type is DatasetType.RECOMMENDATION:
+        return InteractionsReader(source, request, report)
     if request.type is DatasetType.TEXT_CLASSIFICATION:
         return TextReader(source, request, report)
     return TabularReader(source, request, report)

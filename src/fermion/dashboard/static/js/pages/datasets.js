@@ -79,6 +79,7 @@ async function samples(dataset, v) {
 const MODELS = {
   "image-classification": ["small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small"],
   "audio-classification": ["audio-cnn"],
+  "recommendation": ["mf", "two-tower"],
   "text-classification": ["small-transformer"],
   "tabular-classification": ["mlp"],
   "tabular-regression": ["mlp"],

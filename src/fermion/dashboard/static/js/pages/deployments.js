@@ -104,9 +104,18 @@ export async function deploymentDetail(view, scope, name) {
   });
 }
 
+// A recommendation beside what the user has seen lately: the list makes sense of the other.
+function recommendationView(p) {
+  const list = (id, entries) => (entries.length ? h("ol", { id }, entries.map((e) => h("li", {}, e))) : message("nothing", "muted"));
+  return h("div", { class: "grid" },
+    h("div", {}, h("strong", {}, p.known_user ? `Recommended for ${p.user}` : `${p.user} is new: the popular items`),
+      list("recommended-items", p.items.map((i) => `${i.item} (${i.score.toFixed(2)})`))),
+    h("div", {}, h("strong", {}, "Seen lately"), list("user-history", p.history)));
+}
+
 function tryIt(name) {
   const file = h("input", { type: "file", id: "try-image", accept: "image/*,audio/*", "aria-label": "image or sound file" });
-  const text = h("textarea", { id: "try-text", rows: 3, cols: 40, placeholder: 'text, or a record as JSON: {"feature": 1.0, ...}' });
+  const text = h("textarea", { id: "try-text", rows: 3, cols: 40, placeholder: 'text, a user id, or a record as JSON: {"feature": 1.0, ...}' });
   const result = h("div", { class: "prediction", id: "prediction", role: "status" });
   const ask = (doing, work) => async (event) => {
     event.preventDefault();
@@ -124,6 +133,7 @@ function tryIt(name) {
   const predict = async (input) => {
     const answer = await api(`/api/v1/deployments/${name}/predict`, { method: "POST", body: { inputs: [input] } });
     const p = answer.predictions[0];
+    if (p.items !== undefined) return recommendationView(p);
     return p.label !== undefined
       ? h("span", {}, h("strong", { id: "predicted-label" }, p.label), ` (${(100 * p.probability).toFixed(1)}%) `,
         h("span", { class: "muted" }, p.top_k.slice(1).map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(", ")),
@@ -133,7 +143,7 @@ function tryIt(name) {
   const explain = async (input) => explanationView(
     await api(`/api/v1/deployments/${name}/explain`, { method: "POST", body: { input } }));
   const form = h("form", { class: "inline", id: "try-form", onsubmit: ask("Asking...", predict) },
-    h("label", {}, "Image or sound", file), h("label", {}, "or text / record", text), h("button", { type: "submit" }, "Predict"),
+    h("label", {}, "Image or sound", file), h("label", {}, "or text / user / record", text), h("button", { type: "submit" }, "Predict"),
     h("button", { type: "button", id: "try-explain", onclick: ask("Explaining...", explain) }, "Explain"));
   return h("div", {}, form, result);
 }

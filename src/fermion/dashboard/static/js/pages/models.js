@@ -2,7 +2,13 @@ import { api } from "../api.js";
 import { explainForm, importanceView } from "../explain.js";
 import { dataTable, facts, h, heatmap, link, message, number, panel, when } from "../ui.js";
 
+const RANKING = ["hr@10", "ndcg@10", "recall@20", "mrr"];
+const EXPLAINED = ["image-classification", "text-classification", "tabular-classification", "tabular-regression"];
+
 function headline(test) {
+  if ("hr@10" in (test || {})) {
+    return ["hr@10", "ndcg@10"].map((k) => `${k} ${number(test[k])} (popularity ${number(test[`popularity_${k}`])})`).join(", ");
+  }
   const keys = "accuracy" in (test || {}) ? ["accuracy", "macro_f1"] : ["rmse", "r2"];
   return keys.filter((k) => k in (test || {})).map((k) => `${k} ${number(test[k])}`).join(", ") || "-";
 }
@@ -54,15 +60,28 @@ function versionView(v) {
       { key: "support", label: "support", num: true, value: (r) => r[1].support },
     ], Object.entries(test.per_class), { id: "per-class", pageSize: 50 })));
   }
+  if ("hr@10" in test) {
+    // A recommender is only as good as what it adds to the popular items.
+    parts.push(panel("Against the popularity ranking (test split)", dataTable([
+      { key: "0", label: "metric" },
+      { key: "1", label: "model", num: true, render: (r) => number(r[1]) },
+      { key: "2", label: "popularity", num: true, render: (r) => number(r[2]) },
+      { key: "3", label: "ratio", num: true, render: (r) => (r[3] === null ? "-" : `${r[3].toFixed(2)}x`) },
+    ], RANKING.map((k) => {
+      const base = test[`popularity_${k}`];
+      return [k, test[k], base, base ? test[k] / base : null];
+    }), { id: "ranking-vs-popularity" })));
+  }
   if (test.confusion_matrix) parts.push(panel("Confusion matrix (test split)", heatmap(test.confusion_matrix, test.labels)));
   if (v.evaluations.length) {
     parts.push(panel("Evaluations", dataTable([
       { key: "dataset", label: "dataset" }, { key: "split", label: "split" },
-      { key: "result", label: "result", value: (e) => e.metrics.accuracy ?? e.metrics.rmse, render: (e) => headline(e.metrics) },
+      { key: "result", label: "result", value: (e) => e.metrics.accuracy ?? e.metrics["hr@10"] ?? e.metrics.rmse, render: (e) => headline(e.metrics) },
       { key: "job_id", label: "job", render: (e) => (e.job_id ? link(`#/jobs/${e.job_id}`, e.job_id) : "-") },
       { key: "created_at", label: "when", render: (e) => when(e.created_at) },
     ], v.evaluations)));
   }
+  if (!EXPLAINED.includes(v.type)) return h("div", {}, parts); // sound, recommenders: no attributions
   const measured = v.evaluations.filter((e) => e.importance).at(-1);
   parts.push(panel(`Importance${measured ? ` (${measured.dataset}, ${measured.split})` : ""}`, measured
     ? importanceView(measured.importance)

@@ -1,0 +1,131 @@
+"""recommendation: one table file of interactions, `user,item[,rating][,timestamp]`.
+
+A rating, when the file has one, must be a number; a timestamp may be a number (seconds)
+or a date. Without a timestamp column, the file's order is the order of time. The
+splits are not random: each user's last interaction is the test record and the one
+before it the validation record (leave-last-out, `splits.leave_last_out`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import datasets as hf
+
+from fermion.datasets.readers.base import Row, SourceReader, TableRows
+from fermion.datasets.records import Record, sha256_of
+
+USER_COLUMNS = ("user", "user_id", "userId", "customer_id")
+ITEM_COLUMNS = ("item", "item_id", "itemId", "movie_id", "movieId", "product_id")
+RATING_COLUMNS = ("rating", "score")
+TIME_COLUMNS = ("timestamp", "time", "ts", "date")
+
+
+class InteractionsReader(SourceReader):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.rows = TableRows(self.source, self.report)
+        self.user_from = self.rows.pick(self.request.user_column, USER_COLUMNS, "--user-column")
+        self.item_from = self.rows.pick(self.request.item_column, ITEM_COLUMNS, "--item-column")
+        self.rating_from = next((c for c in RATING_COLUMNS if c in self.rows.columns), None)
+        self.time_from = next((c for c in TIME_COLUMNS if c in self.rows.columns), None)
+        self.users: set[str] = set()
+        self.items: set[str] = set()
+
+    @property
+    def features(self) -> hf.Features:
+        return hf.Features(
+            {
+                "user": hf.Value("string"),
+                "item": hf.Value("string"),
+                "rating": hf.Value("float32"),
+                "timestamp": hf.Value("float64"),
+            }
+        )
+
+    @property
+    def label_column(self) -> str:
+        return "item"
+
+    def __iter__(self) -> Iterator[Record]:
+        for number, row in enumerate(self.rows, start=1):
+            parsed = self._parse(row, number)
+            if parsed is None:
+                continue
+            user, item, rating, timestamp = parsed
+            self.users.add(user)
+            self.items.add(item)
+            yield Record(
+                key=f"row {number}",
+                label=item,
+                columns={"user": user, "item": item, "rating": rating, "timestamp": timestamp},
+                content_sha256=sha256_of([user, item, rating, timestamp]),
+            )
+
+    def _parse(self, row: Row, number: int) -> tuple[str, str, float, float] | None:
+        ids = []
+        for column in (self.user_from, self.item_from):
+            value = row.values.get(column)
+            text = "" if value is None else str(value).strip()
+            if not text:
+                self.report.add(row.location, f"missing {column!r}")
+                return None
+            ids.append(text)
+        rating = 1.0
+        if self.rating_from is not None:
+            rating = _number(row.values.get(self.rating_from))
+            if rating is None:
+                value = row.values.get(self.rating_from)
+                self.report.add(row.location, f"{self.rating_from} must be a number, not {value!r}")
+                return None
+        timestamp = float(number)
+        if self.time_from is not None:
+            timestamp = _time(row.values.get(self.time_from))
+            if timestamp is None:
+                value = row.values.get(self.time_from)
+                self.report.add(
+                    row.location,
+                    f"{self.time_from} must be a number of seconds or a date, not {value!r}",
+                )
+                return None
+        return ids[0], ids[1], rating, timestamp
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            **super().spec(),
+            "users": len(self.users),
+            "items": len(self.items),
+            "split_by": "leave-last-out",
+            "source_columns": {
+                "user": self.user_from,
+                "item": self.item_from,
+                "rating": self.rating_from,
+                "timestamp": self.time_from,
+            },
+        }
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _time(value: Any) -> float | None:
+    number = _number(value)
+    if number is not None or value is None:
+        return number
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(str(value))
+    except (ValueError, TypeError):
+        return None
+    if pd.isna(stamp):
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.timestamp()
