@@ -101,28 +101,8 @@ def spoken_digits(root: Path, per_voice: int = 8, seed: int = 0) -> Path:
     return root
 
 
-def taste_interactions(
-    path: Path, users: int = 400, items: int = 300, tastes: int = 10, seed: int = 0
-) -> Path:
-    """Interactions of users with latent tastes, as a CSV of user,item,rating,timestamp:
-    each item has one of `tastes` genres and a popularity; each user likes two genres and
-    picks most of 15-35 items from them (popular ones more often), the rest anywhere."""
-    import numpy as np
+def taste_interactions(path: Path, **options: int) -> Path:
+    """Interactions of users with latent tastes (fermion.datasets.samples), as a CSV."""
+    from fermion.datasets.samples import taste_interactions as made
 
-    rng = np.random.default_rng(seed)
-    genre = rng.integers(0, tastes, items)
-    popularity = rng.lognormal(0.0, 0.8, items)
-    rows = []
-    for user in range(users):
-        liked = rng.choice(tastes, 2, replace=False)
-        inside = np.isin(genre, liked)
-        weights = np.where(inside, popularity * 15, popularity)
-        count = int(rng.integers(15, 36))
-        chosen = rng.choice(items, count, replace=False, p=weights / weights.sum())
-        times = np.sort(rng.uniform(0, 1e6, count)) + 1.6e9
-        for item, time in zip(chosen, times, strict=True):
-            rating = int(rng.integers(3, 6)) if inside[item] else int(rng.integers(1, 4))
-            rows.append(
-                {"user": f"u{user}", "item": f"i{item}", "rating": rating, "timestamp": round(time)}
-            )
-    return write_rows(path, rows)
+    return write_rows(path, made(**options))

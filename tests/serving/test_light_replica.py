@@ -129,7 +129,7 @@ def test_a_text_model_is_refused_with_the_reason(tmp_path):
         start_replica(
             folder, tmp_path / "log", "--runtime=onnx", env={"FERMION_HOME": str(tmp_path)}
         )
-    assert "light runtime serves image and tabular models" in str(caught.value)
+    assert "light runtime serves image, audio, tabular models" in str(caught.value)
 
 
 def test_explanations_need_the_torch_runtime(tabular_pair):
