@@ -16,7 +16,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -120,6 +121,13 @@ class Scheduler:
             for reconcile in self.reconcilers:
                 reconcile(session)
             self._admit_queued(session)
+
+    @contextmanager
+    def between_passes(self) -> Iterator[None]:
+        """Hold off the next pass: for a change its reconcilers must not act on halfway
+        (a sweep cancelled while its controller starts a trial)."""
+        with self._lock:
+            yield
 
     # -- capacity ---------------------------------------------------------------
     def used(self, session: Session) -> Resources:

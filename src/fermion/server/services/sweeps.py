@@ -215,9 +215,11 @@ def cancel(
     context: ServerContext, session: Session, scheduler: Scheduler, row: SweepRow
 ) -> SweepPublic:
     """Stop the sweep: its running trials' jobs are cancelled; nothing is registered."""
-    if row.status != "running":
-        raise Conflict(f"sweep {row.name} has already {row.status}; nothing to cancel")
-    stop_trials(session, scheduler, row)
-    ended(context, row, "cancelled", "cancelled")
-    session.commit()
+    with scheduler.between_passes():  # the controller starts no trial meanwhile
+        session.expire_all()  # and what it started before is seen
+        if row.status != "running":
+            raise Conflict(f"sweep {row.name} has already {row.status}; nothing to cancel")
+        stop_trials(session, scheduler, row)
+        ended(context, row, "cancelled", "cancelled")
+        session.commit()
     return public(row)
