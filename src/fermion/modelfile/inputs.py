@@ -67,7 +67,6 @@ class Preprocessor:
             self.prepare, self.collate = self._sound_clip, self._extract
             self.example = audio.silence(self.features)
         elif isinstance(spec, InteractionsPreprocessing):
-            self.users = spec.users
             self.user_index = {user: i for i, user in enumerate(spec.users)}
             self.prepare, self.collate = self._user, user_batch
             self.example = spec.users[0] if spec.users else "someone"

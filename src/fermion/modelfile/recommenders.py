@@ -14,8 +14,10 @@ which answers for users the model has never met (index -1).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -55,7 +57,7 @@ def exclude(
     return masked
 
 
-class Recommender(nn.Module):
+class Recommender(nn.Module, ABC):
     def __init__(self, users: int, items: int, interactions: int) -> None:
         super().__init__()
         self.register_buffer("indptr", torch.zeros(users + 1, dtype=torch.int64))
@@ -68,11 +70,13 @@ class Recommender(nn.Module):
         self.history.copy_(history)
         self.popularity.copy_(torch.log1p(counts.float()))
 
+    @abstractmethod
     def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """[B, dim]: what each user is looking for."""
 
+    @abstractmethod
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """[..., dim] for `items`, or [items, dim] for the whole catalogue."""
 
     def item_bias(self, items: torch.Tensor | None = None) -> torch.Tensor | float:
         return 0.0
@@ -150,8 +154,6 @@ def recommendation(
 ) -> dict[str, Any]:
     """One answer: the k best items the user has not seen (by score), and the user's
     latest RECENT items, most recent first, to show beside them."""
-    import numpy as np
-
     index = user.index
     order = np.argsort(-scores, kind="stable")[:k]
     best = [

@@ -119,8 +119,8 @@ class RankingTrainer(Trainer):
         split = "test" if data_loader is self.test_loader else "validation"
         popularity = self.accelerator.unwrap_model(self.model).popularity
         found: dict[str, list[torch.Tensor]] = {"model": [], "popularity": [], "loss": []}
+        indptr, items = (t.to(popularity.device) for t in self.data.seen[split])
         for users, targets in data_loader:
-            indptr, items = (t.to(users.device) for t in self.data.seen[split])
             with self.accelerator.autocast():
                 scores = self.model(users, exclude_seen=False).float()
             loss = nn.functional.cross_entropy(scores, targets, reduction="none")
