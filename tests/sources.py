@@ -106,3 +106,11 @@ def taste_interactions(path: Path, **options: int) -> Path:
     from fermion.datasets.samples import taste_interactions as made
 
     return write_rows(path, made(**options))
+
+
+def shapes(root: Path, count: int = 600, layout: str = "coco", seed: int = 0) -> Path:
+    """Shapes on noisy backgrounds with their boxes (fermion.datasets.samples), as a COCO
+    or YOLO folder."""
+    from fermion.datasets.samples import write_shapes
+
+    return write_shapes(root, count=count, layout=layout, seed=seed)

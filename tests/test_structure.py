@@ -12,7 +12,9 @@ import fermion
 
 SRC = Path(fermion.__file__).parent
 
-FOUNDATION = {"errors", "settings", "resources", "refs", "dataset_types", "precision", "audio"}
+FOUNDATION = {
+    "errors", "settings", "resources", "refs", "dataset_types", "precision", "audio", "boxes"
+}  # fmt: skip
 # What each top-level part of `fermion` is, and which parts it may import.
 LAYER_OF = {
     **dict.fromkeys(FOUNDATION, "foundation"),

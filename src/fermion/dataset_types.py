@@ -13,6 +13,7 @@ class DatasetType(StrEnum):
     TABULAR_REGRESSION = "tabular-regression"
     AUDIO_CLASSIFICATION = "audio-classification"
     RECOMMENDATION = "recommendation"
+    OBJECT_DETECTION = "object-detection"
 
     @classmethod
     def parse(cls, text: str) -> DatasetType:

@@ -39,7 +39,7 @@ TypeOption = Annotated[
     typer.Option(
         "--type",
         help="image-classification | audio-classification | text-classification |"
-        " tabular-classification | tabular-regression | recommendation",
+        " tabular-classification | tabular-regression | recommendation | object-detection",
     ),
 ]
 UserColumn = Annotated[
@@ -217,6 +217,13 @@ def _version_panel(v: DatasetVersionPublic) -> Panel:
             "clips",
             f"{seconds['min']:.2f}-{seconds['max']:.2f} s (median {seconds['median']:.2f} s),"
             f" mostly {v.spec['sample_rate']} Hz",
+        )
+    if "objects" in v.spec:
+        facts.add_row(
+            "objects",
+            f"{count(v.spec['objects'])} boxes ({v.spec['annotations'].upper()}), at most"
+            f" {v.spec['most_objects']} an image; {count(v.spec['background_images'])}"
+            " image(s) without any",
         )
     if v.skipped_count:
         facts.add_row("skipped", f"{v.skipped_count} invalid record(s)")

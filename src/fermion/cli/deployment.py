@@ -3,11 +3,9 @@ token | explain`, and `fermion predict`."""
 
 from __future__ import annotations
 
-import json as jsonlib
 import sys
 import time
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -299,77 +297,6 @@ def token(name: str) -> None:
         url = client.get_deployment(name).url
     err_console.print(f"A token for {name} (shown once; it calls {url}/predict only):")
     print(issued.token)
-
-
-def predict(
-    name: Annotated[str, typer.Argument(help="The deployment.")],
-    image: Annotated[list[Path] | None, typer.Option(help="An image file (repeatable).")] = None,
-    audio: Annotated[
-        list[Path] | None, typer.Option(help="A sound file: WAV, FLAC, OGG, MP3 (repeatable).")
-    ] = None,
-    text: Annotated[list[str] | None, typer.Option(help="A text (repeatable).")] = None,
-    user: Annotated[
-        list[str] | None, typer.Option(help="A user id, for a recommender (repeatable).")
-    ] = None,
-    json_body: Annotated[
-        str | None, typer.Option("--json", help='The request as JSON: {"inputs": [...]}.')
-    ] = None,
-    top_k: Annotated[int | None, typer.Option(help="Labels per prediction.")] = None,
-    raw: Annotated[bool, typer.Option("--raw", help="Print the answer as JSON.")] = False,
-) -> None:
-    """Ask a deployment for predictions: images, sound files, texts, users (for a
-    recommender), or a JSON request."""
-    given = [v for v in (image, audio, text, user, json_body) if v]
-    if len(given) != 1:
-        raise InvalidInput("give --image, --audio, --text, --user or --json (one kind per call)")
-    with Client() as client:
-        if image or audio:
-            files = image or audio
-            for path in files:
-                if not path.is_file():
-                    raise InvalidInput(f"{path} is not a file")
-            kind = "image" if image else "audio"
-            paths = [str(p) for p in files]
-            predictions = client.predict(name, **{kind: paths}, top_k=top_k)
-            what = paths
-        elif text or user:
-            strings = list(text or user or [])
-            predictions = client.predict(name, inputs=strings, top_k=top_k)
-            what = strings
-        else:
-            try:
-                body: Any = jsonlib.loads(json_body)
-            except jsonlib.JSONDecodeError as exc:
-                raise InvalidInput(f"--json is not valid JSON: {exc}") from None
-            inputs = body.get("inputs") if isinstance(body, dict) else body
-            if not isinstance(inputs, list):
-                raise InvalidInput('--json takes {"inputs": [...]} or a list of inputs')
-            predictions = client.predict(name, inputs=inputs, top_k=top_k)
-            what = [jsonlib.dumps(i)[:40] for i in inputs]
-    if raw:
-        print_json(predictions)
-        return
-    if predictions and "items" in predictions[0]:
-        _print_recommendations(predictions)
-        return
-    regression = predictions and "value" in predictions[0]
-    out = table("input", "prediction", "probability" if not regression else "", "top")
-    for source, p in zip(what, predictions, strict=True):
-        if regression:
-            out.add_row(source, f"{p['value']:.4g}", "", "")
-        else:
-            top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in p["top_k"][1:])
-            out.add_row(source, p["label"], f"{p['probability']:.3f}", top)
-    print_table(out, whole=("prediction",))
-
-
-def _print_recommendations(predictions: list[dict[str, Any]]) -> None:
-    out = table("user", "recommended", "seen lately")
-    for p in predictions:
-        shown = ", ".join(f"{i['item']} {i['score']:.2f}" for i in p["items"])
-        who = p["user"] if p["known_user"] else f"{p['user']} (new: popular items)"
-        out.add_row(who, shown, ", ".join(p["history"][:10]))
-    print_table(out, whole=("user",))
 
 
 @app.command("explain")

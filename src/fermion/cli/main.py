@@ -22,6 +22,7 @@ from fermion.cli import (
     federate,
     job,
     model,
+    predict,
     secret,
     server,
     sweep,
@@ -114,7 +115,7 @@ app.command("config")(config.config)
 app.command("audit")(audit.audit)
 app.command("train")(train.train)
 app.command("deploy")(deployment.deploy)
-app.command("predict")(deployment.predict)
+app.command("predict")(predict.predict)
 app.add_typer(server.app, name="server")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(job.app, name="job")

@@ -160,10 +160,12 @@ class DeploymentCalls:
         user: Any = None,
         inputs: list[Any] | None = None,
         top_k: int | None = None,
+        min_score: float | None = None,
     ) -> list[dict[str, Any]]:
         """Predictions from a deployment, one per input. Give images or sound files
         (paths or bytes), texts, records (dicts of feature values), user ids (for a
-        recommender), one or a list of them, or `inputs` as the API takes them."""
+        recommender), one or a list of them, or `inputs` as the API takes them.
+        `min_score`: a detector's lowest score shown (default: the model's own)."""
         given = [v for v in (image, text, record, audio, user, inputs) if v is not None]
         if len(given) != 1:
             raise InvalidInput("give one of image=, audio=, text=, record=, user= or inputs=")
@@ -179,7 +181,9 @@ class DeploymentCalls:
             inputs = list(strings) if isinstance(strings, list | tuple) else [strings]
         elif record is not None:
             inputs = list(record) if isinstance(record, list | tuple) else [record]
-        params = {"top_k": top_k} if top_k else {}
+        params: dict[str, Any] = {"top_k": top_k} if top_k else {}
+        if min_score is not None:
+            params["min_score"] = min_score
         answer = self._json(
             "POST",
             f"/api/v1/deployments/{deployment}/predict",

@@ -153,6 +153,9 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
     class_counts = (
         _class_counts(splits, group_array, class_ids, class_names) if classification else {}
     )
+    if request.type is DatasetType.OBJECT_DETECTION:  # classes are what the boxes hold
+        class_names = reader.categories
+        class_counts = _object_counts(records, splits, class_names)
     return IngestResult(
         folder=folder,
         digest=digest.hexdigest(),
@@ -180,6 +183,21 @@ def _check(
             " classification needs at least two"
         )
     return class_names
+
+
+def _object_counts(
+    records: hf.Dataset, splits: dict[str, np.ndarray], class_names: list[str]
+) -> dict[str, dict[str, int]]:
+    """Boxes per category in each split."""
+    column = records.data.column("categories")
+    counts = {}
+    for split, indices in splits.items():
+        names = pa.chunked_array(column.take(pa.array(indices)).chunks).combine_chunks()
+        found = dict.fromkeys(class_names, 0)
+        for entry in names.flatten().value_counts().to_pylist():
+            found[entry["values"]] = int(entry["counts"])
+        counts[split] = found
+    return counts
 
 
 def _class_counts(

@@ -38,7 +38,12 @@ class Dataset(TorchDataset):
     - text-classification: x is the string, or `tokenizer(text)` when one is given.
     - tabular: x is a float32 tensor of the feature columns.
     - recommendation: x is the user id and y the item id (strings) of one interaction.
-    y is the class index (`dataset.classes[y]` is its name), or a float32 for regression.
+    - object-detection: x is a float tensor 3 x H x W in [0, 1] (resized to `image_size`,
+      default the dataset's most common size), y is {"boxes": [n, 4] float32 corners x0,
+      y0, x1, y1 in x's pixels, "labels": [n] int64 class indices}; `transform(image,
+      target)`, a torchvision transforms v2 one, augments both before the resize.
+      `fermion.datasets.box_loading.collate_boxed` batches them.
+    Otherwise y is the class index (`dataset.classes[y]` is its name), or a float32 for regression.
     """
 
     def __init__(
@@ -73,6 +78,15 @@ class Dataset(TorchDataset):
             if self._image.batched and transform is None:
                 self._pixels = table.select_columns(["pixels", self.label_column])
                 self._pixels = self._pixels.with_format("arrow")
+        if self.type is DatasetType.OBJECT_DETECTION:
+            import datasets as hf
+
+            from fermion.datasets.box_loading import BoxedImage
+
+            self.table = table.cast_column("image", hf.Image(decode=False))
+            size = image_size or info.spec["image_size"]
+            size = (size, size) if isinstance(size, int) else tuple(size)
+            self._boxed = BoxedImage(size, self.class_to_idx, transform)
         if self.type is DatasetType.AUDIO_CLASSIFICATION:
             rate = sample_rate or audio.Features.sample_rate
             seconds = clip_seconds or audio.clip_seconds_for(info.spec["seconds"])
@@ -143,6 +157,9 @@ class Dataset(TorchDataset):
         rows = self.table[indices]
         if self.type is DatasetType.RECOMMENDATION:
             return list(zip(rows["user"], rows["item"], strict=True))
+        if self.type is DatasetType.OBJECT_DETECTION:
+            found = zip(rows["image"], rows["boxes"], rows["categories"], strict=True)
+            return [self._boxed(image["bytes"], boxes, names) for image, boxes, names in found]
         ys = self._targets(rows[self.label_column])
         if self.type is DatasetType.IMAGE_CLASSIFICATION:
             xs = [self._image(image["bytes"], self.transform) for image in rows["image"]]

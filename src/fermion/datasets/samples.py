@@ -4,7 +4,9 @@ nothing from the network."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,3 +95,68 @@ def taste_interactions(
                 {"user": f"u{user}", "item": f"i{item}", "rating": rating, "timestamp": round(time)}
             )
     return rows
+
+
+SHAPES = ("circle", "square", "triangle")
+
+
+def write_shapes(
+    dest: str | Path, count: int = 600, layout: str = "coco", size: int = 128, seed: int = 0
+) -> Path:
+    """Object detection data: `count` images of `size` pixels, each with one to three
+    circles, squares and triangles of 18-44 pixels (apart from each other) in random
+    colours on a noisy background, labelled as a COCO folder (`annotations.json` and
+    `images/`) or a YOLO folder (`images/`, `labels/` and `data.yaml`)."""
+    from PIL import Image, ImageDraw
+
+    root = Path(dest)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images, annotations = [], []
+    for n in range(count):
+        pixels = rng.integers(0, 256, 3) + rng.normal(0, 40, (size, size, 3))
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        boxes = _shapes_on(ImageDraw.Draw(image), rng, size)
+        name = f"{n:05d}.png"
+        image.save(root / "images" / name)
+        images.append({"id": n + 1, "file_name": name, "width": size, "height": size})
+        for x0, y0, x1, y1, kind in boxes:
+            box = [x0, y0, x1 - x0, y1 - y0]
+            annotations.append(
+                {"id": len(annotations) + 1, "image_id": n + 1, "category_id": kind + 1,
+                 "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
+            )  # fmt: skip
+            if layout == "yolo":
+                line = f"{kind} {(x0 + x1) / 2 / size:.6f} {(y0 + y1) / 2 / size:.6f}"
+                line += f" {(x1 - x0) / size:.6f} {(y1 - y0) / size:.6f}\n"
+                (root / "labels").mkdir(exist_ok=True)
+                with open(root / "labels" / f"{n:05d}.txt", "a") as f:
+                    f.write(line)
+    if layout == "yolo":
+        (root / "data.yaml").write_text("names:\n" + "".join(f"  - {s}\n" for s in SHAPES))
+    else:
+        categories = [{"id": i + 1, "name": s} for i, s in enumerate(SHAPES)]
+        document = {"images": images, "annotations": annotations, "categories": categories}
+        (root / "annotations.json").write_text(json.dumps(document))
+    return root
+
+
+def _shapes_on(draw: Any, rng: np.random.Generator, size: int) -> list[tuple[int, ...]]:
+    """Draws one to three shapes that do not overlap; their boxes and kinds."""
+    boxes: list[tuple[int, ...]] = []
+    for _ in range(int(rng.integers(1, 4))):
+        side = int(rng.integers(18, 45))
+        x0, y0 = (int(v) for v in rng.integers(0, size - side, 2))
+        x1, y1 = x0 + side, y0 + side
+        if any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in boxes):
+            continue
+        kind = int(rng.integers(0, len(SHAPES)))
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        if kind == 0:
+            draw.ellipse((x0, y0, x1 - 1, y1 - 1), fill=color)
+        elif kind == 1:
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=color)
+        else:
+            draw.polygon([(x0, y1 - 1), (x1 - 1, y1 - 1), (x0 + side / 2, y0)], fill=color)
+        boxes.append((x0, y0, x1, y1, kind))
+    return boxes

@@ -7,6 +7,7 @@ folder.py         save (whole or not at all), read_manifest, load
 catalog.py        the architectures offered by name, per dataset type
 architectures.py  the networks, and the user's own class
 tokenizer.py      the word tokenizer of the small Transformer
+detectors.py      object detectors (torchvision's) with Fermion's input and output
 inputs.py         raw inputs (images, text, records, sound) -> the network's batch
 importing.py      folders from models trained elsewhere (torchvision, Hugging Face)
 export.py         TorchScript and ONNX, checked against PyTorch
@@ -16,6 +17,7 @@ from fermion.modelfile.folder import LoadedModel, Manifest, load, read_manifest,
 from fermion.modelfile.schema import (
     FORMAT_VERSION,
     AudioPreprocessing,
+    DetectionPreprocessing,
     HFAudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
@@ -29,6 +31,7 @@ from fermion.modelfile.schema import (
 __all__ = [
     "FORMAT_VERSION",
     "AudioPreprocessing",
+    "DetectionPreprocessing",
     "HFAudioPreprocessing",
     "HFTokenizerPreprocessing",
     "ImagePreprocessing",

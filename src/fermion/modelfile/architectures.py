@@ -14,7 +14,7 @@ from torch import nn
 
 from fermion.dataset_types import DatasetType
 from fermion.errors import InvalidInput
-from fermion.modelfile.catalog import IMAGE_MODELS
+from fermion.modelfile.catalog import DETECTION_MODELS, IMAGE_MODELS
 from fermion.modelfile.recommenders import RECOMMENDERS
 
 
@@ -203,6 +203,10 @@ def build(
         )
     if name == "audio-cnn":
         return AudioCNN(outputs)
+    if name in DETECTION_MODELS:
+        from fermion.modelfile.detectors import build_detector
+
+        return build_detector(name, outputs, tuple(inputs["image_size"]))
     if name in RECOMMENDERS:
         network = RECOMMENDERS[name](inputs["users"], outputs, inputs["interactions"])
         if "history" in inputs:  # training: the histories themselves, not just their size

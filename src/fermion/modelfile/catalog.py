@@ -10,6 +10,13 @@ TEXT_MODELS = ("small-transformer", "bert")  # bert: any HF encoder folder, --pr
 TABULAR_MODELS = ("mlp",)
 AUDIO_MODELS = ("audio-cnn", "hf-audio")  # hf-audio: any HF audio classifier, --pretrained
 RECOMMENDATION_MODELS = ("mf", "two-tower")
+# small-detector: FCOS on a small backbone; the others by their torchvision names.
+DETECTION_MODELS = (
+    "small-detector",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "retinanet_resnet50_fpn",
+    "ssdlite320_mobilenet_v3_large",
+)
 # Hugging Face folders, loaded with --pretrained PATH: the kind of input each classifies.
 HF_MODELS = {"bert": "text", "hf-audio": "audio"}
 MODELS_BY_TYPE = {
@@ -19,4 +26,5 @@ MODELS_BY_TYPE = {
     DatasetType.TABULAR_REGRESSION: TABULAR_MODELS,
     DatasetType.AUDIO_CLASSIFICATION: AUDIO_MODELS,
     DatasetType.RECOMMENDATION: RECOMMENDATION_MODELS,
+    DatasetType.OBJECT_DETECTION: DETECTION_MODELS,
 }

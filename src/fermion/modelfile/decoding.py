@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from fermion import audio
+from fermion.boxes import fitted_size
 from fermion.errors import InvalidInput
 
 MAX_PIXELS = 40_000_000  # far above any image a classifier needs; refuses decompression bombs
@@ -124,3 +125,30 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> dict[str, Any
     order = np.argsort(-probabilities, kind="stable")[: min(k, len(labels))]
     top = [{"label": labels[i], "probability": round(float(probabilities[i]), 6)} for i in order]
     return {**top[0], "top_k": top}
+
+
+def in_pixels_of(rows: np.ndarray, size: Sequence[int], network_size: Sequence[int]) -> np.ndarray:
+    """A detector's rows (x0, y0, x1, y1, score, class; class -1 pads) for one image of
+    `size` (height, width) fitted into `network_size` (`fermion.boxes`): its detections,
+    boxes in the image's own pixels, cut to the image (those wholly in the padding go)."""
+    height, width = size
+    fitted = fitted_size(size, network_size)
+    found = rows[rows[:, 5] >= 0].copy()
+    found[:, [0, 2]] = np.clip(found[:, [0, 2]] * width / fitted[1], 0, width)
+    found[:, [1, 3]] = np.clip(found[:, [1, 3]] * height / fitted[0], 0, height)
+    inside = (found[:, 2] > found[:, 0]) & (found[:, 3] > found[:, 1])  # not all in padding
+    return found[inside]
+
+
+def detections(rows: np.ndarray, labels: Sequence[str], min_score: float) -> list[dict]:
+    """Detections scoring at least `min_score`, best first: box, label and score."""
+    kept = rows[rows[:, 4] >= min_score]
+    kept = kept[np.argsort(-kept[:, 4], kind="stable")]
+    return [
+        {
+            "label": labels[int(row[5])],
+            "score": round(float(row[4]), 4),
+            "box": [round(float(v), 1) for v in row[:4]],
+        }
+        for row in kept
+    ]

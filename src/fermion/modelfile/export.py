@@ -71,6 +71,12 @@ def export(model_folder: Path, fmt: str, dest: Path) -> ExportResult:
             "a recommender is not exported: it carries its users' histories, which it"
             " excludes by indexing; it is served by PyTorch replicas (deploy --runtime torch)"
         )
+    if model.detection:
+        raise InvalidInput(
+            "a detector is not exported: its post-processing (per-image box decoding and"
+            " non-maximum suppression) stays in PyTorch; it is served by PyTorch replicas"
+            " (deploy --runtime torch)"
+        )
     pre = Preprocessor(model)
     hf = model.preprocessing.kind == "hf-tokenizer"
     network = _TokensToLogits(model.network).eval() if hf else model.network

@@ -69,6 +69,10 @@ class Manifest:
         return self.spec.ranking
 
     @property
+    def detection(self) -> bool:
+        return self.spec.detection
+
+    @property
     def outputs(self) -> int:
         return 1 if self.regression else len(self.labels)
 

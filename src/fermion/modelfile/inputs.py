@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from fermion import audio
+from fermion.boxes import PAD_VALUE, fitted_size, padding
 from fermion.errors import InvalidInput
 from fermion.modelfile.decoding import (
     audio_clip,
@@ -30,6 +31,7 @@ from fermion.modelfile.folder import TOKENIZER_DIR, LoadedModel
 from fermion.modelfile.recommenders import User, user_batch
 from fermion.modelfile.schema import (
     AudioPreprocessing,
+    DetectionPreprocessing,
     HFAudioPreprocessing,
     HFTokenizerPreprocessing,
     ImagePreprocessing,
@@ -50,9 +52,11 @@ class Preprocessor:
         self.prepare: Callable[[Any, str], Any]
         self.collate: Callable[[list[Any]], Any] = torch.stack
         self.input_shape: list[int] = []  # one prepared input, for tensors sent ready-made
-        if isinstance(spec, ImagePreprocessing):
+        if isinstance(spec, ImagePreprocessing | DetectionPreprocessing):
             self._image_setup(spec)
             self.prepare, self.collate = self._image, self._images
+            if isinstance(spec, DetectionPreprocessing):
+                self.collate = self._fitted_images
             self.example: Any = self._example_image()
         elif isinstance(spec, AudioPreprocessing):
             self.features = spec.features()
@@ -89,19 +93,17 @@ class Preprocessor:
             raise InvalidInput(f"the model's preprocessing kind {spec.kind!r} is not served")
 
     # -- images -------------------------------------------------------------------
-    def _image_setup(self, spec: ImagePreprocessing) -> None:
+    def _image_setup(self, spec: ImagePreprocessing | DetectionPreprocessing) -> None:
+        """A detector normalises inside: its images are only resized and scaled."""
         from torchvision.transforms import v2
 
-        self.mode = spec.mode
         self.size = list(spec.image_size)
-        self.input_shape = [spec.channels, *self.size]
-        self.pipeline = v2.Compose(
-            [
-                v2.Resize(self.size, antialias=True),
-                v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize(spec.mean, spec.std),
-            ]
-        )
+        steps = [v2.Resize(self.size, antialias=True), v2.ToDtype(torch.float32, scale=True)]
+        if isinstance(spec, ImagePreprocessing):
+            steps.append(v2.Normalize(spec.mean, spec.std))
+        self.mode = "RGB" if isinstance(spec, DetectionPreprocessing) else spec.mode
+        self.input_shape = [3 if self.mode == "RGB" else 1, *self.size]
+        self.pipeline = v2.Compose(steps)
 
     def _example_image(self) -> bytes:
         from PIL import Image
@@ -124,6 +126,21 @@ class Preprocessor:
         if len(shapes) == 1 and items[0].dtype == torch.uint8:
             return self.pipeline(torch.stack(items))
         return torch.stack([self.pipeline(x) if x.dtype == torch.uint8 else x for x in items])
+
+    def _fitted_images(self, items: list[torch.Tensor]) -> torch.Tensor:
+        """A detector's batch: each image fitted into its input (`fermion.boxes`)."""
+        from torchvision.transforms.v2 import functional
+
+        batch = []
+        for x in items:
+            if x.dtype != torch.uint8:  # a ready tensor (V2 FP32), already the input size
+                batch.append(x)
+                continue
+            fitted = fitted_size(x.shape[-2:], self.size)
+            x = functional.resize(x, list(fitted), antialias=True)
+            x = functional.pad(x, padding(fitted, self.size), fill=PAD_VALUE)
+            batch.append(x.float() / 255)
+        return torch.stack(batch)
 
     # -- sound --------------------------------------------------------------------
     def _sound(self, value: Any, where: str) -> torch.Tensor:

@@ -35,6 +35,23 @@ class ImagePreprocessing(BaseModel):
         return 3 if self.mode == "RGB" else 1
 
 
+class DetectionPreprocessing(BaseModel):
+    """Resize to `image_size` (height, width) and scale to [0, 1] (detectors normalise
+    inside); boxes come back in the input image's pixels, those scoring at least
+    `min_score` by default."""
+
+    kind: Literal["detection"] = "detection"
+    image_size: tuple[int, int]
+    min_score: float = Field(default=0.3, ge=0, le=1)
+
+    def shape_inputs(self) -> dict[str, Any]:
+        return {"image_size": self.image_size}
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [3, *self.image_size]
+
+
 class WordPreprocessing(BaseModel):
     """Fermion's word tokenizer: lower-cased words of `vocab` (ids from 2; 0 pads, 1 is
     unknown), at most `max_len` of them."""
@@ -136,6 +153,7 @@ class InteractionsPreprocessing(BaseModel):
 
 Preprocessing = Annotated[
     ImagePreprocessing
+    | DetectionPreprocessing
     | WordPreprocessing
     | HFTokenizerPreprocessing
     | TabularPreprocessing
@@ -170,6 +188,10 @@ class ModelSpec(BaseModel):
     @property
     def ranking(self) -> bool:
         return self.dataset_type is DatasetType.RECOMMENDATION
+
+    @property
+    def detection(self) -> bool:
+        return self.dataset_type is DatasetType.OBJECT_DETECTION
 
 
 def parse_preprocessing(value: Any, where: str) -> Preprocessing:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fermion.errors import InvalidInput
-from fermion.modelfile.decoding import top_k
+from fermion.modelfile.decoding import detections, top_k
 from fermion.payloads import ExplainCreate
 from fermion.serving.bodies import parse_body, read_body
 from fermion.serving.state import ReplicaState, batch_headers, replica_state
@@ -45,6 +45,8 @@ async def prometheus(state: State) -> Response:
 async def predict(request: Request, state: State) -> Response:
     with state.observing("predict"):
         replica = state.ready()
+        if replica.model.detection:  # a bad query is refused before any work
+            min_score = _min_score(request, replica.model.preprocessing.min_score)
         with replica.batcher.arrival() as arrival:
             values = await _predict_inputs(request, state.limit)
             items = await replica.prepare(values, replica.runtime.prepare)
@@ -56,6 +58,11 @@ async def predict(request: Request, state: State) -> Response:
             predictions = [
                 recommendation(replica.model.network, user, scores, replica.model.labels, k)
                 for user, scores in zip(items, submitted.outputs, strict=True)
+            ]
+        elif replica.model.detection:
+            labels = replica.model.labels
+            predictions = [
+                {"detections": detections(rows, labels, min_score)} for rows in submitted.outputs
             ]
         elif replica.model.regression:
             predictions = [{"value": value} for value in submitted.outputs]
@@ -120,3 +127,17 @@ def _top_k(request: Request, default: int) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise InvalidInput(f"top_k must be a positive integer, not {text!r}")
     return int(text)
+
+
+def _min_score(request: Request, default: float) -> float:
+    """The lowest score a detection shown has: ?min_score=, or the model's own."""
+    text = request.query_params.get("min_score")
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise InvalidInput(f"min_score must be a number from 0 to 1, not {text!r}")
+    return value

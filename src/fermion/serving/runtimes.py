@@ -25,7 +25,7 @@ import numpy as np
 
 from fermion import modelfile
 from fermion.errors import InvalidInput
-from fermion.modelfile.decoding import softmax
+from fermion.modelfile.decoding import in_pixels_of, softmax
 from fermion.modelfile.folder import CODE_DIR, PREPROCESSING, SPEC, WEIGHTS
 from fermion.payloads import Runtime
 from fermion.settings import load_settings
@@ -85,7 +85,13 @@ class TorchRuntime(ModelRuntime):
 
         batch = self.pre.collate(items)
         with torch.inference_mode():
-            return self._outputs(self.model.network(batch).float().numpy())
+            out = self.model.network(batch).float().numpy()
+        if self.model.detection:  # boxes in each input image's own pixels
+            return [
+                in_pixels_of(rows, x.shape[-2:], self.pre.size)
+                for rows, x in zip(out, items, strict=False)
+            ]
+        return self._outputs(out)
 
 
 class OnnxRuntime(ModelRuntime):

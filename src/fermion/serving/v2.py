@@ -66,7 +66,7 @@ class V2Request:
 @dataclass
 class V2Output:
     name: str
-    datatype: str  # FP32 or BYTES
+    datatype: str  # FP32, INT32 or BYTES
     values: np.ndarray | list[str]  # FP32: an array in its shape; BYTES: strings
     dims: list[int] | None = None  # BYTES of more than one dimension: values flattened
 
@@ -233,7 +233,8 @@ def response(
 
 def _encode_binary(output: V2Output) -> bytes:
     if isinstance(output.values, np.ndarray):
-        return np.ascontiguousarray(output.values, dtype="<f4").tobytes()
+        little_endian = np.dtype(NUMPY_TYPES[output.datatype]).newbyteorder("<")
+        return np.ascontiguousarray(output.values, dtype=little_endian).tobytes()
     parts = []
     for text in output.values:
         data = text.encode("utf-8")

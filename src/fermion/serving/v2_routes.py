@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from fermion.errors import FermionError, InvalidInput, NotFound
+from fermion.modelfile.decoding import detections
 from fermion.modelfile.schema import TEXT_KINDS
 from fermion.serving import v2
 from fermion.serving.bodies import read_body
@@ -21,7 +22,12 @@ from fermion.serving.state import Replica, ReplicaState, batch_headers, replica_
 
 # Preprocessing kinds whose inputs are files (BYTES), or ready tensors (FP*) of the shape
 # the network takes: what each file is, for error messages.
-ENCODED_KINDS = {"image": "images", "audio": "sound files", "hf-audio": "sound files"}
+ENCODED_KINDS = {
+    "image": "images",
+    "detection": "images",
+    "audio": "sound files",
+    "hf-audio": "sound files",
+}
 BYTES_ONLY = ("hf-audio",)  # its features come from its own extractor: no ready tensors
 
 router = APIRouter(prefix="/v2")
@@ -161,6 +167,8 @@ def _v2_outputs(
         available = {"value": v2.V2Output("value", "FP32", values)}
     elif replica.model.ranking:
         available = _recommended(replica.model.labels, np.stack(outputs))
+    elif replica.model.detection:
+        available = _detected(replica.model.labels, outputs, replica.model.preprocessing.min_score)
     else:
         probabilities = np.stack(outputs)
         labels = [replica.model.labels[i] for i in probabilities.argmax(1).tolist()]
@@ -193,6 +201,30 @@ def _recommended(items: list[str], scores: np.ndarray) -> dict[str, v2.V2Output]
     }
 
 
+def _detected(labels: list[str], outputs: list[Any], min_score: float) -> dict[str, v2.V2Output]:
+    """Per image, its detections scoring at least `min_score`, best first: boxes [N, K, 4]
+    (x0, y0, x1, y1 in the image's pixels), labels and scores [N, K], and num_detections
+    [N]; K is the most any image has, and the rows past an image's own count are padding
+    (boxes and scores 0, label "")."""
+    found = [detections(rows, labels, min_score) for rows in outputs]
+    k = max((len(f) for f in found), default=0)
+    boxes = np.zeros((len(found), k, 4), dtype=np.float32)
+    scores = np.zeros((len(found), k), dtype=np.float32)
+    names = [[""] * k for _ in found]
+    for n, image in enumerate(found):
+        for j, detection in enumerate(image):
+            boxes[n, j], scores[n, j] = detection["box"], detection["score"]
+            names[n][j] = detection["label"]
+    return {
+        "boxes": v2.V2Output("boxes", "FP32", boxes),
+        "labels": v2.V2Output("labels", "BYTES", sum(names, []), dims=[len(found), k]),
+        "scores": v2.V2Output("scores", "FP32", scores),
+        "num_detections": v2.V2Output(
+            "num_detections", "INT32", np.array([len(f) for f in found], dtype=np.int32)
+        ),
+    }
+
+
 def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
     kind = replica.model.preprocessing.kind
     shape = replica.runtime.input_shape
@@ -213,6 +245,13 @@ def _metadata(name: str, version: str, replica: Replica) -> dict[str, Any]:
         outputs = [
             {"name": "items", "datatype": "BYTES", "shape": [-1, RECOMMENDED]},
             {"name": "scores", "datatype": "FP32", "shape": [-1, RECOMMENDED]},
+        ]
+    elif replica.model.detection:
+        outputs = [
+            {"name": "boxes", "datatype": "FP32", "shape": [-1, -1, 4]},
+            {"name": "labels", "datatype": "BYTES", "shape": [-1, -1]},
+            {"name": "scores", "datatype": "FP32", "shape": [-1, -1]},
+            {"name": "num_detections", "datatype": "INT32", "shape": [-1]},
         ]
     else:
         classes = len(replica.model.labels)

@@ -37,6 +37,15 @@ DEFAULTS: dict[DatasetType, dict[str, Any]] = {
         "weight_decay": 1e-4,
         "augment": "none",
     },
+    DatasetType.OBJECT_DETECTION: {
+        "model": "small-detector",
+        "epochs": 20,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "weight_decay": 1e-4,
+        "augment": "light",
+        "max_grad_norm": 10.0,  # a detector's summed losses start large
+    },
     DatasetType.TEXT_CLASSIFICATION: {
         "model": "small-transformer",
         "epochs": 10,

@@ -116,6 +116,10 @@ def build_data(config: TrainConfig, client: Any) -> Data:
         return image_data(config, client)
     if kind is DatasetType.AUDIO_CLASSIFICATION:
         return audio_data(config, client)
+    if kind is DatasetType.OBJECT_DETECTION:
+        from fermion.training.detection import detection_data
+
+        return detection_data(config, client)
     if kind is DatasetType.RECOMMENDATION:
         from fermion.training.ranking import interactions_data
 
@@ -283,7 +287,11 @@ def loader(
     generator: torch.Generator | None = None,
 ) -> DataLoader:
     generator = generator or torch.Generator().manual_seed(config.seed)
-    decoded = (DatasetType.IMAGE_CLASSIFICATION, DatasetType.AUDIO_CLASSIFICATION)
+    decoded = (
+        DatasetType.IMAGE_CLASSIFICATION,
+        DatasetType.AUDIO_CLASSIFICATION,
+        DatasetType.OBJECT_DETECTION,
+    )
     workers = 2 if DatasetType(config.dataset_type) in decoded else 0
     # Workers are not kept between epochs: fresh ones are seeded from (seed, epoch), which
     # a resumed run can repeat; long-lived ones would carry their random state along.

@@ -113,6 +113,10 @@ def run(spec: dict[str, Any]) -> int:
             from fermion.training.ranking import evaluate_recommender
 
             metrics = evaluate_recommender(model, dataset, client)
+        elif model.detection:
+            from fermion.training.detection import evaluate_detector
+
+            metrics = evaluate_detector(model, dataset)
         else:
             metrics = evaluate(model, dataset)
         headline = {k: v for k, v in metrics.items() if isinstance(v, float)}

@@ -18,6 +18,7 @@ import fermion.runtime as fm
 from fermion import modelfile
 from fermion.modelfile import architectures
 from fermion.modelfile.catalog import HF_MODELS
+from fermion.modelfile.detectors import Detector
 from fermion.modelfile.folder import save_weights
 from fermion.modelfile.schema import ModelSpec
 from fermion.payloads import DatasetType
@@ -68,7 +69,9 @@ def build_model(config: TrainConfig, data: Data, code_dir: Path) -> nn.Module:
         code_dir=code_dir,
     )
     if config.pretrained:
-        missing = architectures.load_pretrained(model, Path(config.pretrained))
+        # A detector's weights file is torchvision's, for the network it wraps.
+        target = model.network if isinstance(model, Detector) else model
+        missing = architectures.load_pretrained(target, Path(config.pretrained))
         print(f"loaded {config.pretrained}; newly initialised: {missing or 'nothing'}")
     return model
 

@@ -13,8 +13,11 @@ from fermion.client import Client
 from fermion.errors import FermionError
 from fermion.runtime import artifacts_dir, flush
 from fermion.training.config import TrainConfig
+from fermion.training.detection import DetectionTrainer
 from fermion.training.loop import Trainer
 from fermion.training.ranking import RankingTrainer
+
+TRAINERS = {"recommendation": RankingTrainer, "object-detection": DetectionTrainer}
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +27,7 @@ def main(argv: list[str]) -> int:
     out_dir = artifacts_dir()
     try:
         with Client() as client:
-            trainer = RankingTrainer if config.dataset_type == "recommendation" else Trainer
+            trainer = TRAINERS.get(config.dataset_type, Trainer)
             trainer(config, client, code_dir, out_dir).run()
     except FermionError as exc:  # one clear line in the job's log, not a traceback
         print(f"error: {exc.message}", file=sys.stderr, flush=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fermion.datasets.readers.audio import AudioReader
 from fermion.datasets.readers.base import SourceReader
+from fermion.datasets.readers.detection import DetectionReader
 from fermion.datasets.readers.image import ImageReader
 from fermion.datasets.readers.interactions import InteractionsReader
 from fermion.datasets.readers.tabular import TabularReader
@@ -20,6 +21,8 @@ def make_reader(request: DatasetCreate, source: Source, report: ProblemReport) -
         return ImageReader(source, request, report)
     if request.type is DatasetType.AUDIO_CLASSIFICATION:
         return AudioReader(source, request, report)
+    if request.type is DatasetType.OBJECT_DETECTION:
+        return DetectionReader(source, request, report)
     if request.type is DatasetType.RECOMMENDATION:
         return InteractionsReader(source, request, report)
     if request.type is DatasetType.TEXT_CLASSIFICATION:

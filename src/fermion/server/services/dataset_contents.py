@@ -20,7 +20,11 @@ from fermion.store.tables import DatasetVersionRow
 
 log = logging.getLogger("fermion.server")
 
-BINARY_COLUMNS = ("image", "pixels", "audio")  # stored files' data: not shown as rows
+BINARY_COLUMNS = ("image", "pixels", "audio")
+IMAGE_DATASETS = (
+    "image-classification",
+    "object-detection",
+)  # stored files' data: not shown as rows
 
 
 def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int) -> DatasetHead:
@@ -63,6 +67,8 @@ def samples(
 ) -> DatasetSamples:
     """A few records of each class (their positions in the split and labels), so a sample
     grid shows every class even when records are stored sorted by class."""
+    if row.dataset.type == "object-detection":
+        return _first_boxed(context, row, split, per_class)
     label = row.spec["label_column"]
     picked: dict[str, list[int]] = {}
     seen = 0
@@ -81,6 +87,22 @@ def samples(
     return DatasetSamples(ref=format_ref(row.dataset.name, row.version), split=split, samples=rows)
 
 
+def _first_boxed(
+    context: ServerContext, row: DatasetVersionRow, split: str, count: int
+) -> DatasetSamples:
+    """Detection: the split's first `count` images with their boxes, sizes and the classes
+    in them (the label)."""
+    columns = ["width", "height", "boxes", "categories"]
+    rows: list[dict[str, Any]] = []
+    for batch in _batches(context, row, split):
+        for found in batch.select(columns).to_pylist()[: count - len(rows)]:
+            label = ", ".join(sorted(set(found["categories"])))
+            rows.append({"index": len(rows), "label": label, **found})
+        if len(rows) >= count:
+            break
+    return DatasetSamples(ref=format_ref(row.dataset.name, row.version), split=split, samples=rows)
+
+
 OCTETS = "application/octet-stream"
 IMAGE_TYPES = (
     (b"\x89PNG", "image/png"),
@@ -95,7 +117,7 @@ def image(
     context: ServerContext, row: DatasetVersionRow, split: str, index: int
 ) -> tuple[bytes, str]:
     """The stored bytes of the split's image at `index`, with its media type."""
-    data = _stored_file(context, row, split, index, "image-classification", "image")["bytes"]
+    data = _stored_file(context, row, split, index, IMAGE_DATASETS, "image")["bytes"]
     kind = next((t for magic, t in IMAGE_TYPES if data.startswith(magic)), OCTETS)
     return data, kind
 
@@ -113,7 +135,7 @@ def sound(
     context: ServerContext, row: DatasetVersionRow, split: str, index: int
 ) -> tuple[bytes, str]:
     """The stored bytes of the split's sound file at `index`, with its media type."""
-    data = _stored_file(context, row, split, index, "audio-classification", "audio")
+    data = _stored_file(context, row, split, index, ("audio-classification",), "audio")
     return data, next((t for magic, t in AUDIO_TYPES if data.startswith(magic)), OCTETS)
 
 
@@ -121,7 +143,7 @@ def spectrogram(context: ServerContext, row: DatasetVersionRow, split: str, inde
     """The log-mel spectrogram of the split's sound file at `index`, as a PNG."""
     from fermion import audio
 
-    data = _stored_file(context, row, split, index, "audio-classification", "audio")
+    data = _stored_file(context, row, split, index, ("audio-classification",), "audio")
     return audio.spectrogram_png(data, f"{split}/{index}")
 
 
@@ -130,11 +152,11 @@ def _stored_file(
     row: DatasetVersionRow,
     split: str,
     index: int,
-    dataset_type: str,
+    dataset_types: tuple[str, ...],
     column: str,
 ) -> Any:
     ref = format_ref(row.dataset.name, row.version)
-    if row.dataset.type != dataset_type:
+    if row.dataset.type not in dataset_types:
         raise InvalidInput(f"{ref} is a {row.dataset.type} dataset; it holds no {column} files")
     seen = 0
     for batch in _batches(context, row, split):

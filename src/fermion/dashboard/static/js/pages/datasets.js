@@ -1,4 +1,5 @@
 import { api, inWorkspace } from "../api.js";
+import { boxedImage } from "../boxes.js";
 import { bytes, dataTable, facts, h, link, message, number, panel, when } from "../ui.js";
 
 export async function datasetList(view) {
@@ -72,6 +73,14 @@ async function samples(dataset, v) {
       h("audio", { controls: "", preload: "none", src: inWorkspace(`${base}/audio/train/${s.index}`), "aria-label": `train sound ${s.index}` }),
       h("figcaption", {}, s.label))));
   }
+  if (dataset.type === "object-detection") {
+    // The first images of the split, each with its boxes drawn over it.
+    const found = await api(`${base}/samples?split=train&per_class=20`);
+    return h("div", { class: "samples boxed", id: "sample-boxes" }, found.samples.map((s) => h("figure", {},
+      boxedImage(inWorkspace(`${base}/images/train/${s.index}`), s.width, s.height,
+        s.boxes.map((box, n) => ({ box, label: s.categories[n] })), v.class_names),
+      h("figcaption", {}, s.label || "no objects"))));
+  }
   const head = await api(`${base}/head?split=train&limit=20`);
   return dataTable(head.columns.map((c) => ({ key: c, label: c, render: (r) => String(r[c]).slice(0, 120) })), head.rows, { id: "sample-rows" });
 }
@@ -80,6 +89,7 @@ const MODELS = {
   "image-classification": ["small-cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small"],
   "audio-classification": ["audio-cnn"],
   "recommendation": ["mf", "two-tower"],
+  "object-detection": ["small-detector", "fasterrcnn_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn", "ssdlite320_mobilenet_v3_large"],
   "text-classification": ["small-transformer"],
   "tabular-classification": ["mlp"],
   "tabular-regression": ["mlp"],

@@ -1,5 +1,6 @@
 import { api } from "../api.js";
 import { explanationView, inputFrom } from "../explain.js";
+import { boxedImage, imageSize } from "../boxes.js";
 import { badge, dataTable, facts, h, lineChart, link, message, panel, when } from "../ui.js";
 
 export async function deploymentList(view, scope) {
@@ -113,6 +114,15 @@ function recommendationView(p) {
     h("div", {}, h("strong", {}, "Seen lately"), list("user-history", p.history)));
 }
 
+// What a detector found, drawn over the uploaded image, beside the list of it.
+async function detectionView(p, file, input) {
+  const src = `data:${file.files[0]?.type || "image/png"};base64,${input}`;
+  const { width, height } = await imageSize(src);
+  const rows = p.detections.map((d) => `${d.label} ${d.score.toFixed(2)} at [${d.box.map((v) => v.toFixed(0)).join(", ")}]`);
+  return h("div", { class: "detections", id: "detected-boxes" }, boxedImage(src, width, height, p.detections),
+    rows.length ? h("ol", {}, rows.map((r) => h("li", {}, r))) : message("Nothing found above the model's minimum score.", "muted"));
+}
+
 function tryIt(name) {
   const file = h("input", { type: "file", id: "try-image", accept: "image/*,audio/*", "aria-label": "image or sound file" });
   const text = h("textarea", { id: "try-text", rows: 3, cols: 40, placeholder: 'text, a user id, or a record as JSON: {"feature": 1.0, ...}' });
@@ -134,6 +144,7 @@ function tryIt(name) {
     const answer = await api(`/api/v1/deployments/${name}/predict`, { method: "POST", body: { inputs: [input] } });
     const p = answer.predictions[0];
     if (p.items !== undefined) return recommendationView(p);
+    if (p.detections !== undefined) return detectionView(p, file, input);
     return p.label !== undefined
       ? h("span", {}, h("strong", { id: "predicted-label" }, p.label), ` (${(100 * p.probability).toFixed(1)}%) `,
         h("span", { class: "muted" }, p.top_k.slice(1).map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(", ")),

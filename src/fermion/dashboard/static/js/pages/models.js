@@ -6,6 +6,7 @@ const RANKING = ["hr@10", "ndcg@10", "recall@20", "mrr"];
 const EXPLAINED = ["image-classification", "text-classification", "tabular-classification", "tabular-regression"];
 
 function headline(test) {
+  if ("map_50" in (test || {})) return `mAP@0.5 ${number(test.map_50)}, mAP@0.5:0.95 ${number(test.map)}`;
   if ("hr@10" in (test || {})) {
     return ["hr@10", "ndcg@10"].map((k) => `${k} ${number(test[k])} (popularity ${number(test[`popularity_${k}`])})`).join(", ");
   }
@@ -19,7 +20,7 @@ export async function modelList(view) {
     { key: "name", label: "name", render: (m) => link(`#/models/${m.name}`, m.name) },
     { key: "type", label: "type" },
     { key: "latest", label: "latest", value: (m) => m.versions.at(-1).version, render: (m) => `v${m.versions.at(-1).version}` },
-    { key: "test", label: "test", value: (m) => m.versions.at(-1).metrics.test?.accuracy ?? 0, render: (m) => headline(m.versions.at(-1).metrics.test) },
+    { key: "test", label: "test", value: (m) => m.versions.at(-1).metrics.test?.accuracy ?? m.versions.at(-1).metrics.test?.map_50 ?? 0, render: (m) => headline(m.versions.at(-1).metrics.test) },
     { key: "dataset", label: "dataset", value: (m) => m.versions.at(-1).dataset },
     { key: "created_at", label: "created", value: (m) => m.versions.at(-1).created_at, render: (m) => when(m.versions.at(-1).created_at) },
   ], found.data, { empty: "No models yet: fermion train --dataset NAME makes one.", id: "models-table" }));
@@ -60,6 +61,12 @@ function versionView(v) {
       { key: "support", label: "support", num: true, value: (r) => r[1].support },
     ], Object.entries(test.per_class), { id: "per-class", pageSize: 50 })));
   }
+  if (test.per_class_ap) {
+    parts.push(panel("Average precision per class (test split, IoU 0.5:0.95)", dataTable([
+      { key: "0", label: "class" },
+      { key: "1", label: "AP", num: true, render: (r) => r[1].toFixed(3) },
+    ], Object.entries(test.per_class_ap), { id: "per-class-ap", pageSize: 50 })));
+  }
   if ("hr@10" in test) {
     // A recommender is only as good as what it adds to the popular items.
     parts.push(panel("Against the popularity ranking (test split)", dataTable([
@@ -76,7 +83,7 @@ function versionView(v) {
   if (v.evaluations.length) {
     parts.push(panel("Evaluations", dataTable([
       { key: "dataset", label: "dataset" }, { key: "split", label: "split" },
-      { key: "result", label: "result", value: (e) => e.metrics.accuracy ?? e.metrics["hr@10"] ?? e.metrics.rmse, render: (e) => headline(e.metrics) },
+      { key: "result", label: "result", value: (e) => e.metrics.accuracy ?? e.metrics["hr@10"] ?? e.metrics.map_50 ?? e.metrics.rmse, render: (e) => headline(e.metrics) },
       { key: "job_id", label: "job", render: (e) => (e.job_id ? link(`#/jobs/${e.job_id}`, e.job_id) : "-") },
       { key: "created_at", label: "when", render: (e) => when(e.created_at) },
     ], v.evaluations)));
