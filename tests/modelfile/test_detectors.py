@@ -3,6 +3,7 @@ with gradients), answers in Fermion's padded rows, and survives the model folder
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,3 +75,17 @@ def test_pretrained_torchvision_weights_load_into_the_detector(tmp_path):
     assert torch.equal(detector.network.state_dict()[first], coco.state_dict()[first])
     head = "roi_heads.box_predictor.cls_score.weight"
     assert detector.network.state_dict()[head].shape[0] == 3  # two classes and background
+
+
+def test_boxes_come_back_in_the_images_pixels_and_the_padding_is_no_object():
+    from fermion.modelfile.decoding import in_pixels_of
+
+    # A 160x120 image fitted into 128x128 is 128x96 with 32 rows of padding below.
+    rows = np.full((4, 6), -1.0, dtype=np.float32)
+    rows[0] = [16, 24, 48, 56, 0.9, 1]  # on the image
+    rows[1] = [0, 93, 36, 100, 0.5, 2]  # the padding's edge: mostly below row 96
+    rows[2] = [100, 90, 128, 99, 0.4, 0]  # a third below the image: kept, cut to it
+    found = in_pixels_of(rows, (120, 160), (128, 128))
+    assert found[:, 5].tolist() == [1, 0]
+    assert found[0, :4].tolist() == pytest.approx([20, 30, 60, 70])
+    assert found[1, :4].tolist() == pytest.approx([125, 112.5, 160, 120])

@@ -58,13 +58,10 @@ class BoxedImage:
         if self.transform is not None:
             image, target = self.transform(image, target)
         fitted = fitted_size(image.shape[-2:], self.size)
-        image, target = functional.resize(image, list(fitted), antialias=True), target
-        target["boxes"] = functional.resize(target["boxes"], list(fitted))
         pad = padding(fitted, self.size)
-        image, target["boxes"] = (
-            functional.pad(image, pad, fill=PAD_VALUE),
-            functional.pad(target["boxes"], pad),
-        )
+        image = functional.resize(image, list(fitted), antialias=True)
+        image = functional.pad(image, pad, fill=PAD_VALUE)
+        target["boxes"] = functional.pad(functional.resize(target["boxes"], list(fitted)), pad)
         image, target = self.finish(image, target)
         return image.as_subclass(torch.Tensor), {
             "boxes": target["boxes"].as_subclass(torch.Tensor),

@@ -130,14 +130,17 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> dict[str, Any
 def in_pixels_of(rows: np.ndarray, size: Sequence[int], network_size: Sequence[int]) -> np.ndarray:
     """A detector's rows (x0, y0, x1, y1, score, class; class -1 pads) for one image of
     `size` (height, width) fitted into `network_size` (`fermion.boxes`): its detections,
-    boxes in the image's own pixels, cut to the image (those wholly in the padding go)."""
+    boxes in the image's own pixels and cut to the image. A box mostly in the padding
+    (less than half of it on the image: the padding's edge, taken for an object) goes."""
     height, width = size
     fitted = fitted_size(size, network_size)
     found = rows[rows[:, 5] >= 0].copy()
-    found[:, [0, 2]] = np.clip(found[:, [0, 2]] * width / fitted[1], 0, width)
-    found[:, [1, 3]] = np.clip(found[:, [1, 3]] * height / fitted[0], 0, height)
-    inside = (found[:, 2] > found[:, 0]) & (found[:, 3] > found[:, 1])  # not all in padding
-    return found[inside]
+    area = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
+    found[:, [0, 2]] = np.clip(found[:, [0, 2]], 0, fitted[1]) * width / fitted[1]
+    found[:, [1, 3]] = np.clip(found[:, [1, 3]], 0, fitted[0]) * height / fitted[0]
+    on_image = (found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])
+    on_image *= fitted[0] * fitted[1] / (width * height)  # back in the network's pixels
+    return found[on_image >= 0.5 * np.maximum(area, 1e-9)]
 
 
 def detections(rows: np.ndarray, labels: Sequence[str], min_score: float) -> list[dict]:
