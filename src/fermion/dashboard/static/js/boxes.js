@@ -23,7 +23,8 @@ export function boxedImage(src, width, height, boxes, classes = []) {
   const font = Math.max(8, Math.round(Math.max(width, height) / 14));
   return svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${boxes.length} box(es)` },
     svg("image", { href: src, width, height }),
-    ...boxes.flatMap(({ box: [x0, y0, x1, y1], label, score }) => {
+    // Lowest score first, so that where two classes claim one object the best is on top.
+    ...[...boxes].sort((a, b) => (a.score ?? 1) - (b.score ?? 1)).flatMap(({ box: [x0, y0, x1, y1], label, score }) => {
       const colour = colourOf(label, classes);
       const text = score === undefined ? label : `${label} ${score.toFixed(2)}`;
       return [
