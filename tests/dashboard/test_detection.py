@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw
 from tests import sources
 from tests.dashboard.conftest import Visit
 
-pytestmark = pytest.mark.slow
+# Training the detector with every default takes about 4 minutes of the first test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 MODEL = "shapes-small-detector:v1"
 
@@ -145,6 +146,23 @@ def test_shapes_are_found_from_the_cli(
         "model", "export", MODEL, "--format", "onnx", "--output", tmp_path / "x", ok=False
     )
     assert export.exit_code != 0 and "a detector is not exported" in export.output
+
+
+def test_two_processes_train_a_detector_and_agree_on_its_evaluation(dashboard_cli, trained):
+    """DDP: each rank evaluates its share of the images; torchmetrics gathers the boxes of
+    both before COCO's evaluation, so the figures cover every test image once."""
+    ran = dashboard_cli(
+        "train", "--dataset", "shapes", "--nproc", "2", "--epochs", "2", "--name", "shapes-ddp",
+        "--follow",
+    )  # fmt: skip
+    assert "2 process(es)" in ran.output and "registered model shapes-ddp:v1" in ran.output
+    test = json.loads(dashboard_cli("model", "show", "shapes-ddp:v1", "--json").stdout)
+    test = test["metrics"]["test"]
+    evaluation = json.loads(
+        dashboard_cli("model", "evaluate", "shapes-ddp:v1", "--dataset", "shapes", "--json").stdout
+    )["metrics"]
+    assert test["images"] == evaluation["images"] == 60
+    assert abs(test["map_50"] - evaluation["map_50"]) <= 0.05, (test, evaluation)
 
 
 def test_yolo_labels_make_the_same_dataset(dashboard_cli, trained, tmp_path):

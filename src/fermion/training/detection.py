@@ -76,7 +76,9 @@ def average_precision(details: bool = False) -> Any:
             " installed where the job runs: pip install 'fermion[detection]'"
         ) from None
 
-    return MeanAveragePrecision(iou_type="bbox", class_metrics=details, backend="pycocotools")
+    return MeanAveragePrecision(
+        iou_type="bbox", class_metrics=details, backend="pycocotools", sync_on_compute=False
+    )
 
 
 def report(
@@ -109,14 +111,22 @@ class DetectionTrainer(Trainer):
 
     @torch.no_grad()
     def evaluate(self, data_loader: Any, details: bool = False) -> dict[str, Any]:
+        """Every rank gathers every image's boxes (`gather_for_metrics` drops the copies
+        that even batches add under DDP) and computes COCO's figures on all of them; the
+        metric's own sync would count those copies, so it is off."""
         self.model.eval()
-        metric = average_precision(details).to(self.accelerator.device)
+        metric = average_precision(details)
         images = 0
         for x, targets in data_loader:
             with self.accelerator.autocast():
                 found = unpadded(self.model(x).float())
-            metric.update(found, targets)
-            images += len(targets)
+            pairs = [
+                ({k: v.cpu() for k, v in f.items()}, {k: v.cpu() for k, v in t.items()})
+                for f, t in zip(found, targets, strict=True)
+            ]
+            pairs = self.accelerator.gather_for_metrics(pairs, use_gather_object=True)
+            metric.update([f for f, _ in pairs], [t for _, t in pairs])
+            images += len(pairs)
         return report(metric.compute(), self.data.classes, images, details)
 
 
