@@ -192,7 +192,7 @@ def _object_counts(
     column = records.data.column("categories")
     counts = {}
     for split, indices in splits.items():
-        names = pa.chunked_array(column.take(pa.array(indices)).chunks).combine_chunks()
+        names = column.take(pa.array(indices)).combine_chunks()
         found = dict.fromkeys(class_names, 0)
         for entry in names.flatten().value_counts().to_pylist():
             found[entry["values"]] = int(entry["counts"])

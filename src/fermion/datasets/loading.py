@@ -38,10 +38,11 @@ class Dataset(TorchDataset):
     - text-classification: x is the string, or `tokenizer(text)` when one is given.
     - tabular: x is a float32 tensor of the feature columns.
     - recommendation: x is the user id and y the item id (strings) of one interaction.
-    - object-detection: x is a float tensor 3 x H x W in [0, 1] (resized to `image_size`,
-      default the dataset's most common size), y is {"boxes": [n, 4] float32 corners x0,
-      y0, x1, y1 in x's pixels, "labels": [n] int64 class indices}; `transform(image,
-      target)`, a torchvision transforms v2 one, augments both before the resize.
+    - object-detection: x is a float tensor 3 x H x W in [0, 1] (fitted into `image_size`
+      keeping its shape, `fermion.boxes`; default the dataset's most common size), y is
+      {"boxes": [n, 4] float32 corners x0, y0, x1, y1 in x's pixels, "labels": [n] int64
+      class indices}; `transform(image, target)`, a torchvision transforms v2 one,
+      augments both before the fit.
       `fermion.datasets.box_loading.collate_boxed` batches them.
     Otherwise y is the class index (`dataset.classes[y]` is its name), or a float32 for regression.
     """

@@ -52,12 +52,14 @@ class Preprocessor:
         self.prepare: Callable[[Any, str], Any]
         self.collate: Callable[[list[Any]], Any] = torch.stack
         self.input_shape: list[int] = []  # one prepared input, for tensors sent ready-made
-        if isinstance(spec, ImagePreprocessing | DetectionPreprocessing):
+        if isinstance(spec, ImagePreprocessing):
             self._image_setup(spec)
             self.prepare, self.collate = self._image, self._images
-            if isinstance(spec, DetectionPreprocessing):
-                self.collate = self._fitted_images
             self.example: Any = self._example_image()
+        elif isinstance(spec, DetectionPreprocessing):  # detectors normalise inside
+            self.mode, self.size, self.input_shape = "RGB", list(spec.image_size), spec.input_shape
+            self.prepare, self.collate = self._image, self._fitted_images
+            self.example = self._example_image()
         elif isinstance(spec, AudioPreprocessing):
             self.features = spec.features()
             self.input_shape = spec.input_shape
@@ -93,17 +95,19 @@ class Preprocessor:
             raise InvalidInput(f"the model's preprocessing kind {spec.kind!r} is not served")
 
     # -- images -------------------------------------------------------------------
-    def _image_setup(self, spec: ImagePreprocessing | DetectionPreprocessing) -> None:
-        """A detector normalises inside: its images are only resized and scaled."""
+    def _image_setup(self, spec: ImagePreprocessing) -> None:
         from torchvision.transforms import v2
 
+        self.mode = spec.mode
         self.size = list(spec.image_size)
-        steps = [v2.Resize(self.size, antialias=True), v2.ToDtype(torch.float32, scale=True)]
-        if isinstance(spec, ImagePreprocessing):
-            steps.append(v2.Normalize(spec.mean, spec.std))
-        self.mode = "RGB" if isinstance(spec, DetectionPreprocessing) else spec.mode
-        self.input_shape = [3 if self.mode == "RGB" else 1, *self.size]
-        self.pipeline = v2.Compose(steps)
+        self.input_shape = [spec.channels, *self.size]
+        self.pipeline = v2.Compose(
+            [
+                v2.Resize(self.size, antialias=True),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(spec.mean, spec.std),
+            ]
+        )
 
     def _example_image(self) -> bytes:
         from PIL import Image

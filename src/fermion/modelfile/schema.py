@@ -36,9 +36,9 @@ class ImagePreprocessing(BaseModel):
 
 
 class DetectionPreprocessing(BaseModel):
-    """Resize to `image_size` (height, width) and scale to [0, 1] (detectors normalise
-    inside); boxes come back in the input image's pixels, those scoring at least
-    `min_score` by default."""
+    """Fit into `image_size` (height, width) keeping the image's shape (`fermion.boxes`)
+    and scale to [0, 1] (detectors normalise inside); boxes come back in the input
+    image's pixels, those scoring at least `min_score` by default."""
 
     kind: Literal["detection"] = "detection"
     image_size: tuple[int, int]

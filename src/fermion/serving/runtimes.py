@@ -89,7 +89,7 @@ class TorchRuntime(ModelRuntime):
         if self.model.detection:  # boxes in each input image's own pixels
             return [
                 in_pixels_of(rows, x.shape[-2:], self.pre.size)
-                for rows, x in zip(out, items, strict=False)
+                for rows, x in zip(out, items, strict=True)
             ]
         return self._outputs(out)
 

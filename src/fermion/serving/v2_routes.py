@@ -217,7 +217,9 @@ def _detected(labels: list[str], outputs: list[Any], min_score: float) -> dict[s
             names[n][j] = detection["label"]
     return {
         "boxes": v2.V2Output("boxes", "FP32", boxes),
-        "labels": v2.V2Output("labels", "BYTES", sum(names, []), dims=[len(found), k]),
+        "labels": v2.V2Output(
+            "labels", "BYTES", [n for row in names for n in row], dims=[len(found), k]
+        ),
         "scores": v2.V2Output("scores", "FP32", scores),
         "num_detections": v2.V2Output(
             "num_detections", "INT32", np.array([len(f) for f in found], dtype=np.int32)

@@ -32,7 +32,7 @@ class DetectionReader(SourceReader):
         super().__init__(*args)
         self.layout = open_layout(self.source, self.report)
         self.sizes: Counter[tuple[int, int]] = Counter()
-        self.objects: Counter[int] = Counter()
+        self.objects = 0
         self.background = 0
         self.most_objects = 0
 
@@ -102,7 +102,7 @@ class DetectionReader(SourceReader):
         entry = checked.entry
         names = [self.categories[c] for c in categories]
         self.sizes[checked.size] += 1
-        self.objects.update(categories)
+        self.objects += len(boxes)
         self.background += not boxes
         self.most_objects = max(self.most_objects, len(boxes))
         boxes = [[round(v, 2) for v in box] for box in boxes]
@@ -129,7 +129,7 @@ class DetectionReader(SourceReader):
             **spec,
             "image_size": [height, width],  # the most common size
             "uniform_size": len(self.sizes) == 1,
-            "objects": sum(self.objects.values()),
+            "objects": self.objects,
             "background_images": self.background,
             "most_objects": self.most_objects,
         }

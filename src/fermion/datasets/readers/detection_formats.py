@@ -16,6 +16,7 @@ as fractions of the image for YOLO (the image's size is known only once it is re
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -139,7 +140,7 @@ class CocoLayout(Layout):
             self.report.add(where, f"path {name!r} escapes the source root")
             return None
         key = self.source.relative(path) if self.source.is_dir else name
-        return Labelled(Entry(f"{key}", path, key, ""))
+        return Labelled(Entry(key, path, key, ""))
 
     def _annotation(self, n: int, annotation: object, images: dict[object, Labelled]) -> None:
         named = isinstance(annotation, dict) and "id" in annotation
@@ -241,7 +242,7 @@ def _numbers(values: object, count: int) -> bool:
     if not isinstance(values, list | tuple) or len(values) != count:
         return False
     try:
-        return all(float(v) == float(v) and abs(float(v)) != float("inf") for v in values)
+        return all(math.isfinite(float(v)) for v in values)
     except (TypeError, ValueError):
         return False
 

@@ -20,11 +20,8 @@ from fermion.store.tables import DatasetVersionRow
 
 log = logging.getLogger("fermion.server")
 
-BINARY_COLUMNS = ("image", "pixels", "audio")
-IMAGE_DATASETS = (
-    "image-classification",
-    "object-detection",
-)  # stored files' data: not shown as rows
+BINARY_COLUMNS = ("image", "pixels", "audio")  # stored files' data: not shown as rows
+IMAGE_DATASETS = ("image-classification", "object-detection")
 
 
 def head(context: ServerContext, row: DatasetVersionRow, split: str, limit: int) -> DatasetHead:
