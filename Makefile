@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser speech movielens demo test lint bench clean
+.PHONY: install browser speech movielens tensorflow demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,11 +43,19 @@ $(MOVIELENS): | install
 
 movielens: $(MOVIELENS)
 
+# The Keras tests need the tensorflow extra (about 1.5 GB), kept out of `make demo`'s install.
+TENSORFLOW := $(VENV)/.tensorflow
+$(TENSORFLOW): pyproject.toml | install
+	$(PY) -m pip install --quiet -e '.[dev,tensorflow]'
+	touch $(TENSORFLOW)
+
+tensorflow: $(TENSORFLOW)
+
 lint: install
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
 
-test: lint browser speech movielens
+test: lint browser speech movielens tensorflow
 	$(PY) -m pytest -q --durations=15
 
 bench: install

@@ -24,6 +24,7 @@ LAYER_OF = {
     "client": "sdk",
     "runtime": "sdk",  # fm.log and friends: the SDK as seen from inside a job
     "trial": "sdk",  # fm.trial: a sweep's trial, from inside its job
+    "keras": "training",  # fm.keras: a Keras job's metrics and model folder
     "datasets": "data",
     "modelfile": "modelfile",
     "explain": "explain",

@@ -44,6 +44,7 @@ __all__ = [
     "Unauthorized",
     "__version__",
     "checkpoint_dir",
+    "keras",
     "log",
     "save_artifact",
     "trial",
@@ -59,7 +60,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from fermion import trial
+    from fermion import keras, trial
     from fermion.client.sdk import Client
     from fermion.datasets.loading import DataLoader, Dataset
     from fermion.runtime import checkpoint_dir, log, save_artifact
@@ -68,8 +69,8 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     import importlib
 
-    if name == "trial":  # fm.trial.suggest(...), in a sweep's trial
-        return importlib.import_module("fermion.trial")
+    if name in ("trial", "keras"):  # fm.trial.suggest(...), fm.keras.MetricsCallback()
+        return importlib.import_module(f"fermion.{name}")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'fermion' has no attribute {name!r}")

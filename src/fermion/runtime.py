@@ -16,6 +16,7 @@ import shutil
 import sys
 import threading
 import time
+import types
 import uuid
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,10 @@ class _EventWriter:
     number, those that never use torch too."""
 
     def __init__(self, folder: Path) -> None:
+        # TensorBoard's writer uses TensorFlow where it is installed: seconds of import
+        # and hundreds of megabytes in every job. Its own stand-in does the same here.
+        if "tensorflow" not in sys.modules:
+            sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         folder.mkdir(parents=True, exist_ok=True)

@@ -21,4 +21,31 @@ def test_several_processes_run_under_torchrun_with_rank_prefixes():
     assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert "--nproc-per-node=4" in command
     assert "--log-line-prefix-template=[rank${rank}]: " in command
-    assert command[-4:] == ["--no-python", sys.executable, "-m", "pkg.train"]
+    assert command[-3:] == [sys.executable, "-m", "pkg.train"]
+    # Each rank starts through tf_config, which sets TF_CONFIG and becomes the command.
+    wrapper = command.index("--no-python") + 1
+    assert command[wrapper : wrapper + 3] == [sys.executable, "-m", "fermion.scheduler.tf_config"]
+    workers = command[wrapper + 3].removeprefix("--workers=").split(",")
+    assert len(set(workers)) == 4 and all(w.startswith("127.0.0.1:") for w in workers)
+
+
+def test_each_rank_gets_tf_config_naming_the_cluster_and_itself(tmp_path):
+    """The wrapper as torchrun runs it: TF_CONFIG for RANK, then the command itself."""
+    import json
+    import os
+    import subprocess
+
+    workers = "--workers=127.0.0.1:7001,127.0.0.1:7002"
+    show = [sys.executable, "-c", "import os; print(os.environ['TF_CONFIG'])"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    out = subprocess.run(
+        [sys.executable, "-m", "fermion.scheduler.tf_config", workers, "--", *show],
+        env={**env, "RANK": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == {
+        "cluster": {"worker": ["127.0.0.1:7001", "127.0.0.1:7002"]},
+        "task": {"type": "worker", "index": 1},
+    }

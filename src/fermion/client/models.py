@@ -84,13 +84,13 @@ class ModelCalls:
         if info.encrypted:  # sealed at rest: opened by the server, kept in memory here
             return self.private_copy(lambda dest: self.download_model(info.ref, dest))
         local = Path(info.uri)
-        if "://" not in info.uri and (local / "model.safetensors").is_file():
+        if "://" not in info.uri and (local / "config.json").is_file():
             return local
         key = f"{info.name}-v{info.version}-{hashlib.sha256(info.uri.encode()).hexdigest()[:12]}"
         return self.cached_copy("models", key, lambda dest: self.download_model(info.ref, dest))
 
     def import_model(self, name: str, folder: Path) -> ModelVersionPublic:
-        """Register a model folder (model.safetensors, config.json, labels.json,
+        """Register a model folder (model.safetensors or model.keras, config.json, labels.json,
         preprocessing.json) made elsewhere; `fermion.modelfile.save` writes one."""
         body = build(ModelImport, name=name, upload=self.upload(folder)).model_dump()
         return ModelVersionPublic.model_validate(

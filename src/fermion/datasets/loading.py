@@ -10,9 +10,16 @@ workspace's) is downloaded, opened by the server, into memory of this process's 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+if "tensorflow" in sys.modules:
+    # A Keras job: Triton's compiler library, loaded after TensorFlow's, crashes the
+    # process (torchvision's ops import it through torch.compile). It only compiles for
+    # GPUs, and torch treats it as absent when it cannot be imported.
+    sys.modules.setdefault("triton", None)
 
 import torch
 import torch.distributed as dist
@@ -186,6 +193,13 @@ class Dataset(TorchDataset):
         if self.type is DatasetType.TABULAR_REGRESSION:
             return list(torch.tensor(labels, dtype=torch.float32))
         return [self.class_to_idx[label] for label in labels]
+
+    def to_tf(self, batch_size: int | None = None, shuffle: bool = False, seed: int = 0) -> Any:
+        """This split as a `tf.data.Dataset` of (x, y), images channels-last, batched when
+        `batch_size` is given (`fermion.datasets.tf_data`; needs fermion[tensorflow])."""
+        from fermion.datasets.tf_data import to_tf
+
+        return to_tf(self, batch_size, shuffle, seed)
 
     def __repr__(self) -> str:
         return f"fermion.Dataset({self.info.ref}, split={self.split!r}, records={len(self)})"

@@ -1,7 +1,8 @@
 """A model folder on disk: written whole by `save` (the trainer, `model import`), read by
 `read_manifest` (the registry: no torch needed) and `load` (replicas, evaluation, export).
 
-    model.safetensors    the weights
+    model.safetensors    the weights (a PyTorch network)
+    model.keras          or the whole model, for a Keras one (`fermion.keras`)
     config.json          the ModelSpec: what built the network (+ how it was trained)
     labels.json          class names, in output order (one name for a regression; the
                          item catalogue for a recommender)
@@ -18,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +39,12 @@ if TYPE_CHECKING:
     from torch import nn
 
 WEIGHTS = "model.safetensors"
+KERAS_MODEL = "model.keras"
 SPEC = "config.json"
 LABELS = "labels.json"
 PREPROCESSING = "preprocessing.json"
 METRICS = "metrics.json"
-REQUIRED = (WEIGHTS, SPEC, LABELS, PREPROCESSING)
+DESCRIPTION = (SPEC, LABELS, PREPROCESSING)
 SIDE_FILES = (SPEC, LABELS, PREPROCESSING, METRICS)  # what an export carries along
 TOKENIZER_DIR, HF_CONFIG_DIR, CODE_DIR = "tokenizer", "hf_config", "code"
 
@@ -76,6 +79,11 @@ class Manifest:
     def outputs(self) -> int:
         return 1 if self.regression else len(self.labels)
 
+    @property
+    def weights(self) -> Path:
+        """The file with what was learned: the weights, or a Keras model whole."""
+        return self.folder / (KERAS_MODEL if self.spec.keras else WEIGHTS)
+
 
 @dataclass
 class LoadedModel(Manifest):
@@ -95,10 +103,13 @@ def _read_json(folder: Path, name: str) -> Any:
 
 def read_manifest(folder: Path) -> Manifest:
     folder = Path(folder)
-    missing = [name for name in REQUIRED if not (folder / name).is_file()]
+    missing = [name for name in DESCRIPTION if not (folder / name).is_file()]
     if missing:
         raise InvalidInput(f"not a model folder: it has no {', '.join(missing)}")
     spec = parse_spec(_read_json(folder, SPEC), f"the model folder's {SPEC}")
+    weights = KERAS_MODEL if spec.keras else WEIGHTS
+    if not (folder / weights).is_file():
+        raise InvalidInput(f"not a model folder: it has no {weights}")
     labels = _read_json(folder, LABELS)
     if not isinstance(labels, list) or not (labels or spec.regression):
         raise InvalidInput(f"the model folder's {LABELS} is not a list of class names")
@@ -136,6 +147,11 @@ def load(folder: Path) -> LoadedModel:
     from safetensors.torch import load_file
 
     manifest = read_manifest(folder)
+    if manifest.spec.keras:
+        raise InvalidInput(
+            f"{manifest.folder.name} is a Keras model: it is served and evaluated with"
+            " Keras (`fermion.serving.keras_runtime`), not loaded into PyTorch"
+        )
     network = build_network(manifest)
     try:
         network.load_state_dict(load_file(str(manifest.folder / WEIGHTS)))
@@ -177,31 +193,13 @@ def save(
     hf_processor: Any = None,
     code: dict[str, Path] | None = None,
 ) -> Path:
-    """Write a whole model folder at `dest`: built beside it and renamed into place, so a
-    reader never sees half of one. `hf_processor` is a Hugging Face tokenizer or feature
-    extractor, saved where the preprocessing says; `code` maps paths under code/ to the
-    user's files."""
+    """Write a whole model folder at `dest` (see `write_folder`). `hf_processor` is a
+    Hugging Face tokenizer or feature extractor, saved where the preprocessing says;
+    `code` maps paths under code/ to the user's files."""
     from fermion.modelfile.architectures import HFClassifier
 
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
-    try:
+    def write(tmp: Path) -> None:
         save_weights(network, tmp / WEIGHTS)
-        spec = spec.model_copy(
-            update={
-                "format": FORMAT_VERSION,
-                "architecture": spec.architecture or type(network).__name__,
-            }
-        )
-        files = {
-            SPEC: spec.model_dump(mode="json"),
-            LABELS: list(labels),
-            PREPROCESSING: preprocessing.model_dump(mode="json"),
-            METRICS: metrics or {},
-        }
-        for name, content in files.items():
-            (tmp / name).write_text(json.dumps(content, indent=2, default=str))
         for relative, source in (code or {}).items():
             (tmp / CODE_DIR / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp / CODE_DIR / relative)
@@ -209,6 +207,35 @@ def save(
             hf_processor.save_pretrained(str(tmp / getattr(preprocessing, "folder", TOKENIZER_DIR)))
         if isinstance(network, HFClassifier):
             network.hf.config.save_pretrained(str(tmp / HF_CONFIG_DIR))
+
+    spec = spec.model_copy(update={"architecture": spec.architecture or type(network).__name__})
+    return write_folder(dest, write, spec, labels, preprocessing, metrics)
+
+
+def write_folder(
+    dest: Path,
+    write: Callable[[Path], None],
+    spec: ModelSpec,
+    labels: list[str],
+    preprocessing: Preprocessing,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """A whole model folder at `dest`: `write(folder)` puts the model's own files in, and
+    the description goes beside them. Built next to `dest` and renamed into place, so a
+    reader never sees half of one."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}-"))
+    try:
+        write(tmp)
+        files = {
+            SPEC: spec.model_copy(update={"format": FORMAT_VERSION}).model_dump(mode="json"),
+            LABELS: list(labels),
+            PREPROCESSING: preprocessing.model_dump(mode="json"),
+            METRICS: metrics or {},
+        }
+        for name, content in files.items():
+            (tmp / name).write_text(json.dumps(content, indent=2, default=str))
         read_manifest(tmp)  # what is written must read back
         _swap_in(tmp, dest)
     finally:

@@ -176,6 +176,7 @@ class ModelSpec(BaseModel):
     format: int = 1  # absent from folders written before the format was numbered
     dataset_type: DatasetType
     model: str  # an architecture name (architectures.py), "bert", or the user's class
+    framework: Literal["pytorch", "keras"] = "pytorch"  # keras: model.keras, not safetensors
     model_file: str | None = None  # `path.py:Class` under the folder's code/
     adapt_small_images: bool = True  # imported torchvision networks keep their own stem
     architecture: str = ""  # the network's class name, for people
@@ -192,6 +193,10 @@ class ModelSpec(BaseModel):
     @property
     def detection(self) -> bool:
         return self.dataset_type is DatasetType.OBJECT_DETECTION
+
+    @property
+    def keras(self) -> bool:
+        return self.framework == "keras"
 
 
 def parse_preprocessing(value: Any, where: str) -> Preprocessing:

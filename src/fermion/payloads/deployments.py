@@ -16,7 +16,7 @@ REPLICA_CPU = 1.0
 REPLICA_MEMORY = "2Gi"
 # torch: any model, in PyTorch. onnx: image and tabular models in ONNX Runtime, with no
 # torch in the replica (it starts in about a second and idles in a tenth of the memory).
-Runtime = Literal["torch", "onnx"]
+Runtime = Literal["torch", "onnx", "keras"]
 TARGET_CONCURRENCY = 8.0  # requests in flight per replica that autoscaling aims at
 SCALE_DOWN_DELAY_S = 60.0  # how long fewer replicas must have done before some stop
 
@@ -61,7 +61,9 @@ class DeploymentCreate(BaseModel):
     memory: str = REPLICA_MEMORY
     public: bool = False
     runtime: Runtime = Field(
-        "torch", description="torch, or onnx (ONNX Runtime: image and tabular models)"
+        "torch",
+        description="torch, or onnx (ONNX Runtime: image, audio and tabular models);"
+        " a Keras model is always served with keras",
     )
     autoscaling: Autoscaling | None = Field(
         None, description="replicas set by load within bounds; `replicas` is where it starts"

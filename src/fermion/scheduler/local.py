@@ -25,6 +25,7 @@ from fermion.scheduler.executor import (
     Lost,
     Progress,
 )
+from fermion.scheduler.tf_config import free_addresses
 
 PYTHON_NAMES = {"python", "python3", f"python3.{sys.version_info.minor}"}
 
@@ -44,7 +45,8 @@ def detect_gpus() -> int:
 
 def process_command(command: list[str], nproc: int, attempt_dir: Path) -> list[str]:
     """The command as it is run: `python` is this environment's Python (where Fermion
-    is installed); with nproc > 1, under torchrun with a rank prefix on every line."""
+    is installed); with nproc > 1, under torchrun with a rank prefix on every line, each
+    rank with TF_CONFIG for TensorFlow's multi-worker strategy too (tf_config.py)."""
     if command and Path(command[0]).name in PYTHON_NAMES:
         command = [sys.executable, *command[1:]]
     if nproc <= 1:
@@ -59,6 +61,11 @@ def process_command(command: list[str], nproc: int, attempt_dir: Path) -> list[s
         "--log-line-prefix-template=[rank${rank}]: ",
         f"--log-dir={attempt_dir / 'torchrun'}",
         "--no-python",
+        sys.executable,
+        "-m",
+        "fermion.scheduler.tf_config",
+        f"--workers={','.join(free_addresses(nproc))}",
+        "--",
         *command,  # runs the exact command per rank: scripts, -m and -c alike
     ]
 

@@ -1,6 +1,8 @@
 """What a replica runs its model with.
 
 - `torch`: the model folder's network in PyTorch; every kind of model.
+- `keras`: a Keras model folder's `model.keras`, in Keras (keras_runtime.py); chosen
+  for every Keras model.
 - `onnx`: the network as an ONNX graph in ONNX Runtime, with NumPy preprocessing: no
   torch in the replica's process, which then starts in about a second and idles in a
   fraction of the memory. Image and tabular models. The graph is exported once per
@@ -30,7 +32,7 @@ from fermion.modelfile.folder import CODE_DIR, PREPROCESSING, SPEC, WEIGHTS
 from fermion.payloads import Runtime
 from fermion.settings import load_settings
 
-RUNTIMES = get_args(Runtime)  # ("torch", "onnx")
+RUNTIMES = get_args(Runtime)  # ("torch", "onnx", "keras")
 
 
 class ModelRuntime(ABC):
@@ -116,10 +118,16 @@ class OnnxRuntime(ModelRuntime):
 
 
 def load_runtime(folder: Path, runtime: str) -> ModelRuntime:
+    if runtime not in RUNTIMES:
+        raise InvalidInput(f"unknown runtime {runtime!r}; choose {', '.join(RUNTIMES)}")
+    manifest = modelfile.read_manifest(folder)
+    runtime = runtime_for(manifest.spec.keras, runtime, folder.name)
+    if runtime == "keras":
+        from fermion.serving.keras_runtime import KerasRuntime
+
+        return KerasRuntime(manifest)
     if runtime == "torch":
         return TorchRuntime(modelfile.load(folder))
-    if runtime != "onnx":
-        raise InvalidInput(f"unknown runtime {runtime!r}; choose {' or '.join(RUNTIMES)}")
     if importlib.util.find_spec("onnxruntime") is None:
         raise InvalidInput(
             "the onnx runtime needs ONNX Runtime where the replica runs:"
@@ -127,9 +135,20 @@ def load_runtime(folder: Path, runtime: str) -> ModelRuntime:
         )
     from fermion.modelfile.arrays import ArrayPreprocessor
 
-    manifest = modelfile.read_manifest(folder)
     pre = ArrayPreprocessor(manifest)  # refuses a kind the light runtime does not serve
     return OnnxRuntime(manifest, pre, onnx_graph(manifest))
+
+
+def runtime_for(keras: bool, asked: str, model: str) -> str:
+    """The runtime a model is served with: a Keras model's own, else the one asked for
+    (torch unless onnx)."""
+    if keras and asked == "onnx":
+        raise InvalidInput(
+            f"{model} is a Keras model: it is served with Keras (leave --runtime out)"
+        )
+    if not keras and asked == "keras":
+        raise InvalidInput(f"--runtime keras serves Keras models; {model} is a PyTorch model")
+    return "keras" if keras else asked
 
 
 def onnx_graph(model: modelfile.Manifest) -> Path:

@@ -24,8 +24,9 @@ from fermion.scheduler.scheduler import Scheduler, now
 from fermion.server.services import models
 from fermion.server.services.auth import issue_token
 from fermion.server.services.deployment_controller import cannot_load, failed_load
+from fermion.serving.runtimes import runtime_for
 from fermion.store.context import ServerContext
-from fermion.store.tables import DeploymentRow, JobRow, ReplicaRow, User
+from fermion.store.tables import DeploymentRow, JobRow, ModelVersionRow, ReplicaRow, User
 from fermion.store.tenancy import ALL_WORKSPACES, WorkspaceRow, entered
 
 
@@ -191,12 +192,16 @@ def create(
         max_batch_size=request.max_batch_size,
         max_batch_delay_ms=request.max_batch_delay_ms,
         public=request.public,
-        runtime=request.runtime,
+        runtime=runtime_for(_is_keras(model_version), request.runtime, request.model),
     )
     session.add(row)
     session.commit()
     scheduler.wake()
     return to_public(context, row)
+
+
+def _is_keras(version: ModelVersionRow) -> bool:
+    return (version.config or {}).get("framework") == "keras"
 
 
 def _starting_replicas(replicas: int, bounds: Autoscaling | None) -> int:
@@ -279,6 +284,8 @@ def update(
                 f"{exc.message}. With one replica, the update needs room for a second one"
                 " while it rolls, or there would be no replica to serve meanwhile"
             ) from None
+    keras = _is_keras(target)
+    row.runtime = runtime_for(keras, "torch" if row.runtime == "keras" else row.runtime, model)
     row.model_version = target
     row.updated_at = now()
     session.commit()
