@@ -8,7 +8,7 @@ Fermion gives each worker TF_CONFIG, so MultiWorkerMirroredStrategy finds the ot
 `fit` does not run under that strategy. Its metrics appear live in the dashboard and
 TensorBoard, and the registered model deploys like any other:
 
-    fermion deployment create digits-keras --model digits-keras
+    fermion deploy digits-keras --name digits-keras
 """
 
 import argparse

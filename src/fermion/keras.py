@@ -134,7 +134,7 @@ def save_model(
             f"a Keras model is saved for {', '.join(k.value for k in KINDS)} data;"
             f" {dataset.info.ref} is {dataset.type.value}"
         )
-    dest = runtime.artifacts_dir() / path
+    dest = (runtime.artifacts_dir() / path).absolute()
     if not runtime.is_rank_zero():  # the save may need every worker; the copy is dropped
         with tempfile.TemporaryDirectory() as scratch:
             model.save(str(Path(scratch) / KERAS_MODEL))

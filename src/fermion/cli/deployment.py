@@ -83,7 +83,10 @@ def deploy(
     public: Annotated[bool, typer.Option("--public", help="Callable without a token.")] = False,
     runtime: Annotated[
         str,
-        typer.Option(help="torch, or onnx: ONNX Runtime, light replicas (image, audio, tabular)."),
+        typer.Option(
+            help="torch, or onnx: ONNX Runtime, light replicas (image, audio, tabular)."
+            " A Keras model is served with keras."
+        ),
     ] = "torch",
     min_replicas: MinReplicas = 1,
     max_replicas: MaxReplicas = None,
