@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fermion.cli.main import app
+from fermion.errors import InvalidInput
 from fermion.modelfile import read_manifest
 from tests import sources
 
@@ -80,6 +81,13 @@ def test_a_two_worker_keras_job_reports_live_and_its_model_serves(
     assert len(version.metrics["test"]["confusion_matrix"]) == 10
 
     with jobs_server.client() as client:
+        for refused in (
+            lambda: client.evaluate_model("keras-digits:v1", "keras-digits"),
+            lambda: client.export_model("keras-digits:v1"),
+            lambda: client.deploy("keras-digits", name="keras-onnx", runtime="onnx"),
+        ):
+            with pytest.raises(InvalidInput, match="Keras model"):
+                refused()
         deployment = client.deploy("keras-digits", name="keras-digits", cpu=1, memory="2Gi")
         assert deployment.runtime == "keras"
         try:
@@ -116,6 +124,7 @@ import fermion as fm
 from fermion.errors import InvalidInput
 from fermion.serving.runtimes import load_runtime
 
+keras.utils.set_random_seed(0)
 rows = fm.Dataset.from_local(sys.argv[1])
 data = rows.to_tf(batch_size=16, shuffle=True)
 x, y = next(iter(rows.to_tf()))
@@ -124,8 +133,8 @@ model = keras.Sequential([keras.Input((4,)), keras.layers.Normalization(),
                           keras.layers.Dense(16, activation="relu"),
                           keras.layers.Dense(rows.num_classes, activation="softmax")])
 model.layers[0].adapt(np.stack([r.numpy() for r, _ in [rows[i] for i in range(len(rows))]]))
-model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(data, epochs=30, verbose=0, callbacks=[fm.keras.MetricsCallback()])
+model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(data, epochs=40, verbose=0, callbacks=[fm.keras.MetricsCallback()])
 folder = fm.keras.save_model(model, rows)
 
 served = load_runtime(folder, "torch")

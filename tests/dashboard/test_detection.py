@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from tests import sources
 from tests.dashboard.conftest import Visit
 
-# Training the detector with every default takes about 4 minutes of the first test.
+# Training the detector with every default takes about 3 minutes of the first test.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 MODEL = "shapes-small-detector:v1"
@@ -26,10 +26,10 @@ MODEL = "shapes-small-detector:v1"
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory) -> Path:
-    """600 images in COCO layout, plus what a labelling tool's export can get wrong: a
+    """400 images in COCO layout, plus what a labelling tool's export can get wrong: a
     box past the image's edge, a category that does not exist, an annotation of an
     image that is not listed, and an image file that is not an image."""
-    root = sources.shapes(tmp_path_factory.mktemp("detection") / "coco", count=600)
+    root = sources.shapes(tmp_path_factory.mktemp("detection") / "coco", count=400)
     document = json.loads((root / "annotations.json").read_text())
     document["annotations"] += [
         {"id": 9001, "image_id": 1, "category_id": 1, "bbox": [100, 100, 90, 20]},
@@ -60,7 +60,7 @@ def trained(dashboard_cli, shapes) -> dict:
         "dataset", "create", "--name", "shapes", "--type", "object-detection",
         "--source", shapes, "--skip-invalid",
     )  # fmt: skip
-    assert "597 records" in created.output
+    assert "397 records" in created.output
     shown = dashboard_cli("dataset", "show", "shapes")
     assert "boxes (COCO)" in shown.output and "circle" in shown.output
 

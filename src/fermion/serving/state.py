@@ -76,6 +76,10 @@ class Replica:
     def explainer(self) -> Explainer:
         """Built on the first explanation asked for (most replicas are never asked)."""
         if self._explainer is None:
+            if self.model.spec.keras:
+                raise InvalidInput(
+                    f"{self.options.model} is a Keras model: explanations are for PyTorch models"
+                )
             if not isinstance(self.model, LoadedModel):
                 raise InvalidInput(
                     f"{self.options.model} is served with the {self.runtime.platform} runtime,"

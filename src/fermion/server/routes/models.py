@@ -137,6 +137,7 @@ def evaluate_model(
 ) -> JobPublic:
     """Queue a job that evaluates the model on a dataset split."""
     row = models.get_version(session, name, _version(version))
+    models.require_pytorch(row, "evaluation on another dataset")
     return training.submit_evaluation(context, scheduler, session, user, row, body)
 
 
@@ -161,6 +162,7 @@ async def explain_model(
         return row, format_ref(row.model.name, row.version), explanations.serving(row)
 
     row, ref, deployed = await run_in_threadpool(find)
+    models.require_pytorch(row, "explanation")
     found = await explanations.from_replica(gateway, deployed, ref, body)
     if found is not None:
         return found
@@ -186,6 +188,7 @@ def export_model(
     """Queue a job that exports the model (ONNX or TorchScript, checked against PyTorch);
     the export is the job's artifacts under export/."""
     row = models.get_version(session, name, _version(version))
+    models.require_pytorch(row, "export (ONNX, TorchScript)")
     return conversions.submit_export(context, scheduler, session, user, row, body)
 
 

@@ -150,7 +150,7 @@ def submit(
         )
     _check_quota(session, wanted)
     job = JobRow(
-        name=request.name or Path(request.command[-1]).name[:64] or "job",
+        name=request.name or default_name(request.command),
         kind=kind,
         owner_id=user.id,
         status=JobStatus.QUEUED.value,
@@ -295,3 +295,17 @@ def metrics(session: Session, job: JobRow, name: str | None) -> JobMetrics:
             MetricValue(step=row.step, value=row.value, attempt=row.attempt, time=row.logged_at)
         )
     return JobMetrics(job_id=job.id, series=series)
+
+
+def default_name(command: list[str]) -> str:
+    """A job's name when none is given: its script (`train` for `python train.py
+    --epochs 3`, `run.sh` for `bash run.sh`), its module (`pkg.train` for `python -m
+    pkg.train`), else its program."""
+    for i, arg in enumerate(command):
+        if arg == "-m" and i + 1 < len(command):
+            return command[i + 1][:64]
+        if arg == "-c":  # code, not a file
+            break
+        if i > 0 and not arg.startswith("-") and Path(arg).suffix:
+            return (Path(arg).stem if arg.endswith(".py") else Path(arg).name)[:64]
+    return (Path(command[0]).name if command else "")[:64] or "job"

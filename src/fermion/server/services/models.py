@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fermion.errors import Conflict, Forbidden, NotFound
+from fermion.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fermion.modelfile import read_manifest
 from fermion.payloads import (
     EvaluationRecord,
@@ -84,6 +84,15 @@ def get_model(session: Session, name: str) -> ModelRow:
 
 def get_version(session: Session, name: str, version: int | None) -> ModelVersionRow:
     return pick_version(get_model(session, name).versions, version, "model", name)
+
+
+def require_pytorch(row: ModelVersionRow, work: str) -> None:
+    """Refuse work that only PyTorch model folders support, for a Keras model."""
+    if (row.config or {}).get("framework") == "keras":
+        raise InvalidInput(
+            f"{format_ref(row.model.name, row.version)} is a Keras model: {work} runs on"
+            " PyTorch models (its test metrics were measured when fm.keras saved it)"
+        )
 
 
 def register_from_job(

@@ -88,7 +88,8 @@ function versionView(v) {
       { key: "created_at", label: "when", render: (e) => when(e.created_at) },
     ], v.evaluations)));
   }
-  if (!EXPLAINED.includes(v.type)) return h("div", {}, parts); // sound, recommenders: no attributions
+  // Sound, recommenders and Keras models: no attributions.
+  if (!EXPLAINED.includes(v.type) || v.config.framework === "keras") return h("div", {}, parts);
   const measured = v.evaluations.filter((e) => e.importance).at(-1);
   parts.push(panel(`Importance${measured ? ` (${measured.dataset}, ${measured.split})` : ""}`, measured
     ? importanceView(measured.importance)
@@ -102,10 +103,12 @@ function deployForm(v) {
   const name = h("input", { name: "name", id: "deploy-name", value: v.name, required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,62}" });
   const replicas = h("input", { name: "replicas", id: "deploy-replicas", type: "number", min: 1, max: 64, value: 1 });
   const cpu = h("input", { name: "cpu", id: "deploy-cpu", type: "number", min: 0.1, step: 0.1, value: 1 });
-  // ONNX Runtime serves image and tabular models: light replicas, without torch.
-  const light = !v.type.startsWith("text");
+  // ONNX Runtime serves image and tabular models: light replicas, without torch. A Keras
+  // model is served by Keras.
+  const keras = v.config.framework === "keras";
+  const light = !keras && !v.type.startsWith("text");
   const runtime = h("select", { name: "runtime", id: "deploy-runtime" },
-    h("option", { value: "torch" }, "PyTorch"),
+    keras ? h("option", { value: "keras" }, "Keras") : h("option", { value: "torch" }, "PyTorch"),
     ...(light ? [h("option", { value: "onnx" }, "ONNX Runtime (light)")] : []));
   const status = h("p", { role: "status" });
   return h("form", { class: "inline", id: "deploy-form", onsubmit: async (event) => {
