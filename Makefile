@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser speech movielens tensorflow demo test lint bench clean
+.PHONY: install browser speech iproute movielens tensorflow demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,6 +35,15 @@ speech:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng >/dev/null; \
 	fi
 
+# The Ray tests bring up loopback in a network namespace of their own with `ip`.
+iproute:
+	@if ! command -v ip >/dev/null; then \
+		echo "installing iproute2 for the Ray tests' network namespace"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iproute2 >/dev/null; \
+	fi
+
 # MovieLens-100k ships inside RecBole's wheel. The wheel is fetched from the package
 # index, without RecBole's dependencies (its pins clash with ours), and only read.
 MOVIELENS := build/packages/recbole-1.2.1-py3-none-any.whl
@@ -55,7 +64,7 @@ lint: install
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
 
-test: lint browser speech movielens tensorflow
+test: lint browser speech iproute movielens tensorflow
 	$(PY) -m pytest -q --durations=15
 
 bench: install

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     capacity: str | None = Field(
         None, description="What jobs may use, e.g. cpu=8,gpu=2,memory=32Gi; default: the machine."
     )
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Where jobs run: this machine (local), or a Ray cluster (ray)."
+    )
+    ray_address: str | None = Field(
+        None, description="The Ray cluster's address (HOST:PORT of its head), for executor ray."
+    )
     source_roots: str | None = Field(
         None,
         description=(

@@ -30,6 +30,12 @@ def start(
         str | None,
         typer.Option(help="What jobs may use, e.g. cpu=8,gpu=2,memory=32Gi (default: all)."),
     ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="Where jobs run: local (this machine) or ray.")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="The Ray cluster's head, HOST:PORT (--executor ray).")
+    ] = None,
     tls_cert: Annotated[
         Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")
     ] = None,
@@ -39,9 +45,19 @@ def start(
     """Start the server (in the background unless --foreground)."""
     if capacity:
         parse_capacity(capacity)  # refuse a typo here, not in the server's log
+    if executor not in (None, "local", "ray"):
+        raise InvalidInput(f"--executor is local or ray, not {executor!r}")
     settings = load_settings(
-        host=host, port=port, capacity=capacity, tls_cert=tls_cert, tls_key=tls_key
+        host=host,
+        port=port,
+        capacity=capacity,
+        executor=executor,
+        ray_address=ray_address,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
+    if settings.executor == "ray" and not settings.ray_address:
+        raise InvalidInput("--executor ray needs the cluster's address: --ray-address HOST:PORT")
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise InvalidInput("HTTPS needs both --tls-cert and --tls-key")
     for given in (settings.tls_cert, settings.tls_key):
@@ -53,6 +69,8 @@ def start(
             "--host": host,
             "--port": port,
             "--capacity": capacity,
+            "--executor": executor,
+            "--ray-address": ray_address,
             "--tls-cert": tls_cert,
             "--tls-key": tls_key,
         }

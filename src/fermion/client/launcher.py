@@ -80,7 +80,7 @@ def start(settings: Settings) -> ServerStatus:
         *(["--capacity", settings.capacity] if settings.capacity else []),
     ]
     env = {**os.environ, "FERMION_HOME": str(settings.home)}
-    for key in ("database_url", "artifact_url", "tls_cert", "tls_key"):
+    for key in ("database_url", "artifact_url", "tls_cert", "tls_key", "executor", "ray_address"):
         value = getattr(settings, key)
         if value:
             env[f"FERMION_{key.upper()}"] = str(value)

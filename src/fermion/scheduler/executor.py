@@ -35,6 +35,7 @@ class LaunchSpec:
     gpu_ids: list[int] = field(default_factory=list)
     isolation: Isolation | None = None
     masked: list[str] = field(default_factory=list)  # env names whose values the log hides
+    resources: Resources = field(default_factory=Resources)  # what was admitted
 
 
 @dataclass

@@ -78,6 +78,23 @@ def isolated(command: list[str], isolation: Isolation | None) -> list[str]:
     return [sys.executable, "-m", "fermion.scheduler.sandbox", *folders, "--", *command]
 
 
+def supervised(spec: LaunchSpec, grace_s: float) -> list[str]:
+    """The attempt's supervisor (supervise.py) running its command; its folders made."""
+    spec.attempt_dir.mkdir(parents=True, exist_ok=True)
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    return [
+        sys.executable,
+        "-m",
+        "fermion.scheduler.supervise",
+        f"--state-dir={spec.attempt_dir}",
+        f"--log={spec.log_path}",
+        f"--grace={grace_s}",
+        *([f"--mask-env={','.join(spec.masked)}"] if spec.masked else []),
+        "--",
+        *isolated(process_command(spec.command, spec.nproc, spec.attempt_dir), spec.isolation),
+    ]
+
+
 class LocalExecutor(Executor):
     name = "local"
 
@@ -94,19 +111,7 @@ class LocalExecutor(Executor):
         return self._capacity
 
     def launch(self, spec: LaunchSpec) -> Handle:
-        spec.attempt_dir.mkdir(parents=True, exist_ok=True)
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "fermion.scheduler.supervise",
-            f"--state-dir={spec.attempt_dir}",
-            f"--log={spec.log_path}",
-            f"--grace={self.grace_s}",
-            *([f"--mask-env={','.join(spec.masked)}"] if spec.masked else []),
-            "--",
-            *isolated(process_command(spec.command, spec.nproc, spec.attempt_dir), spec.isolation),
-        ]
+        command = supervised(spec, self.grace_s)
         with open(spec.log_path, "ab") as log:
             process = subprocess.Popen(
                 command,

@@ -302,6 +302,7 @@ class Scheduler:
                 else None
             ),
             masked=list(job.secrets or []),
+            resources=job_resources(job),
         )
         try:
             job.handle = self.executor.launch(spec)

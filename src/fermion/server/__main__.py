@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on")
     parser.add_argument("--capacity", help="what jobs may use, e.g. cpu=8,gpu=2,memory=32Gi")
+    parser.add_argument("--executor", choices=["local", "ray"], help="where jobs run")
+    parser.add_argument("--ray-address", help="the Ray cluster's head, HOST:PORT")
     parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
@@ -24,6 +26,8 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         capacity=args.capacity,
+        executor=args.executor,
+        ray_address=args.ray_address,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )

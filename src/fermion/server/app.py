@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -13,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from fermion import __version__
 from fermion.error_responses import install_error_handlers
+from fermion.errors import InvalidInput
 from fermion.resources import Resources, parse_capacity
 from fermion.scheduler import confinement
+from fermion.scheduler.executor import Executor
 from fermion.scheduler.local import LocalExecutor
 from fermion.scheduler.scheduler import Scheduler
 from fermion.server import docs
@@ -135,7 +138,19 @@ def add_controllers(context: ServerContext, scheduler: Scheduler, meter: LoadMet
     scheduler.reconcilers.append(encryption.Resealer(context).reconcile)
 
 
-def make_executor(settings: Settings) -> LocalExecutor:
+def make_executor(settings: Settings) -> Executor:
+    if settings.executor == "ray":
+        if not settings.ray_address:
+            raise InvalidInput(
+                "--executor ray needs the cluster's address: --ray-address HOST:PORT"
+            )
+        if importlib.util.find_spec("ray") is None:
+            raise InvalidInput(
+                '--executor ray needs Ray where the server runs: pip install "fermion[ray]"'
+            )
+        from fermion.scheduler.ray_executor import RayExecutor
+
+        return RayExecutor(settings.ray_address, settings.home, grace_s=settings.job_grace_s)
     capacity = parse_capacity(settings.capacity) if settings.capacity else None
     return LocalExecutor(capacity=capacity, grace_s=settings.job_grace_s)
 
