@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import socket
+import sys
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,10 @@ from fermion.cli.main import app
 from fermion.client import Client, launcher
 from fermion.settings import Settings
 from tests import sources
+
+# TensorBoard's readers in this process use its own stand-in for TensorFlow, as where
+# TensorFlow is not installed: TensorFlow loaded here would stay for every later test.
+sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
 
 
 def free_port() -> int:

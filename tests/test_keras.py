@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from typer.testing import CliRunner
 
 from fermion.cli.main import app
@@ -74,6 +75,14 @@ def test_a_two_worker_keras_job_reports_live_and_its_model_serves(
     assert len(series["val/accuracy"]) == 8 and series["val/accuracy"][-1].value > 0.9
     losses = [p.value for p in series["train/loss"]]
     assert losses[-1] < losses[0] and max(losses) < 3  # per step, not summed over workers
+    events = EventAccumulator(
+        str(jobs_server.artifacts / "jobs" / str(job.id) / "tensorboard"),
+        size_guidance={"scalars": 0},
+    )
+    events.Reload()  # the same numbers in TensorBoard's event files
+    assert [e.value for e in events.Scalars("val/accuracy")] == pytest.approx(
+        [p.value for p in series["val/accuracy"]]
+    )
 
     assert version.job_id == job.id and version.dataset == "keras-digits:v1"
     assert version.config["framework"] == "keras" and version.config["keras_package"] == "tf_keras"
