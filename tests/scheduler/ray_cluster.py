@@ -60,6 +60,43 @@ def node_of(client, job_id: int, timeout: float = 60) -> str:
     raise AssertionError(f"job {job_id} never said where it runs: {client.job_logs(job_id)}")
 
 
+def deployment_on_two_nodes(server: RunningServer, client) -> dict:
+    """Two replicas of one CPU each: one a node, both answering through the gateway."""
+    import ray
+
+    from fermion.scheduler.ray_executor import NAMESPACE, RayExecutor
+    from tests.serving.folders import IRIS_COLUMNS, tabular_model
+
+    client.import_model("ray-iris", tabular_model(server.home.parent / "iris-model"))
+    client.deploy("ray-iris", name="ray-iris", replicas=2, cpu=1, memory="1Gi")
+    ready = client.wait_deployment("ray-iris", timeout=240)
+    record = dict.fromkeys(IRIS_COLUMNS, 1.0)
+    answers = client.predict("ray-iris", record=[record] * 6)
+    ray.init(address=f"127.0.0.1:{RAY_PORT}", log_to_driver=False, logging_level="ERROR")
+    try:
+        prefix = RayExecutor.prefix_for(server.home)
+        nodes = [
+            ray.get(
+                ray.get_actor(
+                    f"{prefix}-job-{r.job_id}-{r.attempt}", namespace=NAMESPACE
+                ).node.remote(),
+                timeout=30,
+            )
+            for r in ready.replica_details
+        ]
+    finally:
+        ray.shutdown()
+    replica_jobs = [r.job_id for r in ready.replica_details]
+    client.delete_deployment("ray-iris")
+    for job_id in replica_jobs:
+        client.wait_job(job_id, timeout=60)
+    return {
+        "deployment": ready.status,
+        "replica_nodes": nodes,
+        "answers": [a["label"] for a in answers],
+    }
+
+
 def scenario(server: RunningServer, worker: subprocess.Popen, worker_node: str) -> dict:
     found: dict = {}
     with server.client() as client:
@@ -79,6 +116,8 @@ def scenario(server: RunningServer, worker: subprocess.Popen, worker_node: str) 
         node_of(client, started.id)
         client.cancel_job(started.id)
         found["cancelled"] = client.wait_job(started.id, timeout=60).status.value
+
+        found |= deployment_on_two_nodes(server, client)
 
         # Two long jobs, one a node; the worker node's raylet is then killed.
         holder = client.submit_job(

@@ -55,6 +55,14 @@ def test_cancel_stops_a_job_on_its_node(cluster_run):
     assert cluster_run["cancelled"] == "cancelled"
 
 
+def test_two_replicas_on_two_nodes_answer_through_the_gateway(cluster_run):
+    assert cluster_run["deployment"] == "ready"
+    first, second = cluster_run["replica_nodes"]
+    assert first != second
+    labels = cluster_run["answers"]
+    assert len(labels) == 6 and set(labels) <= {"setosa", "versicolor", "virginica"}
+
+
 def test_a_job_on_a_lost_node_is_retried_on_the_node_that_remains(cluster_run):
     assert cluster_run["capacity_after_loss"]["cpu"] == 1
     lost = cluster_run["lost_job"]

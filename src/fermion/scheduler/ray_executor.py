@@ -129,9 +129,13 @@ class RayExecutor(Executor):
     def __init__(self, address: str, home: Path, grace_s: float = 5.0) -> None:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
         self.grace_s = grace_s
-        # Several servers may share a cluster: each names its actors after its home.
-        self.prefix = "fermion-" + hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:10]
+        self.prefix = self.prefix_for(home)
         self._capacity: tuple[float, Resources] | None = None
+
+    @staticmethod
+    def prefix_for(home: Path) -> str:
+        """Several servers may share a cluster: each names its actors after its home."""
+        return "fermion-" + hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:10]
 
     # -- the cluster ------------------------------------------------------------------
     def nodes(self) -> list[Resources]:
