@@ -19,7 +19,8 @@ import psutil
 from tests.conftest import RunningServer, start_server, stop_server
 
 RAY_PORT = 6390
-NODE = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--memory=3000000000", "--block"]
+NODE = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--memory=3000000000",
+        "--object-store-memory=100000000", "--block"]  # fmt: skip
 SAY_NODE = (
     "import os, time; print('node', os.environ['FERMION_NODE_ID'], flush=True); time.sleep({})"
 )
