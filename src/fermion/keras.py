@@ -232,9 +232,12 @@ def _test_metrics(model: Any, dataset: Dataset) -> dict[str, Any]:
         image_mode=image.mode if image else "RGB",
         normalize=image.mean is not None if image else True,
     )
-    found = [model(x, training=False) for x, _ in test.to_tf(batch_size=EVALUATION_BATCH)]
-    out = torch.from_numpy(np.concatenate([np.asarray(f) for f in found]).astype(np.float32))
-    targets = torch.tensor([y for _, y in test])
+    outputs, labels = [], []
+    for x, y in test.to_tf(batch_size=EVALUATION_BATCH):  # one pass over the split
+        outputs.append(np.asarray(model(x, training=False), dtype=np.float32))
+        labels.append(np.asarray(y))
+    out = torch.from_numpy(np.concatenate(outputs))
+    targets = torch.from_numpy(np.concatenate(labels))
     if dataset.type is DatasetType.TABULAR_REGRESSION:
         return {"test": {**regression_metrics(out.reshape(-1), targets), "records": len(test)}}
     result = classification_metrics(out, targets, dataset.classes, with_details=True)

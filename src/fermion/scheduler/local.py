@@ -167,27 +167,36 @@ class LocalExecutor(Executor):
             return [process]
 
     def terminate(self, handle: Handle, grace_s: float) -> None:
-        tree = self._tree(handle)
-        if not tree:
-            return
-        with contextlib.suppress(psutil.Error):
-            tree[0].send_signal(signal.SIGTERM)  # the supervisor stops the rest
-
-        def kill_leftovers() -> None:
-            for process in tree:  # taken now: orphans lose their parent link later
-                with contextlib.suppress(psutil.Error):
-                    process.kill()
-
-        timer = threading.Timer(grace_s + 2.0, kill_leftovers)
-        timer.daemon = True
-        timer.start()
+        stop_tree(self._tree(handle), grace_s)
 
     def memory_used(self, handle: Handle) -> int:
-        """Proportional set size (PSS) summed over the attempt's processes: shared pages
-        (torch's libraries in every rank and loader worker) count once, not per process."""
-        total = 0
-        for process in self._tree(handle):
+        return memory_of(self._tree(handle))
+
+
+def stop_tree(tree: list[psutil.Process], grace_s: float) -> None:
+    """SIGTERM to the supervisor (tree[0]), which stops the rest; SIGKILL to whatever of
+    the tree is left after the grace."""
+    if not tree:
+        return
+    with contextlib.suppress(psutil.Error):
+        tree[0].send_signal(signal.SIGTERM)
+
+    def kill_leftovers() -> None:
+        for process in tree:  # taken now: orphans lose their parent link later
             with contextlib.suppress(psutil.Error):
-                info = process.memory_full_info()
-                total += getattr(info, "pss", info.rss)
-        return total
+                process.kill()
+
+    timer = threading.Timer(grace_s + 2.0, kill_leftovers)
+    timer.daemon = True
+    timer.start()
+
+
+def memory_of(tree: list[psutil.Process]) -> int:
+    """Proportional set size (PSS) summed over an attempt's processes: shared pages
+    (torch's libraries in every rank and loader worker) count once, not per process."""
+    total = 0
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            info = process.memory_full_info()
+            total += getattr(info, "pss", info.rss)
+    return total

@@ -20,7 +20,6 @@ import hashlib
 import json
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,12 +37,12 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from fermion.resources import Resources
 from fermion.scheduler.executor import Executor, ExitStatus, Handle, LaunchSpec, Lost, Progress
-from fermion.scheduler.local import supervised
+from fermion.scheduler.local import memory_of, stop_tree, supervised
 
 NAMESPACE = "fermion"
 PLACEMENT_WAIT_S = 120.0  # a job no node can hold fails after this, saying so
 CAPACITY_TTL_S = 2.0
-CALL_TIMEOUT_S = 10.0
+CALL_TIMEOUT_S = 2.0  # an actor's answer; slower counts as "pending"
 PR_SET_PDEATHSIG = 1
 
 
@@ -81,25 +80,10 @@ class AttemptRunner:
         return ray.get_runtime_context().get_node_id()
 
     def terminate(self, grace_s: float) -> None:
-        """SIGTERM to the supervisor (which stops the job), SIGKILL to what is left."""
-        tree = _tree(self.process.pid)
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGTERM)
-
-        def kill_leftovers() -> None:
-            for process in tree:
-                with contextlib.suppress(psutil.Error):
-                    process.kill()
-
-        threading.Timer(grace_s + 2.0, kill_leftovers).start()
+        stop_tree(_tree(self.process.pid), grace_s)
 
     def memory(self) -> int:
-        total = 0
-        for process in _tree(self.process.pid):
-            with contextlib.suppress(psutil.Error):
-                info = process.memory_full_info()
-                total += getattr(info, "pss", info.rss)
-        return total
+        return memory_of(_tree(self.process.pid))
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -214,7 +198,7 @@ class RayExecutor(Executor):
     def _call(self, actor: Any, method: str, *args: Any) -> Any:
         """An actor's answer; "pending" while it is not placed yet; "dead" if it died."""
         try:
-            return ray.get(getattr(actor, method).remote(*args), timeout=CALL_TIMEOUT_S / 5)
+            return ray.get(getattr(actor, method).remote(*args), timeout=CALL_TIMEOUT_S)
         except GetTimeoutError:
             return "pending"
         except RayActorError:

@@ -5,6 +5,7 @@ as `Dataset.to_tf()` gave them in training. No PyTorch is imported."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from typing import Any
@@ -65,8 +66,6 @@ def _limit_threads() -> None:
         return
     import tensorflow as tf
 
-    try:
+    with contextlib.suppress(RuntimeError):  # TensorFlow was started already in this process
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass  # TensorFlow was started already in this process
