@@ -87,6 +87,10 @@ class Resources:
     def __sub__(self, other: Resources) -> Resources:
         return Resources(self.cpu - other.cpu, self.gpu - other.gpu, self.memory - other.memory)
 
+    def times(self, count: int) -> Resources:
+        """As much again `count` times over: a job's per-node share on all its nodes."""
+        return Resources(self.cpu * count, self.gpu * count, self.memory * count)
+
     def fits_in(self, available: Resources) -> bool:
         return (
             self.cpu <= available.cpu + 1e-9

@@ -1,7 +1,8 @@
 """Run inside a network namespace of its own (test_ray_executor.py makes it; only
 loopback is up): a Ray cluster of two nodes, each a `ray start --block` process of its
-own with one CPU, and a Fermion server whose jobs run on it. Prints what happened as
-one JSON line. Every process it started is ended by its pid, never by `ray stop`."""
+own with one CPU, and a Fermion server whose jobs run on it. Nodes are killed (SIGKILL
+to a raylet) and others join as it goes. Prints what happened as one JSON line. Every
+process it started is ended by its pid, never by `ray stop`."""
 
 from __future__ import annotations
 
@@ -19,36 +20,86 @@ import psutil
 from tests.conftest import RunningServer, start_server, stop_server
 
 RAY_PORT = 6390
-NODE = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--memory=3000000000",
+NODE = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--memory=4000000000",
         "--object-store-memory=100000000", "--block"]  # fmt: skip
+ALL_REDUCE = (
+    "import os, torch, torch.distributed as dist; dist.init_process_group('gloo');"
+    " t = torch.tensor([dist.get_rank() + 1.0]); dist.all_reduce(t);"
+    " print('rank', os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK'],"
+    " os.environ['FERMION_NODE_ID'], int(t.item()), flush=True)"
+)
 SAY_NODE = (
     "import os, time; print('node', os.environ['FERMION_NODE_ID'], flush=True); time.sleep({})"
 )
 
 
-def start_node(work: Path, name: str, *args: str) -> subprocess.Popen:
-    ray = str(Path(sys.executable).parent / "ray")
-    log = open(work / f"{name}.log", "ab")  # noqa: SIM115 - the node's for its life
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    return subprocess.Popen(
-        [ray, "start", *args, *NODE], stdout=log, stderr=subprocess.STDOUT, env=env
-    )
+class Cluster:
+    """The Ray nodes started here, by name: `ray start --block` processes, each ended by
+    its own pid (and its process tree), never with `ray stop`."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.nodes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str) -> str:
+        """Start a node; its id once it is alive. The first is the head."""
+        before = {n["NodeID"] for n in alive_nodes()} if self.nodes else set()
+        if not self.nodes:
+            args = ("--head", f"--port={RAY_PORT}", "--include-dashboard=false",
+                    f"--temp-dir={self.work / 'ray'}", "--disable-usage-stats", *args)  # fmt: skip
+        else:
+            args = (f"--address=127.0.0.1:{RAY_PORT}", *args)
+        ray = str(Path(sys.executable).parent / "ray")
+        log = open(self.work / f"{name}.log", "ab")  # noqa: SIM115 - the node's for its life
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        self.nodes[name] = subprocess.Popen(
+            [ray, "start", *args, *NODE], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # the head's GCS may not answer yet
+                new = {n["NodeID"] for n in alive_nodes()} - before
+                if new:
+                    return new.pop()
+            time.sleep(0.5)
+        raise AssertionError(f"Ray node {name} did not join in 90s")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to the node's raylet: as if its machine were gone."""
+        node = self.nodes[name]
+        raylet = next(
+            p for p in psutil.Process(node.pid).children(recursive=True) if p.name() == "raylet"
+        )
+        raylet.send_signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        for node in reversed(list(self.nodes.values())):  # the head last
+            tree = psutil.Process(node.pid).children(recursive=True) if node.poll() is None else []
+            node.terminate()  # `ray start --block` ends its node's processes
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                node.wait(timeout=30)
+            for process in tree:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
 
 
-def wait_for_nodes(count: int, timeout: float = 90) -> list[dict]:
+def alive_nodes() -> list[dict]:
     import ray
 
     ray.init(address=f"127.0.0.1:{RAY_PORT}", log_to_driver=False, logging_level="ERROR")
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            alive = [n for n in ray.nodes() if n["Alive"]]
-            if len(alive) >= count:
-                return alive
-            time.sleep(0.5)
+        return [n for n in ray.nodes() if n["Alive"]]
     finally:
         ray.shutdown()
-    raise AssertionError(f"the Ray cluster did not reach {count} nodes in {timeout}s")
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"{what} did not happen in {timeout}s")
 
 
 def node_of(client, job_id: int, timeout: float = 60) -> str:
@@ -61,11 +112,27 @@ def node_of(client, job_id: int, timeout: float = 60) -> str:
     raise AssertionError(f"job {job_id} never said where it runs: {client.job_logs(job_id)}")
 
 
-def deployment_on_two_nodes(server: RunningServer, client) -> dict:
-    """Two replicas of one CPU each: one a node, both answering through the gateway."""
+def replica_nodes(server: RunningServer, replicas: list) -> list[str]:
+    """The Ray node each replica's actor runs on."""
     import ray
 
     from fermion.scheduler.ray_executor import NAMESPACE, RayExecutor
+
+    prefix = RayExecutor.prefix_for(server.home)
+    ray.init(address=f"127.0.0.1:{RAY_PORT}", log_to_driver=False, logging_level="ERROR")
+    try:
+        named = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+        found = []
+        for r in replicas:
+            (name,) = [n for n in named if n.startswith(f"{prefix}-job-{r.job_id}-{r.attempt}-")]
+            found.append(ray.get(ray.get_actor(name, NAMESPACE).node.remote(), timeout=30))
+        return found
+    finally:
+        ray.shutdown()
+
+
+def deployment_on_two_nodes(server: RunningServer, client) -> dict:
+    """Two replicas of one CPU each: one a node, both answering through the gateway."""
     from tests.serving.folders import IRIS_COLUMNS, tabular_model
 
     client.import_model("ray-iris", tabular_model(server.home.parent / "iris-model"))
@@ -73,20 +140,7 @@ def deployment_on_two_nodes(server: RunningServer, client) -> dict:
     ready = client.wait_deployment("ray-iris", timeout=240)
     record = dict.fromkeys(IRIS_COLUMNS, 1.0)
     answers = client.predict("ray-iris", record=[record] * 6)
-    ray.init(address=f"127.0.0.1:{RAY_PORT}", log_to_driver=False, logging_level="ERROR")
-    try:
-        prefix = RayExecutor.prefix_for(server.home)
-        nodes = [
-            ray.get(
-                ray.get_actor(
-                    f"{prefix}-job-{r.job_id}-{r.attempt}", namespace=NAMESPACE
-                ).node.remote(),
-                timeout=30,
-            )
-            for r in ready.replica_details
-        ]
-    finally:
-        ray.shutdown()
+    nodes = replica_nodes(server, ready.replica_details)
     replica_jobs = [r.job_id for r in ready.replica_details]
     client.delete_deployment("ray-iris")
     for job_id in replica_jobs:
@@ -98,7 +152,49 @@ def deployment_on_two_nodes(server: RunningServer, client) -> dict:
     }
 
 
-def scenario(server: RunningServer, worker: subprocess.Popen, worker_node: str) -> dict:
+def multi_node(client) -> dict:
+    """`--nodes 2 --nproc 1`: a rank on each node, one process group across them."""
+    job = client.submit_job(
+        ["python", "-c", ALL_REDUCE], nodes=2, nproc=1, cpu=1, memory="1Gi", workdir=None
+    )
+    ended = client.wait_job(job.id, timeout=180)
+    logs = client.job_logs(job.id)
+    ranks = [line.partition("]: rank ")[2].split() for line in logs.splitlines()]
+    return {
+        "all_reduce": {
+            "status": ended.status.value,
+            "nodes": ended.nodes,
+            "ranks": sorted(r for r in ranks if r),  # [RANK, WORLD_SIZE, LOCAL_RANK, node, sum]
+            "log": logs[-3000:],
+        }
+    }
+
+
+def accuracy_on_one_and_two_nodes(client, root: Path) -> dict:
+    """The digits trained by two ranks on one node, then by one rank on each of two."""
+    from tests.sources import digits_folder
+
+    client.create_dataset("ray-digits", "image-classification", digits_folder(root / "digits"))
+    runs = {}
+    for key, shape in (("one_node", {"nproc": 2}), ("two_nodes", {"nodes": 2, "nproc": 1})):
+        started = client.train(
+            "ray-digits", name=f"digits-{key.replace('_', '-')}", epochs=4, cpu=1,
+            memory="3Gi", **shape,
+        )  # fmt: skip
+        job = client.wait_job(started.job.id, timeout=300)
+        logs = client.job_logs(job.id)
+        runs[key] = {
+            "status": job.status.value,
+            "accuracy": client.get_model_version(started.config["name"]).metrics["test"]["accuracy"]
+            if job.status.value == "succeeded"
+            else None,
+            "processes": "2 process(es)" in logs,
+            "log": logs[-3000:],
+        }
+    return {"trained": runs}
+
+
+def scenario(server: RunningServer) -> dict:
     found: dict = {}
     with server.client() as client:
         found["capacity"] = client.capacity().model_dump()
@@ -120,69 +216,113 @@ def scenario(server: RunningServer, worker: subprocess.Popen, worker_node: str) 
 
         found |= deployment_on_two_nodes(server, client)
 
-        # Two jobs of 10 s, one a node, each with a retry; the worker node's raylet is
-        # then killed, with whichever job is there.
-        pair = [
-            client.submit_job(
-                ["python", "-c", SAY_NODE.format(10)], cpu=1, memory="1Gi", workdir=None,
-                max_retries=1,
-            )
-            for _ in range(2)
-        ]  # fmt: skip
-        placed = {node_of(client, job.id): job for job in pair}
-        on_worker = placed.pop(worker_node)
-        (other,) = placed.values()
-        raylet = next(
-            p for p in psutil.Process(worker.pid).children(recursive=True) if p.name() == "raylet"
-        )
-        raylet.send_signal(signal.SIGKILL)
-        deadline = time.monotonic() + 90
-        while client.capacity().total["cpu"] > 1 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        found["capacity_after_loss"] = client.capacity().total
-        ended = client.wait_job(on_worker.id, timeout=240)
-        found["lost_job"] = ended.model_dump(mode="json", include={"status", "attempt", "history"})
-        found["lost_job_node_after"] = node_of(client, on_worker.id) if ended.attempt > 1 else None
-        other = client.wait_job(other.id, timeout=120)
-        found["other_job"] = other.model_dump(mode="json", include={"status", "attempt"})
+        found |= multi_node(client)
+        found |= accuracy_on_one_and_two_nodes(client, server.home.parent)
     return found
+
+
+def job_survives_node_loss(server: RunningServer, client, cluster: Cluster) -> dict:
+    """A 2-node training job loses a node after its first checkpoint: its retry waits
+    for a second node, saying so, and resumes from the checkpoint once one joins."""
+    started = client.train(
+        "ray-digits", name="digits-node-loss", nodes=2, nproc=1, cpu=1, memory="3Gi",
+        epochs=8, max_retries=1,
+    )  # fmt: skip
+    job_id = started.job.id
+    state = server.artifacts / "jobs" / str(job_id) / "checkpoints" / "last" / "trainer.json"
+
+    def checkpointed() -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return json.loads(state.read_text())["epoch"] + 1  # epochs done
+        return None
+
+    done = wait_until(checkpointed, 240, "the first epoch's checkpoint")
+    cluster.kill("worker")
+    waiting = wait_until(
+        lambda: (job := client.get_job(job_id)).status.value == "queued" and job.waiting_for,
+        120,
+        "the retry queued for want of a node",
+    )
+    joined = cluster.start("worker2")
+    ended = client.wait_job(job_id, timeout=300)
+    second = client.job_logs(job_id, attempt=2) if ended.attempt > 1 else ""
+    resumed = [line for line in second.splitlines() if "resuming after epoch" in line]
+    return {
+        "node_loss": {
+            "status": ended.status.value,
+            "attempt": ended.attempt,
+            "first_reason": ended.history[0].reason if ended.history else None,
+            "waiting_for": waiting,
+            "epochs_done_before_kill": done,
+            "resumed": resumed,
+            "log": second[-3000:],
+        },
+        "worker2_node": joined,
+    }
+
+
+def replica_survives_node_loss(server: RunningServer, client, cluster: Cluster) -> dict:
+    """Two replicas on two nodes; one node is killed: the deployment keeps answering,
+    and the lost replica is started again on a node that joins."""
+    from tests.serving.folders import IRIS_COLUMNS
+
+    client.deploy("ray-iris", name="ray-iris-2", replicas=2, cpu=1, memory="1Gi")
+    ready = client.wait_deployment("ray-iris-2", timeout=240)
+    before = replica_nodes(server, ready.replica_details)
+    record = dict.fromkeys(IRIS_COLUMNS, 1.0)
+    cluster.kill("worker2")
+    answered, failed = 0, []
+    for _ in range(30):  # through the loss: the gateway tries the other replica
+        try:
+            client.predict("ray-iris-2", record=[record])
+            answered += 1
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            failed.append(str(exc)[:300])
+        time.sleep(0.2)
+    joined = cluster.start("worker3")
+    replaced = wait_until(
+        lambda: (
+            (d := client.get_deployment("ray-iris-2")).status == "ready"
+            and any(r.attempt > 1 for r in d.replica_details)
+            and d
+        ),
+        240,
+        "the lost replica's replacement",
+    )
+    return {
+        "replica_loss": {
+            "nodes_before": before,
+            "answered": answered,
+            "failed": failed,
+            "nodes_after": replica_nodes(server, replaced.replica_details),
+            "answers_after": len(client.predict("ray-iris-2", record=[record] * 4)),
+        },
+        "worker3_node": joined,
+    }
 
 
 def main(work: Path) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    head = start_node(work, "head", "--head", f"--port={RAY_PORT}", "--include-dashboard=false",
-                      f"--temp-dir={work / 'ray'}", "--disable-usage-stats")  # fmt: skip
-    worker = None
+    cluster = Cluster(work)
     server = None
     try:
-        wait_for_nodes(1)
-        worker = start_node(work, "worker", f"--address=127.0.0.1:{RAY_PORT}")
-        nodes = wait_for_nodes(2)
-        worker_node = next(
-            n["NodeID"] for n in nodes if "node:__internal_head__" not in n["Resources"]
-        )
+        cluster.start("head")
+        worker_node = cluster.start("worker")
         server = start_server(
             work / "home", FERMION_EXECUTOR="ray", FERMION_RAY_ADDRESS=f"127.0.0.1:{RAY_PORT}",
             FERMION_JOB_GRACE_S="2",
         )  # fmt: skip
-        found = scenario(server, worker, worker_node)
+        found = scenario(server)
         found["worker_node"] = worker_node
+        with server.client() as client:
+            found |= job_survives_node_loss(server, client, cluster)
+            found |= replica_survives_node_loss(server, client, cluster)
         print(json.dumps(found), flush=True)
     finally:
         if server is not None:
             with contextlib.suppress(Exception):
                 stop_server(server)
-        for node in (worker, head):
-            if node is not None:
-                tree = (
-                    psutil.Process(node.pid).children(recursive=True) if node.poll() is None else []
-                )
-                node.terminate()  # `ray start --block` ends its node's processes
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    node.wait(timeout=30)
-                for process in tree:
-                    with contextlib.suppress(psutil.Error):
-                        process.kill()
+        cluster.stop()
 
 
 if __name__ == "__main__":

@@ -53,6 +53,29 @@ def test_a_request_larger_than_the_capacity_is_refused(jobs):
         jobs.submit_job(["python", "-c", "pass"], gpu=1, workdir=None)
 
 
+def test_several_nodes_are_refused_where_jobs_run_on_the_servers_machine(jobs, jobs_server):
+    import httpx
+    from typer.testing import CliRunner
+
+    from fermion.cli.main import app
+
+    with pytest.raises(fm.InvalidInput) as refused:
+        jobs.submit_job(["python", "-c", "pass"], nodes=2, workdir=None)
+    assert "--nodes 2 needs a cluster" in refused.value.message
+    assert "--executor ray" in refused.value.message
+    answer = httpx.post(
+        f"{jobs_server.url}/api/v1/jobs",
+        json={"command": ["python", "-c", "pass"], "nodes": 2},
+        headers={"Authorization": f"Bearer {jobs_server.token}"},
+    )
+    assert answer.status_code == 400 and "needs a cluster" in answer.json()["message"]
+    shown = CliRunner().invoke(
+        app, ["job", "run", "--nodes", "2", "--", "python", "-c", "pass"], env=jobs_server.env
+    )
+    assert shown.exit_code != 0 and "--nodes 2 needs a cluster" in shown.output
+    assert "Traceback" not in shown.output
+
+
 def test_queued_jobs_show_their_position(jobs, tmp_path):
     code = script(tmp_path, "import time; time.sleep(3)")
     blocker = jobs.submit_job(["python", "job.py"], cpu=2, memory="256Mi", workdir=code)

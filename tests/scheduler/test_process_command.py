@@ -49,3 +49,19 @@ def test_each_rank_gets_tf_config_naming_the_cluster_and_itself(tmp_path):
         "cluster": {"worker": ["127.0.0.1:7001", "127.0.0.1:7002"]},
         "task": {"type": "worker", "index": 1},
     }
+
+
+def test_a_node_of_several_runs_torchrun_with_its_rank_and_the_rendezvous():
+    from fermion.scheduler.local import NodeRank
+
+    node = NodeRank(nodes=3, rank=2, master="10.0.0.1:29400")
+    command = process_command(["python", "train.py"], 4, Path("/a"), node)
+    assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert {"--nnodes=3", "--node-rank=2", "--master-addr=10.0.0.1", "--master-port=29400"} <= set(
+        command
+    )
+    assert "--standalone" not in command and "--nproc-per-node=4" in command
+    assert "--log-dir=/a/torchrun-node2" in command  # nodes share the folder, not the logs
+    assert command[-2:] == [sys.executable, "train.py"]
+    # One process on each node still runs under torchrun: the ranks need the rendezvous.
+    assert process_command(["python", "t.py"], 1, Path("/a"), node)[2] == "torch.distributed.run"

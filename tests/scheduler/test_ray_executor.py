@@ -37,7 +37,9 @@ def cluster_run(tmp_path_factory) -> dict:
     )  # fmt: skip
     logs = "".join(p.read_text(errors="replace")[-2000:] for p in work.glob("*.log"))
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}\n{logs}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    (work / "found.json").write_text(json.dumps(found, indent=2))  # for a person reading
+    return found
 
 
 def test_capacity_is_the_clusters_nodes_together(cluster_run):
@@ -63,11 +65,41 @@ def test_two_replicas_on_two_nodes_answer_through_the_gateway(cluster_run):
     assert len(labels) == 6 and set(labels) <= {"setosa", "versicolor", "virginica"}
 
 
-def test_a_job_on_a_lost_node_is_retried_on_the_node_that_remains(cluster_run):
-    assert cluster_run["capacity_after_loss"]["cpu"] == 1
-    lost = cluster_run["lost_job"]
+def test_a_two_node_job_has_a_rank_on_each_node_in_one_process_group(cluster_run):
+    run = cluster_run["all_reduce"]
+    assert run["status"] == "succeeded" and run["nodes"] == 2, run["log"]
+    # [RANK, WORLD_SIZE, LOCAL_RANK, node id, all-reduced sum of rank + 1]
+    (first, second) = run["ranks"]
+    assert (first[:3], second[:3]) == (["0", "2", "0"], ["1", "2", "0"]), run["log"]
+    assert first[3] != second[3]
+    assert first[4] == second[4] == "3"
+
+
+def test_training_on_two_nodes_matches_one_node(cluster_run):
+    one, two = cluster_run["trained"]["one_node"], cluster_run["trained"]["two_nodes"]
+    assert one["status"] == two["status"] == "succeeded", (one["log"], two["log"])
+    assert one["processes"] and two["processes"]  # 2 ranks either way
+    assert two["accuracy"] > 0.9
+    assert abs(one["accuracy"] - two["accuracy"]) <= 0.01, (one["accuracy"], two["accuracy"])
+
+
+def test_a_node_lost_under_a_two_node_job_its_retry_waits_then_resumes(cluster_run):
+    lost = cluster_run["node_loss"]
     assert lost["status"] == "succeeded" and lost["attempt"] == 2, lost
-    assert lost["history"][0]["reason"], lost  # the first attempt says why it ended
-    assert cluster_run["lost_job_node_after"] != cluster_run["worker_node"]
-    # The job on the node that remained ran once, undisturbed.
-    assert cluster_run["other_job"] == {"status": "succeeded", "attempt": 1}
+    assert lost["first_reason"], lost  # the first attempt says why it ended
+    # While one node was left, the retry said what it waits for.
+    assert "waiting for 2 nodes" in lost["waiting_for"], lost["waiting_for"]
+    # Once a node joined, it went on from the checkpoint instead of starting over.
+    (line,) = lost["resumed"]
+    resumed_after = int(line.split("resuming after epoch")[1].split()[0])
+    assert resumed_after >= lost["epochs_done_before_kill"] >= 1, (line, lost)
+
+
+def test_a_replica_on_a_lost_node_is_replaced_and_the_deployment_keeps_answering(cluster_run):
+    lost = cluster_run["replica_loss"]
+    assert cluster_run["worker2_node"] in lost["nodes_before"]
+    assert lost["failed"] == [] and lost["answered"] == 30
+    # The replacement runs on the node that joined, beside the replica that stayed.
+    assert cluster_run["worker3_node"] in lost["nodes_after"]
+    assert cluster_run["worker2_node"] not in lost["nodes_after"]
+    assert lost["answers_after"] == 4

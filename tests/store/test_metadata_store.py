@@ -36,7 +36,7 @@ def test_migrations_create_the_schema_and_are_idempotent(database_url):
     assert {"users", "tokens", "datasets", "dataset_versions", "alembic_version"} <= tables
     with store.engine.connect() as connection:
         head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert head == "0011"
+    assert head == "0012"
     store.dispose()
     MetadataStore(database_url).dispose()  # a second start applies nothing and fails nothing
 

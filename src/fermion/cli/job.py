@@ -40,7 +40,12 @@ def _env(pairs: list[str]) -> dict[str, str]:
 def run(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Option(help="Job name (default: the script's name).")] = None,
-    nproc: Annotated[int, typer.Option(help="Processes; above 1 runs under torchrun.")] = NPROC,
+    nproc: Annotated[
+        int, typer.Option(help="Processes per node; above 1 runs under torchrun.")
+    ] = NPROC,
+    nodes: Annotated[
+        int, typer.Option(help="Machines of the cluster (a Ray server); resources are per node.")
+    ] = 1,
     cpu: Annotated[float | None, typer.Option(help="CPU cores (default: fermion config).")] = None,
     gpu: Annotated[int | None, typer.Option(help="GPUs (default: fermion config).")] = None,
     memory: Annotated[str | None, typer.Option(help="Memory limit, e.g. 4Gi.")] = None,
@@ -56,6 +61,8 @@ def run(
     """Run the command after `--` as a job; prints the job's id.
 
     fermion job run --nproc 2 --cpu 2 --memory 4Gi -- python train.py --epochs 3
+
+    fermion job run --nodes 2 --nproc 4 -- python train.py   (on a Ray cluster)
     """
     command = list(ctx.args)
     if not command:
@@ -65,6 +72,7 @@ def run(
             command,
             name=name,
             nproc=nproc,
+            nodes=nodes,
             cpu=cpu,
             gpu=gpu,
             memory=memory,
@@ -206,7 +214,8 @@ def _describe(job: JobPublic) -> Table:
         ("command", " ".join(job.command)),
         (
             "resources",
-            f"nproc {job.nproc}, cpu {job.cpu:g}, gpu {job.gpu}, memory {job.memory}"
+            (f"{job.nodes} nodes, each: " if job.nodes > 1 else "")
+            + f"nproc {job.nproc}, cpu {job.cpu:g}, gpu {job.gpu}, memory {job.memory}"
             + (f", GPUs {job.gpu_ids}" if job.gpu_ids else ""),
         ),
         ("attempt", f"{job.attempt} (retries allowed: {job.max_retries})"),

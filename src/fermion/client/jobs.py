@@ -39,6 +39,7 @@ class JobCalls:
         *,
         name: str | None = None,
         nproc: int = NPROC,
+        nodes: int = 1,
         cpu: float | None = None,
         gpu: int | None = None,
         memory: str | None = None,
@@ -50,12 +51,15 @@ class JobCalls:
         """Run `command` as a job. The files of `workdir` (default: the current folder,
         minus what .gitignore/.fermionignore exclude) ship with it and are its working
         directory; `workdir=None` ships nothing. `secrets` names secrets of yours
-        (`set_secret`) the job gets as environment variables."""
+        (`set_secret`) the job gets as environment variables. `nodes` > 1 runs it on that
+        many machines of a Ray cluster, `nproc` processes on each (cpu, gpu and memory are
+        per node)."""
         payload = build(
             JobCreate,
             name=name,
             command=list(command),
             nproc=nproc,
+            nodes=nodes,
             cpu=cpu,
             gpu=gpu,
             memory=memory,
@@ -72,7 +76,7 @@ class JobCalls:
         self, dataset: str, *, workdir: str | Path | None = None, **options: Any
     ) -> TrainPublic:
         """Train a model on `dataset` with the built-in trainer; options as `fermion train`
-        (model, epochs, batch_size, lr, precision, grad_accum, nproc, ...). The files of
+        (model, epochs, batch_size, lr, precision, grad_accum, nproc, nodes, ...). The files of
         `workdir` ship with it (needed for model_file)."""
         payload = build(TrainCreate, dataset=dataset, **options)
         if workdir is not None:

@@ -13,6 +13,7 @@ from fermion.precision import Precision
 
 NPROC = 1  # processes per job unless asked: above 1, the command runs under torchrun
 MAX_NPROC = 256
+MAX_NODES = 64
 
 
 class JobStatus(StrEnum):
@@ -39,7 +40,14 @@ class JobCreate(BaseModel):
     name: str | None = Field(None, pattern=NAME_PATTERN)
     command: list[str] = Field(min_length=1, description="the command and its arguments")
     nproc: int = Field(
-        NPROC, ge=1, le=MAX_NPROC, description="processes; above 1 runs under torchrun"
+        NPROC, ge=1, le=MAX_NPROC, description="processes per node; above 1 runs under torchrun"
+    )
+    nodes: int = Field(
+        1,
+        ge=1,
+        le=MAX_NODES,
+        description="machines of the cluster, each running nproc processes under torchrun;"
+        " cpu, gpu and memory are per node",
     )
     cpu: float | None = Field(None, gt=0, description="default: fermion config, else nproc")
     gpu: int | None = Field(None, ge=0)
@@ -109,8 +117,9 @@ class JobPublic(BaseModel):
     kind: str
     status: JobStatus
     command: list[str]
-    nproc: int
-    cpu: float
+    nproc: int  # per node
+    nodes: int = 1
+    cpu: float  # cpu, gpu and memory: per node
     gpu: int
     memory: str
     env: dict[str, str]
@@ -182,7 +191,8 @@ class TrainCreate(BaseModel):
     precision: Precision = Precision.AUTO
     grad_accum: int = Field(1, ge=1, le=1024)
     max_grad_norm: float | None = Field(None, ge=0)
-    nproc: int = Field(NPROC, ge=1, le=MAX_NPROC)
+    nproc: int = Field(NPROC, ge=1, le=MAX_NPROC, description="processes per node")
+    nodes: int = Field(1, ge=1, le=MAX_NODES, description="machines of the cluster")
     cpu: float | None = Field(None, gt=0)
     gpu: int | None = Field(None, ge=0)
     memory: str | None = None

@@ -27,7 +27,7 @@ class LaunchSpec:
     job_id: int
     attempt: int
     command: list[str]
-    nproc: int
+    nproc: int  # processes per node
     env: dict[str, str]
     code_dir: Path  # the working directory of the command
     attempt_dir: Path  # where the executor keeps this attempt's state and log
@@ -35,7 +35,8 @@ class LaunchSpec:
     gpu_ids: list[int] = field(default_factory=list)
     isolation: Isolation | None = None
     masked: list[str] = field(default_factory=list)  # env names whose values the log hides
-    resources: Resources = field(default_factory=Resources)  # what was admitted
+    resources: Resources = field(default_factory=Resources)  # admitted, on each node
+    nodes: int = 1
 
 
 @dataclass
@@ -69,11 +70,27 @@ class Lost:
         return "lost: the job's processes ended without reporting an exit status"
 
 
+NOT_PLACED = "not placed: "  # how a NotPlaced reason starts, kept while the job waits
+
+
+class NotPlaced(Lost):
+    """The attempt never started: no machine could hold it. The job goes back to the
+    queue without using up one of its tries."""
+
+    def describe(self) -> str:
+        return NOT_PLACED + "no machine had room for it"
+
+
 Progress = Literal["starting", "running"]
 
 
 class Executor(ABC):
     name: str
+    spans_nodes = False  # whether one job may run on several machines (`--nodes`)
+
+    def node_count(self) -> int:
+        """The machines a job may span now."""
+        return 1
 
     @abstractmethod
     def capacity(self) -> Resources:
@@ -93,4 +110,5 @@ class Executor(ABC):
 
     @abstractmethod
     def memory_used(self, handle: Handle) -> int:
-        """Resident memory of all the attempt's processes, in bytes."""
+        """Resident memory of the attempt's processes, in bytes: on its busiest node, for
+        a job of several (its memory limit is per node)."""

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -43,29 +44,57 @@ def detect_gpus() -> int:
     return 0
 
 
-def process_command(command: list[str], nproc: int, attempt_dir: Path) -> list[str]:
+@dataclass(frozen=True)
+class NodeRank:
+    """One node of a job that spans several: torchrun's static rendezvous, hosted by
+    node 0's launcher at `master` (HOST:PORT)."""
+
+    nodes: int
+    rank: int
+    master: str
+
+
+def process_command(
+    command: list[str], nproc: int, attempt_dir: Path, node: NodeRank | None = None
+) -> list[str]:
     """The command as it is run: `python` is this environment's Python (where Fermion
-    is installed); with nproc > 1, under torchrun with a rank prefix on every line, each
-    rank with TF_CONFIG for TensorFlow's multi-worker strategy too (tf_config.py)."""
+    is installed); with nproc > 1, or on several nodes, under torchrun with a rank prefix
+    on every line. On one node each rank also gets TF_CONFIG for TensorFlow's multi-worker
+    strategy (tf_config.py)."""
     if command and Path(command[0]).name in PYTHON_NAMES:
         command = [sys.executable, *command[1:]]
-    if nproc <= 1:
+    if nproc <= 1 and node is None:
         return list(command)
+    if node is None:
+        rendezvous = ["--standalone"]
+        tensorflow = [
+            sys.executable,
+            "-m",
+            "fermion.scheduler.tf_config",
+            f"--workers={','.join(free_addresses(nproc))}",
+            "--",
+        ]
+    else:
+        host, _, port = node.master.rpartition(":")
+        rendezvous = [
+            f"--nnodes={node.nodes}",
+            f"--node-rank={node.rank}",
+            f"--master-addr={host}",
+            f"--master-port={port}",
+        ]
+        tensorflow = []
+    logs = attempt_dir / ("torchrun" if node is None else f"torchrun-node{node.rank}")
     return [
         sys.executable,
         "-m",
         "torch.distributed.run",
-        "--standalone",
+        *rendezvous,
         f"--nproc-per-node={nproc}",
         "--tee=3",
-        "--log-line-prefix-template=[rank${rank}]: ",
-        f"--log-dir={attempt_dir / 'torchrun'}",
+        "--log-line-prefix-template=[rank${rank}]: ",  # the global rank
+        f"--log-dir={logs}",
         "--no-python",
-        sys.executable,
-        "-m",
-        "fermion.scheduler.tf_config",
-        f"--workers={','.join(free_addresses(nproc))}",
-        "--",
+        *tensorflow,
         *command,  # runs the exact command per rank: scripts, -m and -c alike
     ]
 
@@ -78,20 +107,28 @@ def isolated(command: list[str], isolation: Isolation | None) -> list[str]:
     return [sys.executable, "-m", "fermion.scheduler.sandbox", *folders, "--", *command]
 
 
-def supervised(spec: LaunchSpec, grace_s: float) -> list[str]:
-    """The attempt's supervisor (supervise.py) running its command; its folders made."""
-    spec.attempt_dir.mkdir(parents=True, exist_ok=True)
+def state_dir(spec: LaunchSpec, node: NodeRank | None = None) -> Path:
+    """Where the supervisor of (one node of) the attempt writes its state."""
+    return spec.attempt_dir if node is None else spec.attempt_dir / f"node-{node.rank}"
+
+
+def supervised(spec: LaunchSpec, grace_s: float, node: NodeRank | None = None) -> list[str]:
+    """The attempt's supervisor (supervise.py) running its command; its folders made.
+    The nodes of a multi-node job each have a supervisor, all writing to one log."""
+    state = state_dir(spec, node)
+    state.mkdir(parents=True, exist_ok=True)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = process_command(spec.command, spec.nproc, spec.attempt_dir, node)
     return [
         sys.executable,
         "-m",
         "fermion.scheduler.supervise",
-        f"--state-dir={spec.attempt_dir}",
+        f"--state-dir={state}",
         f"--log={spec.log_path}",
         f"--grace={grace_s}",
         *([f"--mask-env={','.join(spec.masked)}"] if spec.masked else []),
         "--",
-        *isolated(process_command(spec.command, spec.nproc, spec.attempt_dir), spec.isolation),
+        *isolated(command, spec.isolation),
     ]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
 from fermion.scheduler import quota
+from fermion.scheduler.executor import NOT_PLACED
 from fermion.scheduler.scheduler import ACTIVE, job_resources
 from fermion.store.tables import JobRow, ReplicaRow
 from fermion.store.tenancy import ALL_WORKSPACES, entered
@@ -47,7 +48,8 @@ class QueueView:
     """What holds the capacity now, read once for any number of queued jobs. Read in a
     request's session, it counts every workspace's jobs but names only the caller's."""
 
-    def __init__(self, session: Session, capacity: Resources) -> None:
+    def __init__(self, session: Session, capacity: Resources, nodes: int = 1) -> None:
+        self.nodes = nodes  # the machines a job may span now
         everywhere = {ALL_WORKSPACES: True}
         active = list(
             session.scalars(
@@ -90,6 +92,12 @@ class QueueView:
         None when nothing holds it back (it starts at the scheduler's next pass)."""
         if job.status != JobStatus.QUEUED.value:
             return None
+        if (job.nodes or 1) > self.nodes:
+            return (
+                f"waiting for {job.nodes} nodes, and the cluster has {self.nodes} alive;"
+                " add one (ray start --address HEAD:PORT on another machine), or run it on"
+                " fewer (--nodes)"
+            )
         short = _short_of(job_resources(job), self.free)
         name, limit = self.quotas.get(job.workspace_id, ("", {}))
         replica = job.id in self.replica_jobs
@@ -97,6 +105,8 @@ class QueueView:
         if not short and over:
             return quota.describe(name, over)
         if not short:
+            if (job.failure_reason or "").startswith(NOT_PLACED):
+                return job.failure_reason  # the totals have room; no machine had
             if self.first_queued is not None and self.first_queued < job.id:
                 return "waiting for the jobs queued before it, which start first"
             return None

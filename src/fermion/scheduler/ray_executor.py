@@ -2,11 +2,16 @@
 (`fermion server start --executor ray --ray-address HOST:PORT`).
 
 An attempt is a detached actor, `AttemptRunner`, named after the server and the attempt
-(so a restarted server finds it again), in a placement group that holds the job's CPUs,
-GPUs and memory as one bundle on one node. The actor starts the same supervisor as the
+(the name is kept with the job, so a restarted server finds it again), in a placement
+group that holds the job's CPUs, GPUs and memory as one bundle on one node. The actor starts the same supervisor as the
 local executor (supervise.py) on its node and answers for it: whether it still runs,
 the memory it uses, and stopping it. The supervisor dies with the actor, so a node that
 is lost takes its jobs with it, and the scheduler sees the attempt as lost.
+
+A job of several nodes (`--nodes N`) has a placement group of N bundles spread over N
+nodes and an actor on each: node 0's actor picks the address of torchrun's rendezvous on
+its node, the others ask it for that address, and each node runs torchrun with its
+`--node-rank` under a supervisor of its own.
 
 The supervisor writes the attempt's state and log into the job's folder as it does
 locally: the server's home must be on a filesystem every node mounts at the same path
@@ -18,6 +23,7 @@ import contextlib
 import ctypes
 import hashlib
 import json
+import secrets
 import signal
 import subprocess
 import time
@@ -36,11 +42,21 @@ from ray.util.placement_group import (
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from fermion.resources import Resources
-from fermion.scheduler.executor import Executor, ExitStatus, Handle, LaunchSpec, Lost, Progress
-from fermion.scheduler.local import memory_of, stop_tree, supervised
+from fermion.scheduler.executor import (
+    NOT_PLACED,
+    Executor,
+    ExitStatus,
+    Handle,
+    LaunchSpec,
+    Lost,
+    NotPlaced,
+    Progress,
+)
+from fermion.scheduler.local import NodeRank, memory_of, stop_tree, supervised
+from fermion.scheduler.tf_config import free_addresses
 
 NAMESPACE = "fermion"
-PLACEMENT_WAIT_S = 120.0  # a job no node can hold fails after this, saying so
+PLACEMENT_WAIT_S = 30.0  # an attempt no nodes can hold goes back to the queue after this
 CAPACITY_TTL_S = 2.0
 CALL_TIMEOUT_S = 2.0  # an actor's answer; slower counts as "pending"
 PR_SET_PDEATHSIG = 1
@@ -53,18 +69,30 @@ def _die_with_parent() -> None:
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class AttemptRunner:
-    """On its node: the attempt's supervisor, started at once."""
+    """On its node: the supervisor of the attempt (of its part, on one of several nodes),
+    started at once."""
 
-    def __init__(self, command: list[str], cwd: str, env: dict[str, str], log: str) -> None:
+    def __init__(self, spec: LaunchSpec, grace_s: float, rank: int, first: str) -> None:
         context = ray.get_runtime_context()
-        env = {**env, "FERMION_NODE_ID": context.get_node_id()}
+        env = {
+            **spec.env,
+            "FERMION_NODE_ID": context.get_node_id(),
+            "FERMION_NODE_IP": ray.util.get_node_ip_address(),
+        }
         gpus = context.get_accelerator_ids().get("GPU", [])
         if gpus:  # this node's own numbering, as Ray assigned them
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        with open(log, "ab") as out:
+        node = None
+        if spec.nodes > 1:
+            if rank == 0:
+                self.master = free_addresses(1, ray.util.get_node_ip_address())[0]
+            else:  # node 0's actor is placed with this one (one placement group)
+                self.master = ray.get(_named(first).rendezvous.remote())
+            node = NodeRank(spec.nodes, rank, self.master)
+        with open(spec.log_path, "ab") as out:
             self.process = subprocess.Popen(
-                command,
-                cwd=cwd,
+                supervised(spec, grace_s, node),
+                cwd=spec.code_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -72,6 +100,9 @@ class AttemptRunner:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+
+    def rendezvous(self) -> str:
+        return self.master
 
     def returncode(self) -> int | None:
         return self.process.poll()
@@ -86,6 +117,18 @@ class AttemptRunner:
         return memory_of(_tree(self.process.pid))
 
 
+def _named(name: str, wait_s: float = 30.0) -> Any:
+    """An actor by name, waiting while its creation is still being registered."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     try:
         root = psutil.Process(pid)
@@ -94,27 +137,30 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-class Unplaced(Lost):
-    """No node of the cluster could hold the attempt in time."""
+class Unplaced(NotPlaced):
+    """No node (no set of nodes) of the cluster could hold the attempt in time: the
+    cluster's totals had room, its nodes did not, or a node was lost meanwhile."""
 
     def __init__(self, wanted: str, nodes: list[str]) -> None:
         self.wanted, self.nodes = wanted, nodes
 
     def describe(self) -> str:
         return (
-            f"no Ray node had room for {self.wanted} within {PLACEMENT_WAIT_S:g}s"
-            f" (nodes: {'; '.join(self.nodes) or 'none alive'}); ask for less, or add nodes"
+            f"{NOT_PLACED}no Ray node had room for {self.wanted} within"
+            f" {PLACEMENT_WAIT_S:g}s (nodes: {'; '.join(self.nodes) or 'none alive'}); it"
+            " waits in the queue and tries again; ask for less, or add nodes"
         )
 
 
 class RayExecutor(Executor):
     name = "ray"
+    spans_nodes = True
 
     def __init__(self, address: str, home: Path, grace_s: float = 5.0) -> None:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
         self.grace_s = grace_s
         self.prefix = self.prefix_for(home)
-        self._capacity: tuple[float, Resources] | None = None
+        self._nodes: tuple[float, list[Resources]] | None = None
 
     @staticmethod
     def prefix_for(home: Path) -> str:
@@ -123,77 +169,100 @@ class RayExecutor(Executor):
 
     # -- the cluster ------------------------------------------------------------------
     def nodes(self) -> list[Resources]:
-        """What each alive node has."""
-        return [
-            Resources(
-                cpu=float(n["Resources"].get("CPU", 0)),
-                gpu=int(n["Resources"].get("GPU", 0)),
-                memory=int(n["Resources"].get("memory", 0)),
-            )
-            for n in ray.nodes()
-            if n.get("Alive")
-        ]
+        """What each alive node has, as of at most CAPACITY_TTL_S ago: nodes joining and
+        leaving change it."""
+        if self._nodes is None or time.monotonic() - self._nodes[0] > CAPACITY_TTL_S:
+            alive = [
+                Resources(
+                    cpu=float(n["Resources"].get("CPU", 0)),
+                    gpu=int(n["Resources"].get("GPU", 0)),
+                    memory=int(n["Resources"].get("memory", 0)),
+                )
+                for n in ray.nodes()
+                if n.get("Alive")
+            ]
+            self._nodes = (time.monotonic(), alive)
+        return self._nodes[1]
 
     def capacity(self) -> Resources:
-        """The alive nodes' resources together, as of at most CAPACITY_TTL_S ago: nodes
-        joining and leaving change it."""
-        if self._capacity is None or time.monotonic() - self._capacity[0] > CAPACITY_TTL_S:
-            total = sum(self.nodes(), Resources())
-            self._capacity = (time.monotonic(), total)
-        return self._capacity[1]
+        """The alive nodes' resources together."""
+        return sum(self.nodes(), Resources())
+
+    def node_count(self) -> int:
+        return len(self.nodes())
 
     # -- attempts ---------------------------------------------------------------------
     def launch(self, spec: LaunchSpec) -> Handle:
-        name = f"{self.prefix}-job-{spec.job_id}-{spec.attempt}"
+        # Unique to this launch: an attempt that was not placed is launched again.
+        name = f"{self.prefix}-job-{spec.job_id}-{spec.attempt}-{secrets.token_hex(3)}"
         wanted = spec.resources
         bundle = {"CPU": max(wanted.cpu, 0.01), "GPU": float(wanted.gpu), "memory": wanted.memory}
         group = placement_group(
-            [{k: v for k, v in bundle.items() if v}], strategy="STRICT_PACK", name=name,
-            lifetime="detached",
-        )  # fmt: skip
-        AttemptRunner.options(
+            [{k: v for k, v in bundle.items() if v}] * spec.nodes,
+            strategy="STRICT_PACK" if spec.nodes == 1 else "STRICT_SPREAD",
             name=name,
-            namespace=NAMESPACE,
             lifetime="detached",
-            num_cpus=bundle["CPU"],
-            num_gpus=wanted.gpu,
-            memory=wanted.memory or None,
-            scheduling_strategy=PlacementGroupSchedulingStrategy(group, 0),
-        ).remote(supervised(spec, self.grace_s), str(spec.code_dir), spec.env, str(spec.log_path))
+        )
+        for rank in range(spec.nodes):
+            AttemptRunner.options(
+                name=_actor_name(name, rank),
+                namespace=NAMESPACE,
+                lifetime="detached",
+                num_cpus=bundle["CPU"],
+                num_gpus=wanted.gpu,
+                memory=wanted.memory or None,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(group, rank),
+            ).remote(spec, self.grace_s, rank, name)
         return {
             "actor": name,
+            "nodes": spec.nodes,
             "state_dir": str(spec.attempt_dir),
             "launched_at": time.time(),
-            "wanted": wanted.describe(),
+            "wanted": wanted.describe()
+            + (f" on each of {spec.nodes} nodes" if spec.nodes > 1 else ""),
         }
 
-    def _actor(self, handle: Handle) -> Any:
-        try:
-            return ray.get_actor(handle["actor"], namespace=NAMESPACE)
-        except ValueError:  # no such actor: ended, or its node is gone
-            return None
+    def _actors(self, handle: Handle) -> list[Any]:
+        """The attempt's actor on each node (None where it is gone: ended, or its node)."""
+        found = []
+        for rank in range(handle.get("nodes", 1)):
+            try:
+                found.append(ray.get_actor(_actor_name(handle["actor"], rank), NAMESPACE))
+            except ValueError:
+                found.append(None)
+        return found
 
     def poll(self, handle: Handle) -> Progress | ExitStatus | Lost:
-        state = Path(handle["state_dir"])
-        actor = self._actor(handle)
-        # None: the supervisor runs; a number: it ended; "pending": no answer yet (the
-        # actor waits for a node, or is busy); "dead": the actor or its node is gone.
-        answer = self._call(actor, "returncode") if actor is not None else "dead"
-        started = (state / "started.json").exists()
-        if (state / "exit.json").exists():
-            if answer is None:
-                return "running"  # written; the supervisor is just leaving
+        nodes = [
+            self._node_state(handle, rank, actor) for rank, actor in enumerate(self._actors(handle))
+        ]
+        ended = [state for state in nodes if isinstance(state, ExitStatus)]
+        failed = [state for state in ended if not state.succeeded]
+        if failed or len(ended) == len(nodes):  # one node's failure ends the others
             self._release(handle)
-            return ExitStatus(**json.loads((state / "exit.json").read_text()))
+            return (failed or ended)[0]
+        if "dead" in nodes:
+            self._release(handle)
+            return Lost()
         waited = time.time() - handle["launched_at"]
-        if answer is None or (
-            answer == "pending" and (self._placed(handle) or waited < PLACEMENT_WAIT_S)
-        ):
-            return "running" if started else "starting"
-        self._release(handle)
-        if answer == "pending":
+        if "pending" in nodes and not self._placed(handle) and waited > PLACEMENT_WAIT_S:
+            self._release(handle)
             return Unplaced(handle["wanted"], [n.describe() for n in self.nodes()])
-        return Lost()
+        return "running" if all(state in ("running", *ended) for state in nodes) else "starting"
+
+    def _node_state(self, handle: Handle, rank: int, actor: Any) -> Any:
+        """One node's part: an ExitStatus, "running", "starting", "pending" (not placed
+        or not answering yet) or "dead" (the actor or its node is gone)."""
+        state = Path(handle["state_dir"])
+        if handle.get("nodes", 1) > 1:
+            state = state / f"node-{rank}"
+        # None: the supervisor runs; a number: it ended.
+        answer = self._call(actor, "returncode") if actor is not None else "dead"
+        if (state / "exit.json").exists() and answer is not None:
+            return ExitStatus(**json.loads((state / "exit.json").read_text()))
+        if answer is None or (state / "exit.json").exists():  # written; just leaving
+            return "running" if (state / "started.json").exists() else "starting"
+        return answer
 
     def _call(self, actor: Any, method: str, *args: Any) -> Any:
         """An actor's answer; "pending" while it is not placed yet; "dead" if it died."""
@@ -211,20 +280,25 @@ class RayExecutor(Executor):
         return None
 
     def _release(self, handle: Handle) -> None:
-        """The attempt's actor and placement group, given back to the cluster."""
-        actor = self._actor(handle)
-        if actor is not None:
-            with contextlib.suppress(Exception):
-                ray.kill(actor, no_restart=True)
+        """The attempt's actors and placement group, given back to the cluster. A node's
+        supervisor dies with its actor, and stops what it runs."""
+        for actor in self._actors(handle):
+            if actor is not None:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor, no_restart=True)
         with contextlib.suppress(Exception):
             remove_placement_group(get_placement_group(handle["actor"]))
 
     def terminate(self, handle: Handle, grace_s: float) -> None:
-        actor = self._actor(handle)
-        if actor is not None:
-            actor.terminate.remote(grace_s)
+        for actor in self._actors(handle):
+            if actor is not None:
+                actor.terminate.remote(grace_s)
 
     def memory_used(self, handle: Handle) -> int:
-        actor = self._actor(handle)
-        used = self._call(actor, "memory") if actor is not None else 0
-        return used if isinstance(used, int) else 0
+        used = [self._call(a, "memory") for a in self._actors(handle) if a is not None]
+        return max((u for u in used if isinstance(u, int)), default=0)
+
+
+def _actor_name(attempt: str, rank: int) -> str:
+    """Node 0's actor is named after the attempt; node r's after it too, with its rank."""
+    return attempt if rank == 0 else f"{attempt}-node{rank}"

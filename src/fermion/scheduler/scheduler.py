@@ -28,7 +28,7 @@ from fermion.errors import FermionError, NotFound
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
 from fermion.scheduler import confinement, quota
-from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost
+from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost, NotPlaced
 from fermion.scheduler.files import JobFiles
 from fermion.scheduler.outputs import plain_files
 from fermion.store.context import ServerContext
@@ -67,8 +67,14 @@ def suggest_memory(used: int) -> str:
     return f"{math.ceil(used * 1.5 / 1024**3)}Gi"
 
 
-def job_resources(job: JobRow) -> Resources:
+def node_share(job: JobRow) -> Resources:
+    """What the job holds on each of its nodes."""
     return Resources(cpu=job.cpu, gpu=job.gpu, memory=job.memory_bytes)
+
+
+def job_resources(job: JobRow) -> Resources:
+    """What the job holds in all: its share on each of its nodes."""
+    return node_share(job).times(job.nodes or 1)
 
 
 def now() -> datetime:
@@ -182,6 +188,13 @@ class Scheduler:
 
     def _finish_attempt(self, session: Session, job: JobRow, state: ExitStatus | Lost) -> None:
         self._terminating.discard(job.id)
+        if isinstance(state, NotPlaced) and not job.cancel_requested:
+            job.attempt -= 1  # it never ran: back to the queue, its tries intact
+            job.status = JobStatus.QUEUED.value
+            job.failure_reason = state.describe()  # what the queue shows while it waits
+            job.handle = None
+            log.info("job %d: %s", job.id, job.failure_reason)
+            return
         succeeded = isinstance(state, ExitStatus) and state.succeeded
         final = isinstance(state, ExitStatus) and state.unrecoverable
         reason = None
@@ -252,8 +265,9 @@ class Scheduler:
         usage = quota.usage_by_workspace(session)
         limits = quota.quotas(session)
         replicas = quota.replica_job_ids(session, [j.id for j in queued])
+        nodes = self.executor.node_count()
         for job in queued:
-            if not job_resources(job).fits_in(free):
+            if not job_resources(job).fits_in(free) or (job.nodes or 1) > nodes:
                 continue  # backfill: a later, smaller job may still fit
             limit = limits.get(job.workspace_id, ("", {}))[1]
             used = usage[job.workspace_id]
@@ -302,7 +316,8 @@ class Scheduler:
                 else None
             ),
             masked=list(job.secrets or []),
-            resources=job_resources(job),
+            resources=node_share(job),
+            nodes=job.nodes or 1,
         )
         try:
             job.handle = self.executor.launch(spec)

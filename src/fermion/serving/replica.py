@@ -38,7 +38,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--name", action="append", default=[], help="a name the V2 paths accept (repeatable)"
     )
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--host",
+        # On a cluster node, the node's address, so the server's gateway reaches it there.
+        default=os.environ.get("FERMION_NODE_IP", "127.0.0.1"),
+        help="the address to listen on (default: the node's on a Ray cluster, else loopback)",
+    )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--max-batch-size", type=int, default=MAX_BATCH_SIZE)
     parser.add_argument("--max-batch-delay-ms", type=float, default=MAX_BATCH_DELAY_MS)

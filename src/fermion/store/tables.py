@@ -125,7 +125,9 @@ class JobRow(WorkspaceBound, Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     command: Mapped[list[Any]] = mapped_column(JSON)
     env: Mapped[dict[str, Any]] = mapped_column(JSON)
-    nproc: Mapped[int] = mapped_column(Integer)
+    nproc: Mapped[int] = mapped_column(Integer)  # processes per node
+    nodes: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # What each node gives the job (a job of several nodes holds this on every one).
     cpu: Mapped[float] = mapped_column(Float)
     gpu: Mapped[int] = mapped_column(Integer)
     memory_bytes: Mapped[int] = mapped_column(BigInteger)

@@ -94,7 +94,7 @@ class TrainConfig:
     precision_reason: str
     grad_accum: int
     max_grad_norm: float
-    nproc: int
+    nproc: int  # per node
     seed: int
     early_stopping: int | None
     image_size: int | None
@@ -102,6 +102,7 @@ class TrainConfig:
     pretrained: str | None = None
     model_file: str | None = None
     register_model: bool = True  # a sweep's trials leave it to the sweep
+    nodes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,7 +114,7 @@ class TrainConfig:
 
     @property
     def effective_batch_size(self) -> int:
-        return self.batch_size * self.nproc * self.grad_accum
+        return self.batch_size * self.nproc * self.nodes * self.grad_accum
 
 
 def defaults_for(kind: DatasetType, image_side: int | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fermion.errors import CapacityExceeded, Conflict, Forbidden, NotFound
+from fermion.errors import CapacityExceeded, Conflict, Forbidden, InvalidInput, NotFound
 from fermion.payloads import (
     AttemptPublic,
     JobCreate,
@@ -46,6 +46,7 @@ def to_public(
         status=job.status,
         command=job.command,
         nproc=job.nproc,
+        nodes=job.nodes or 1,
         cpu=job.cpu,
         gpu=job.gpu,
         memory=format_memory(job.memory_bytes),
@@ -114,6 +115,20 @@ def _check_quota(session: Session, wanted: Resources) -> None:
         )
 
 
+def _check_nodes(scheduler: Scheduler, nodes: int) -> None:
+    if nodes > 1 and not scheduler.executor.spans_nodes:
+        raise InvalidInput(
+            f"--nodes {nodes} needs a cluster, and this server runs jobs on its own machine"
+            f" (executor {scheduler.executor.name}); run on one node (--nproc N for several"
+            " processes), or start the server on a Ray cluster:"
+            " fermion server start --executor ray --ray-address HOST:PORT"
+        )
+
+
+def _asked(wanted: Resources, nodes: int) -> str:
+    return wanted.describe() + (f" on each of {nodes} nodes" if nodes > 1 else "")
+
+
 def _queue_positions(session: Session) -> dict[int, int]:
     """Places in the one queue that all workspaces share."""
     queued = session.scalars(
@@ -141,14 +156,15 @@ def submit(
     A `scope` limits what its token reaches, and runs it isolated (a federated site)."""
     user_secrets.check_exist(session, request.secrets)
     wanted = wanted_resources(user, request.nproc, request.cpu, request.gpu, request.memory)
+    _check_nodes(scheduler, request.nodes)
     capacity = scheduler.executor.capacity()
-    if not wanted.fits_in(capacity):
+    if not wanted.times(request.nodes).fits_in(capacity):
         raise CapacityExceeded(
-            f"the job asks for {wanted.describe()}, more than this platform's whole capacity"
-            f" ({capacity.describe()}); ask for less, or start the server with more"
-            " (fermion server start --capacity cpu=...,gpu=...,memory=...)"
+            f"the job asks for {_asked(wanted, request.nodes)}, more than this platform's"
+            f" whole capacity ({capacity.describe()}); ask for less, or start the server"
+            " with more (fermion server start --capacity cpu=...,gpu=...,memory=...)"
         )
-    _check_quota(session, wanted)
+    _check_quota(session, wanted.times(request.nodes))
     job = JobRow(
         name=request.name or default_name(request.command),
         kind=kind,
@@ -158,6 +174,7 @@ def submit(
         env=request.env,
         secrets=request.secrets or None,
         nproc=request.nproc,
+        nodes=request.nodes,
         cpu=wanted.cpu,
         gpu=wanted.gpu,
         memory_bytes=wanted.memory,
@@ -204,7 +221,7 @@ def list_jobs(session: Session, scheduler: Scheduler, status: JobStatus | None) 
     if status is not None:
         query = query.where(JobRow.status == status.value)
     positions = _queue_positions(session)
-    queue = QueueView(session, scheduler.executor.capacity())
+    queue = QueueView(session, scheduler.executor.capacity(), scheduler.executor.node_count())
     data = [
         to_public(job, positions.get(job.id), queue.reason(job)) for job in session.scalars(query)
     ]
@@ -212,7 +229,9 @@ def list_jobs(session: Session, scheduler: Scheduler, status: JobStatus | None) 
 
 
 def show(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
-    reason = QueueView(session, scheduler.executor.capacity()).reason(job)
+    reason = QueueView(
+        session, scheduler.executor.capacity(), scheduler.executor.node_count()
+    ).reason(job)
     return to_public(job, _queue_positions(session).get(job.id), reason)
 
 

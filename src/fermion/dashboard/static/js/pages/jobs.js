@@ -82,7 +82,8 @@ export async function jobDetail(view, scope, id) {
       ["attempt", `${job.attempt} (retries allowed: ${job.max_retries})`],
       ["started", when(job.started_at)], ["finished", when(job.finished_at)],
       ["reason", job.failure_reason ?? "-"]])),
-    panel("Resources", facts([["processes", job.nproc], ["cpu", job.cpu], ["gpu", job.gpu],
+    panel(job.nodes > 1 ? `Resources (on each of ${job.nodes} nodes)` : "Resources",
+      facts([["processes", job.nproc], ["cpu", job.cpu], ["gpu", job.gpu],
       ["memory", job.memory], ["GPUs", job.gpu_ids.join(", ") || "-"]]))));
     actions.replaceChildren(...[
       TERMINAL.has(job.status) ? null : h("button", { class: "danger", id: "cancel-job", onclick: async (e) => {
