@@ -67,13 +67,14 @@ lint: install
 test: lint browser speech iproute movielens tensorflow
 	$(PY) -m pytest -q --durations=15
 
-bench: install
+bench: install iproute
 	$(PY) -m bench.ingest
 	$(PY) -m bench.jobs
 	$(PY) -m bench.train
 	$(PY) -m bench.serve --model small-cnn
 	$(PY) -m bench.explain
 	$(PY) -m bench.federated
+	$(PY) -m bench.cluster
 	$(PY) -m bench.results
 
 clean:
