@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Where the servers that tests start keep their metadata: sqlite, or postgresql (one
+# PostgreSQL for the session, started from the machine's binaries; what CI runs).
+DATABASE ?= sqlite
 
 .PHONY: install browser speech iproute movielens tensorflow demo test lint bench clean
 
@@ -65,7 +68,7 @@ lint: install
 	$(PY) -m ruff format --check src tests bench
 
 test: lint browser speech iproute movielens tensorflow
-	$(PY) -m pytest -q --durations=15
+	FERMION_TEST_DATABASE=$(DATABASE) $(PY) -m pytest -q --durations=15
 
 bench: install iproute
 	$(PY) -m bench.ingest

@@ -61,7 +61,12 @@ class RunningServer:
 
 
 def start_server(home: Path, port: int | None = None, **env: str) -> RunningServer:
-    """Start a server process with `env` added to its environment."""
+    """Start a server process with `env` added to its environment; its metadata on
+    PostgreSQL where the session runs its servers there (tests/postgres.py)."""
+    from tests.postgres import server_database, servers_on_postgres
+
+    if servers_on_postgres() and "FERMION_DATABASE_URL" not in env:
+        env = {**env, "FERMION_DATABASE_URL": server_database(home)}
     port = port or free_port()
     saved = dict(os.environ)
     os.environ.update(env)

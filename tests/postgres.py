@@ -1,12 +1,17 @@
 """A throwaway PostgreSQL for the tests that run on it: the server named by
 FERMION_TEST_DATABASE_URL if one is given, else one started here from the machine's
 PostgreSQL binaries (Debian's postgresql package) on a free loopback port, in a folder
-of its own, stopped at the end of the session."""
+of its own, stopped at the end of the session.
+
+With FERMION_TEST_DATABASE=postgresql (`make test DATABASE=postgresql`, what CI runs),
+every server a test starts keeps its metadata there, in a database of its own."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from fermion.store.metadata import make_engine
 
@@ -71,3 +76,35 @@ def empty(url: str) -> str:
         connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     return url
+
+
+def servers_on_postgres() -> bool:
+    return os.environ.get("FERMION_TEST_DATABASE", "sqlite") == "postgresql"
+
+
+_shared: list[str] = []  # the session's PostgreSQL for servers, started on first use
+
+
+def server_database(home: Path) -> str:
+    """The database of the server whose home is `home`: made on first use, the same
+    again for a server restarted on that home."""
+    if not _shared:
+        stack = contextlib.ExitStack()
+        url = stack.enter_context(throwaway_postgres())
+        if url is None:
+            raise RuntimeError(
+                "FERMION_TEST_DATABASE=postgresql, and this machine has no PostgreSQL to start:"
+                " apt-get install postgresql, or give FERMION_TEST_DATABASE_URL"
+            )
+        atexit.register(stack.close)
+        _shared.append(url)
+    name = "fermion_" + hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
+    admin = create_engine(make_url(_shared[0]), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        found = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if found is None:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(_shared[0]).set(database=name).render_as_string(hide_password=False)

@@ -30,7 +30,12 @@ def cluster_run(tmp_path_factory) -> dict:
         [unshare, "--user", "--map-root-user", "--net", "--fork",
          sys.executable, "-m", "tests.scheduler.ray_cluster", str(work)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
+        # The server in the namespace keeps its metadata in SQLite: a PostgreSQL of the
+        # session's (make test DATABASE=postgresql) listens on another loopback.
+        env={
+            **{k: v for k, v in os.environ.items() if k != "FERMION_TEST_DATABASE"},
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        },
         capture_output=True,
         text=True,
         timeout=540,

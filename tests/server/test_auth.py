@@ -3,13 +3,14 @@ hashed, and the admin token is written once, readable only by its owner."""
 
 from __future__ import annotations
 
-import sqlite3
 import stat
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from fermion import Unauthorized
+from fermion.store.metadata import make_engine
 
 
 def test_health_is_open(server):
@@ -58,8 +59,10 @@ def test_credentials_file_is_private_and_token_is_stored_hashed(server):
     credentials = server.home / "credentials"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     token = server.token
-    with sqlite3.connect(server.home / "fermion.db") as db:
-        stored = [row[0] for row in db.execute("SELECT token_hash FROM tokens")]
+    engine = make_engine(server.settings.resolved_database_url)  # SQLite or PostgreSQL
+    with engine.connect() as db:
+        stored = [row[0] for row in db.execute(text("SELECT token_hash FROM tokens"))]
+    engine.dispose()
     assert token not in stored
     assert all(len(h) == 64 and token not in h for h in stored)
 
