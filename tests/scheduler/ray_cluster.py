@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from fermion.client import launcher
 from tests.conftest import RunningServer, start_server, stop_server
 
 RAY_PORT = 6390
@@ -26,8 +27,13 @@ ALL_REDUCE = (
     "import os, torch, torch.distributed as dist; dist.init_process_group('gloo');"
     " t = torch.tensor([dist.get_rank() + 1.0]); dist.all_reduce(t);"
     " print('rank', os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK'],"
-    " os.environ['FERMION_NODE_ID'], int(t.item()), flush=True)"
+    " os.environ['FERMION_NODE_ID'], int(t.item()), flush=True); dist.destroy_process_group()"
 )
+RAY_SERVER = {
+    "FERMION_EXECUTOR": "ray",
+    "FERMION_RAY_ADDRESS": f"127.0.0.1:{RAY_PORT}",
+    "FERMION_JOB_GRACE_S": "2",
+}
 SAY_NODE = (
     "import os, time; print('node', os.environ['FERMION_NODE_ID'], flush=True); time.sleep({})"
 )
@@ -214,11 +220,33 @@ def scenario(server: RunningServer) -> dict:
         client.cancel_job(started.id)
         found["cancelled"] = client.wait_job(started.id, timeout=60).status.value
 
+        hog = client.submit_job(
+            ["python", "-c", "import time; x = b'1' * (900 * 2**20); time.sleep(60)"],
+            cpu=1, memory="400Mi", workdir=None,
+        )  # fmt: skip
+        found["memory_kill"] = client.wait_job(hog.id, timeout=120).failure_reason
+
         found |= deployment_on_two_nodes(server, client)
 
         found |= multi_node(client)
         found |= accuracy_on_one_and_two_nodes(client, server.home.parent)
     return found
+
+
+def restarted_server_finds_its_job(server: RunningServer) -> tuple[RunningServer, dict]:
+    """The server stops while a job runs on a node, and starts again on its home: it
+    finds the job's actor by name, and the job ends as it would have."""
+    with server.client() as client:
+        job = client.submit_job(
+            ["python", "-c", SAY_NODE.format(15)], cpu=1, memory="1Gi", workdir=None
+        )
+        node_of(client, job.id)
+    launcher.stop(server.settings)  # the server only: its jobs run on
+    server = start_server(server.home, port=server.port, **RAY_SERVER)
+    with server.client() as client:
+        during = client.get_job(job.id).status.value
+        ended = client.wait_job(job.id, timeout=120)
+    return server, {"during": during, "status": ended.status.value, "attempt": ended.attempt}
 
 
 def job_survives_node_loss(server: RunningServer, client, cluster: Cluster) -> dict:
@@ -239,7 +267,11 @@ def job_survives_node_loss(server: RunningServer, client, cluster: Cluster) -> d
     done = wait_until(checkpointed, 240, "the first epoch's checkpoint")
     cluster.kill("worker")
     waiting = wait_until(
-        lambda: (job := client.get_job(job_id)).status.value == "queued" and job.waiting_for,
+        lambda: (
+            (job := client.get_job(job_id)).status.value == "queued"
+            and "nodes" in (job.waiting_for or "")
+            and job.waiting_for
+        ),
         120,
         "the retry queued for want of a node",
     )
@@ -303,16 +335,18 @@ def replica_survives_node_loss(server: RunningServer, client, cluster: Cluster) 
 
 def main(work: Path) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    # Every process here (nodes, the server, this one's clients) without Ray's token
+    # auth: a ~/.ray/auth_token left by a user's own `ray.init()` would switch it on for
+    # some of them only. The cluster is reachable on this namespace's loopback alone.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     cluster = Cluster(work)
     server = None
     try:
         cluster.start("head")
         worker_node = cluster.start("worker")
-        server = start_server(
-            work / "home", FERMION_EXECUTOR="ray", FERMION_RAY_ADDRESS=f"127.0.0.1:{RAY_PORT}",
-            FERMION_JOB_GRACE_S="2",
-        )  # fmt: skip
+        server = start_server(work / "home", **RAY_SERVER)
         found = scenario(server)
+        server, found["restart"] = restarted_server_finds_its_job(server)
         found["worker_node"] = worker_node
         with server.client() as client:
             found |= job_survives_node_loss(server, client, cluster)

@@ -62,6 +62,15 @@ def test_cancel_stops_a_job_on_its_node(cluster_run):
     assert cluster_run["cancelled"] == "cancelled"
 
 
+def test_a_job_over_its_memory_on_a_node_is_killed_saying_so(cluster_run):
+    reason = cluster_run["memory_kill"]
+    assert reason.startswith("killed: out of memory") and "--memory" in reason, reason
+
+
+def test_a_restarted_server_finds_the_job_still_running_on_its_node(cluster_run):
+    assert cluster_run["restart"] == {"during": "running", "status": "succeeded", "attempt": 1}
+
+
 def test_two_replicas_on_two_nodes_answer_through_the_gateway(cluster_run):
     assert cluster_run["deployment"] == "ready"
     first, second = cluster_run["replica_nodes"]
@@ -98,6 +107,9 @@ def test_a_node_lost_under_a_two_node_job_its_retry_waits_then_resumes(cluster_r
     (line,) = lost["resumed"]
     resumed_after = int(line.split("resuming after epoch")[1].split()[0])
     assert resumed_after >= lost["epochs_done_before_kill"] >= 1, (line, lost)
+    # The rank on the lost node died with it, and the other stopped: neither trained on
+    # to the end (8 epochs) unnoticed.
+    assert resumed_after < 8, (line, lost)
 
 
 def test_a_replica_on_a_lost_node_is_replaced_and_the_deployment_keeps_answering(cluster_run):

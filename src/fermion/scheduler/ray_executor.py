@@ -23,9 +23,11 @@ import contextlib
 import ctypes
 import hashlib
 import json
+import os
 import secrets
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ PLACEMENT_WAIT_S = 30.0  # an attempt no nodes can hold goes back to the queue a
 CAPACITY_TTL_S = 2.0
 CALL_TIMEOUT_S = 2.0  # an actor's answer; slower counts as "pending"
 PR_SET_PDEATHSIG = 1
+RAYLET_CHECK_S = 0.5
 
 
 def _die_with_parent() -> None:
@@ -100,6 +103,22 @@ class AttemptRunner:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+        threading.Thread(target=self._end_with_raylet, daemon=True).start()
+
+    def _end_with_raylet(self) -> None:
+        """A node whose raylet is gone is lost to the cluster, and the attempt is retried
+        elsewhere: stop it here too (the actor's process may outlive its raylet), so it
+        never runs beside its retry."""
+        try:
+            raylet = psutil.Process(os.getppid())  # Ray's workers are the raylet's children
+        except psutil.Error:
+            return
+        if raylet.name() != "raylet":
+            return
+        while _alive(raylet) and self.process.poll() is None:
+            time.sleep(RAYLET_CHECK_S)
+        if self.process.poll() is None:
+            stop_tree(_tree(self.process.pid), 0.0)
 
     def rendezvous(self) -> str:
         return self.master
@@ -115,6 +134,13 @@ class AttemptRunner:
 
     def memory(self) -> int:
         return memory_of(_tree(self.process.pid))
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _named(name: str, wait_s: float = 30.0) -> Any:

@@ -46,7 +46,10 @@ def get_session(context: ContextDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Committed before the answer leaves (scope="function"): by default FastAPI ends a yield
+# dependency after the response is sent, so a client could act on a 200 whose change
+# was not yet visible to its next request (or was never committed).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
