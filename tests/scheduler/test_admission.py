@@ -149,6 +149,8 @@ def test_a_finished_job_can_be_deleted_with_its_files(jobs, jobs_server, tmp_pat
         jobs.get_job(job.id)
     with pytest.raises(fm.NotFound):
         jobs.get_job(99999999999999999999999)  # beyond any database integer: 404, not 500
+    with pytest.raises(fm.NotFound):
+        jobs.get_job(2**40)  # beyond PostgreSQL's Integer ids: 404 there too
 
 
 def test_resources_left_out_come_from_the_users_defaults(jobs):

@@ -39,6 +39,8 @@ def test_a_token_is_shown_once_works_and_stops_when_revoked(server, client):
     assert refused.status_code == 401 and "not valid" in refused.json()["message"]
     with pytest.raises(NotFound, match="token list"):
         client.revoke_token(ci.id)
+    with pytest.raises(NotFound, match="token list"):
+        client.revoke_token(2**40)  # past an Integer id on PostgreSQL: 404, not 500
 
 
 def test_an_expired_token_is_refused_with_the_reason(server, client):

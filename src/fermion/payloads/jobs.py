@@ -145,7 +145,7 @@ class JobsPublic(BaseModel):
 class MetricPoint(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     value: float
-    step: int | None = None
+    step: int | None = Field(None, ge=0, le=2**31 - 1)  # an Integer column on PostgreSQL
 
 
 class MetricsCreate(BaseModel):

@@ -22,6 +22,15 @@ from fermion.store.base import Base, DateTime, utcnow
 from fermion.store.keyring import DataKeyRow
 from fermion.store.tenancy import WorkspaceBound
 
+# Ids are Integer columns: 32 bits on PostgreSQL, where a larger number in a query is an
+# error (a 500) rather than a row that is not there (a 404).
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    return 0 < value <= MAX_ROW_ID
+
+
 # The base lives in store/base.py, data keys in store/keyring.py; tables import them here.
 __all__ = ["Base", "DataKeyRow", "DateTime", "utcnow"]
 

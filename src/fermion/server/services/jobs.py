@@ -31,7 +31,7 @@ from fermion.server.services import secrets as user_secrets
 from fermion.server.services import uploads
 from fermion.server.services.auth import Principal
 from fermion.store.context import ServerContext
-from fermion.store.tables import JobMetricRow, JobRow, ReplicaRow, User
+from fermion.store.tables import JobMetricRow, JobRow, ReplicaRow, User, is_row_id
 from fermion.store.tenancy import ALL_WORKSPACES, WorkspaceRow, entered
 
 
@@ -208,7 +208,7 @@ def _unpack_code(context: ServerContext, source: str, dest: Path, keep: bool = F
 
 
 def visible(session: Session, principal: Principal, job_id: int) -> JobRow:
-    job = session.get(JobRow, job_id) if 0 < job_id < 2**63 else None  # a database integer
+    job = session.get(JobRow, job_id) if is_row_id(job_id) else None
     if job is None:
         raise NotFound(f"job {job_id} not found; `fermion job list` shows the workspace's jobs")
     if principal.job_id is not None and principal.job_id != job_id:

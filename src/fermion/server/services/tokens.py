@@ -14,7 +14,7 @@ from fermion.payloads import TokenCreate, TokenCreated, TokenPublic, TokensPubli
 from fermion.payloads.tokens import parse_duration
 from fermion.server.services import workspaces
 from fermion.server.services.auth import SESSION_NAME, find_token, issue_token
-from fermion.store.tables import Token, User
+from fermion.store.tables import Token, User, is_row_id
 
 
 def create(session: Session, user: User, request: TokenCreate) -> TokenCreated:
@@ -48,7 +48,7 @@ def list_tokens(session: Session, user: User) -> TokensPublic:
 
 
 def revoke(session: Session, user: User, token_id: int) -> None:
-    row = session.scalar(_own(user).where(Token.id == token_id))
+    row = session.scalar(_own(user).where(Token.id == token_id)) if is_row_id(token_id) else None
     if row is None:
         raise NotFound(f"token {token_id} not found; `fermion token list` shows yours")
     session.delete(row)
