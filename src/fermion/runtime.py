@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from fermion.payloads.jobs import MAX_STEP
+
 FLUSH_EVERY_S = 1.0
 
 
@@ -122,6 +124,8 @@ class _Reporter:
         atexit.register(self.close)
 
     def add(self, metrics: dict[str, Any], step: int | None) -> None:
+        if step is not None and not 0 <= step <= MAX_STEP:  # the server would refuse the batch
+            raise ValueError(f"fm.log: step {step} is out of range; give a count, 0 to {MAX_STEP}")
         points = []
         for name, raw in metrics.items():
             value = float(raw.item() if hasattr(raw, "item") else raw)

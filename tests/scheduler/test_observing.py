@@ -20,12 +20,18 @@ def test_metrics_reach_the_api_and_tensorboard(jobs, jobs_server, tmp_path):
         import fermion as fm
         for step in range(10):
             fm.log({"loss": 1.0 / (step + 1), "acc": step / 10}, step=step)
+        try:
+            fm.log({"loss": 0.0}, step=-1)
+        except ValueError as exc:
+            print(exc)
     """,
     )
     job = jobs.wait_job(
         jobs.submit_job(["python", "job.py"], memory="2Gi", workdir=code).id, timeout=120
     )
     assert job.status.value == "succeeded", jobs.job_logs(job.id)
+    # A step the server could not keep is refused at the call, not lost with its batch.
+    assert "fm.log: step -1 is out of range" in jobs.job_logs(job.id)
     series = jobs.job_metrics(job.id).series
     assert [p.step for p in series["loss"]] == list(range(10))
     assert series["loss"][-1].value == 0.1 and series["acc"][3].value == 0.3

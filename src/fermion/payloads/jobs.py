@@ -14,6 +14,7 @@ from fermion.precision import Precision
 NPROC = 1  # processes per job unless asked: above 1, the command runs under torchrun
 MAX_NPROC = 256
 MAX_NODES = 64
+MAX_STEP = 2**31 - 1  # a metric's step: an Integer column (32 bits on PostgreSQL)
 
 
 class JobStatus(StrEnum):
@@ -145,7 +146,7 @@ class JobsPublic(BaseModel):
 class MetricPoint(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     value: float
-    step: int | None = Field(None, ge=0, le=2**31 - 1)  # an Integer column on PostgreSQL
+    step: int | None = Field(None, ge=0, le=MAX_STEP)
 
 
 class MetricsCreate(BaseModel):
