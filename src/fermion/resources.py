@@ -101,6 +101,10 @@ class Resources:
     def describe(self) -> str:
         return f"cpu={self.cpu:g}, gpu={self.gpu}, memory={readable_memory(self.memory)}"
 
+    def describe_per_node(self, nodes: int) -> str:
+        """A job's share, said for each of its nodes when it has several."""
+        return self.describe() + (f" on each of {nodes} nodes" if nodes > 1 else "")
+
 
 def parse_capacity(text: str) -> Resources:
     """'cpu=8,gpu=2,memory=32Gi' -> Resources; keys left out are 0."""

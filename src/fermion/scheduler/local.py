@@ -107,15 +107,16 @@ def isolated(command: list[str], isolation: Isolation | None) -> list[str]:
     return [sys.executable, "-m", "fermion.scheduler.sandbox", *folders, "--", *command]
 
 
-def state_dir(spec: LaunchSpec, node: NodeRank | None = None) -> Path:
-    """Where the supervisor of (one node of) the attempt writes its state."""
-    return spec.attempt_dir if node is None else spec.attempt_dir / f"node-{node.rank}"
+def state_dir(attempt_dir: Path, node_rank: int | None = None) -> Path:
+    """Where the supervisor of the attempt writes its state; on a job of several nodes,
+    each node's supervisor in a folder of its own."""
+    return attempt_dir if node_rank is None else attempt_dir / f"node-{node_rank}"
 
 
 def supervised(spec: LaunchSpec, grace_s: float, node: NodeRank | None = None) -> list[str]:
     """The attempt's supervisor (supervise.py) running its command; its folders made.
     The nodes of a multi-node job each have a supervisor, all writing to one log."""
-    state = state_dir(spec, node)
+    state = state_dir(spec.attempt_dir, node.rank if node else None)
     state.mkdir(parents=True, exist_ok=True)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     command = process_command(spec.command, spec.nproc, spec.attempt_dir, node)

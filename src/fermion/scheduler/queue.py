@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from fermion.payloads import JobStatus
 from fermion.resources import Resources, readable_memory
 from fermion.scheduler import quota
-from fermion.scheduler.executor import NOT_PLACED
+from fermion.scheduler.executor import NOT_PLACED, Executor
 from fermion.scheduler.scheduler import ACTIVE, job_resources
 from fermion.store.tables import JobRow, ReplicaRow
 from fermion.store.tenancy import ALL_WORKSPACES, entered
@@ -48,15 +48,15 @@ class QueueView:
     """What holds the capacity now, read once for any number of queued jobs. Read in a
     request's session, it counts every workspace's jobs but names only the caller's."""
 
-    def __init__(self, session: Session, capacity: Resources, nodes: int = 1) -> None:
-        self.nodes = nodes  # the machines a job may span now
+    def __init__(self, session: Session, executor: Executor) -> None:
+        self.nodes = executor.node_count()  # the machines a job may span now
         everywhere = {ALL_WORKSPACES: True}
         active = list(
             session.scalars(
                 select(JobRow).where(JobRow.status.in_(ACTIVE)).execution_options(**everywhere)
             )
         )
-        self.free = capacity - _total(active)
+        self.free = executor.capacity() - _total(active)
         self.first_queued = session.scalar(
             select(JobRow.id)
             .where(JobRow.status == JobStatus.QUEUED.value)
@@ -92,7 +92,7 @@ class QueueView:
         None when nothing holds it back (it starts at the scheduler's next pass)."""
         if job.status != JobStatus.QUEUED.value:
             return None
-        if (job.nodes or 1) > self.nodes:
+        if job.nodes > self.nodes:
             return (
                 f"waiting for {job.nodes} nodes, and the cluster has {self.nodes} alive;"
                 " add one (ray start --address HEAD:PORT on another machine), or run it on"

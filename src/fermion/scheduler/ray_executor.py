@@ -3,9 +3,9 @@
 
 An attempt is a detached actor, `AttemptRunner`, named after the server and the attempt
 (the name is kept with the job, so a restarted server finds it again), in a placement
-group that holds the job's CPUs, GPUs and memory as one bundle on one node. The actor starts the same supervisor as the
-local executor (supervise.py) on its node and answers for it: whether it still runs,
-the memory it uses, and stopping it. The supervisor dies with the actor, so a node that
+group that holds the job's CPUs, GPUs and memory as one bundle on one node. The actor
+starts the same supervisor as the local executor (supervise.py) on its node and answers
+for it: whether it still runs, the memory it uses, and stopping it. The supervisor dies with the actor, so a node that
 is lost takes its jobs with it, and the scheduler sees the attempt as lost.
 
 A job of several nodes (`--nodes N`) has a placement group of N bundles spread over N
@@ -54,7 +54,7 @@ from fermion.scheduler.executor import (
     NotPlaced,
     Progress,
 )
-from fermion.scheduler.local import NodeRank, memory_of, stop_tree, supervised
+from fermion.scheduler.local import NodeRank, memory_of, state_dir, stop_tree, supervised
 from fermion.scheduler.tf_config import free_addresses
 
 NAMESPACE = "fermion"
@@ -244,8 +244,7 @@ class RayExecutor(Executor):
             "nodes": spec.nodes,
             "state_dir": str(spec.attempt_dir),
             "launched_at": time.time(),
-            "wanted": wanted.describe()
-            + (f" on each of {spec.nodes} nodes" if spec.nodes > 1 else ""),
+            "wanted": wanted.describe_per_node(spec.nodes),
         }
 
     def _actors(self, handle: Handle) -> list[Any]:
@@ -279,9 +278,8 @@ class RayExecutor(Executor):
     def _node_state(self, handle: Handle, rank: int, actor: Any) -> Any:
         """One node's part: an ExitStatus, "running", "starting", "pending" (not placed
         or not answering yet) or "dead" (the actor or its node is gone)."""
-        state = Path(handle["state_dir"])
-        if handle.get("nodes", 1) > 1:
-            state = state / f"node-{rank}"
+        several = handle.get("nodes", 1) > 1
+        state = state_dir(Path(handle["state_dir"]), rank if several else None)
         # None: the supervisor runs; a number: it ended.
         answer = self._call(actor, "returncode") if actor is not None else "dead"
         if (state / "exit.json").exists() and answer is not None:

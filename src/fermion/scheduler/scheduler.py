@@ -74,7 +74,7 @@ def node_share(job: JobRow) -> Resources:
 
 def job_resources(job: JobRow) -> Resources:
     """What the job holds in all: its share on each of its nodes."""
-    return node_share(job).times(job.nodes or 1)
+    return node_share(job).times(job.nodes)
 
 
 def now() -> datetime:
@@ -267,7 +267,7 @@ class Scheduler:
         replicas = quota.replica_job_ids(session, [j.id for j in queued])
         nodes = self.executor.node_count()
         for job in queued:
-            if not job_resources(job).fits_in(free) or (job.nodes or 1) > nodes:
+            if not job_resources(job).fits_in(free) or job.nodes > nodes:
                 continue  # backfill: a later, smaller job may still fit
             limit = limits.get(job.workspace_id, ("", {}))[1]
             used = usage[job.workspace_id]
@@ -317,7 +317,7 @@ class Scheduler:
             ),
             masked=list(job.secrets or []),
             resources=node_share(job),
-            nodes=job.nodes or 1,
+            nodes=job.nodes,
         )
         try:
             job.handle = self.executor.launch(spec)

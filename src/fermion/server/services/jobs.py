@@ -46,7 +46,7 @@ def to_public(
         status=job.status,
         command=job.command,
         nproc=job.nproc,
-        nodes=job.nodes or 1,
+        nodes=job.nodes,
         cpu=job.cpu,
         gpu=job.gpu,
         memory=format_memory(job.memory_bytes),
@@ -125,10 +125,6 @@ def _check_nodes(scheduler: Scheduler, nodes: int) -> None:
         )
 
 
-def _asked(wanted: Resources, nodes: int) -> str:
-    return wanted.describe() + (f" on each of {nodes} nodes" if nodes > 1 else "")
-
-
 def _queue_positions(session: Session) -> dict[int, int]:
     """Places in the one queue that all workspaces share."""
     queued = session.scalars(
@@ -160,7 +156,7 @@ def submit(
     capacity = scheduler.executor.capacity()
     if not wanted.times(request.nodes).fits_in(capacity):
         raise CapacityExceeded(
-            f"the job asks for {_asked(wanted, request.nodes)}, more than this platform's"
+            f"the job asks for {wanted.describe_per_node(request.nodes)}, more than this platform's"
             f" whole capacity ({capacity.describe()}); ask for less, or start the server"
             " with more (fermion server start --capacity cpu=...,gpu=...,memory=...)"
         )
@@ -221,7 +217,7 @@ def list_jobs(session: Session, scheduler: Scheduler, status: JobStatus | None) 
     if status is not None:
         query = query.where(JobRow.status == status.value)
     positions = _queue_positions(session)
-    queue = QueueView(session, scheduler.executor.capacity(), scheduler.executor.node_count())
+    queue = QueueView(session, scheduler.executor)
     data = [
         to_public(job, positions.get(job.id), queue.reason(job)) for job in session.scalars(query)
     ]
@@ -229,9 +225,7 @@ def list_jobs(session: Session, scheduler: Scheduler, status: JobStatus | None) 
 
 
 def show(session: Session, scheduler: Scheduler, job: JobRow) -> JobPublic:
-    reason = QueueView(
-        session, scheduler.executor.capacity(), scheduler.executor.node_count()
-    ).reason(job)
+    reason = QueueView(session, scheduler.executor).reason(job)
     return to_public(job, _queue_positions(session).get(job.id), reason)
 
 
