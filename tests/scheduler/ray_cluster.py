@@ -12,12 +12,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
 from fermion.client import launcher
+from fermion.scheduler.ray_executor import RayExecutor
 from tests.conftest import RunningServer, start_server, stop_server
 
 RAY_PORT = 6390
@@ -47,8 +49,9 @@ class Cluster:
         self.work = work
         self.nodes: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, *args: str) -> str:
-        """Start a node; its id once it is alive. The first is the head."""
+    def start(self, name: str, *args: str, hide: Path | None = None) -> str:
+        """Start a node; its id once it is alive. The first is the head. `hide`: a folder
+        the node sees empty (a mount namespace of its own): as on another machine."""
         before = {n["NodeID"] for n in alive_nodes()} if self.nodes else set()
         if not self.nodes:
             args = ("--head", f"--port={RAY_PORT}", "--include-dashboard=false",
@@ -58,9 +61,11 @@ class Cluster:
         ray = str(Path(sys.executable).parent / "ray")
         log = open(self.work / f"{name}.log", "ab")  # noqa: SIM115 - the node's for its life
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-        self.nodes[name] = subprocess.Popen(
-            [ray, "start", *args, *NODE], stdout=log, stderr=subprocess.STDOUT, env=env
-        )
+        command = [ray, "start", *args, *NODE]
+        if hide is not None:  # unshare execs sh, which execs ray: one pid, the node's
+            mount = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
+            command = ["unshare", "--mount", "sh", "-c", mount, str(hide), *command]
+        self.nodes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):  # the head's GCS may not answer yet
@@ -284,6 +289,7 @@ def job_survives_node_loss(server: RunningServer, client, cluster: Cluster) -> d
             "status": ended.status.value,
             "attempt": ended.attempt,
             "first_reason": ended.history[0].reason if ended.history else None,
+            "reason": ended.failure_reason,
             "waiting_for": waiting,
             "epochs_done_before_kill": done,
             "resumed": resumed,
@@ -333,6 +339,63 @@ def replica_survives_node_loss(server: RunningServer, client, cluster: Cluster) 
     }
 
 
+ISLAND = """
+import os, sys, time
+from pathlib import Path
+import fermion as fm
+
+rank, attempt = os.environ["RANK"], int(os.environ["FERMION_JOB_ATTEMPT"])
+found = ",".join(sorted(p.name for p in fm.checkpoint_dir().iterdir())) or "-"
+sees = (Path(sys.argv[1]) / "artifacts").is_dir()
+print(f"rank {rank} attempt {attempt} sees-home {sees} found {found}", flush=True)
+(fm.checkpoint_dir() / f"rank{rank}-attempt{attempt}").write_text(os.environ["FERMION_NODE_ID"])
+time.sleep(8)  # meanwhile, the server has the line above
+print(f"rank {rank} attempt {attempt} ends", flush=True)
+sys.exit(3 if attempt == 1 and not sees else 0)  # its failure: the job's retry
+"""
+
+
+def job_on_a_node_of_its_own(server: RunningServer, client, cluster: Cluster) -> dict:
+    """A node that sees the server's home empty, as another machine would: a 3-node job
+    (one rank on it) gets its code and the checkpoints of its first attempt shipped, and
+    its log lines, files and exit come back to the server while and after it runs."""
+    for deployment in client.list_deployments().data:  # the nodes' CPUs for the job
+        client.delete_deployment(deployment.name)
+    wait_until(lambda: client.capacity().used["cpu"] == 0, 120, "the replicas' end")
+    island = cluster.start("island", hide=server.home)
+    code = server.home.parent / "island-code"
+    code.mkdir()
+    (code / "island.py").write_text(ISLAND)
+    job = client.submit_job(
+        ["python", "island.py", str(server.home)], nodes=3, nproc=1, cpu=1, memory="1Gi",
+        max_retries=1, workdir=code,
+    )  # fmt: skip
+    streamed = wait_until(
+        lambda: [
+            line for line in client.job_logs(job.id).splitlines() if "sees-home False" in line
+        ],
+        120,
+        "the line of the rank on the node of its own",
+    )
+    while_running = client.get_job(job.id).status.value
+    ended = client.wait_job(job.id, timeout=180)
+    checkpoints = server.artifacts / "jobs" / str(job.id) / "checkpoints"
+    left = Path(tempfile.gettempdir(), "fermion-jobs")
+    prefix = f"{RayExecutor.prefix_for(server.home)}-job-{job.id}-"
+    return {
+        "island": {
+            "node": island,
+            "streamed": streamed,
+            "while_running": while_running,
+            "status": ended.status.value,
+            "attempt": ended.attempt,
+            "logs": [client.job_logs(job.id, attempt=a) for a in (1, 2)],
+            "checkpoints": {p.name: p.read_text() for p in checkpoints.iterdir()},
+            "left_on_node": [p.name for p in left.glob(prefix + "*")] if left.exists() else [],
+        }
+    }
+
+
 def main(work: Path) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     # Every process here (nodes, the server, this one's clients) without Ray's token
@@ -351,6 +414,7 @@ def main(work: Path) -> None:
         with server.client() as client:
             found |= job_survives_node_loss(server, client, cluster)
             found |= replica_survives_node_loss(server, client, cluster)
+            found |= job_on_a_node_of_its_own(server, client, cluster)
         print(json.dumps(found), flush=True)
     finally:
         if server is not None:

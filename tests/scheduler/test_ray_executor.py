@@ -99,7 +99,8 @@ def test_training_on_two_nodes_matches_one_node(cluster_run):
 
 def test_a_node_lost_under_a_two_node_job_its_retry_waits_then_resumes(cluster_run):
     lost = cluster_run["node_loss"]
-    assert lost["status"] == "succeeded" and lost["attempt"] == 2, lost
+    # A string, so pytest shows all of it (the second attempt's log) when it fails.
+    assert lost["status"] == "succeeded" and lost["attempt"] == 2, json.dumps(lost, indent=1)
     assert lost["first_reason"], lost  # the first attempt says why it ended
     # While one node was left, the retry said what it waits for.
     assert "waiting for 2 nodes" in lost["waiting_for"], lost["waiting_for"]
@@ -120,3 +121,28 @@ def test_a_replica_on_a_lost_node_is_replaced_and_the_deployment_keeps_answering
     assert cluster_run["worker3_node"] in lost["nodes_after"]
     assert cluster_run["worker2_node"] not in lost["nodes_after"]
     assert lost["answers_after"] == 4
+
+
+def test_a_node_that_does_not_mount_the_home_gets_the_job_shipped_and_sends_back(cluster_run):
+    island = cluster_run["island"]
+    assert island["status"] == "succeeded" and island["attempt"] == 2, json.dumps(island)
+    first, second = island["logs"]
+
+    def rank_on_the_island(lines: list[str]) -> str:
+        (line,) = [x for x in lines if "sees-home False" in x]
+        return line.partition("]: rank ")[2].split()[0]
+
+    # Its code came with the job (it ran), and its first line reached the server's log
+    # while the job still ran; the rest of its log came when it ended.
+    assert island["while_running"] == "running", island
+    rank = rank_on_the_island(island["streamed"])
+    assert f"rank {rank} attempt 1 ends" in first, first
+    # What it wrote is in the job's folder on the server, and nothing is left on the node.
+    assert island["checkpoints"][f"rank{rank}-attempt1"] == island["node"]
+    assert island["left_on_node"] == []
+    # The retry's rank there was shipped every rank's checkpoint of attempt 1.
+    rank = rank_on_the_island(second.splitlines())
+    (line,) = [x for x in second.splitlines() if f"rank {rank} attempt 2 sees-home" in x]
+    assert line.split("found ")[1] == "rank0-attempt1,rank1-attempt1,rank2-attempt1", line
+    assert island["checkpoints"][f"rank{rank}-attempt2"] == island["node"]
+    assert len(island["checkpoints"]) == 6

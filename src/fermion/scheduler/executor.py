@@ -29,6 +29,7 @@ class LaunchSpec:
     command: list[str]
     nproc: int  # processes per node
     env: dict[str, str]
+    job_dir: Path  # the job's folder (files.py), kept across attempts
     code_dir: Path  # the working directory of the command
     attempt_dir: Path  # where the executor keeps this attempt's state and log
     log_path: Path
@@ -91,6 +92,10 @@ class Executor(ABC):
     def node_count(self) -> int:
         """The machines a job may span now."""
         return 1
+
+    def sync(self, handle: Handle) -> None:  # noqa: B027 - nothing to do where one disk
+        """Bring the job's folder on the server up to date with the attempt's own (on a
+        node that does not mount the server's home); a job reads it mid-run."""
 
     @abstractmethod
     def capacity(self) -> Resources:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import hashlib
 import json
 import os
@@ -55,6 +56,7 @@ from fermion.scheduler.executor import (
     Progress,
 )
 from fermion.scheduler.local import NodeRank, memory_of, state_dir, stop_tree, supervised
+from fermion.scheduler.node_folder import Changes, NodeFolder, apply, pack
 from fermion.scheduler.tf_config import free_addresses
 
 NAMESPACE = "fermion"
@@ -63,6 +65,7 @@ CAPACITY_TTL_S = 2.0
 CALL_TIMEOUT_S = 2.0  # an actor's answer; slower counts as "pending"
 PR_SET_PDEATHSIG = 1
 RAYLET_CHECK_S = 0.5
+LAUNCH_MARK = "launch"  # in the launch's state folder: a node that reads it sees the home
 
 
 def _die_with_parent() -> None:
@@ -75,8 +78,14 @@ class AttemptRunner:
     """On its node: the supervisor of the attempt (of its part, on one of several nodes),
     started at once."""
 
-    def __init__(self, spec: LaunchSpec, grace_s: float, rank: int, first: str) -> None:
+    def __init__(
+        self, spec: LaunchSpec, grace_s: float, rank: int, first: str, packed: list
+    ) -> None:
         context = ray.get_runtime_context()
+        self.folder, self.batch = None, (0, None)
+        if not _sees_server(spec, first):  # another machine: the job's folder shipped
+            self.folder = NodeFolder(spec, ray.get(packed[0]), context.get_actor_name())
+            spec = self.folder.spec
         env = {
             **spec.env,
             "FERMION_NODE_ID": context.get_node_id(),
@@ -126,6 +135,24 @@ class AttemptRunner:
     def returncode(self) -> int | None:
         return self.process.poll()
 
+    def report(self, applied: int, scan: bool = False) -> tuple[int | None, int, Changes | None]:
+        """The supervisor's exit code (None while it runs) and, on a node of its own
+        folder, what changed there: batch by numbered batch, each sent again until the
+        server says it applied it (a slow answer is dropped by the server's poll).
+        `scan`: look at every file now, not only at the log."""
+        code = self.process.poll()
+        if self.folder is None:
+            return code, 0, None
+        number, pending = self.batch
+        if pending is None or applied >= number:
+            self.batch = number + 1, self.folder.changes(final=code is not None, scan=scan)
+        return code, *self.batch
+
+    def discard(self) -> None:
+        """The node's copy of the job's folder, once the server has what it needs."""
+        if self.folder is not None:
+            self.folder.discard()
+
     def node(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
@@ -141,6 +168,13 @@ def _alive(process: psutil.Process) -> bool:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _sees_server(spec: LaunchSpec, launch: str) -> bool:
+    """Whether this node mounts the server's home: the launch's mark is there."""
+    with contextlib.suppress(OSError):
+        return (spec.attempt_dir / LAUNCH_MARK).read_text() == launch
+    return False
 
 
 def _named(name: str, wait_s: float = 30.0) -> Any:
@@ -187,6 +221,8 @@ class RayExecutor(Executor):
         self.grace_s = grace_s
         self.prefix = self.prefix_for(home)
         self._nodes: tuple[float, list[Resources]] | None = None
+        self._applied: dict[str, int] = {}  # actor -> the last batch of changes written
+        self._applying = threading.Lock()
 
     @staticmethod
     def prefix_for(home: Path) -> str:
@@ -219,8 +255,17 @@ class RayExecutor(Executor):
 
     # -- attempts ---------------------------------------------------------------------
     def launch(self, spec: LaunchSpec) -> Handle:
-        # Unique to this launch: an attempt that was not placed is launched again.
-        name = f"{self.prefix}-job-{spec.job_id}-{spec.attempt}-{secrets.token_hex(3)}"
+        # Unique to this launch: an attempt that was not placed is launched again. Its
+        # state folder is this launch's too: a supervisor the earlier try had started
+        # (on a node that was lost before every node was placed) may still write there.
+        token = secrets.token_hex(3)
+        name = f"{self.prefix}-job-{spec.job_id}-{spec.attempt}-{token}"
+        spec = dataclasses.replace(spec, attempt_dir=spec.attempt_dir / f"launch-{token}")
+        spec.attempt_dir.mkdir(parents=True)
+        (spec.attempt_dir / LAUNCH_MARK).write_text(name)
+        # Fetched only by an actor on a node that does not see the mark (a list: Ray
+        # would fetch a reference passed as is on every node).
+        packed = [ray.put(pack(spec.job_dir))]
         wanted = spec.resources
         bundle = {"CPU": max(wanted.cpu, 0.01), "GPU": float(wanted.gpu), "memory": wanted.memory}
         group = placement_group(
@@ -238,11 +283,13 @@ class RayExecutor(Executor):
                 num_gpus=wanted.gpu,
                 memory=wanted.memory or None,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(group, rank),
-            ).remote(spec, self.grace_s, rank, name)
+            ).remote(spec, self.grace_s, rank, name, packed)
         return {
             "actor": name,
             "nodes": spec.nodes,
             "state_dir": str(spec.attempt_dir),
+            "job_dir": str(spec.job_dir),
+            "log": str(spec.log_path),
             "launched_at": time.time(),
             "wanted": wanted.describe_per_node(spec.nodes),
         }
@@ -264,6 +311,8 @@ class RayExecutor(Executor):
         ended = [state for state in nodes if isinstance(state, ExitStatus)]
         failed = [state for state in ended if not state.succeeded]
         if failed or len(ended) == len(nodes):  # one node's failure ends the others
+            if failed:  # theirs, up to here
+                self.sync(handle)
             self._release(handle)
             return (failed or ended)[0]
         if "dead" in nodes:
@@ -281,12 +330,33 @@ class RayExecutor(Executor):
         several = handle.get("nodes", 1) > 1
         state = state_dir(Path(handle["state_dir"]), rank if several else None)
         # None: the supervisor runs; a number: it ended.
-        answer = self._call(actor, "returncode") if actor is not None else "dead"
+        answer = self._report(handle, _actor_name(handle["actor"], rank), actor)
         if (state / "exit.json").exists() and answer is not None:
             return ExitStatus(**json.loads((state / "exit.json").read_text()))
         if answer is None or (state / "exit.json").exists():  # written; just leaving
             return "running" if (state / "started.json").exists() else "starting"
         return answer
+
+    def _report(self, handle: Handle, name: str, actor: Any, scan: bool = False) -> Any:
+        """The node's supervisor's exit code, or None while it runs ("pending", "dead"
+        as `_call`); what changed in the node's own copy of the job's folder is
+        written into the server's first (one caller at a time: batches apply once)."""
+        if actor is None:
+            return "dead"
+        with self._applying:
+            answer = self._call(actor, "report", self._applied.get(name, 0), scan)
+            if not isinstance(answer, tuple):
+                return answer
+            code, number, changes = answer
+            if changes is not None and number > self._applied.get(name, 0):
+                apply(changes, Path(handle["job_dir"]), Path(handle["log"]))
+                self._applied[name] = number
+            return code
+
+    def sync(self, handle: Handle) -> None:
+        for rank, actor in enumerate(self._actors(handle)):
+            for _ in range(2):  # a batch not yet applied comes first, then the newest
+                self._report(handle, _actor_name(handle["actor"], rank), actor, scan=True)
 
     def _call(self, actor: Any, method: str, *args: Any) -> Any:
         """An actor's answer; "pending" while it is not placed yet; "dead" if it died."""
@@ -306,8 +376,11 @@ class RayExecutor(Executor):
     def _release(self, handle: Handle) -> None:
         """The attempt's actors and placement group, given back to the cluster. A node's
         supervisor dies with its actor, and stops what it runs."""
-        for actor in self._actors(handle):
+        for rank, actor in enumerate(self._actors(handle)):
+            self._applied.pop(_actor_name(handle["actor"], rank), None)
             if actor is not None:
+                with contextlib.suppress(Exception):
+                    ray.get(actor.discard.remote(), timeout=CALL_TIMEOUT_S)
                 with contextlib.suppress(Exception):
                     ray.kill(actor, no_restart=True)
         with contextlib.suppress(Exception):

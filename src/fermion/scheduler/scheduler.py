@@ -306,6 +306,7 @@ class Scheduler:
             command=list(job.command),
             nproc=job.nproc,
             env=env,
+            job_dir=files.root,
             code_dir=files.code,
             attempt_dir=files.attempt_state(job.attempt),
             log_path=files.log(job.attempt),

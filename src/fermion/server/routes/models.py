@@ -43,9 +43,12 @@ def register_model(
     context: ContextDep,
     session: SessionDep,
     principal: ReporterDep,
+    scheduler: SchedulerDep,
 ) -> ModelVersionPublic:
     """Register the model a job wrote (the trainer calls this with its job's token)."""
     job = jobs.visible(session, principal, job_id)
+    if job.handle:  # running, maybe on a node of its own: its newest files first
+        scheduler.executor.sync(job.handle)
     return models.register_from_job(context, session, job, body.name, body.folder)
 
 
