@@ -23,7 +23,7 @@ from fermion.scheduler.ray_executor import RayExecutor
 from tests.conftest import RunningServer, start_server, stop_server
 
 RAY_PORT = 6390
-NODE = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--memory=4000000000",
+NODE = ["--node-ip-address=127.0.0.1", "--memory=4000000000",
         "--object-store-memory=100000000", "--block"]  # fmt: skip
 ALL_REDUCE = (
     "import os, torch, torch.distributed as dist; dist.init_process_group('gloo');"
@@ -49,7 +49,7 @@ class Cluster:
         self.work = work
         self.nodes: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, *args: str, hide: Path | None = None) -> str:
+    def start(self, name: str, *args: str, cpus: int = 1, hide: Path | None = None) -> str:
         """Start a node; its id once it is alive. The first is the head. `hide`: a folder
         the node sees empty (a mount namespace of its own): as on another machine."""
         before = {n["NodeID"] for n in alive_nodes()} if self.nodes else set()
@@ -61,7 +61,7 @@ class Cluster:
         ray = str(Path(sys.executable).parent / "ray")
         log = open(self.work / f"{name}.log", "ab")  # noqa: SIM115 - the node's for its life
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-        command = [ray, "start", *args, *NODE]
+        command = [ray, "start", *args, f"--num-cpus={cpus}", *NODE]
         if hide is not None:  # unshare execs sh, which execs ray: one pid, the node's
             mount = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
             command = ["unshare", "--mount", "sh", "-c", mount, str(hide), *command]
@@ -362,7 +362,7 @@ def job_on_a_node_of_its_own(server: RunningServer, client, cluster: Cluster) ->
     for deployment in client.list_deployments().data:  # the nodes' CPUs for the job
         client.delete_deployment(deployment.name)
     wait_until(lambda: client.capacity().used["cpu"] == 0, 120, "the replicas' end")
-    island = cluster.start("island", hide=server.home)
+    island = cluster.start("island", cpus=2, hide=server.home)
     code = server.home.parent / "island-code"
     code.mkdir()
     (code / "island.py").write_text(ISLAND)
@@ -380,6 +380,11 @@ def job_on_a_node_of_its_own(server: RunningServer, client, cluster: Cluster) ->
     while_running = client.get_job(job.id).status.value
     ended = client.wait_job(job.id, timeout=180)
     checkpoints = server.artifacts / "jobs" / str(job.id) / "checkpoints"
+    # Two CPUs: only this node has them. The dataset comes over HTTP, the checkpoints
+    # and the model folder go back before the trainer registers it.
+    started = client.train("ray-digits", name="digits-island", epochs=2, cpu=2, memory="3Gi")
+    trained = client.wait_job(started.job.id, timeout=240)
+    tensorboard = server.artifacts / "jobs" / str(trained.id) / "tensorboard"
     left = Path(tempfile.gettempdir(), "fermion-jobs")
     prefix = f"{RayExecutor.prefix_for(server.home)}-job-{job.id}-"
     return {
@@ -392,6 +397,14 @@ def job_on_a_node_of_its_own(server: RunningServer, client, cluster: Cluster) ->
             "logs": [client.job_logs(job.id, attempt=a) for a in (1, 2)],
             "checkpoints": {p.name: p.read_text() for p in checkpoints.iterdir()},
             "left_on_node": [p.name for p in left.glob(prefix + "*")] if left.exists() else [],
+            "trained": trained.status.value,
+            "trained_log": client.job_logs(trained.id)[-3000:],
+            # Only a node of its own caches datasets there (others read the server's).
+            "node_cache": sorted(p.name for p in left.glob("cache/*/*")),
+            "model": client.get_model_version("digits-island").metrics["test"]["accuracy"]
+            if trained.status.value == "succeeded"
+            else None,
+            "tensorboard": sorted(p.name for p in tensorboard.rglob("events.*")),
         }
     }
 

@@ -146,3 +146,11 @@ def test_a_node_that_does_not_mount_the_home_gets_the_job_shipped_and_sends_back
     assert line.split("found ")[1] == "rank0-attempt1,rank1-attempt1,rank2-attempt1", line
     assert island["checkpoints"][f"rank{rank}-attempt2"] == island["node"]
     assert len(island["checkpoints"]) == 6
+
+
+def test_a_model_trained_on_a_node_of_its_own_is_registered_with_its_files(cluster_run):
+    island = cluster_run["island"]
+    assert island["trained"] == "succeeded", island["trained_log"]
+    assert "datasets" in island["node_cache"], island["node_cache"]  # fetched over HTTP
+    assert island["model"] > 0.5  # its model folder reached the server before registering
+    assert island["tensorboard"], island  # the metrics' event files came back

@@ -14,26 +14,22 @@ its node, the others ask it for that address, and each node runs torchrun with i
 `--node-rank` under a supervisor of its own.
 
 The supervisor writes the attempt's state and log into the job's folder as it does
-locally: the server's home must be on a filesystem every node mounts at the same path
-(one machine, or a shared volume), and FERMION_URL an address the nodes reach."""
+locally, on a node that mounts the server's home at the same path. A node that does not
+runs the attempt in a copy of the job's folder of its own, which the server's poll
+keeps in step (node_folder.py). FERMION_URL must be an address the nodes reach."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import hashlib
 import json
-import os
 import secrets
-import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.placement_group import (
@@ -55,146 +51,13 @@ from fermion.scheduler.executor import (
     NotPlaced,
     Progress,
 )
-from fermion.scheduler.local import NodeRank, memory_of, state_dir, stop_tree, supervised
-from fermion.scheduler.node_folder import Changes, NodeFolder, apply, pack
-from fermion.scheduler.tf_config import free_addresses
+from fermion.scheduler.local import state_dir
+from fermion.scheduler.node_folder import apply, pack
+from fermion.scheduler.ray_attempt import LAUNCH_MARK, NAMESPACE, AttemptRunner
 
-NAMESPACE = "fermion"
 PLACEMENT_WAIT_S = 30.0  # an attempt no nodes can hold goes back to the queue after this
 CAPACITY_TTL_S = 2.0
 CALL_TIMEOUT_S = 2.0  # an actor's answer; slower counts as "pending"
-PR_SET_PDEATHSIG = 1
-RAYLET_CHECK_S = 0.5
-LAUNCH_MARK = "launch"  # in the launch's state folder: a node that reads it sees the home
-
-
-def _die_with_parent() -> None:
-    """In the supervisor before it runs: end it when the actor's process ends."""
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@ray.remote(num_cpus=0, max_restarts=0)
-class AttemptRunner:
-    """On its node: the supervisor of the attempt (of its part, on one of several nodes),
-    started at once."""
-
-    def __init__(
-        self, spec: LaunchSpec, grace_s: float, rank: int, first: str, packed: list
-    ) -> None:
-        context = ray.get_runtime_context()
-        self.folder, self.batch = None, (0, None)
-        if not _sees_server(spec, first):  # another machine: the job's folder shipped
-            self.folder = NodeFolder(spec, ray.get(packed[0]), context.get_actor_name())
-            spec = self.folder.spec
-        env = {
-            **spec.env,
-            "FERMION_NODE_ID": context.get_node_id(),
-            "FERMION_NODE_IP": ray.util.get_node_ip_address(),
-        }
-        gpus = context.get_accelerator_ids().get("GPU", [])
-        if gpus:  # this node's own numbering, as Ray assigned them
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        node = None
-        if spec.nodes > 1:
-            if rank == 0:
-                self.master = free_addresses(1, ray.util.get_node_ip_address())[0]
-            else:  # node 0's actor is placed with this one (one placement group)
-                self.master = ray.get(_named(first).rendezvous.remote())
-            node = NodeRank(spec.nodes, rank, self.master)
-        with open(spec.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                supervised(spec, grace_s, node),
-                cwd=spec.code_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        threading.Thread(target=self._end_with_raylet, daemon=True).start()
-
-    def _end_with_raylet(self) -> None:
-        """A node whose raylet is gone is lost to the cluster, and the attempt is retried
-        elsewhere: stop it here too (the actor's process may outlive its raylet), so it
-        never runs beside its retry."""
-        try:
-            raylet = psutil.Process(os.getppid())  # Ray's workers are the raylet's children
-        except psutil.Error:
-            return
-        if raylet.name() != "raylet":
-            return
-        while _alive(raylet) and self.process.poll() is None:
-            time.sleep(RAYLET_CHECK_S)
-        if self.process.poll() is None:
-            stop_tree(_tree(self.process.pid), 0.0)
-
-    def rendezvous(self) -> str:
-        return self.master
-
-    def returncode(self) -> int | None:
-        return self.process.poll()
-
-    def report(self, applied: int, scan: bool = False) -> tuple[int | None, int, Changes | None]:
-        """The supervisor's exit code (None while it runs) and, on a node of its own
-        folder, what changed there: batch by numbered batch, each sent again until the
-        server says it applied it (a slow answer is dropped by the server's poll).
-        `scan`: look at every file now, not only at the log."""
-        code = self.process.poll()
-        if self.folder is None:
-            return code, 0, None
-        number, pending = self.batch
-        if pending is None or applied >= number:
-            self.batch = number + 1, self.folder.changes(final=code is not None, scan=scan)
-        return code, *self.batch
-
-    def discard(self) -> None:
-        """The node's copy of the job's folder, once the server has what it needs."""
-        if self.folder is not None:
-            self.folder.discard()
-
-    def node(self) -> str:
-        return ray.get_runtime_context().get_node_id()
-
-    def terminate(self, grace_s: float) -> None:
-        stop_tree(_tree(self.process.pid), grace_s)
-
-    def memory(self) -> int:
-        return memory_of(_tree(self.process.pid))
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _sees_server(spec: LaunchSpec, launch: str) -> bool:
-    """Whether this node mounts the server's home: the launch's mark is there."""
-    with contextlib.suppress(OSError):
-        return (spec.attempt_dir / LAUNCH_MARK).read_text() == launch
-    return False
-
-
-def _named(name: str, wait_s: float = 30.0) -> Any:
-    """An actor by name, waiting while its creation is still being registered."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return ray.get_actor(name, namespace=NAMESPACE)
-        except ValueError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
 
 
 class Unplaced(NotPlaced):
