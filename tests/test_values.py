@@ -7,7 +7,7 @@ import pytest
 from fermion import InvalidInput
 from fermion.payloads import DatasetCreate, DatasetType, build
 from fermion.refs import format_ref, parse_ref
-from fermion.resources import format_memory, parse_memory
+from fermion.resources import Resources, format_memory, parse_memory, place
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,11 @@ def test_split_fractions():
     for bad in ([0.5, 0.1, 0.1], [0, 0.5, 0.5], [1.2, -0.2, 0], [0.2] * 5):
         with pytest.raises(InvalidInput, match="split"):
             build(DatasetCreate, name="d", type="text-classification", source="/x", split=bad)
+
+
+def test_a_job_of_several_nodes_is_placed_one_node_each_with_room():
+    free = [Resources(cpu=0.5, memory=4), Resources(cpu=1, memory=4), Resources(cpu=2, memory=1)]
+    # 0.75 CPU and 2 bytes on each of 2 nodes: only the second has both; the totals would.
+    assert place(Resources(cpu=0.75, memory=2), 2, free) is None
+    assert place(Resources(cpu=0.75, memory=2), 1, free) == [1]
+    assert place(Resources(cpu=0.5, memory=1), 2, free) == [2, 1]  # the most CPU first

@@ -106,6 +106,16 @@ class Resources:
         return self.describe() + (f" on each of {nodes} nodes" if nodes > 1 else "")
 
 
+def place(share: Resources, count: int, nodes: list[Resources]) -> list[int] | None:
+    """The `count` nodes (indexes into `nodes`, each one's free resources) that a job of
+    `share` on each of `count` different nodes takes: those with the most CPU free that
+    hold it; None when fewer than `count` do."""
+    room = [i for i, free in enumerate(nodes) if share.fits_in(free)]
+    if len(room) < count:
+        return None
+    return sorted(room, key=lambda i: -nodes[i].cpu)[:count]
+
+
 def parse_capacity(text: str) -> Resources:
     """'cpu=8,gpu=2,memory=32Gi' -> Resources; keys left out are 0."""
     values: dict[str, str] = {}

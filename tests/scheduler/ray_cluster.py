@@ -205,6 +205,39 @@ def accuracy_on_one_and_two_nodes(client, root: Path) -> dict:
     return {"trained": runs}
 
 
+def per_node_admission(client) -> dict:
+    """The totals (2 CPUs) are not the nodes (1 each): 1.5 CPUs on a node is refused at
+    once; 0.75 on each of 2 nodes, while a job holds half of one, waits without being
+    launched, saying why, and runs when that job ends."""
+    from fermion.errors import FermionError
+
+    try:
+        client.submit_job(["python", "-c", "pass"], cpu=1.5, memory="1Gi", workdir=None)
+        refused = None
+    except FermionError as exc:
+        refused = {"status": exc.status, "message": exc.message}
+    half = client.submit_job(
+        ["python", "-c", SAY_NODE.format(10)], cpu=0.5, memory="1Gi", workdir=None
+    )
+    node_of(client, half.id)
+    spread = client.submit_job(
+        ["python", "-c", SAY_NODE.format(0)], nodes=2, nproc=1, cpu=0.75, memory="1Gi",
+        workdir=None,
+    )  # fmt: skip
+    time.sleep(2)  # several passes of the scheduler
+    waiting = client.get_job(spread.id)
+    ended = client.wait_job(spread.id, timeout=120)
+    return {
+        "per_node": {
+            "refused": refused,
+            "waiting": waiting.waiting_for,
+            "attempt_while_waiting": waiting.attempt,
+            "half_then": client.get_job(half.id).status.value,
+            "spread": ended.status.value,
+        }
+    }
+
+
 def scenario(server: RunningServer) -> dict:
     found: dict = {}
     with server.client() as client:
@@ -217,6 +250,7 @@ def scenario(server: RunningServer) -> dict:
         ]
         found["nodes_of_two"] = [node_of(client, j.id) for j in two]
         found["two"] = [client.wait_job(j.id, timeout=120).status.value for j in two]
+        found |= per_node_admission(client)
 
         started = client.submit_job(
             ["python", "-c", SAY_NODE.format(300)], cpu=1, memory="1Gi", workdir=None

@@ -52,6 +52,18 @@ def test_capacity_is_the_clusters_nodes_together(cluster_run):
     assert cluster_run["capacity"]["total"]["cpu"] == 2  # two nodes of one CPU
 
 
+def test_admission_counts_node_by_node_not_only_the_totals(cluster_run):
+    found = cluster_run["per_node"]
+    refused = found["refused"]
+    assert refused and refused["status"] == 422, found
+    assert "no 1 node(s) of the cluster have that much each" in refused["message"]
+    # While half a node was taken, 0.75 CPU on each of 2 nodes waited, never launched.
+    assert found["attempt_while_waiting"] == 0, found
+    assert found["waiting"].startswith("waiting for 2 node(s) with cpu=0.75"), found
+    assert "free now: " in found["waiting"]
+    assert found["spread"] == "succeeded" and found["half_then"] == "succeeded"
+
+
 def test_two_one_cpu_jobs_run_at_once_on_different_nodes(cluster_run):
     assert cluster_run["two"] == ["succeeded", "succeeded"]
     first, second = cluster_run["nodes_of_two"]

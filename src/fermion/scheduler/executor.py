@@ -93,6 +93,15 @@ class Executor(ABC):
         """The machines a job may span now."""
         return 1
 
+    def nodes(self) -> list[Resources]:
+        """What each machine has."""
+        return [self.capacity()]
+
+    def nodes_free(self, placed: list[Handle]) -> list[Resources] | None:
+        """What each machine has free beside the attempts `placed`, where a job must fit
+        on machines one by one; None on one machine (the totals say it all)."""
+        return None
+
     def sync(self, handle: Handle) -> None:  # noqa: B027 - nothing to do where one disk
         """Bring the job's folder on the server up to date with the attempt's own (on a
         node that does not mount the server's home); a job reads it mid-run."""

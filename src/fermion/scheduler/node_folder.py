@@ -60,7 +60,8 @@ class NodeFolder:
         with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
             tar.extractall(self.root, filter="tar")  # keeps modes: scripts stay runnable
         self.spec = self._moved(spec)
-        self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (self.spec.log_path.parent, self.spec.attempt_dir):  # not shipped
+            folder.mkdir(parents=True, exist_ok=True)
         self.log = self.spec.log_path
         self.log_sent = 0
         self.sent: dict[str, tuple[int, int, int]] = self._scan()  # as shipped
@@ -120,7 +121,7 @@ class NodeFolder:
         now, room = self._scan(), MAX_BATCH_BYTES
         # The supervisor's exit.json last: the server takes the attempt as ended once it
         # has it, so it comes with (or after) everything else.
-        for rel in sorted(now, key=lambda rel: rel.endswith("/exit.json")):
+        for rel in sorted(now, key=lambda rel: (rel.endswith("/exit.json"), rel)):
             inode, size, mtime = now[rel]
             before = self.sent.get(rel)
             if before == (inode, size, mtime):

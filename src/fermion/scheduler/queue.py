@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fermion.payloads import JobStatus
-from fermion.resources import Resources, readable_memory
+from fermion.resources import Resources, place, readable_memory
 from fermion.scheduler import quota
 from fermion.scheduler.executor import NOT_PLACED, Executor
-from fermion.scheduler.scheduler import ACTIVE, job_resources
+from fermion.scheduler.scheduler import ACTIVE, job_resources, node_share
 from fermion.store.tables import JobRow, ReplicaRow
 from fermion.store.tenancy import ALL_WORKSPACES, entered
 
@@ -44,6 +44,11 @@ def _holding(jobs: list[JobRow]) -> str:
     return ", ".join([*parts, readable_memory(total.memory)])
 
 
+def _describe_free(free: Resources) -> str:
+    """A node's free resources; what others took past its total shows as none."""
+    return Resources(max(free.cpu, 0), max(free.gpu, 0), max(free.memory, 0)).describe()
+
+
 class QueueView:
     """What holds the capacity now, read once for any number of queued jobs. Read in a
     request's session, it counts every workspace's jobs but names only the caller's."""
@@ -57,6 +62,7 @@ class QueueView:
             )
         )
         self.free = executor.capacity() - _total(active)
+        self.by_node = executor.nodes_free([j.handle for j in active if j.handle])
         self.first_queued = session.scalar(
             select(JobRow.id)
             .where(JobRow.status == JobStatus.QUEUED.value)
@@ -104,6 +110,15 @@ class QueueView:
         over = quota.shortfall(limit, self.usage[job.workspace_id], job_resources(job), replica)
         if not short and over:
             return quota.describe(name, over)
+        if not short and self.by_node is not None:
+            share = node_share(job)
+            if place(share, job.nodes, self.by_node) is None:
+                each = " free on each" if job.nodes > 1 else " free"
+                nodes = "; ".join(_describe_free(free) for free in self.by_node)
+                return (
+                    f"waiting for {job.nodes} node(s) with {share.describe()}{each}: the"
+                    f" cluster has room in all, not on so many nodes at once (free now: {nodes})"
+                )
         if not short:
             if (job.failure_reason or "").startswith(NOT_PLACED):
                 return job.failure_reason  # the totals have room; no machine had

@@ -83,7 +83,7 @@ class RayExecutor(Executor):
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
         self.grace_s = grace_s
         self.prefix = self.prefix_for(home)
-        self._nodes: tuple[float, list[Resources]] | None = None
+        self._nodes: tuple[float, dict[str, Resources]] | None = None
         self._applied: dict[str, int] = {}  # actor -> the last batch of changes written
         self._applying = threading.Lock()
 
@@ -94,20 +94,27 @@ class RayExecutor(Executor):
 
     # -- the cluster ------------------------------------------------------------------
     def nodes(self) -> list[Resources]:
-        """What each alive node has, as of at most CAPACITY_TTL_S ago: nodes joining and
-        leaving change it."""
+        return list(self._alive().values())
+
+    def _alive(self) -> dict[str, Resources]:
+        """What each alive node has, by its id, as of at most CAPACITY_TTL_S ago: nodes
+        joining and leaving change it."""
         if self._nodes is None or time.monotonic() - self._nodes[0] > CAPACITY_TTL_S:
-            alive = [
-                Resources(
-                    cpu=float(n["Resources"].get("CPU", 0)),
-                    gpu=int(n["Resources"].get("GPU", 0)),
-                    memory=int(n["Resources"].get("memory", 0)),
-                )
-                for n in ray.nodes()
-                if n.get("Alive")
-            ]
+            alive = {n["NodeID"]: _resources(n["Resources"]) for n in ray.nodes() if n.get("Alive")}
             self._nodes = (time.monotonic(), alive)
         return self._nodes[1]
+
+    def nodes_free(self, placed: list[Handle]) -> list[Resources]:
+        """Each alive node's resources less the bundles of `placed` attempts on it (an
+        attempt whose group is not placed yet holds none)."""
+        free = dict(self._alive())
+        for handle in placed:
+            with contextlib.suppress(Exception):  # its group removed meanwhile
+                table = placement_group_table(get_placement_group(handle["actor"]))
+                for index, node in table.get("bundles_to_node_id", {}).items():
+                    if node in free:
+                        free[node] = free[node] - _resources(table["bundles"][index])
+        return list(free.values())
 
     def capacity(self) -> Resources:
         """The alive nodes' resources together."""
@@ -257,6 +264,15 @@ class RayExecutor(Executor):
     def memory_used(self, handle: Handle) -> int:
         used = [self._call(a, "memory") for a in self._actors(handle) if a is not None]
         return max((u for u in used if isinstance(u, int)), default=0)
+
+
+def _resources(ray_resources: dict[str, float]) -> Resources:
+    """A node's or a bundle's resources, as Ray names them."""
+    return Resources(
+        cpu=float(ray_resources.get("CPU", 0)),
+        gpu=int(ray_resources.get("GPU", 0)),
+        memory=int(ray_resources.get("memory", 0)),
+    )
 
 
 def _actor_name(attempt: str, rank: int) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from fermion.errors import FermionError, NotFound
 from fermion.payloads import JobStatus
-from fermion.resources import Resources, readable_memory
+from fermion.resources import Resources, place, readable_memory
 from fermion.scheduler import confinement, quota
 from fermion.scheduler.executor import Executor, ExitStatus, LaunchSpec, Lost, NotPlaced
 from fermion.scheduler.files import JobFiles
@@ -257,18 +257,20 @@ class Scheduler:
             return
         capacity = self.executor.capacity()
         free = capacity - self.used(session)
-        busy_gpus = {
-            g
-            for j in session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE)))
-            for g in j.gpu_ids
-        }
+        active = session.scalars(select(JobRow).where(JobRow.status.in_(ACTIVE))).all()
+        busy_gpus = {g for j in active for g in j.gpu_ids}
         usage = quota.usage_by_workspace(session)
         limits = quota.quotas(session)
         replicas = quota.replica_job_ids(session, [j.id for j in queued])
         nodes = self.executor.node_count()
+        # On a cluster, a job must fit node by node too, not only in the totals.
+        by_node = self.executor.nodes_free([j.handle for j in active if j.handle])
         for job in queued:
             if not job_resources(job).fits_in(free) or job.nodes > nodes:
                 continue  # backfill: a later, smaller job may still fit
+            chosen = [] if by_node is None else place(node_share(job), job.nodes, by_node)
+            if chosen is None:
+                continue  # the totals have room, no set of nodes has
             limit = limits.get(job.workspace_id, ("", {}))[1]
             used = usage[job.workspace_id]
             if quota.shortfall(limit, used, job_resources(job), job.id in replicas):
@@ -277,6 +279,8 @@ class Scheduler:
             gpu_ids = [g for g in range(capacity.gpu) if g not in busy_gpus][: job.gpu]
             busy_gpus.update(gpu_ids)
             free = free - job_resources(job)
+            for index in chosen:  # where Ray will put it (its group is not placed yet)
+                by_node[index] = by_node[index] - node_share(job)
             self._launch(session, job, gpu_ids)
             session.commit()
 

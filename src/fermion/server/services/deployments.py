@@ -21,7 +21,7 @@ from fermion.refs import format_ref, parse_ref
 from fermion.resources import Resources, format_memory, parse_memory, readable_memory
 from fermion.scheduler import quota
 from fermion.scheduler.scheduler import Scheduler, now
-from fermion.server.services import models
+from fermion.server.services import jobs, models
 from fermion.server.services.auth import issue_token
 from fermion.server.services.deployment_controller import cannot_load, failed_load
 from fermion.serving.runtimes import runtime_for
@@ -178,6 +178,7 @@ def create(
     replicas = _starting_replicas(request.replicas, request.autoscaling)
     one = Resources(cpu=request.cpu, gpu=0, memory=parse_memory(request.memory))
     what = f"{replicas} replica(s) of {request.name}"
+    jobs.check_fits_nodes(scheduler, one, 1, "each replica")
     check_room(scheduler, session, _times(one, replicas), what, replicas=replicas)
     # Made only now: a row linked to the model version joins the session at once, and a
     # query before `add` would flush it half-built.

@@ -23,7 +23,7 @@ from fermion.payloads import (
     MetricValue,
     build,
 )
-from fermion.resources import Resources, default_job_memory, format_memory, parse_memory
+from fermion.resources import Resources, default_job_memory, format_memory, parse_memory, place
 from fermion.scheduler import quota
 from fermion.scheduler.queue import QueueView
 from fermion.scheduler.scheduler import Scheduler, job_files, now
@@ -125,6 +125,20 @@ def _check_nodes(scheduler: Scheduler, nodes: int) -> None:
         )
 
 
+def check_fits_nodes(scheduler: Scheduler, share: Resources, nodes: int, what: str) -> None:
+    """Refuse what no `nodes` machines of a cluster hold one by one (the totals may).
+    Fewer machines than `nodes` alive: it waits for more (the queue says so)."""
+    machines = scheduler.executor.nodes()
+    spread = scheduler.executor.spans_nodes
+    if spread and len(machines) >= nodes and place(share, nodes, machines) is None:
+        sizes = "; ".join(m.describe() for m in machines)
+        raise CapacityExceeded(
+            f"{what} asks for {share.describe_per_node(nodes)}, and no {nodes} node(s) of the"
+            f" cluster have that much each (its nodes: {sizes}); ask for less on each node,"
+            " or add bigger nodes"
+        )
+
+
 def _queue_positions(session: Session) -> dict[int, int]:
     """Places in the one queue that all workspaces share."""
     queued = session.scalars(
@@ -160,6 +174,7 @@ def submit(
             f" whole capacity ({capacity.describe()}); ask for less, or start the server"
             " with more (fermion server start --capacity cpu=...,gpu=...,memory=...)"
         )
+    check_fits_nodes(scheduler, wanted, request.nodes, "the job")
     _check_quota(session, wanted.times(request.nodes))
     job = JobRow(
         name=request.name or default_name(request.command),
