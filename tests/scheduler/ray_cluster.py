@@ -29,7 +29,8 @@ ALL_REDUCE = (
     "import os, torch, torch.distributed as dist; dist.init_process_group('gloo');"
     " t = torch.tensor([dist.get_rank() + 1.0]); dist.all_reduce(t);"
     " print('rank', os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK'],"
-    " os.environ['FERMION_NODE_ID'], int(t.item()), flush=True); dist.destroy_process_group()"
+    " os.environ['FERMION_NODE_ID'], int(t.item()), os.environ['GLOO_SOCKET_IFNAME'],"
+    " flush=True); dist.destroy_process_group()"
 )
 RAY_SERVER = {
     "FERMION_EXECUTOR": "ray",
@@ -419,6 +420,12 @@ def job_on_a_node_of_its_own(server: RunningServer, client, cluster: Cluster) ->
     started = client.train("ray-digits", name="digits-island", epochs=2, cpu=2, memory="3Gi")
     trained = client.wait_job(started.job.id, timeout=240)
     tensorboard = server.artifacts / "jobs" / str(trained.id) / "tensorboard"
+    # A replica there too: its model comes over HTTP, and the gateway reaches it.
+    from tests.serving.folders import IRIS_COLUMNS
+
+    client.deploy("ray-iris", name="island-iris", replicas=1, cpu=2, memory="2Gi")
+    served = client.wait_deployment("island-iris", timeout=240)
+    answers = client.predict("island-iris", record=[dict.fromkeys(IRIS_COLUMNS, 1.0)] * 3)
     left = Path(tempfile.gettempdir(), "fermion-jobs")
     prefix = f"{RayExecutor.prefix_for(server.home)}-job-{job.id}-"
     return {
@@ -439,6 +446,9 @@ def job_on_a_node_of_its_own(server: RunningServer, client, cluster: Cluster) ->
             if trained.status.value == "succeeded"
             else None,
             "tensorboard": sorted(p.name for p in tensorboard.rglob("events.*")),
+            "served": served.status,
+            "answers": len(answers),
+            "served_from": replica_nodes(server, served.replica_details),
         }
     }
 

@@ -94,11 +94,13 @@ def test_two_replicas_on_two_nodes_answer_through_the_gateway(cluster_run):
 def test_a_two_node_job_has_a_rank_on_each_node_in_one_process_group(cluster_run):
     run = cluster_run["all_reduce"]
     assert run["status"] == "succeeded" and run["nodes"] == 2, run["log"]
-    # [RANK, WORLD_SIZE, LOCAL_RANK, node id, all-reduced sum of rank + 1]
+    # [RANK, WORLD_SIZE, LOCAL_RANK, node id, all-reduced sum of rank + 1, interface]
     (first, second) = run["ranks"]
     assert (first[:3], second[:3]) == (["0", "2", "0"], ["1", "2", "0"]), run["log"]
     assert first[3] != second[3]
     assert first[4] == second[4] == "3"
+    # Gloo told the interface of the node's address (the nodes' 127.0.0.1 here).
+    assert first[5] == second[5] == "lo"
 
 
 def test_training_on_two_nodes_matches_one_node(cluster_run):
@@ -166,3 +168,9 @@ def test_a_model_trained_on_a_node_of_its_own_is_registered_with_its_files(clust
     assert "datasets" in island["node_cache"], island["node_cache"]  # fetched over HTTP
     assert island["model"] > 0.5  # its model folder reached the server before registering
     assert island["tensorboard"], island  # the metrics' event files came back
+
+
+def test_a_replica_on_a_node_of_its_own_fetches_its_model_and_answers(cluster_run):
+    island = cluster_run["island"]
+    assert island["served"] == "ready" and island["answers"] == 3, island
+    assert island["served_from"] == [island["node"]]

@@ -27,6 +27,20 @@ RAYLET_CHECK_S = 0.5
 LAUNCH_MARK = "launch"  # in the launch's state folder: a node that reads it sees the home
 
 
+def _socket_interface(env: dict[str, str], ip: str) -> dict[str, str]:
+    """Gloo and NCCL pick their interface from the hostname, which on a VM may resolve
+    to an address the other nodes do not reach: name the one that holds the node's
+    address Ray uses, unless the job names one itself (`--env GLOO_SOCKET_IFNAME=...`)."""
+    found = [
+        name
+        for name, addresses in psutil.net_if_addrs().items()
+        if any(a.address == ip for a in addresses)
+    ]
+    if not found:
+        return {}
+    return {k: found[0] for k in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME") if k not in env}
+
+
 def _die_with_parent() -> None:
     """In the supervisor before it runs: end it when the actor's process ends."""
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -60,6 +74,7 @@ class AttemptRunner:
             else:  # node 0's actor is placed with this one (one placement group)
                 self.master = ray.get(_named(first).rendezvous.remote())
             node = NodeRank(spec.nodes, rank, self.master)
+            env |= _socket_interface(env, env["FERMION_NODE_IP"])
         with open(spec.log_path, "ab") as out:
             self.process = subprocess.Popen(
                 supervised(spec, grace_s, node),
