@@ -48,3 +48,19 @@ def test_it_ends_like_its_command_and_passes_on_a_stop():
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 128 + signal.SIGTERM
     assert time.monotonic() - started < 10
+
+
+def test_nothing_of_it_outlives_it_killed_outright():
+    """SIGKILL (what a supervisor's own death passes on) gives no time to forward a
+    stop: the namespace's init and the command end with it all the same."""
+    import psutil
+
+    process = subprocess.Popen([*SANDBOX, "--", "sleep", "60"])
+    deadline = time.monotonic() + 10
+    while len(inside := psutil.Process(process.pid).children(recursive=True)) < 2:
+        assert time.monotonic() < deadline, "the sandbox's command did not start"
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=10)
+    gone, alive = psutil.wait_procs(inside, timeout=10)
+    assert alive == [], [p.cmdline() for p in alive]

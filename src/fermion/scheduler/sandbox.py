@@ -25,6 +25,7 @@ from pathlib import Path
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 EXIT_NO_SANDBOX = 125
+PR_SET_PDEATHSIG = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -141,6 +142,9 @@ def main(argv: list[str]) -> int:
         return EXIT_NO_SANDBOX
     pid = os.fork()  # the first child is pid 1 of the new process namespace
     if pid == 0:
+        # Killed with this process: the kernel then ends every process of the namespace.
+        # A supervisor killed outright (SIGKILL takes this process with it) leaves none.
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         try:
             hide(hidden, kept)
         except (SandboxError, OSError) as exc:
