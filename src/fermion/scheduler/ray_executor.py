@@ -200,33 +200,47 @@ class RayExecutor(Executor):
         several = handle.get("nodes", 1) > 1
         state = state_dir(Path(handle["state_dir"]), rank if several else None)
         # None: the supervisor runs; a number: it ended.
-        answer = self._report(handle, _actor_name(handle["actor"], rank), actor)
+        answer = self._report(handle, rank, actor)
         if (state / "exit.json").exists() and answer is not None:
             return ExitStatus(**json.loads((state / "exit.json").read_text()))
         if answer is None or (state / "exit.json").exists():  # written; just leaving
             return "running" if (state / "started.json").exists() else "starting"
         return answer
 
-    def _report(self, handle: Handle, name: str, actor: Any, scan: bool = False) -> Any:
+    def _report(self, handle: Handle, rank: int, actor: Any, scan: bool = False) -> Any:
         """The node's supervisor's exit code, or None while it runs ("pending", "dead"
         as `_call`); what changed in the node's own copy of the job's folder is
         written into the server's first (one caller at a time: batches apply once)."""
         if actor is None:
             return "dead"
         with self._applying:
-            answer = self._call(actor, "report", self._applied.get(name, 0), scan)
+            applied = self._applied_batch(handle, rank)
+            answer = self._call(actor, "report", applied, scan)
             if not isinstance(answer, tuple):
                 return answer
             code, number, changes = answer
-            if changes is not None and number > self._applied.get(name, 0):
+            if changes is not None and number > applied:
                 apply(changes, Path(handle["job_dir"]), Path(handle["log"]))
-                self._applied[name] = number
+                self._applied[_actor_name(handle["actor"], rank)] = number
+                mark = Path(handle["state_dir"]) / f"applied-{rank}"
+                mark.with_suffix(".tmp").write_text(str(number))
+                mark.with_suffix(".tmp").replace(mark)
             return code
+
+    def _applied_batch(self, handle: Handle, rank: int) -> int:
+        """The last batch of the node's changes written here; kept beside the attempt's
+        state too, so a restarted server does not write one again (its log lines twice)."""
+        name = _actor_name(handle["actor"], rank)
+        if name not in self._applied:
+            with contextlib.suppress(OSError, ValueError):
+                mark = Path(handle["state_dir"]) / f"applied-{rank}"
+                self._applied[name] = int(mark.read_text())
+        return self._applied.get(name, 0)
 
     def sync(self, handle: Handle) -> None:
         for rank, actor in enumerate(self._actors(handle)):
             for _ in range(2):  # a batch not yet applied comes first, then the newest
-                self._report(handle, _actor_name(handle["actor"], rank), actor, scan=True)
+                self._report(handle, rank, actor, scan=True)
 
     def _call(self, actor: Any, method: str, *args: Any) -> Any:
         """An actor's answer; "pending" while it is not placed yet; "dead" if it died."""
