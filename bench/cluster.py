@@ -5,6 +5,9 @@
 - Job start-up: `fermion job run --follow` to the script's first line, with a server
   whose jobs run on the Ray cluster, against one that runs them on this machine (the
   local executor). Median of --repeat, interleaved.
+- A node of its own: job start-up and 1-node training samples/s on a node that sees the
+  server's home empty (its job folder shipped and pulled back through Ray), against the
+  same on a node that mounts the home.
 - Training across nodes: samples/s of `fermion train --nodes 2 --nproc 1` against Ray
   Train's own `TorchTrainer` with 2 workers spread over the two nodes, both running the
   same model, data pipeline (fermion.training.data), batch (32 per process), AdamW and
@@ -25,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +53,10 @@ def job_startup(servers: dict[str, Any], code: Path, repeat: int) -> dict[str, l
     return times
 
 
-def fermion_rate(client, epochs: int) -> tuple[float, dict]:
+def fermion_rate(client, epochs: int, nodes: int = 2) -> tuple[float, dict]:
     started = client.train(
         "digits", model="small-cnn", image_size=32, epochs=epochs, batch_size=32,
-        precision="fp32", nodes=2, nproc=1, cpu=1, memory="3Gi",
+        precision="fp32", nodes=nodes, nproc=1, cpu=1, memory="3Gi",
     )  # fmt: skip
     job = client.wait_job(started.job.id, timeout=1800)
     if job.status.value != "succeeded":
@@ -146,11 +150,34 @@ def measure(work: Path, args: argparse.Namespace) -> dict:
             client.create_dataset("digits", "image-classification", write_digits_folder(work / "d"))
             found["fermion"], config = fermion_rate(client, args.epochs)
         found["ray_train"] = ray_train_rate(servers["ray"], config, work, address)
+        found["own"] = node_of_its_own(cluster, servers["ray"], code, args)
         return found
     finally:
         for server in servers.values():
             stop_server(server)
         cluster.stop()
+
+
+def node_of_its_own(cluster, server, code: Path, args: argparse.Namespace) -> dict:
+    """1-node training and job start-up on a node that mounts the server's home, then on
+    one that sees it empty (its job folder shipped and pulled back): the worker node is
+    replaced by such a node, and a job holds the head's CPU meanwhile."""
+    found: dict[str, Any] = {"startup_shared": job_startup({"s": server}, code, args.repeat)["s"]}
+    with server.client() as client:
+        found["train_shared"] = fermion_rate(client, args.epochs, nodes=1)[0]
+        cluster.kill("worker")
+        while client.capacity().total["cpu"] > 1:  # the lost node is counted out
+            time.sleep(0.5)
+        holder = client.submit_job(
+            ["python", "-c", "import time; time.sleep(3600)"], cpu=1, memory="1Gi", workdir=None
+        )
+        while client.get_job(holder.id).status.value != "running":
+            time.sleep(0.5)
+        cluster.start("island", hide=server.home)
+        found["startup_own"] = job_startup({"o": server}, code, args.repeat)["o"]
+        found["train_own"] = fermion_rate(client, args.epochs, nodes=1)[0]
+        client.cancel_job(holder.id)
+    return found
 
 
 def _rounded(times: list[float]) -> list[float]:
@@ -194,6 +221,34 @@ def report(found: dict, args: argparse.Namespace) -> None:
     )
 
 
+def report_node_of_its_own(own: dict, args: argparse.Namespace) -> None:
+    shared_s, own_s = (statistics.median(own[k]) for k in ("startup_shared", "startup_own"))
+    print("\na node that sees the server's home empty (job folder shipped) / one that mounts it")
+    print(f"  job start-up, median of {args.repeat}: {own_s:6.2f} s / {shared_s:6.2f} s")
+    print(
+        f"  fermion train, 1 node: {own['train_own']:8.1f} / {own['train_shared']:8.1f} samples/s"
+    )
+    record(
+        "ray_own_node_startup",
+        "`fermion job run` to the first line: a node of its own / one mounting the home (s)",
+        own_s / shared_s,
+        1.25,
+        at_most=True,
+        ours=own_s,
+        baseline=shared_s,
+        unit="s",
+    )
+    record(
+        "ray_own_node_train",
+        "`fermion train` samples/s: a node of its own / one mounting the home",
+        own["train_own"] / own["train_shared"],
+        0.95,
+        ours=own["train_own"],
+        baseline=own["train_shared"],
+        unit="samples/s",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -212,7 +267,9 @@ def main() -> int:
                 cwd=ROOT,
             )  # fmt: skip
             if done.returncode == 0:
-                report(json.loads((work / "found.json").read_text()), args)
+                found = json.loads((work / "found.json").read_text())
+                report(found, args)
+                report_node_of_its_own(found["own"], args)
             return done.returncode
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -137,7 +137,7 @@ def replica_nodes(server: RunningServer, replicas: list) -> list[str]:
         found = []
         for r in replicas:
             (name,) = [n for n in named if n.startswith(f"{prefix}-job-{r.job_id}-{r.attempt}-")]
-            found.append(ray.get(ray.get_actor(name, NAMESPACE).node.remote(), timeout=30))
+            found.append(ray.get(ray.get_actor(name, NAMESPACE).node_id.remote(), timeout=30))
         return found
     finally:
         ray.shutdown()
@@ -225,7 +225,7 @@ def per_node_admission(client) -> dict:
         ["python", "-c", SAY_NODE.format(0)], nodes=2, nproc=1, cpu=0.75, memory="1Gi",
         workdir=None,
     )  # fmt: skip
-    time.sleep(2)  # several passes of the scheduler
+    time.sleep(2)  # 8 passes of the scheduler (TICK_S): any would have launched it
     waiting = client.get_job(spread.id)
     ended = client.wait_job(spread.id, timeout=120)
     return {
@@ -384,7 +384,7 @@ found = ",".join(sorted(p.name for p in fm.checkpoint_dir().iterdir())) or "-"
 sees = (Path(sys.argv[1]) / "artifacts").is_dir()
 print(f"rank {rank} attempt {attempt} sees-home {sees} found {found}", flush=True)
 (fm.checkpoint_dir() / f"rank{rank}-attempt{attempt}").write_text(os.environ["FERMION_NODE_ID"])
-time.sleep(8)  # meanwhile, the server has the line above
+time.sleep(10 if attempt == 1 else 0)  # meanwhile, the server has the line above
 print(f"rank {rank} attempt {attempt} ends", flush=True)
 sys.exit(3 if attempt == 1 and not sees else 0)  # its failure: the job's retry
 """

@@ -62,7 +62,9 @@ def test_the_job_runs_in_a_copy_of_its_folder_with_every_path_moved_there(shippe
     assert spec.env["FERMION_JOB_DIR"] == str(node.root)
     cache = Path(spec.env["FERMION_CACHE_DIR"])
     assert cache.is_dir() and not str(cache).startswith("/srv/fermion")
-    assert spec.isolation.keep == [node.root] and spec.isolation.hide == [Path("/srv/fermion")]
+    assert spec.isolation.keep == [node.root, cache]
+    # The server's home hidden as before, and the other jobs' folders on this node.
+    assert spec.isolation.hide == [Path("/srv/fermion"), node.root.parent]
     assert spec.attempt_dir == node.root / "attempts" / "2"
 
 
@@ -88,7 +90,7 @@ def test_what_changes_on_the_node_reaches_the_servers_copy(shipped):
     os.rename(spec.job_dir / "checkpoints" / "last", spec.job_dir / "checkpoints" / "old")
     os.rename(spec.job_dir / "checkpoints" / "next", spec.job_dir / "checkpoints" / "last")
     changes = node.changes(scan=True)
-    assert changes["files"]["tensorboard/events.1"] == (10, b"B" * 5)
+    assert changes["files"]["tensorboard/events.1"] == (10, b"B" * 5, "append", True)
     apply(changes, server, log)
     assert (server / "tensorboard" / "events.1").read_bytes() == b"A" * 10 + b"B" * 5
     assert (server / "checkpoints" / "last" / "state.json").read_text() == '{"epoch": 2}'
@@ -100,7 +102,7 @@ def test_what_changes_on_the_node_reaches_the_servers_copy(shipped):
     # Ended: the last line goes, whole or not, and nothing is sent twice.
     apply(node.changes(final=True), server, log)
     assert log.read_text().endswith("[rank1]: half a li")
-    assert node.changes(final=True) == {"log": b"", "files": {}, "removed": []}
+    assert node.changes(final=True) == {"log": b"", "files": {}, "removed": [], "left": False}
 
 
 def test_the_exit_comes_after_everything_else(shipped, monkeypatch):
@@ -111,18 +113,63 @@ def test_the_exit_comes_after_everything_else(shipped, monkeypatch):
     (node.root / "artifacts" / "model").mkdir(parents=True)
     (node.root / "artifacts" / "model" / "weights").write_bytes(b"W" * 20)
     (node.root / "artifacts" / "model" / "config.json").write_bytes(b"C" * 20)
-    first = node.changes(final=True)
-    assert list(first["files"]) == ["artifacts/model/config.json"]  # one batch is full
-    second = node.changes(final=True)
-    assert list(second["files"]) == ["artifacts/model/weights"]
-    third = node.changes(final=True)
-    assert list(third["files"]) == ["attempts/2/exit.json"]
+    # 20 bytes a file, 8 a batch: each goes in pieces, to a part file renamed in with
+    # its last piece; the exit only once nothing else is left.
+    log = server / "logs" / "attempt-2.log"
+    ended = server / "attempts" / "2" / "exit.json"
+    batches = 0
+    while True:
+        changes = node.changes(final=True)
+        batches += 1
+        apply(changes, server, log)
+        if changes["left"]:  # the server sees no exit while anything is still to come
+            assert not ended.exists(), changes
+        else:
+            break
+    assert batches >= 6 and ended.read_text() == '{"exit_code": 0}'
+    assert (server / "artifacts" / "model" / "weights").read_bytes() == b"W" * 20
+    assert (server / "artifacts" / "model" / "config.json").read_bytes() == b"C" * 20
+    assert not list(server.rglob("*.fermion-part"))
 
 
 def test_a_node_names_no_file_outside_the_jobs_folder(tmp_path):
     job = tmp_path / "jobs" / "7"
     job.mkdir(parents=True)
-    escape = {"log": b"", "files": {"../8/token": (0, b"x")}, "removed": []}
-    with pytest.raises(ValueError, match="outside the job's folder"):
-        apply(escape, job, job / "logs" / "attempt-1.log")
+    changes = {
+        "log": b"a line\n",
+        "files": {"../8/token": (0, b"x", "whole", True), "ok.txt": (0, b"y", "whole", True)},
+        "removed": ["gone/already.txt"],
+    }
+    problems = apply(changes, job, job / "logs" / "attempt-1.log")
+    assert len(problems) == 1 and "outside the job's folder" in problems[0]
     assert not (tmp_path / "jobs" / "8").exists()
+    # The rest is written all the same: a bad entry does not hold back the others.
+    assert (job / "ok.txt").read_text() == "y"
+    assert (job / "logs" / "attempt-1.log").read_text() == "a line\n"
+
+
+def test_a_file_rewritten_in_place_and_longer_goes_whole(shipped):
+    server, node = shipped
+    state = node.root / "checkpoints" / "last" / "state.json"
+    state.write_text('{"epoch": 10}')  # same inode, longer, different from the start
+    changes = node.changes(scan=True)
+    assert changes["files"]["checkpoints/last/state.json"][:3] == (0, b'{"epoch": 10}', "whole")
+    apply(changes, server, server / "logs" / "attempt-2.log")
+    assert (server / "checkpoints" / "last" / "state.json").read_text() == '{"epoch": 10}'
+
+
+def test_a_folder_gone_from_the_node_removes_nothing_on_the_server(shipped):
+    server, node = shipped
+    node.discard()  # or a cleaner emptied the node's temp folder
+    changes = node.changes(final=True)
+    assert changes["removed"] == [] and changes["files"] == {}
+    assert (server / "code" / "run.sh").exists()
+
+
+def test_only_the_jobs_own_paths_are_moved(tmp_path, monkeypatch):
+    monkeypatch.setattr("fermion.scheduler.node_folder.tempfile.tempdir", str(tmp_path))
+    server = tmp_path / "server" / "jobs" / "12"
+    spec = job_folder(server)
+    spec.env["OTHER"] = f"{server}0/data:{server}/code"  # job 120's folder, then its own
+    node = NodeFolder(spec, pack(server), "job-12-1-abc")
+    assert node.spec.env["OTHER"] == f"{server}0/data:{node.root}/code"

@@ -18,7 +18,7 @@ import ray
 
 from fermion.scheduler.executor import LaunchSpec
 from fermion.scheduler.local import NodeRank, memory_of, stop_tree, supervised
-from fermion.scheduler.node_folder import Changes, NodeFolder
+from fermion.scheduler.node_folder import Changes, NodeFolder, sweep
 from fermion.scheduler.tf_config import free_addresses
 
 NAMESPACE = "fermion"
@@ -49,37 +49,47 @@ def _die_with_parent() -> None:
 @ray.remote(num_cpus=0, max_restarts=0)
 class AttemptRunner:
     """On its node: the supervisor of the attempt (of its part, on one of several nodes),
-    started at once."""
+    started at once where the node mounts the server's home, else once the server has
+    shipped the job's folder (`receive`)."""
 
-    def __init__(
-        self, spec: LaunchSpec, grace_s: float, rank: int, first: str, packed: list
-    ) -> None:
+    def __init__(self, spec: LaunchSpec, grace_s: float, rank: int, first: str) -> None:
         context = ray.get_runtime_context()
-        self.folder, self.batch = None, (0, None)
-        if not _sees_server(spec, first):  # another machine: the job's folder shipped
-            self.folder = NodeFolder(spec, ray.get(packed[0]), context.get_actor_name())
-            spec = self.folder.spec
-        env = {
-            **spec.env,
-            "FERMION_NODE_ID": context.get_node_id(),
-            "FERMION_NODE_IP": ray.util.get_node_ip_address(),
-        }
+        self.spec, self.grace_s, self.name = spec, grace_s, context.get_actor_name()
+        self.process: subprocess.Popen | None = None
+        self.folder: NodeFolder | None = None
+        self.batch: tuple[int, Changes | None] = (0, None)
+        self.stopped = False
+        ip = ray.util.get_node_ip_address()
+        self.node_env = {"FERMION_NODE_ID": context.get_node_id(), "FERMION_NODE_IP": ip}
         gpus = context.get_accelerator_ids().get("GPU", [])
         if gpus:  # this node's own numbering, as Ray assigned them
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        node = None
+            self.node_env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        self.node = None
         if spec.nodes > 1:
             if rank == 0:
-                self.master = free_addresses(1, ray.util.get_node_ip_address())[0]
+                self.master = free_addresses(1, ip)[0]
             else:  # node 0's actor is placed with this one (one placement group)
                 self.master = ray.get(_named(first).rendezvous.remote())
-            node = NodeRank(spec.nodes, rank, self.master)
-            env |= _socket_interface(env, env["FERMION_NODE_IP"])
+            self.node = NodeRank(spec.nodes, rank, self.master)
+            self.node_env |= _socket_interface(spec.env, ip)
+        if _sees_server(spec, first):
+            self._start(spec)
+
+    def receive(self, packed: bytes) -> None:
+        """The job's folder, for a node that does not mount the server's home."""
+        if self.process is not None or self.stopped:
+            return
+        with contextlib.suppress(Exception):  # a folder left behind is swept next time
+            sweep({a["name"] for a in ray.util.list_named_actors(all_namespaces=True)})
+        self.folder = NodeFolder(self.spec, packed, self.name)
+        self._start(self.folder.spec)
+
+    def _start(self, spec: LaunchSpec) -> None:
         with open(spec.log_path, "ab") as out:
             self.process = subprocess.Popen(
-                supervised(spec, grace_s, node),
+                supervised(spec, self.grace_s, self.node),
                 cwd=spec.code_dir,
-                env=env,
+                env={**spec.env, **self.node_env},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -96,7 +106,7 @@ class AttemptRunner:
             raylet = psutil.Process(os.getppid())  # Ray's workers are the raylet's children
         except psutil.Error:
             return
-        if raylet.name() != "raylet":
+        if raylet.name() != "raylet" or self.process is None:
             return
         while _alive(raylet) and self.process.poll() is None:
             time.sleep(RAYLET_CHECK_S)
@@ -107,34 +117,39 @@ class AttemptRunner:
         return self.master
 
     def returncode(self) -> int | None:
-        return self.process.poll()
+        return None if self.process is None else self.process.poll()
 
-    def report(self, applied: int, scan: bool = False) -> tuple[int | None, int, Changes | None]:
+    def report(self, applied: int, scan: bool = False) -> dict[str, Any]:
         """The supervisor's exit code (None while it runs) and, on a node of its own
         folder, what changed there: batch by numbered batch, each sent again until the
-        server says it applied it (a slow answer is dropped by the server's poll).
-        `scan`: look at every file now, not only at the log."""
+        server says it applied it. `scan`: look at every file now, not only at the log.
+        `wants_folder`: this node does not see the home, and waits for the folder."""
+        if self.process is None:
+            return {"code": None, "wants_folder": not self.stopped, "stopped": self.stopped}
         code = self.process.poll()
         if self.folder is None:
-            return code, 0, None
+            return {"code": code, "changes": None}
         number, pending = self.batch
         if pending is None or applied >= number:
             self.batch = number + 1, self.folder.changes(final=code is not None, scan=scan)
-        return code, *self.batch
+        number, changes = self.batch
+        return {"code": code, "number": number, "changes": changes}
 
     def discard(self) -> None:
         """The node's copy of the job's folder, once the server has what it needs."""
         if self.folder is not None:
             self.folder.discard()
 
-    def node(self) -> str:
+    def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
     def terminate(self, grace_s: float) -> None:
-        stop_tree(_tree(self.process.pid), grace_s)
+        self.stopped = True  # before the folder came: it never starts
+        if self.process is not None:
+            stop_tree(_tree(self.process.pid), grace_s)
 
     def memory(self) -> int:
-        return memory_of(_tree(self.process.pid))
+        return 0 if self.process is None else memory_of(_tree(self.process.pid))
 
 
 def _alive(process: psutil.Process) -> bool:

@@ -25,7 +25,7 @@ import dataclasses
 import hashlib
 import json
 import secrets
-import threading
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from ray.util.placement_group import (
 )
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from fermion.errors import StillRunning
 from fermion.resources import Resources
 from fermion.scheduler.executor import (
     NOT_PLACED,
@@ -52,12 +53,12 @@ from fermion.scheduler.executor import (
     Progress,
 )
 from fermion.scheduler.local import state_dir
-from fermion.scheduler.node_folder import apply, pack
 from fermion.scheduler.ray_attempt import LAUNCH_MARK, NAMESPACE, AttemptRunner
+from fermion.scheduler.ray_reports import CALL_TIMEOUT_S, Reports, actor_name
 
 PLACEMENT_WAIT_S = 30.0  # an attempt no nodes can hold goes back to the queue after this
 CAPACITY_TTL_S = 2.0
-CALL_TIMEOUT_S = 2.0  # an actor's answer; slower counts as "pending"
+GATHER_WAIT_S = 10.0  # for the other nodes' last lines when one node failed
 
 
 class Unplaced(NotPlaced):
@@ -84,8 +85,7 @@ class RayExecutor(Executor):
         self.grace_s = grace_s
         self.prefix = self.prefix_for(home)
         self._nodes: tuple[float, dict[str, Resources]] | None = None
-        self._applied: dict[str, int] = {}  # actor -> the last batch of changes written
-        self._applying = threading.Lock()
+        self.reports = Reports()
 
     @staticmethod
     def prefix_for(home: Path) -> str:
@@ -108,12 +108,14 @@ class RayExecutor(Executor):
         """Each alive node's resources less the bundles of `placed` attempts on it (an
         attempt whose group is not placed yet holds none)."""
         free = dict(self._alive())
-        for handle in placed:
-            with contextlib.suppress(Exception):  # its group removed meanwhile
-                table = placement_group_table(get_placement_group(handle["actor"]))
-                for index, node in table.get("bundles_to_node_id", {}).items():
+        names = {handle.get("actor") for handle in placed}
+        with contextlib.suppress(Exception):  # the GCS busy: the totals still hold
+            for group in placement_group_table().values():  # every group, in one call
+                if group.get("name") not in names:
+                    continue
+                for index, node in group.get("bundles_to_node_id", {}).items():
                     if node in free:
-                        free[node] = free[node] - _resources(table["bundles"][index])
+                        free[node] = free[node] - _resources(group["bundles"][index])
         return list(free.values())
 
     def capacity(self) -> Resources:
@@ -132,10 +134,7 @@ class RayExecutor(Executor):
         name = f"{self.prefix}-job-{spec.job_id}-{spec.attempt}-{token}"
         spec = dataclasses.replace(spec, attempt_dir=spec.attempt_dir / f"launch-{token}")
         spec.attempt_dir.mkdir(parents=True)
-        (spec.attempt_dir / LAUNCH_MARK).write_text(name)
-        # Fetched only by an actor on a node that does not see the mark (a list: Ray
-        # would fetch a reference passed as is on every node).
-        packed = [ray.put(pack(spec.job_dir))]
+        (spec.attempt_dir / LAUNCH_MARK).write_text(name)  # a node that reads it sees the home
         wanted = spec.resources
         bundle = {"CPU": max(wanted.cpu, 0.01), "GPU": float(wanted.gpu), "memory": wanted.memory}
         group = placement_group(
@@ -146,14 +145,14 @@ class RayExecutor(Executor):
         )
         for rank in range(spec.nodes):
             AttemptRunner.options(
-                name=_actor_name(name, rank),
+                name=actor_name(name, rank),
                 namespace=NAMESPACE,
                 lifetime="detached",
                 num_cpus=bundle["CPU"],
                 num_gpus=wanted.gpu,
                 memory=wanted.memory or None,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(group, rank),
-            ).remote(spec, self.grace_s, rank, name, packed)
+            ).remote(spec, self.grace_s, rank, name)
         return {
             "actor": name,
             "nodes": spec.nodes,
@@ -169,7 +168,7 @@ class RayExecutor(Executor):
         found = []
         for rank in range(handle.get("nodes", 1)):
             try:
-                found.append(ray.get_actor(_actor_name(handle["actor"], rank), NAMESPACE))
+                found.append(ray.get_actor(actor_name(handle["actor"], rank), NAMESPACE))
             except ValueError:
                 found.append(None)
         return found
@@ -181,12 +180,10 @@ class RayExecutor(Executor):
         ended = [state for state in nodes if isinstance(state, ExitStatus)]
         failed = [state for state in ended if not state.succeeded]
         if failed or len(ended) == len(nodes):  # one node's failure ends the others
-            if failed:  # theirs, up to here
-                self.sync(handle)
-            self._release(handle)
+            self._release(handle, gather=bool(failed))
             return (failed or ended)[0]
         if "dead" in nodes:
-            self._release(handle)
+            self._release(handle, gather=True)
             return Lost()
         waited = time.time() - handle["launched_at"]
         if "pending" in nodes and not self._placed(handle) and waited > PLACEMENT_WAIT_S:
@@ -199,48 +196,22 @@ class RayExecutor(Executor):
         or not answering yet) or "dead" (the actor or its node is gone)."""
         several = handle.get("nodes", 1) > 1
         state = state_dir(Path(handle["state_dir"]), rank if several else None)
-        # None: the supervisor runs; a number: it ended.
-        answer = self._report(handle, rank, actor)
-        if (state / "exit.json").exists() and answer is not None:
-            return ExitStatus(**json.loads((state / "exit.json").read_text()))
-        if answer is None or (state / "exit.json").exists():  # written; just leaving
+        if "job_dir" in handle:  # None: the supervisor runs; a number: it ended
+            answer = self.reports.state(handle, rank, actor)
+        else:  # launched by an earlier version, whose actor answers only this
+            answer = self._call(actor, "returncode") if actor is not None else "dead"
+        if answer == "stopped":  # cancelled before its job's folder came
+            return ExitStatus(exit_code=None, signal=signal.SIGTERM)
+        ended = state / "exit.json"
+        if ended.exists() and answer not in (None, "pending"):
+            return ExitStatus(**json.loads(ended.read_text()))
+        if answer is None or ended.exists():  # written; just leaving
             return "running" if (state / "started.json").exists() else "starting"
         return answer
 
-    def _report(self, handle: Handle, rank: int, actor: Any, scan: bool = False) -> Any:
-        """The node's supervisor's exit code, or None while it runs ("pending", "dead"
-        as `_call`); what changed in the node's own copy of the job's folder is
-        written into the server's first (one caller at a time: batches apply once)."""
-        if actor is None:
-            return "dead"
-        with self._applying:
-            applied = self._applied_batch(handle, rank)
-            answer = self._call(actor, "report", applied, scan)
-            if not isinstance(answer, tuple):
-                return answer
-            code, number, changes = answer
-            if changes is not None and number > applied:
-                apply(changes, Path(handle["job_dir"]), Path(handle["log"]))
-                self._applied[_actor_name(handle["actor"], rank)] = number
-                mark = Path(handle["state_dir"]) / f"applied-{rank}"
-                mark.with_suffix(".tmp").write_text(str(number))
-                mark.with_suffix(".tmp").replace(mark)
-            return code
-
-    def _applied_batch(self, handle: Handle, rank: int) -> int:
-        """The last batch of the node's changes written here; kept beside the attempt's
-        state too, so a restarted server does not write one again (its log lines twice)."""
-        name = _actor_name(handle["actor"], rank)
-        if name not in self._applied:
-            with contextlib.suppress(OSError, ValueError):
-                mark = Path(handle["state_dir"]) / f"applied-{rank}"
-                self._applied[name] = int(mark.read_text())
-        return self._applied.get(name, 0)
-
     def sync(self, handle: Handle) -> None:
-        for rank, actor in enumerate(self._actors(handle)):
-            for _ in range(2):  # a batch not yet applied comes first, then the newest
-                self._report(handle, rank, actor, scan=True)
+        if "job_dir" in handle:
+            self.reports.sync(handle, self._actors(handle))
 
     def _call(self, actor: Any, method: str, *args: Any) -> Any:
         """An actor's answer; "pending" while it is not placed yet; "dead" if it died."""
@@ -257,14 +228,17 @@ class RayExecutor(Executor):
             return placement_group_table(group).get("state") == "CREATED"
         return None
 
-    def _release(self, handle: Handle) -> None:
+    def _release(self, handle: Handle, gather: bool = False) -> None:
         """The attempt's actors and placement group, given back to the cluster. A node's
-        supervisor dies with its actor, and stops what it runs."""
-        for rank, actor in enumerate(self._actors(handle)):
-            self._applied.pop(_actor_name(handle["actor"], rank), None)
+        supervisor dies with its actor, and stops what it runs. `gather`: the other
+        nodes' files and log lines first, up to their end (one node failed or was lost)."""
+        actors = self._actors(handle)
+        if gather and "job_dir" in handle:
+            with contextlib.suppress(StillRunning):
+                self.reports.sync(handle, actors, wait_s=GATHER_WAIT_S)
+        self.reports.discard(handle, actors)
+        for actor in actors:
             if actor is not None:
-                with contextlib.suppress(Exception):
-                    ray.get(actor.discard.remote(), timeout=CALL_TIMEOUT_S)
                 with contextlib.suppress(Exception):
                     ray.kill(actor, no_restart=True)
         with contextlib.suppress(Exception):
@@ -287,8 +261,3 @@ def _resources(ray_resources: dict[str, float]) -> Resources:
         gpu=int(ray_resources.get("GPU", 0)),
         memory=int(ray_resources.get("memory", 0)),
     )
-
-
-def _actor_name(attempt: str, rank: int) -> str:
-    """Node 0's actor is named after the attempt; node r's after it too, with its rank."""
-    return attempt if rank == 0 else f"{attempt}-node{rank}"
