@@ -9,6 +9,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import tarfile
 import threading
 import time
 from typing import Any
@@ -58,7 +59,7 @@ class AttemptRunner:
         self.process: subprocess.Popen | None = None
         self.folder: NodeFolder | None = None
         self.batch: tuple[int, Changes | None] = (0, None)
-        self.stopped = False
+        self.stopped, self.failure = False, None
         ip = ray.util.get_node_ip_address()
         self.node_env = {"FERMION_NODE_ID": context.get_node_id(), "FERMION_NODE_IP": ip}
         gpus = context.get_accelerator_ids().get("GPU", [])
@@ -81,7 +82,11 @@ class AttemptRunner:
             return
         with contextlib.suppress(Exception):  # a folder left behind is swept next time
             sweep({a["name"] for a in ray.util.list_named_actors(all_namespaces=True)})
-        self.folder = NodeFolder(self.spec, packed, self.name)
+        try:
+            self.folder = NodeFolder(self.spec, packed, self.name)
+        except (OSError, tarfile.TarError) as exc:  # the node's disk full, say
+            self.stopped, self.failure = True, f"cannot unpack the job's folder here: {exc}"
+            return
         self._start(self.folder.spec)
 
     def _start(self, spec: LaunchSpec) -> None:
@@ -125,7 +130,12 @@ class AttemptRunner:
         server says it applied it. `scan`: look at every file now, not only at the log.
         `wants_folder`: this node does not see the home, and waits for the folder."""
         if self.process is None:
-            return {"code": None, "wants_folder": not self.stopped, "stopped": self.stopped}
+            return {
+                "code": None,
+                "wants_folder": not self.stopped,
+                "stopped": self.stopped,
+                "failure": self.failure,
+            }
         code = self.process.poll()
         if self.folder is None:
             return {"code": code, "changes": None}

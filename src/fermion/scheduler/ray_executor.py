@@ -58,6 +58,7 @@ from fermion.scheduler.ray_reports import CALL_TIMEOUT_S, Reports, actor_name
 
 PLACEMENT_WAIT_S = 30.0  # an attempt no nodes can hold goes back to the queue after this
 CAPACITY_TTL_S = 2.0
+COULD_NOT_START = 125  # as the sandbox's: the command never ran
 GATHER_WAIT_S = 10.0  # for the other nodes' last lines when one node failed
 
 
@@ -202,6 +203,8 @@ class RayExecutor(Executor):
             answer = self._call(actor, "returncode") if actor is not None else "dead"
         if answer == "stopped":  # cancelled before its job's folder came
             return ExitStatus(exit_code=None, signal=signal.SIGTERM)
+        if answer == "failed":  # its job's folder could not be unpacked there
+            return ExitStatus(exit_code=COULD_NOT_START)
         ended = state / "exit.json"
         if ended.exists() and answer not in (None, "pending"):
             return ExitStatus(**json.loads(ended.read_text()))

@@ -47,12 +47,17 @@ class Reports:
     def state(self, handle: Handle, rank: int, actor: Any) -> Any:
         """None while the node's supervisor runs (or what it changed is still coming),
         its exit code once it ended and all of that came, "pending" (never answered),
-        "dead" (the actor or its node gone), or "stopped" (ended before it started)."""
+        "dead" (the actor or its node gone), "stopped" (cancelled before it started) or
+        "failed" (it could not start there)."""
         answer = self.exchange(handle, rank, actor)
         if answer == "busy":
             return None
         if isinstance(answer, str):
             return answer
+        if answer.get("failure"):  # it could not start there: said in the job's log
+            with contextlib.suppress(OSError), open(handle["log"], "a") as out:
+                out.write(f"fermion: node {rank}: {answer['failure']}\n")
+            return "failed"
         if answer.get("stopped"):
             return "stopped"
         changes = answer.get("changes")
