@@ -88,7 +88,8 @@ class NodeFolder:
             folder.mkdir(parents=True, exist_ok=True)
         self.log = self.spec.log_path
         self.log_sent = 0
-        self.sent = {rel: (*key, self._tail(rel, key[1])) for rel, key in self._scan().items()}
+        # As shipped; their tails unread (a shipped file that grows is sent whole).
+        self.sent = {rel: (*key, None) for rel, key in self._scan().items()}
         self.partial: dict[str, tuple] = {}  # rel -> (key, sent up to, how): in pieces
         self.scanned_at = 0.0
         self.discarded = False
@@ -193,7 +194,8 @@ class NodeFolder:
             before
             and before[0] == inode
             and size > before[1]
-            and (self._tail(rel, before[1]) == before[3])
+            and before[3] is not None
+            and self._tail(rel, before[1]) == before[3]
         ):  # grown in place (a log, TensorBoard's events): its new bytes
             start, how = before[1], "append"
         else:

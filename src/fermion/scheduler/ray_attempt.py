@@ -121,9 +121,6 @@ class AttemptRunner:
     def rendezvous(self) -> str:
         return self.master
 
-    def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
     def report(self, applied: int, scan: bool = False) -> dict[str, Any]:
         """The supervisor's exit code (None while it runs) and, on a node of its own
         folder, what changed there: batch by numbered batch, each sent again until the

@@ -175,20 +175,19 @@ class RayExecutor(Executor):
         return found
 
     def poll(self, handle: Handle) -> Progress | ExitStatus | Lost:
-        nodes = [
-            self._node_state(handle, rank, actor) for rank, actor in enumerate(self._actors(handle))
-        ]
+        actors = self._actors(handle)
+        nodes = [self._node_state(handle, rank, actor) for rank, actor in enumerate(actors)]
         ended = [state for state in nodes if isinstance(state, ExitStatus)]
         failed = [state for state in ended if not state.succeeded]
         if failed or len(ended) == len(nodes):  # one node's failure ends the others
-            self._release(handle, gather=bool(failed))
+            self._release(handle, actors, gather=bool(failed))
             return (failed or ended)[0]
         if "dead" in nodes:
-            self._release(handle, gather=True)
+            self._release(handle, actors, gather=True)
             return Lost()
         waited = time.time() - handle["launched_at"]
         if "pending" in nodes and not self._placed(handle) and waited > PLACEMENT_WAIT_S:
-            self._release(handle)
+            self._release(handle, actors)
             return Unplaced(handle["wanted"], [n.describe() for n in self.nodes()])
         return "running" if all(state in ("running", *ended) for state in nodes) else "starting"
 
@@ -231,11 +230,10 @@ class RayExecutor(Executor):
             return placement_group_table(group).get("state") == "CREATED"
         return None
 
-    def _release(self, handle: Handle, gather: bool = False) -> None:
+    def _release(self, handle: Handle, actors: list[Any], gather: bool = False) -> None:
         """The attempt's actors and placement group, given back to the cluster. A node's
         supervisor dies with its actor, and stops what it runs. `gather`: the other
         nodes' files and log lines first, up to their end (one node failed or was lost)."""
-        actors = self._actors(handle)
         if gather and "job_dir" in handle:
             with contextlib.suppress(StillRunning):
                 self.reports.sync(handle, actors, wait_s=GATHER_WAIT_S)
