@@ -173,3 +173,17 @@ def test_only_the_jobs_own_paths_are_moved(tmp_path, monkeypatch):
     spec.env["OTHER"] = f"{server}0/data:{server}/code"  # job 120's folder, then its own
     node = NodeFolder(spec, pack(server), "job-12-1-abc")
     assert node.spec.env["OTHER"] == f"{server}0/data:{node.root}/code"
+
+
+def test_a_sweep_removes_only_this_servers_folders_whose_actor_is_gone(tmp_path, monkeypatch):
+    from fermion.scheduler.node_folder import node_base, sweep
+
+    monkeypatch.setattr("fermion.scheduler.node_folder.tempfile.tempdir", str(tmp_path))
+    names = ["fermion-a-job-1-1-x", "fermion-a-job-2-1-y", "fermion-b-job-3-1-z", "cache"]
+    for name in names:
+        (node_base() / name).mkdir()
+    sweep("fermion-a-job-", alive={"fermion-a-job-1-1-x"})
+    # Its gone attempt's folder only: not its running one, another server's, or the cache.
+    assert sorted(p.name for p in node_base().iterdir()) == [
+        n for n in sorted(names) if "-2-" not in n
+    ]

@@ -64,11 +64,12 @@ def pack(job_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
-def sweep(alive: set[str]) -> None:
-    """Remove the folders of attempts whose actor is gone (ended without being told to
-    clean up: its node's process killed, the server gone)."""
-    for folder in node_base().iterdir():
-        if folder.name != CACHE and folder.name not in alive:
+def sweep(prefix: str, alive: set[str]) -> None:
+    """Remove the folders of this server's attempts (names starting with `prefix`) whose
+    actor is gone: ended without being told to clean up (its node's process killed, the
+    server gone). Other servers' and other clusters' folders on this machine are theirs."""
+    for folder in node_base().glob(f"{prefix}*"):
+        if folder.name not in alive:
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -81,7 +81,8 @@ class AttemptRunner:
         if self.process is not None or self.stopped:
             return
         with contextlib.suppress(Exception):  # a folder left behind is swept next time
-            sweep({a["name"] for a in ray.util.list_named_actors(all_namespaces=True)})
+            alive = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
+            sweep(self.name.partition("-job-")[0] + "-job-", alive)
         try:
             self.folder = NodeFolder(self.spec, packed, self.name)
         except (OSError, tarfile.TarError) as exc:  # the node's disk full, say
