@@ -1,6 +1,7 @@
 """Dataset ingest and loading, against plain torchvision in the same run.
 
     python -m bench.ingest [--images 20000] [--size 32] [--memory-sizes 5000,50000]
+                           [--rows 1000000]
 
 1. images/s of `fermion dataset create` (the real CLI against a real server, wall
    clock) vs. `torchvision.datasets.ImageFolder` through a `DataLoader` with one worker
@@ -8,7 +9,9 @@
    reads and checks every image).
 2. samples/s of `fm.DataLoader(fm.Dataset.from_local(...))` vs. `torch DataLoader` over
    `ImageFolder` with the same size, normalisation, batch size and workers.
-3. memory of the server process while it ingests folders of each size: its heap
+3. rows/s of `fermion dataset create` of a CSV table (10 numeric features and a class)
+   vs. one `pandas.read_csv` of the same file (parsing only: no checks, nothing written).
+4. memory of the server process while it ingests folders of each size: its heap
    (RssAnon) should not grow with the number of images. Memory-mapped Arrow files add
    file-backed pages (RssFile) that the kernel reclaims under pressure.
 """
@@ -26,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 from torchvision import datasets as tv_datasets
 from torchvision import transforms
@@ -51,7 +56,40 @@ def start_server(home: Path) -> Settings:
     return settings
 
 
-def cli_create(settings: Settings, name: str, folder: Path) -> float:
+def write_table(path: Path, rows: int) -> Path:
+    """A CSV of `rows` rows: ten numeric features and a class label."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(rows, 10)).round(5)
+    frame = pd.DataFrame(features, columns=[f"f{i}" for i in range(10)])
+    frame["label"] = np.where(features[:, 0] > 0, "up", "down")
+    frame.to_csv(path, index=False)
+    return path
+
+
+def table_ingest(settings: Settings, rows: int, work: Path) -> None:
+    path = write_table(work / "table.csv", rows)
+    start = time.perf_counter()
+    pd.read_csv(path)
+    plain_s = time.perf_counter() - start
+    fermion_s = cli_create(settings, "table", path, "tabular-classification")
+    print(
+        f"{'table ingest rows/s (create vs pandas.read_csv)':44}"
+        f"{rows / fermion_s:12,.0f}{rows / plain_s:12,.0f}{plain_s / fermion_s:8.2f}"
+    )
+    record(
+        "ingest_table",
+        f"`dataset create` rows/s / pandas.read_csv, {rows:,}-row CSV",
+        plain_s / fermion_s,
+        1.0,
+        ours=rows / fermion_s,
+        baseline=rows / plain_s,
+        unit="rows/s",
+    )
+
+
+def cli_create(
+    settings: Settings, name: str, folder: Path, kind: str = "image-classification"
+) -> float:
     env = {**os.environ, "FERMION_HOME": str(settings.home), "FERMION_PORT": str(settings.port)}
     fermion = Path(sys.executable).with_name("fermion")
     start = time.perf_counter()
@@ -63,7 +101,7 @@ def cli_create(settings: Settings, name: str, folder: Path) -> float:
             "--name",
             name,
             "--type",
-            "image-classification",
+            kind,
             "--source",
             str(folder),
         ],
@@ -133,6 +171,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--memory-sizes", default="5000,50000")
+    parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="fermion-bench-"))
@@ -198,6 +237,11 @@ def main() -> None:
             baseline=plain,
             unit="samples/s",
         )
+        settings = start_server(work / "home-table")
+        try:
+            table_ingest(settings, args.rows, work)
+        finally:
+            launcher.stop(settings)
 
         print("\nmemory of the server process while it ingests")
         peaks = {}

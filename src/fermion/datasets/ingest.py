@@ -9,7 +9,7 @@ Nothing reaches the artifact store here: the caller publishes the finished folde
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import json
 from array import array
 from dataclasses import dataclass
@@ -21,9 +21,10 @@ import numpy as np
 import pyarrow as pa
 
 from fermion.datasets.readers import make_reader
-from fermion.datasets.records import ProblemReport, Record
+from fermion.datasets.readers.base import RecordChunk
+from fermion.datasets.records import ProblemReport
 from fermion.datasets.source import Source
-from fermion.datasets.splits import SPLIT_NAMES, assign_splits, leave_last_out, split_rank
+from fermion.datasets.splits import SPLIT_NAMES, assign_splits, leave_last_out
 from fermion.errors import InvalidInput
 from fermion.payloads import DatasetCreate, DatasetType
 
@@ -31,36 +32,7 @@ SHARD_SIZE = "256MB"
 # Bump when the stored layout changes, so digests change with it. 2: small images are
 # also stored decoded.
 FORMAT_VERSION = 2
-STAGING_BATCH = 256  # records per Arrow record batch
-
-
-class StagingFile:
-    """Records appended in batches to an Arrow stream file with the `datasets` schema
-    (what `Dataset.from_file` memory-maps). pyarrow converts a batch of rows at once;
-    `datasets`' own writer spent several times longer per row."""
-
-    def __init__(self, path: Path, features: hf.Features) -> None:
-        self.schema = features.arrow_schema
-        self.writer = pa.ipc.new_stream(str(path), self.schema)
-        self.rows: list[dict[str, Any]] = []
-
-    def add(self, columns: dict[str, Any]) -> None:
-        self.rows.append(columns)
-        if len(self.rows) >= STAGING_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
-            self.rows.clear()
-
-    def __enter__(self) -> StagingFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            self.flush()
-        self.writer.close()
+SPLIT_COPY_BYTES = 64 << 20  # taken at a time when a split is copied out
 
 
 @dataclass
@@ -79,8 +51,9 @@ class SplitKeys:
     """What splitting needs of each record, and nothing more: a rank and a class id (16
     bytes a record), and for interactions the user and the time (leave-last-out)."""
 
-    def __init__(self, request: DatasetCreate) -> None:
+    def __init__(self, request: DatasetCreate, label_column: str) -> None:
         self.request = request
+        self.label_column = label_column
         self.classification = request.type.is_classification
         self.by_user = request.type is DatasetType.RECOMMENDATION
         self.ranks, self.groups = array("Q"), array("q")
@@ -88,13 +61,21 @@ class SplitKeys:
         self.class_ids: dict[str, int] = {}
         self.user_ids: dict[str, int] = {}
 
-    def add(self, record: Record) -> None:
-        self.ranks.append(split_rank(self.request.seed, record.key))
-        ids = self.class_ids
-        self.groups.append(ids.setdefault(record.label, len(ids)) if self.classification else 0)
+    def extend(self, chunk: RecordChunk) -> None:
+        self.ranks.frombytes(np.asarray(chunk.ranks, dtype=np.uint64).tobytes())
+        if self.classification:  # class ids in order of first appearance
+            labels = chunk.table.column(self.label_column).combine_chunks().dictionary_encode()
+            ids = self.class_ids
+            names = labels.dictionary.to_pylist()
+            lookup = np.array([ids.setdefault(name, len(ids)) for name in names], np.int64)
+            self.groups.frombytes(lookup[labels.indices.to_numpy()].tobytes())
+        else:
+            self.groups.extend(itertools.repeat(0, len(chunk.ranks)))
         if self.by_user:
-            self.users.append(self.user_ids.setdefault(record.columns["user"], len(self.user_ids)))
-            self.times.append(record.columns["timestamp"])
+            ids = self.user_ids
+            users = chunk.table.column("user").to_pylist()
+            self.users.extend(ids.setdefault(user, len(ids)) for user in users)
+            self.times.extend(chunk.table.column("timestamp").to_pylist())
 
     @property
     def groups_array(self) -> np.ndarray:
@@ -121,16 +102,15 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
     report = ProblemReport()
     reader = make_reader(request, source, report)
     classification = request.type.is_classification
-    digest = hashlib.sha256()
-    keys = SplitKeys(request)
+    keys = SplitKeys(request, reader.label_column)
 
+    # Records are staged in an Arrow stream file with the `datasets` schema (what
+    # `Dataset.from_file` memory-maps), a chunk at a time.
     staging = workdir / "records.arrow"
-    with StagingFile(staging, reader.features) as writer:
-        for record in reader:
-            writer.add(record.columns)
-            keys.add(record)
-            digest.update(json.dumps([record.key, record.label]).encode())
-            digest.update(record.content_sha256)
+    with pa.ipc.new_stream(str(staging), reader.features.arrow_schema) as writer:
+        for chunk in reader.chunks():
+            writer.write_table(chunk.table)
+            keys.extend(chunk)
 
     class_ids = keys.class_ids
     class_names = _check(request, source, report, len(keys.ranks), list(class_ids))
@@ -141,15 +121,14 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
         "format": FORMAT_VERSION,
     }
     # The digest covers the records and every choice that shapes the stored splits.
+    digest = reader.digest
     digest.update(json.dumps({"type": request.type.value, **spec}, sort_keys=True).encode())
 
     splits = keys.splits()
     group_array = keys.groups_array
     records = hf.Dataset.from_file(str(staging))
     folder = workdir / "dataset"
-    hf.DatasetDict({name: records.select(splits[name]) for name in SPLIT_NAMES}).save_to_disk(
-        str(folder), max_shard_size=SHARD_SIZE
-    )
+    _save_splits(records, splits, folder)
     class_counts = (
         _class_counts(splits, group_array, class_ids, class_names) if classification else {}
     )
@@ -166,6 +145,26 @@ def ingest(request: DatasetCreate, source: Source, workdir: Path) -> IngestResul
         class_counts=class_counts,
         skipped=report,
     )
+
+
+def _save_splits(records: hf.Dataset, splits: dict[str, np.ndarray], folder: Path) -> None:
+    """What `DatasetDict.save_to_disk` of `records.select(...)` per split writes, without
+    its gathering of rows one by one in Python (most of a large table's ingest time):
+    each split is copied to a file of its own a slice at a time (memory stays flat), saved
+    from there, and deleted (one split's copy on disk at a time)."""
+    table = records.data.table
+    rows_per_copy = max(1, int(SPLIT_COPY_BYTES * table.num_rows / max(1, table.nbytes)))
+    folder.mkdir()
+    for name in SPLIT_NAMES:
+        indices, copy = splits[name], folder / f"{name}.arrow"
+        with pa.ipc.new_stream(str(copy), table.schema) as writer:
+            for start in range(0, len(indices), rows_per_copy):
+                writer.write_table(table.take(indices[start : start + rows_per_copy]))
+        part = hf.Dataset.from_file(str(copy), info=records.info)
+        part.save_to_disk(str(folder / name), max_shard_size=SHARD_SIZE)
+        del part
+        copy.unlink()
+    (folder / hf.config.DATASETDICT_JSON_FILENAME).write_text(json.dumps({"splits": SPLIT_NAMES}))
 
 
 def _check(

@@ -38,6 +38,10 @@ class ProblemReport:
         if len(self.problems) < REPORT_LIMIT:
             self.problems.append(Problem(location=location, reason=reason))
 
+    def count_more(self, count: int) -> None:
+        """Problems found beyond the ones listed."""
+        self.count += count
+
     def __len__(self) -> int:
         return self.count
 

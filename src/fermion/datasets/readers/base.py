@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import itertools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import datasets as hf
+import pyarrow as pa
 
 from fermion.datasets.records import ProblemReport, Record
 from fermion.datasets.source import Source
+from fermion.datasets.splits import split_rank
 from fermion.errors import InvalidInput
 from fermion.payloads import DatasetCreate
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+CHUNK_RECORDS = 256  # records per Arrow record batch of the staging file
+
+
+@dataclass
+class RecordChunk:
+    """Consecutive valid records: their rows in Arrow (`features` order), and each one's
+    split rank (`split_rank` of its key)."""
+
+    table: pa.Table
+    ranks: Sequence[int]
 
 
 class SourceReader(ABC):
@@ -24,6 +38,8 @@ class SourceReader(ABC):
         self.source = source
         self.request = request
         self.report = report
+        # The valid records' content, in order: what the version's digest is built on.
+        self.digest = hashlib.sha256()
 
     @property
     @abstractmethod
@@ -37,6 +53,20 @@ class SourceReader(ABC):
 
     @abstractmethod
     def __iter__(self) -> Iterator[Record]: ...
+
+    def chunks(self) -> Iterator[RecordChunk]:
+        """The valid records in order, a chunk at a time, each chunk's columns converted
+        by pyarrow at once. Readers that convert whole columns themselves override it."""
+        schema, seed = self.features.arrow_schema, self.request.seed
+        records = iter(self)
+        while chunk := list(itertools.islice(records, CHUNK_RECORDS)):
+            for record in chunk:
+                self.digest.update(json.dumps([record.key, record.label]).encode())
+                self.digest.update(record.content_sha256)
+            yield RecordChunk(
+                table=pa.Table.from_pylist([r.columns for r in chunk], schema=schema),
+                ranks=[split_rank(seed, r.key) for r in chunk],
+            )
 
     def spec(self) -> dict[str, Any]:
         """What a loader needs beyond the Arrow files; complete after iteration."""

@@ -1,16 +1,27 @@
 """tabular-classification and tabular-regression: a CSV, JSONL or Parquet table whose
-columns are numeric features plus one target column."""
+columns are numeric features plus one target column.
+
+CSV and Parquet files are checked a batch of rows at a time, column by column
+(`TableBatches`, `columns`); JSONL row by row. Both give the same records, the same
+problems, and the same splits.
+"""
 
 from __future__ import annotations
 
-import math
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
 import datasets as hf
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from fermion.datasets.readers.base import SourceReader, TableRows, label_of
+from fermion.datasets.readers import columns
+from fermion.datasets.readers.base import RecordChunk, SourceReader, TableRows, label_of
+from fermion.datasets.readers.table_batches import Batch, TableBatches
 from fermion.datasets.records import Record, sha256_of
+from fermion.datasets.splits import row_ranks
 
 
 class TabularReader(SourceReader):
@@ -33,6 +44,10 @@ class TabularReader(SourceReader):
     def label_column(self) -> str:
         return self.target
 
+    def spec(self) -> dict[str, Any]:
+        return {**super().spec(), "feature_columns": self.feature_columns}
+
+    # -- row by row (JSONL) ------------------------------------------------------------
     def __iter__(self) -> Iterator[Record]:
         for number, row in enumerate(self.rows, start=1):
             values = self._numbers(row.location, row.values)
@@ -53,7 +68,7 @@ class TabularReader(SourceReader):
             if value is None or (isinstance(value, str) and not value.strip()):
                 self.report.add(where, f"missing value in feature column {column!r}")
                 return None
-            number = _as_number(value)
+            number = columns.as_number(value)
             if number is None:
                 self.report.add(where, f"feature column {column!r}: {value!r} is not a number")
                 return None
@@ -64,22 +79,98 @@ class TabularReader(SourceReader):
         if not self.regression:
             return label_of(row, self.target, self.report)
         value = row.values.get(self.target)
-        number = None if value is None or value == "" else _as_number(value)
+        number = None if value is None or value == "" else columns.as_number(value)
         if number is None:
             self.report.add(
                 row.location, f"target column {self.target!r}: {value!r} is not a number"
             )
         return number
 
-    def spec(self) -> dict[str, Any]:
-        return {**super().spec(), "feature_columns": self.feature_columns}
+    # -- column by column (CSV, Parquet) -----------------------------------------------
+    def chunks(self) -> Iterator[RecordChunk]:
+        if self.source.suffix == ".jsonl":
+            yield from super().chunks()
+            return
+        content = ColumnsDigest()
+        batches = TableBatches(self.source, self.rows.columns, self.report)
+        for batch in batches:
+            chunk, numbers = self._chunk(batch, batches)
+            content.update(numbers, chunk.table, None if self.regression else self.target)
+            yield chunk
+        # Not the row by row digest (hashing every row's JSON would cost more than all
+        # the rest); equal files still give equal digests.
+        self.digest.update(content.digest())
+
+    def _chunk(self, batch: Batch, batches: TableBatches) -> tuple[RecordChunk, np.ndarray]:
+        """The batch's valid rows, and their numbers; the others reported."""
+        table = batch.table
+        checked = [columns.numbers(table.column(name)) for name in self.feature_columns]
+        if self.regression:
+            target, target_problems = columns.numbers(table.column(self.target))
+            bad_target = target_problems != 0
+        else:
+            target, bad_target = columns.labels(table.column(self.target))
+        problems = np.zeros((len(table), len(checked)), np.int8)
+        for j, (_, column_problems) in enumerate(checked):
+            problems[:, j] = column_problems
+        bad = problems.any(axis=1) | bad_target
+        for i in np.flatnonzero(bad).tolist():
+            self._report(batch, batches, i, problems[i], bool(bad_target[i]))
+        keep = np.flatnonzero(~bad)
+        out = {
+            name: pa.array(values[keep])
+            for name, (values, _) in zip(self.feature_columns, checked, strict=True)
+        }
+        out[self.target] = pa.array(target[keep]) if self.regression else target.take(keep)
+        numbers = np.arange(batch.first, batch.first + len(table))[keep]
+        chunk = RecordChunk(
+            table=pa.table(out, schema=self.features.arrow_schema),
+            ranks=row_ranks(self.request.seed, numbers.tolist()),
+        )
+        return chunk, numbers
+
+    def _report(
+        self, batch: Batch, batches: TableBatches, i: int, problems: np.ndarray, bad_target: bool
+    ) -> None:
+        """The problems of row `i` of the batch, worded as the row by row checks word them:
+        the first bad feature, then the target."""
+        row = batch.first + i
+        for name, problem in zip(self.feature_columns, problems.tolist(), strict=True):
+            if problem:
+                value = batch.table.column(name)[i].as_py()
+                what = f"feature column {name!r}"
+                if problem == columns.MISSING:
+                    batches.add_problem(row, f"missing value in {what}")
+                else:
+                    batches.add_problem(row, f"{what}: {value!r} is not a number")
+                break
+        if bad_target:
+            value = batch.table.column(self.target)[i].as_py()
+            if self.regression:
+                reason = f"target column {self.target!r}: {value!r} is not a number"
+            else:
+                reason = f"missing label in column {self.target!r}"
+            batches.add_problem(row, reason)
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+class ColumnsDigest:
+    """The content of a table's valid rows, fed a chunk at a time: their numbers, their
+    float64 values row by row, and their text labels. Each part has its own hash, so the
+    result does not depend on where chunks begin and end."""
+
+    def __init__(self) -> None:
+        self.parts = [hashlib.sha256() for _ in range(4)]
+
+    def update(self, numbers: np.ndarray, table: pa.Table, text_label: str | None) -> None:
+        row_numbers, values, label_sizes, label_text = self.parts
+        row_numbers.update(numbers.astype("<i8").tobytes())
+        floats = [column.to_numpy() for column in table.columns if column.type == pa.float64()]
+        if floats:
+            values.update(np.stack(floats, axis=1).astype("<f8").tobytes())
+        if text_label is not None:
+            labels = table.column(text_label)
+            label_sizes.update(pc.binary_length(labels).to_numpy().astype("<i8").tobytes())
+            label_text.update("".join(labels.to_pylist()).encode())
+
+    def digest(self) -> bytes:
+        return b"tabular columns 1" + b"".join(part.digest() for part in self.parts)

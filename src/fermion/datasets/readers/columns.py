@@ -1,0 +1,81 @@
+"""Whole columns of a table checked at once: numbers and class labels.
+
+Each function gives what the row-by-row checks give (`tabular._as_number`, `label_of`),
+for a column at a time: pyarrow casts the column, and only a column it cannot cast is
+looked at value by value, to find which values are wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+MISSING, NOT_A_NUMBER = 1, 2  # what is wrong with a value; 0: nothing
+
+
+def as_number(value: Any) -> float | None:
+    """A finite number, or None; booleans are not numbers."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The column as float64, and per value MISSING (null, or text of only spaces),
+    NOT_A_NUMBER (including infinities and NaN) or 0."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = pc.utf8_trim_whitespace(column)
+        missing = pc.fill_null(pc.equal(text, ""), True)
+        try:
+            cast = pc.cast(pc.if_else(missing, pa.scalar(None, kind), text), pa.float64())
+        except pa.ArrowInvalid:
+            return _numbers_one_by_one(column)
+        return _finite(cast, missing)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return _finite(pc.cast(column, pa.float64()), pc.is_null(column))
+    return _numbers_one_by_one(column)
+
+
+def _finite(cast: pa.ChunkedArray, missing: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    values = cast.to_numpy()  # nulls become NaN
+    missing_mask = missing.to_numpy()
+    problems = np.where(np.isfinite(values), 0, NOT_A_NUMBER).astype(np.int8)
+    problems[missing_mask] = MISSING
+    return values, problems
+
+
+def _numbers_one_by_one(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    raw = column.to_pylist()
+    values = np.full(len(raw), np.nan)
+    problems = np.zeros(len(raw), dtype=np.int8)
+    for i, value in enumerate(raw):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            problems[i] = MISSING
+        elif (number := as_number(value)) is None:
+            problems[i] = NOT_A_NUMBER
+        else:
+            values[i] = number
+    return values, problems
+
+
+def labels(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Class labels as trimmed text, and which are missing (null or empty)."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = pc.utf8_trim_whitespace(column)
+    else:  # numbers and others: as Python writes them ("1.0", "True")
+        text = pa.chunked_array(
+            [pa.array([None if v is None else str(v).strip() for v in column.to_pylist()])],
+            pa.string(),
+        )
+    missing = pc.fill_null(pc.equal(text, ""), True).to_numpy()
+    return text.cast(pa.string()), missing

@@ -1,0 +1,149 @@
+"""CSV and Parquet tables are checked a batch at a time, column by column, by pyarrow.
+What that gives must be what checking row by row gives: the same records under the same
+keys (so the same splits), the same problems at the same "file:line" locations, in file
+order, however the file falls into batches."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fermion.datasets.readers import table_batches
+from fermion.datasets.readers.tabular import TabularReader
+from fermion.datasets.records import ProblemReport
+from fermion.datasets.source import Source
+from fermion.datasets.splits import split_rank
+from fermion.payloads import DatasetCreate
+
+HEADER = "a,b,label\n"
+
+
+def _messy_csv() -> str:
+    """300 rows, with every kind of problem the checks know spread through them."""
+    rng = np.random.default_rng(7)
+    lines = [HEADER]
+    for i in range(300):
+        a, b = rng.normal(size=2).round(4)
+        label = f"c{i % 3}"
+        spoil = i % 23
+        if spoil == 1:
+            lines.append(f"{a},,{label}\n")  # a missing feature
+        elif spoil == 2:
+            lines.append(f"{a},many,{label}\n")  # not a number
+        elif spoil == 3:
+            lines.append(f"{a},{b},   \n")  # a missing label
+        elif spoil == 4:
+            lines.append(f"{a},{b},{label},extra\n")  # unreadable: 4 fields
+        elif spoil == 5:
+            lines.append("\n")  # a blank line: not a row
+        elif spoil == 6:
+            lines.append(f'{a}, 1_000 ,"two\nlines"\n')  # Python's float reads 1_000
+        elif spoil == 7:
+            lines.append(f"inf,nan,{label}\n")  # not finite: two problems, the first told
+        elif spoil == 8:
+            lines.append(f"{a},{b},\n")  # and a row with both a bad feature and no label
+            lines.append(f"x,{b},\n")
+        else:
+            lines.append(f"  {a} ,{b},{label}\n")
+    return "".join(lines)
+
+
+def _reader(path, kind: str = "tabular-classification") -> TabularReader:
+    request = DatasetCreate(name="t", type=kind, source=str(path), skip_invalid=True)
+    return TabularReader(Source.open(str(path), display=path.name), request, ProblemReport())
+
+
+def _by_rows(path, kind: str = "tabular-classification"):
+    reader = _reader(path, kind)
+    records = [(split_rank(reader.request.seed, r.key), r.columns) for r in reader]
+    return records, reader.report
+
+
+def _by_columns(path, kind: str = "tabular-classification"):
+    reader = _reader(path, kind)
+    chunks = list(reader.chunks())
+    rows = [row for chunk in chunks for row in chunk.table.to_pylist()]
+    ranks = [rank for chunk in chunks for rank in chunk.ranks]
+    return rows, ranks, reader.report, reader.digest.hexdigest()
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 20, 300])
+def test_a_csv_by_columns_gives_what_rows_give(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)  # many batches at 300
+    path = tmp_path / "messy.csv"
+    path.write_text(_messy_csv())
+    expected, expected_report = _by_rows(path)
+    rows, ranks, report, _ = _by_columns(path)
+
+    assert rows == [columns for _, columns in expected]
+    assert len(rows) > 200
+    assert ranks == [rank for rank, _ in expected]  # the same keys: the same splits
+    assert report.count == expected_report.count > 20
+    assert [(p.location, p.reason) for p in report.problems] == [
+        (p.location, p.reason) for p in expected_report.problems
+    ]
+    reasons = {p.reason.split(":")[0] for p in expected_report.problems}
+    assert {"unreadable row", "missing label in column 'label'"} <= reasons
+
+
+def test_the_digest_does_not_depend_on_batches_or_the_file_format(tmp_path, monkeypatch):
+    path = tmp_path / "messy.csv"
+    path.write_text(_messy_csv())
+    *_, digest = _by_columns(path)
+    monkeypatch.setattr(table_batches, "BLOCK_BYTES", 300)
+    assert _by_columns(path)[3] == digest
+
+    rows, *_ = _by_columns(path)
+    parquet = tmp_path / "clean.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet, row_group_size=50)
+    clean_csv = tmp_path / "clean.csv"
+    with clean_csv.open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["a", "b", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    assert _by_columns(parquet)[3] == _by_columns(clean_csv)[3] != digest
+
+
+def test_a_parquet_file_by_columns_gives_what_rows_give(tmp_path):
+    table = pa.table(
+        {
+            "x": pa.array([1, 2, None, 4, 5, 6], pa.int64()),
+            "y": pa.array([0.5, 1.5, 2.5, float("inf"), 4.5, 5.5], pa.float64()),
+            "flag": pa.array([True, False, True, False, None, True], pa.bool_()),
+            "target": pa.array([0.5, float("nan"), 1.0, 2.0, 3.0, None], pa.float64()),
+        }
+    ).drop_columns(["flag"])
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    expected, expected_report = _by_rows(path, "tabular-regression")
+    rows, ranks, report, _ = _by_columns(path, "tabular-regression")
+    assert rows == [columns for _, columns in expected] and len(rows) == 2
+    assert ranks == [rank for rank, _ in expected]
+    assert [(p.location, p.reason) for p in report.problems] == [
+        (p.location, p.reason) for p in expected_report.problems
+    ]
+    assert [p.location for p in report.problems] == [
+        "t.parquet:row 2",
+        "t.parquet:row 3",
+        "t.parquet:row 4",
+        "t.parquet:row 6",
+    ]
+
+
+def test_booleans_are_not_numbers(tmp_path):
+    path = tmp_path / "flags.parquet"
+    table = {"flag": [True, None, False], "label": ["a", "b", "a"]}
+    pq.write_table(pa.table(table), path)
+    expected, expected_report = _by_rows(path)
+    rows, _, report, _ = _by_columns(path)
+    assert rows == expected == []
+    assert [p.reason for p in report.problems] == [p.reason for p in expected_report.problems]
+    assert [p.reason for p in report.problems] == [
+        "feature column 'flag': True is not a number",
+        "missing value in feature column 'flag'",
+        "feature column 'flag': False is not a number",
+    ]
