@@ -1,4 +1,5 @@
-"""CSV and Parquet tables are checked a batch at a time, column by column, by pyarrow.
+"""CSV and Parquet tables (tabular and text) are checked a batch at a time, column by
+column, by pyarrow.
 What that gives must be what checking row by row gives: the same records under the same
 keys (so the same splits), the same problems at the same "file:line" locations, in file
 order, however the file falls into batches."""
@@ -14,6 +15,7 @@ import pytest
 
 from fermion.datasets.readers import table_batches
 from fermion.datasets.readers.tabular import TabularReader
+from fermion.datasets.readers.text import TextReader
 from fermion.datasets.records import ProblemReport
 from fermion.datasets.source import Source
 from fermion.datasets.splits import split_rank
@@ -52,9 +54,10 @@ def _messy_csv() -> str:
     return "".join(lines)
 
 
-def _reader(path, kind: str = "tabular-classification") -> TabularReader:
+def _reader(path, kind: str = "tabular-classification") -> TabularReader | TextReader:
     request = DatasetCreate(name="t", type=kind, source=str(path), skip_invalid=True)
-    return TabularReader(Source.open(str(path), display=path.name), request, ProblemReport())
+    reader = TextReader if kind == "text-classification" else TabularReader
+    return reader(Source.open(str(path), display=path.name), request, ProblemReport())
 
 
 def _by_rows(path, kind: str = "tabular-classification"):
@@ -88,6 +91,42 @@ def test_a_csv_by_columns_gives_what_rows_give(tmp_path, monkeypatch, block_byte
     ]
     reasons = {p.reason.split(":")[0] for p in expected_report.problems}
     assert {"unreadable row", "missing label in column 'label'"} <= reasons
+
+
+def _messy_text_csv() -> str:
+    lines = ["text,label\n"]
+    for i in range(200):
+        spoil = i % 17
+        if spoil == 1:
+            lines.append("   ,pos\n")  # only spaces
+        elif spoil == 2:
+            lines.append(f"review {i},\n")  # no label
+        elif spoil == 3:
+            lines.append(",\n")  # neither: two problems, the label's first
+        elif spoil == 4:
+            lines.append(f'"a review, {i}, with ""quotes""\nand two lines",neg\n')
+        elif spoil == 5:
+            lines.append(f"too,many,fields {i}\n")
+        elif spoil == 6:
+            lines.append("\n")
+        else:
+            lines.append(f"review number {i} ,{'pos' if i % 2 else 'neg'}\n")
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 20, 200])
+def test_a_text_csv_by_columns_gives_what_rows_give(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)
+    path = tmp_path / "reviews.csv"
+    path.write_text(_messy_text_csv())
+    expected, expected_report = _by_rows(path, "text-classification")
+    rows, ranks, report, _ = _by_columns(path, "text-classification")
+    assert rows == [columns for _, columns in expected] and len(rows) > 120
+    assert ranks == [rank for rank, _ in expected]
+    assert report.count == expected_report.count > 20
+    assert [(p.location, p.reason) for p in report.problems] == [
+        (p.location, p.reason) for p in expected_report.problems
+    ]
 
 
 def test_the_digest_does_not_depend_on_batches_or_the_file_format(tmp_path, monkeypatch):

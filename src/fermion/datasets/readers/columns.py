@@ -1,12 +1,13 @@
-"""Whole columns of a table checked at once: numbers and class labels.
+"""Whole columns of a table checked at once (numbers, labels, text), and hashed.
 
-Each function gives what the row-by-row checks give (`tabular._as_number`, `label_of`),
-for a column at a time: pyarrow casts the column, and only a column it cannot cast is
-looked at value by value, to find which values are wrong.
+Each check gives what the row by row checks give (`as_number`, `label_of`), for a column
+at a time: pyarrow casts the column, and only a column it cannot cast is looked at value
+by value, to find which values are wrong.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -79,3 +80,36 @@ def labels(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
         )
     missing = pc.fill_null(pc.equal(text, ""), True).to_numpy()
     return text.cast(pa.string()), missing
+
+
+def text(column: pa.ChunkedArray) -> np.ndarray:
+    """Which values are not text, or only spaces."""
+    kind = column.type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return np.ones(len(column), dtype=bool)
+    return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True).to_numpy()
+
+
+class ColumnsDigest:
+    """The content of a table's valid rows, fed a chunk at a time: their numbers, their
+    float64 values row by row, and each text column's values. Each part has its own hash,
+    so the result does not depend on where chunks begin and end."""
+
+    def __init__(self) -> None:
+        self.numbers, self.floats = hashlib.sha256(), hashlib.sha256()
+        self.texts: dict[str, tuple[Any, Any]] = {}  # column: (value sizes, values)
+
+    def update(self, numbers: np.ndarray, table: pa.Table) -> None:
+        self.numbers.update(numbers.astype("<i8").tobytes())
+        floats = [column.to_numpy() for column in table.columns if column.type == pa.float64()]
+        if floats:
+            self.floats.update(np.stack(floats, axis=1).astype("<f8").tobytes())
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if column.type == pa.string():
+                sizes, values = self.texts.setdefault(name, (hashlib.sha256(), hashlib.sha256()))
+                sizes.update(pc.binary_length(column).to_numpy().astype("<i8").tobytes())
+                values.update("".join(column.to_pylist()).encode())
+
+    def digest(self) -> bytes:
+        parts = [self.numbers, self.floats] + [h for pair in self.texts.values() for h in pair]
+        return b"table columns 1" + b"".join(part.digest() for part in parts)

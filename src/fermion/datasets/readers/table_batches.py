@@ -71,7 +71,7 @@ class TableBatches:
 
     def _trim(self) -> None:
         if len(self.problems) > REPORT_LIMIT:
-            self.problems = sorted(self.problems)[:REPORT_LIMIT]
+            self.problems = sorted(self.problems, key=_position)[:REPORT_LIMIT]
 
     def _csv(self) -> Iterator[pa.Table]:
         import pyarrow.csv as pcsv
@@ -116,7 +116,7 @@ class TableBatches:
         self._trim()
         lines = self._csv_lines({row for row, _ in self.problems}) if self.is_csv else {}
         name = self.source.name
-        for row, reason in sorted(self.problems):
+        for row, reason in sorted(self.problems, key=_position):
             self.report.add(f"{name}:{lines[row]}" if self.is_csv else f"{name}:row {row}", reason)
         self.report.count_more(self.count - len(self.problems))
 
@@ -137,3 +137,9 @@ class TableBatches:
                 if number >= last:
                     break
         return {record: lines.get(record, record) for record in records}
+
+
+def _position(problem: tuple[int, str]) -> int:
+    """Sort key of a problem: where it is (a stable sort keeps a row's problems in the
+    order they were found)."""
+    return problem[0]

@@ -8,14 +8,12 @@ problems, and the same splits.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
 import datasets as hf
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from fermion.datasets.readers import columns
 from fermion.datasets.readers.base import RecordChunk, SourceReader, TableRows, label_of
@@ -91,11 +89,11 @@ class TabularReader(SourceReader):
         if self.source.suffix == ".jsonl":
             yield from super().chunks()
             return
-        content = ColumnsDigest()
+        content = columns.ColumnsDigest()
         batches = TableBatches(self.source, self.rows.columns, self.report)
         for batch in batches:
             chunk, numbers = self._chunk(batch, batches)
-            content.update(numbers, chunk.table, None if self.regression else self.target)
+            content.update(numbers, chunk.table)
             yield chunk
         # Not the row by row digest (hashing every row's JSON would cost more than all
         # the rest); equal files still give equal digests.
@@ -151,26 +149,3 @@ class TabularReader(SourceReader):
             else:
                 reason = f"missing label in column {self.target!r}"
             batches.add_problem(row, reason)
-
-
-class ColumnsDigest:
-    """The content of a table's valid rows, fed a chunk at a time: their numbers, their
-    float64 values row by row, and their text labels. Each part has its own hash, so the
-    result does not depend on where chunks begin and end."""
-
-    def __init__(self) -> None:
-        self.parts = [hashlib.sha256() for _ in range(4)]
-
-    def update(self, numbers: np.ndarray, table: pa.Table, text_label: str | None) -> None:
-        row_numbers, values, label_sizes, label_text = self.parts
-        row_numbers.update(numbers.astype("<i8").tobytes())
-        floats = [column.to_numpy() for column in table.columns if column.type == pa.float64()]
-        if floats:
-            values.update(np.stack(floats, axis=1).astype("<f8").tobytes())
-        if text_label is not None:
-            labels = table.column(text_label)
-            label_sizes.update(pc.binary_length(labels).to_numpy().astype("<i8").tobytes())
-            label_text.update("".join(labels.to_pylist()).encode())
-
-    def digest(self) -> bytes:
-        return b"tabular columns 1" + b"".join(part.digest() for part in self.parts)
