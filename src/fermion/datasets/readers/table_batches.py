@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import bisect
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
+from fermion.datasets.readers.base import RecordChunk, SourceReader
+from fermion.datasets.readers.columns import ColumnsDigest
 from fermion.datasets.records import REPORT_LIMIT, ProblemReport
 from fermion.datasets.source import Source
+from fermion.datasets.splits import row_ranks
 from fermion.errors import InvalidInput
 
 BLOCK_BYTES = 1 << 20  # CSV text parsed per batch
@@ -32,6 +36,24 @@ PARQUET_BATCH_ROWS = 65_536
 class Batch:
     first: int  # the number of its first row (readable rows, counted from 1)
     table: pa.Table
+
+
+def chunks_by_columns(
+    reader: SourceReader,
+    columns: list[str],
+    valid: Callable[[Batch, TableBatches], tuple[pa.Table, np.ndarray]],
+) -> Iterator[RecordChunk]:
+    """The reader's records from its CSV or Parquet file: `valid(batch, batches)` checks a
+    batch's columns, reports its bad rows, and gives the valid rows (in the reader's
+    `features`) and their numbers. The digest is not the row by row one (hashing every
+    row's JSON costs more than all the rest), but equal tables still give equal digests."""
+    content = ColumnsDigest()
+    batches = TableBatches(reader.source, columns, reader.report)
+    for batch in batches:
+        table, numbers = valid(batch, batches)
+        content.update(numbers, table)
+        yield RecordChunk(table, row_ranks(reader.request.seed, numbers.tolist()))
+    reader.digest.update(content.digest())
 
 
 class TableBatches:

@@ -17,9 +17,8 @@ import pyarrow as pa
 
 from fermion.datasets.readers import columns
 from fermion.datasets.readers.base import RecordChunk, SourceReader, TableRows, label_of
-from fermion.datasets.readers.table_batches import Batch, TableBatches
+from fermion.datasets.readers.table_batches import Batch, TableBatches, chunks_by_columns
 from fermion.datasets.records import Record, sha256_of
-from fermion.datasets.splits import row_ranks
 
 
 class TabularReader(SourceReader):
@@ -87,19 +86,10 @@ class TabularReader(SourceReader):
     # -- column by column (CSV, Parquet) -----------------------------------------------
     def chunks(self) -> Iterator[RecordChunk]:
         if self.source.suffix == ".jsonl":
-            yield from super().chunks()
-            return
-        content = columns.ColumnsDigest()
-        batches = TableBatches(self.source, self.rows.columns, self.report)
-        for batch in batches:
-            chunk, numbers = self._chunk(batch, batches)
-            content.update(numbers, chunk.table)
-            yield chunk
-        # Not the row by row digest (hashing every row's JSON would cost more than all
-        # the rest); equal files still give equal digests.
-        self.digest.update(content.digest())
+            return super().chunks()
+        return chunks_by_columns(self, self.rows.columns, self._valid)
 
-    def _chunk(self, batch: Batch, batches: TableBatches) -> tuple[RecordChunk, np.ndarray]:
+    def _valid(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
         """The batch's valid rows, and their numbers; the others reported."""
         table = batch.table
         checked = [columns.numbers(table.column(name)) for name in self.feature_columns]
@@ -120,12 +110,8 @@ class TabularReader(SourceReader):
             for name, (values, _) in zip(self.feature_columns, checked, strict=True)
         }
         out[self.target] = pa.array(target[keep]) if self.regression else target.take(keep)
-        numbers = np.arange(batch.first, batch.first + len(table))[keep]
-        chunk = RecordChunk(
-            table=pa.table(out, schema=self.features.arrow_schema),
-            ranks=row_ranks(self.request.seed, numbers.tolist()),
-        )
-        return chunk, numbers
+        table = pa.table(out, schema=self.features.arrow_schema)
+        return table, np.arange(batch.first, batch.first + len(batch.table))[keep]
 
     def _report(
         self, batch: Batch, batches: TableBatches, i: int, problems: np.ndarray, bad_target: bool

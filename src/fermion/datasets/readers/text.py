@@ -15,9 +15,8 @@ import pyarrow as pa
 
 from fermion.datasets.readers import columns
 from fermion.datasets.readers.base import RecordChunk, SourceReader, TableRows, label_of
-from fermion.datasets.readers.table_batches import Batch, TableBatches
+from fermion.datasets.readers.table_batches import Batch, TableBatches, chunks_by_columns
 from fermion.datasets.records import Record, sha256_of
-from fermion.datasets.splits import row_ranks
 
 
 class TextReader(SourceReader):
@@ -57,15 +56,8 @@ class TextReader(SourceReader):
 
     def chunks(self) -> Iterator[RecordChunk]:
         if self.source.suffix == ".jsonl":
-            yield from super().chunks()
-            return
-        content = columns.ColumnsDigest()
-        batches = TableBatches(self.source, self.rows.columns, self.report)
-        for batch in batches:
-            table, numbers = self._valid(batch, batches)
-            content.update(numbers, table)
-            yield RecordChunk(table, row_ranks(self.request.seed, numbers.tolist()))
-        self.digest.update(content.digest())  # not the row by row digest: see tabular
+            return super().chunks()
+        return chunks_by_columns(self, self.rows.columns, self._valid)
 
     def _valid(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
         """The batch's valid rows and their numbers; the others reported, as the row by
