@@ -186,3 +186,45 @@ def test_booleans_are_not_numbers(tmp_path):
         "missing value in feature column 'flag'",
         "feature column 'flag': False is not a number",
     ]
+
+
+ODD_CSVS = {
+    "byte order mark": ("tabular-classification", "\ufeffa,b,label\n1,2,x\n3,4,y\n"),
+    "a name given twice": ("tabular-classification", "a,a,label\n1,2,x\n3,4,y\n"),
+    "header only, no newline": ("tabular-classification", "a,b,label"),
+    "separator characters": ("tabular-regression", "a,target\n1\x1c,1\n2,2\x1f\n3,3\n"),
+    "crlf and a lone cr": ("text-classification", 'text,label\r\n"a\rb",x\r\nc,y\r\n'),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_CSVS))
+def test_odd_csv_files_give_what_rows_give(tmp_path, case):
+    kind, text = ODD_CSVS[case]
+    path = tmp_path / "odd.csv"
+    path.write_bytes(text.encode())
+    expected, expected_report = _by_rows(path, kind)
+    rows, ranks, report, _ = _by_columns(path, kind)
+    assert rows == [columns for _, columns in expected]
+    assert ranks == [rank for rank, _ in expected]
+    assert [(p.location, p.reason) for p in report.problems] == [
+        (p.location, p.reason) for p in expected_report.problems
+    ]
+
+
+def test_parquet_types_pandas_writes_give_what_rows_give(tmp_path):
+    """int64 past 2**53 (nanosecond times, ids) and a categorical (dictionary) text."""
+    table = pa.table(
+        {
+            "text": pa.array(["good", "bad", "good"]).dictionary_encode(),
+            "label": ["pos", "neg", "pos"],
+        }
+    )
+    pq.write_table(table, tmp_path / "text.parquet")
+    numbers = pa.table({"t": [1_700_000_000_123_456_789, 2**60 + 1, 3], "label": ["a", "b", "a"]})
+    pq.write_table(numbers, tmp_path / "numbers.parquet")
+    for name, kind in [("text", "text-classification"), ("numbers", "tabular-classification")]:
+        path = tmp_path / f"{name}.parquet"
+        expected, _ = _by_rows(path, kind)
+        rows, _, report, _ = _by_columns(path, kind)
+        assert rows == [columns for _, columns in expected] and len(rows) == 3
+        assert report.count == 0

@@ -29,20 +29,36 @@ def as_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def as_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The column as plain strings, when its values are text (string, large or view
+    strings, or a dictionary of them); otherwise None."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    text_types = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    if not any(is_type(kind) for is_type in text_types):
+        return None
+    return column if column.type == pa.string() else column.cast(pa.string())
+
+
 def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """The column as float64, and per value MISSING (null, or text of only spaces),
     NOT_A_NUMBER (including infinities and NaN) or 0."""
     kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = pc.utf8_trim_whitespace(column)
+    if (strings := as_text(column)) is not None:
+        # Python's float() refuses the separators \x1c-\x1f that trimming removes.
+        if pc.any(pc.match_substring_regex(strings, "[\x1c-\x1f]")).as_py():
+            return _numbers_one_by_one(column)
+        text = pc.utf8_trim_whitespace(strings)
         missing = pc.fill_null(pc.equal(text, ""), True)
         try:
-            cast = pc.cast(pc.if_else(missing, pa.scalar(None, kind), text), pa.float64())
+            cast = pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), text), pa.float64())
         except pa.ArrowInvalid:
             return _numbers_one_by_one(column)
         return _finite(cast, missing)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return _finite(pc.cast(column, pa.float64()), pc.is_null(column))
+        # Unsafe: integers past 2**53 round to the nearest float64, as float() does.
+        return _finite(pc.cast(column, pa.float64(), safe=False), pc.is_null(column))
     return _numbers_one_by_one(column)
 
 
@@ -70,9 +86,8 @@ def _numbers_one_by_one(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray
 
 def labels(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
     """Class labels as trimmed text, and which are missing (null or empty)."""
-    kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = pc.utf8_trim_whitespace(column)
+    if (strings := as_text(column)) is not None:
+        text = pc.utf8_trim_whitespace(strings)
     else:  # numbers and others: as Python writes them ("1.0", "True")
         text = pa.chunked_array(
             [pa.array([None if v is None else str(v).strip() for v in column.to_pylist()])],
@@ -82,12 +97,11 @@ def labels(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
     return text.cast(pa.string()), missing
 
 
-def text(column: pa.ChunkedArray) -> np.ndarray:
-    """Which values are not text, or only spaces."""
-    kind = column.type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        return np.ones(len(column), dtype=bool)
-    return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True).to_numpy()
+def text(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """The column as strings, and which values are not text, or only spaces."""
+    if (strings := as_text(column)) is None:
+        return pa.chunked_array([pa.nulls(len(column), pa.string())]), np.ones(len(column), bool)
+    return strings, pc.fill_null(pc.equal(pc.utf8_trim_whitespace(strings), ""), True).to_numpy()
 
 
 class ColumnsDigest:

@@ -96,9 +96,12 @@ class TableBatches:
             self.problems = sorted(self.problems, key=_position)[:REPORT_LIMIT]
 
     def _csv(self) -> Iterator[pa.Table]:
+        """Batches named as the row reader names the columns: its header (a byte order
+        mark kept), and of a name given twice, the last column (as `dict(zip())` does)."""
         import pyarrow.csv as pcsv
 
         expected = len(self.columns)
+        place = {name: i for i, name in enumerate(self.columns)}  # a repeated name: the last
 
         def skip(row: pcsv.InvalidRow) -> str:
             reason = f"unreadable row: {row.actual_columns} fields, the header has {expected}"
@@ -107,25 +110,26 @@ class TableBatches:
             self.count += 1
             return "skip"
 
-        text = {name: pa.string() for name in self.columns}
+        positions = [str(i) for i in range(expected)]
+        options = {
+            "read_options": pcsv.ReadOptions(
+                use_threads=False, block_size=BLOCK_BYTES, skip_rows=1, column_names=positions
+            ),
+            "parse_options": pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
+            "convert_options": pcsv.ConvertOptions(
+                column_types=dict.fromkeys(positions, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        }
         with self.source.fs.open(self.source.root, "rb") as f:
             try:
-                reader = pcsv.open_csv(
-                    f,
-                    read_options=pcsv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES),
-                    parse_options=pcsv.ParseOptions(
-                        newlines_in_values=True, invalid_row_handler=skip
-                    ),
-                    convert_options=pcsv.ConvertOptions(
-                        column_types=text,
-                        strings_can_be_null=False,
-                        quoted_strings_can_be_null=False,
-                    ),
-                )
-                for batch in reader:
-                    yield pa.Table.from_batches([batch])
+                for batch in pcsv.open_csv(f, **options):
+                    yield pa.table({name: batch.column(i) for name, i in place.items()})
             except pa.ArrowInvalid as exc:
-                raise InvalidInput(f"{self.source.display}: unreadable CSV ({exc})") from None
+                if "Could not skip initial" in str(exc):
+                    return  # the header and nothing else
+                raise InvalidInput(f"{self.source.display}: {_unreadable(exc)}") from None
 
     def _parquet(self) -> Iterator[pa.Table]:
         import pyarrow.parquet as pq
@@ -144,20 +148,24 @@ class TableBatches:
 
     def _csv_lines(self, records: set[int]) -> dict[int, int]:
         """The line each CSV record ends on (blank lines are not records), as the row
-        reader reports it."""
+        reader reports it; past a field too large for Python's reader, the record's
+        number."""
         lines: dict[int, int] = {}
         last = max(records, default=0)
         with self.source.fs.open(self.source.root, "rt", encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
             number = 0
-            for values in reader:
-                if not values:
-                    continue
-                number += 1
-                if number in records:
-                    lines[number] = reader.line_num
-                if number >= last:
-                    break
+            try:
+                for values in reader:
+                    if not values:
+                        continue
+                    number += 1
+                    if number in records:
+                        lines[number] = reader.line_num
+                    if number >= last:
+                        break
+            except csv.Error:  # a field over Python's size limit: pyarrow has none
+                pass
         return {record: lines.get(record, record) for record in records}
 
 
@@ -165,3 +173,10 @@ def _position(problem: tuple[int, str]) -> int:
     """Sort key of a problem: where it is (a stable sort keeps a row's problems in the
     order they were found)."""
     return problem[0]
+
+
+def _unreadable(exc: pa.ArrowInvalid) -> str:
+    text = str(exc)
+    if "conversion error to string" in text:
+        return f"not UTF-8 text ({text})"
+    return f"unreadable CSV ({text})"

@@ -63,8 +63,7 @@ class TextReader(SourceReader):
         """The batch's valid rows and their numbers; the others reported, as the row by
         row checks word them."""
         labels, no_label = columns.labels(batch.table.column(self.label_from))
-        texts = batch.table.column(self.text_from)
-        no_text = columns.text(texts)
+        texts, no_text = columns.text(batch.table.column(self.text_from))
         for i in np.flatnonzero(no_label | no_text).tolist():
             if no_label[i]:
                 batches.add_problem(batch.first + i, f"missing label in column {self.label_from!r}")
@@ -73,7 +72,7 @@ class TextReader(SourceReader):
                 batches.add_problem(batch.first + i, reason)
         keep = np.flatnonzero(~(no_label | no_text))
         table = pa.table(
-            {"text": texts.take(keep).cast(pa.string()), "label": labels.take(keep)},
+            {"text": texts.take(keep), "label": labels.take(keep)},
             schema=self.features.arrow_schema,
         )
         return table, np.arange(batch.first, batch.first + len(batch.table))[keep]
