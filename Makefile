@@ -75,6 +75,7 @@ bench: install iproute
 	$(PY) -m bench.jobs
 	$(PY) -m bench.train
 	$(PY) -m bench.serve --model small-cnn
+	$(PY) -m bench.text_replica
 	$(PY) -m bench.explain
 	$(PY) -m bench.federated
 	$(PY) -m bench.cluster

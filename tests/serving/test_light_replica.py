@@ -1,6 +1,7 @@
 """Light replicas (`--runtime onnx`): the model's ONNX graph in ONNX Runtime, with NumPy
-preprocessing. They answer as the PyTorch replica of the same folder does, over the
-simple API and V2, and their process holds no torch."""
+preprocessing (and for text, Fermion's word tokenizer or the `tokenizers` library). They
+answer as the PyTorch replica of the same folder does, over the simple API and V2, and
+their process holds no torch."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import pytest
 import tritonclient.http as triton
 from PIL import Image
 
+from fermion.modelfile import importing
 from tests import sources
 from tests.serving import folders
 from tests.serving.conftest import RunningReplica, start_replica
+from tests.training.test_bert import tiny_bert
 
 
 def gradient_png(width: int, height: int) -> bytes:
@@ -29,6 +32,8 @@ def gradient_png(width: int, height: int) -> bytes:
 # At the model's size (8x8), and larger: resized by torchvision (torch), Pillow (onnx).
 IMAGES = [sources.png_bytes(value=90), gradient_png(8, 8), gradient_png(24, 20)]
 RECORDS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+# Words the vocabularies know and do not, a batch of lengths, one past the model's length.
+TEXTS = ["great movie", "awful, BORING plot!", "fun", " ".join(["great fun plot"] * 20)]
 
 
 def runtimes(root: Path, make_folder, name: str) -> Iterator[dict[str, RunningReplica]]:
@@ -54,6 +59,22 @@ def image_pair(tmp_path_factory) -> Iterator[dict[str, RunningReplica]]:
 @pytest.fixture(scope="module")
 def tabular_pair(tmp_path_factory) -> Iterator[dict[str, RunningReplica]]:
     yield from runtimes(tmp_path_factory.mktemp("light-table"), folders.tabular_model, "iris")
+
+
+@pytest.fixture(scope="module")
+def text_pair(tmp_path_factory) -> Iterator[dict[str, RunningReplica]]:
+    yield from runtimes(tmp_path_factory.mktemp("light-text"), folders.text_model, "reviews")
+
+
+def bert_folder(folder: Path) -> Path:
+    """A tiny BERT made here, imported as a model folder (its fast tokenizer inside)."""
+    source = tiny_bert(folder.with_name("tiny-bert"), [*TEXTS, "movie"])
+    return importing.text_model(Path(source), folder, max_len=24)
+
+
+@pytest.fixture(scope="module")
+def bert_pair(tmp_path_factory) -> Iterator[dict[str, RunningReplica]]:
+    yield from runtimes(tmp_path_factory.mktemp("light-bert"), bert_folder, "bert")
 
 
 def probabilities(replica: RunningReplica, inputs: list) -> np.ndarray:
@@ -123,13 +144,30 @@ def test_the_graph_is_exported_once_per_model(image_pair, tmp_path):
         again.process.wait(timeout=30)
 
 
-def test_a_text_model_is_refused_with_the_reason(tmp_path):
-    folder = folders.text_model(tmp_path / "reviews")
+@pytest.mark.parametrize("pair", ["text_pair", "bert_pair"])
+def test_texts_answer_as_with_pytorch(request, pair):
+    replicas = request.getfixturevalue(pair)
+    torch_side, onnx_side = (probabilities(replicas[r], TEXTS) for r in ("torch", "onnx"))
+    assert np.abs(torch_side - onnx_side).max() < 1e-4
+    light = Path(f"/proc/{replicas['onnx'].process.pid}/maps").read_text()
+    assert "libtorch" not in light and "onnxruntime" in light
+    for replica in replicas.values():  # one strings input over V2, as from tritonclient
+        client = triton.InferenceServerClient(replica.url.removeprefix("http://"))
+        tensor = triton.InferInput("input", [2], "BYTES")
+        tensor.set_data_from_numpy(np.array([t.encode() for t in TEXTS[:2]], dtype=np.object_))
+        name = {"text_pair": "reviews", "bert_pair": "bert"}[pair]
+        assert client.infer(name, [tensor]).as_numpy("probabilities").shape[0] == 2
+        client.close()
+
+
+def test_a_tokenizer_without_its_fast_file_is_refused_with_the_reason(tmp_path):
+    folder = bert_folder(tmp_path / "bert")
+    (folder / "tokenizer" / "tokenizer.json").unlink()
     with pytest.raises(AssertionError, match="deploy it with --runtime torch") as caught:
         start_replica(
             folder, tmp_path / "log", "--runtime=onnx", env={"FERMION_HOME": str(tmp_path)}
         )
-    assert "light runtime serves image, audio, tabular models" in str(caught.value)
+    assert "has no tokenizer.json" in str(caught.value)
 
 
 def test_explanations_need_the_torch_runtime(tabular_pair):

@@ -2,9 +2,11 @@
 
 The same preprocessing as `inputs.py` gives PyTorch, for the kinds a light replica
 serves: images (decode, resize, scale, normalise), sound (`fermion.audio`'s log-mel,
-the very same code) and tabular records. Resizing uses
-Pillow's antialiased bilinear filter, which torchvision's antialiased resize follows:
-values agree to rounding, and exactly for images already at the model's size."""
+the very same code), tabular records, and text (Fermion's word tokenizer, the very same
+code; a Hugging Face model's fast tokenizer through the `tokenizers` library, which
+transformers' fast tokenizers run on). Resizing uses Pillow's antialiased bilinear
+filter, which torchvision's antialiased resize follows: values agree to rounding, and
+exactly for images already at the model's size."""
 
 from __future__ import annotations
 
@@ -14,11 +16,24 @@ import numpy as np
 
 from fermion import audio
 from fermion.errors import InvalidInput
-from fermion.modelfile.decoding import audio_features, check_shape, decode_image, record_numbers
+from fermion.modelfile.decoding import (
+    audio_features,
+    check_shape,
+    decode_image,
+    record_numbers,
+    text_input,
+)
 from fermion.modelfile.folder import Manifest
-from fermion.modelfile.schema import AudioPreprocessing, ImagePreprocessing, TabularPreprocessing
+from fermion.modelfile.schema import (
+    AudioPreprocessing,
+    HFTokenizerPreprocessing,
+    ImagePreprocessing,
+    TabularPreprocessing,
+    WordPreprocessing,
+)
+from fermion.modelfile.text_arrays import FastTokenizer, WordIds
 
-LIGHT_KINDS = ("image", "audio", "tabular")
+LIGHT_KINDS = ("image", "audio", "tabular", "text", "hf-tokenizer")
 
 
 class ArrayPreprocessor:
@@ -45,6 +60,13 @@ class ArrayPreprocessor:
             self.input_shape = [len(self.columns)]
             self.prepare = self._record
             self.example = dict.fromkeys(self.columns, 0.0)
+        elif isinstance(spec, WordPreprocessing | HFTokenizerPreprocessing):
+            is_words = isinstance(spec, WordPreprocessing)
+            self.text = WordIds(spec) if is_words else FastTokenizer(model.folder, spec)
+            self.input_shape = []  # text comes as strings, never as ready-made tensors
+            self.prepare = lambda value, where: self.text.ids(text_input(value, where))
+            self.collate = self.text.collate
+            self.example = "warm up"
         else:
             raise InvalidInput(
                 f"the light runtime serves {', '.join(LIGHT_KINDS)} models; this one's"
@@ -79,5 +101,5 @@ class ArrayPreprocessor:
         return value.astype(np.float32, copy=False)
 
     @staticmethod
-    def collate(items: list[np.ndarray]) -> np.ndarray:
+    def collate(items: list[np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
         return np.stack(items)

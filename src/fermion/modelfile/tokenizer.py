@@ -1,14 +1,17 @@
 """Fermion's word tokenizer, used by the small Transformer: fitted on the training split
-by the trainer, rebuilt from the model folder's preprocessing by every reader."""
+by the trainer, rebuilt from the model folder's preprocessing by every reader. It needs
+no torch (light replicas tokenize with it); only `pad_ids` makes a tensor."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-
-import torch
+from typing import TYPE_CHECKING
 
 from fermion.modelfile.schema import WordPreprocessing
+
+if TYPE_CHECKING:
+    import torch
 
 TOKEN = re.compile(r"[a-z0-9']+")
 PAD, UNKNOWN = 0, 1
@@ -43,6 +46,8 @@ class WordTokenizer:
 
 def pad_ids(items: list[list[int]]) -> torch.Tensor:
     """Token id lists -> one (batch, longest) tensor, padded with 0."""
+    import torch
+
     ids = torch.full((len(items), max(len(i) for i in items)), PAD, dtype=torch.long)
     for row, tokens in enumerate(items):
         ids[row, : len(tokens)] = torch.tensor(tokens)

@@ -5,8 +5,9 @@
   for every Keras model.
 - `onnx`: the network as an ONNX graph in ONNX Runtime, with NumPy preprocessing: no
   torch in the replica's process, which then starts in about a second and idles in a
-  fraction of the memory. Image and tabular models. The graph is exported once per
-  model and machine, by a child process (with PyTorch, checked against it), and cached.
+  fraction of the memory. Image, sound, tabular and text models. The graph is exported
+  once per model and machine, by a child process (with PyTorch, checked against it), and
+  cached.
 
 Both answer `run(items)` with NumPy: class probabilities [N, classes], or a list of
 values for a regression."""
@@ -113,8 +114,9 @@ class OnnxRuntime(ModelRuntime):
         self.input_name = self.session.get_inputs()[0].name
 
     def run(self, items: list[Any]) -> Any:
-        out = self.session.run(None, {self.input_name: self.pre.collate(items)})[0]
-        return self._outputs(out)
+        batch = self.pre.collate(items)  # a dict by input name for a tokenizer's outputs
+        feeds = batch if isinstance(batch, dict) else {self.input_name: batch}
+        return self._outputs(self.session.run(None, feeds)[0])
 
 
 def load_runtime(folder: Path, runtime: str) -> ModelRuntime:
