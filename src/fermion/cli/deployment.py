@@ -84,7 +84,7 @@ def deploy(
     runtime: Annotated[
         str,
         typer.Option(
-            help="torch, or onnx: ONNX Runtime, light replicas (image, audio, tabular)."
+            help="torch, or onnx: ONNX Runtime, light replicas (image, audio, tabular, text)."
             " A Keras model is served with keras."
         ),
     ] = "torch",

@@ -67,8 +67,8 @@ class DeploymentCalls:
         target_concurrency: float = TARGET_CONCURRENCY,
         scale_down_delay_s: float = SCALE_DOWN_DELAY_S,
     ) -> DeploymentPublic:
-        """Serve `model` as deployment `name`. `runtime="onnx"` runs image and tabular
-        models in ONNX Runtime: light replicas, without torch. With `max_replicas`, the
+        """Serve `model` as deployment `name`. `runtime="onnx"` runs image, sound,
+        tabular and text models in ONNX Runtime: light replicas, without torch. With `max_replicas`, the
         deployment scales itself between `min_replicas` and it, aiming at
         `target_concurrency` requests in flight per replica."""
         autoscaling = _bounds(min_replicas, max_replicas, target_concurrency, scale_down_delay_s)

@@ -14,8 +14,9 @@ MAX_BATCH_SIZE = 32  # inputs per forward pass, at most
 MAX_BATCH_DELAY_MS = 5.0  # how long the first input of a batch waits for others
 REPLICA_CPU = 1.0
 REPLICA_MEMORY = "2Gi"
-# torch: any model, in PyTorch. onnx: image and tabular models in ONNX Runtime, with no
-# torch in the replica (it starts in about a second and idles in a tenth of the memory).
+# torch: any model, in PyTorch. onnx: image, sound, tabular and text models in ONNX
+# Runtime, with no torch in the replica (it starts in about a second and idles in a
+# tenth of the memory).
 Runtime = Literal["torch", "onnx", "keras"]
 TARGET_CONCURRENCY = 8.0  # requests in flight per replica that autoscaling aims at
 SCALE_DOWN_DELAY_S = 60.0  # how long fewer replicas must have done before some stop

@@ -52,7 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--runtime",
         choices=RUNTIMES,
         default="torch",
-        help="torch, or onnx: ONNX Runtime without torch (image and tabular models)",
+        help="torch, or onnx: ONNX Runtime without torch (image, sound, tabular, text models)",
     )
     return parser.parse_args(argv)
 

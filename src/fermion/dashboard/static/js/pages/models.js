@@ -103,10 +103,10 @@ function deployForm(v) {
   const name = h("input", { name: "name", id: "deploy-name", value: v.name, required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,62}" });
   const replicas = h("input", { name: "replicas", id: "deploy-replicas", type: "number", min: 1, max: 64, value: 1 });
   const cpu = h("input", { name: "cpu", id: "deploy-cpu", type: "number", min: 0.1, step: 0.1, value: 1 });
-  // ONNX Runtime serves image and tabular models: light replicas, without torch. A Keras
-  // model is served by Keras.
+  // ONNX Runtime serves classifiers and regressors of images, sound, tables and text:
+  // light replicas, without torch. A Keras model is served by Keras.
   const keras = v.config.framework === "keras";
-  const light = !keras && !v.type.startsWith("text");
+  const light = !keras && !["object-detection", "recommendation"].includes(v.type);
   const runtime = h("select", { name: "runtime", id: "deploy-runtime" },
     keras ? h("option", { value: "keras" }, "Keras") : h("option", { value: "torch" }, "PyTorch"),
     ...(light ? [h("option", { value: "onnx" }, "ONNX Runtime (light)")] : []));
