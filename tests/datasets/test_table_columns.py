@@ -1,4 +1,4 @@
-"""CSV and Parquet tables (tabular and text) are checked a batch at a time, column by
+"""CSV and Parquet tables (tabular, text and interactions) are checked a batch at a time, column by
 column, by pyarrow.
 What that gives must be what checking row by row gives: the same records under the same
 keys (so the same splits), the same problems at the same "file:line" locations, in file
@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fermion.datasets.readers import table_batches
+from fermion.datasets.readers.interactions import InteractionsReader
 from fermion.datasets.readers.tabular import TabularReader
 from fermion.datasets.readers.text import TextReader
 from fermion.datasets.records import ProblemReport
@@ -54,9 +55,12 @@ def _messy_csv() -> str:
     return "".join(lines)
 
 
-def _reader(path, kind: str = "tabular-classification") -> TabularReader | TextReader:
+READERS = {"text-classification": TextReader, "recommendation": InteractionsReader}
+
+
+def _reader(path, kind: str = "tabular-classification"):
     request = DatasetCreate(name="t", type=kind, source=str(path), skip_invalid=True)
-    reader = TextReader if kind == "text-classification" else TabularReader
+    reader = READERS.get(kind, TabularReader)
     return reader(Source.open(str(path), display=path.name), request, ProblemReport())
 
 
@@ -228,3 +232,67 @@ def test_parquet_types_pandas_writes_give_what_rows_give(tmp_path):
         rows, _, report, _ = _by_columns(path, kind)
         assert rows == [columns for _, columns in expected] and len(rows) == 3
         assert report.count == 0
+
+
+def _messy_interactions_csv() -> str:
+    lines = ["user,item,rating,timestamp\n"]
+    for i in range(150):
+        user, item, rating, time = f"u{i % 7}", f"m{i % 11}", f"{i % 5}.5", str(1_000_000 + i)
+        spoil = i % 19
+        if spoil == 1:
+            user = "  "
+        elif spoil == 2:
+            item = ""
+        elif spoil == 3:
+            rating = "lots"
+        elif spoil == 4:
+            time = f"2024-03-0{1 + i % 9} 12:00"  # dates, as pandas reads them
+        elif spoil == 5:
+            time = "2024-03-01T12:00:00+02:00"
+        elif spoil == 6:
+            time = "someday"
+        elif spoil == 7:
+            time = ""
+        elif spoil == 8:
+            lines.append(f"{user},{item}\n")  # unreadable
+            continue
+        elif spoil == 9:
+            user, rating = "", "bad"  # two problems: only the first is told
+        lines.append(f"{user},{item},{rating},{time}\n")
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 20, 150])
+def test_interactions_by_columns_give_what_rows_give(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)
+    path = tmp_path / "ratings.csv"
+    path.write_text(_messy_interactions_csv())
+    expected, expected_report = _by_rows(path, "recommendation")
+    rows, ranks, report, _ = _by_columns(path, "recommendation")
+    assert rows == [columns for _, columns in expected] and len(rows) > 80
+    assert ranks == [rank for rank, _ in expected]
+    assert report.count == expected_report.count > 20
+    assert [(p.location, p.reason) for p in report.problems] == [
+        (p.location, p.reason) for p in expected_report.problems
+    ]
+
+
+def test_interactions_in_parquet_types_give_what_rows_give(tmp_path):
+    """Integer ids, boolean ratings (float() takes them), a timestamp type, nulls."""
+    stamps = pa.array([0, 10**15, None, 3 * 10**15], pa.timestamp("us"))
+    table = pa.table(
+        {
+            "user_id": [1, 2, None, 4],
+            "movie_id": [10, 20, 30, 40],
+            "rating": [True, False, True, None],
+            "time": stamps,
+        }
+    )
+    path = tmp_path / "ratings.parquet"
+    pq.write_table(table, path)
+    expected, expected_report = _by_rows(path, "recommendation")
+    rows, _, report, _ = _by_columns(path, "recommendation")
+    assert rows == [columns for _, columns in expected] and len(rows) == 2
+    assert [(p.location, p.reason) for p in report.problems] == [
+        (p.location, p.reason) for p in expected_report.problems
+    ]

@@ -64,19 +64,15 @@ class SplitKeys:
 
     def extend(self, chunk: RecordChunk) -> None:
         self.ranks.frombytes(np.asarray(chunk.ranks, dtype=np.uint64).tobytes())
-        if self.classification:  # class ids in order of first appearance
-            labels = chunk.table.column(self.label_column).combine_chunks().dictionary_encode()
-            ids = self.class_ids
-            names = labels.dictionary.to_pylist()
-            lookup = np.array([ids.setdefault(name, len(ids)) for name in names], np.int64)
-            self.groups.frombytes(lookup[labels.indices.to_numpy()].tobytes())
+        if self.classification:
+            labels = chunk.table.column(self.label_column)
+            self.groups.frombytes(_ids(labels, self.class_ids).tobytes())
         else:
             self.groups.extend(itertools.repeat(0, len(chunk.ranks)))
         if self.by_user:
-            ids = self.user_ids
-            users = chunk.table.column("user").to_pylist()
-            self.users.extend(ids.setdefault(user, len(ids)) for user in users)
-            self.times.extend(chunk.table.column("timestamp").to_pylist())
+            self.users.frombytes(_ids(chunk.table.column("user"), self.user_ids).tobytes())
+            times = chunk.table.column("timestamp").to_numpy().astype(np.float64)
+            self.times.frombytes(times.tobytes())
 
     @property
     def groups_array(self) -> np.ndarray:
@@ -88,6 +84,14 @@ class SplitKeys:
             users = np.frombuffer(self.users, dtype=np.int64)
             return leave_last_out(users, np.frombuffer(self.times, dtype=np.float64), ranks)
         return assign_splits(ranks, self.groups_array, self.request.split)
+
+
+def _ids(column: pa.ChunkedArray, ids: dict[str, int]) -> np.ndarray:
+    """An int64 id per value, new values numbered in order of first appearance."""
+    encoded = column.combine_chunks().dictionary_encode()
+    names = encoded.dictionary.to_pylist()
+    lookup = np.array([ids.setdefault(name, len(ids)) for name in names], np.int64)
+    return lookup[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _class_order(names: list[str]) -> list[str]:

@@ -106,7 +106,7 @@ def text(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
 
 class ColumnsDigest:
     """The content of a table's valid rows, fed a chunk at a time: their numbers, their
-    float64 values row by row, and each text column's values. Each part has its own hash,
+    floating point values row by row (as float64), and each text column's values. Each part has its own hash,
     so the result does not depend on where chunks begin and end."""
 
     def __init__(self) -> None:
@@ -115,7 +115,7 @@ class ColumnsDigest:
 
     def update(self, numbers: np.ndarray, table: pa.Table) -> None:
         self.numbers.update(numbers.astype("<i8").tobytes())
-        floats = [column.to_numpy() for column in table.columns if column.type == pa.float64()]
+        floats = [c.to_numpy() for c in table.columns if pa.types.is_floating(c.type)]
         if floats:
             self.floats.update(np.stack(floats, axis=1).astype("<f8").tobytes())
         for name, column in zip(table.column_names, table.columns, strict=True):

@@ -3,7 +3,11 @@
 A rating, when the file has one, must be a number; a timestamp may be a number (seconds)
 or a date. Without a timestamp column, the file's order is the order of time. The
 splits are not random: each user's last interaction is the test record and the one
-before it the validation record (leave-last-out, `splits.leave_last_out`)."""
+before it the validation record (leave-last-out, `splits.leave_last_out`).
+
+CSV and Parquet files are checked a batch of rows at a time, column by column (dates,
+and values that are not plain numbers, one by one with the row by row checks); JSONL row
+by row. Both give the same records, problems and splits."""
 
 from __future__ import annotations
 
@@ -12,8 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import datasets as hf
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from fermion.datasets.readers.base import Row, SourceReader, TableRows
+from fermion.datasets.readers import columns
+from fermion.datasets.readers.base import RecordChunk, Row, SourceReader, TableRows
+from fermion.datasets.readers.table_batches import Batch, TableBatches, chunks_by_columns
 from fermion.datasets.records import Record, sha256_of
 
 USER_COLUMNS = ("user", "user_id", "userId", "customer_id")
@@ -91,6 +100,48 @@ class InteractionsReader(SourceReader):
                 return None
         return ids[0], ids[1], rating, timestamp
 
+    def chunks(self) -> Iterator[RecordChunk]:
+        if self.source.suffix == ".jsonl":
+            return super().chunks()
+        return chunks_by_columns(self, self.rows.columns, self._valid)
+
+    def _valid(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
+        """The batch's valid rows and their numbers; the others reported, each with its
+        first problem, as the row by row checks word them."""
+        table, size = batch.table, len(batch.table)
+        numbers = np.arange(batch.first, batch.first + size)
+        users, no_user = columns.labels(table.column(self.user_from))
+        items, no_item = columns.labels(table.column(self.item_from))
+        rating, bad_rating = np.ones(size), np.zeros(size, bool)
+        if self.rating_from is not None:
+            rating, bad_rating = _checked(table.column(self.rating_from), _number)
+        timestamp, bad_time = numbers.astype(np.float64), np.zeros(size, bool)
+        if self.time_from is not None:
+            timestamp, bad_time = _checked(table.column(self.time_from), _time)
+        problems = [
+            (no_user, lambda i: f"missing {self.user_from!r}"),
+            (no_item, lambda i: f"missing {self.item_from!r}"),
+            (bad_rating, lambda i: self._not(self.rating_from, "a number", table, i)),
+            (
+                bad_time,
+                lambda i: self._not(self.time_from, "a number of seconds or a date", table, i),
+            ),
+        ]
+        bad = no_user | no_item | bad_rating | bad_time
+        for i in np.flatnonzero(bad).tolist():
+            reason = next(describe(i) for found, describe in problems if found[i])
+            batches.add_problem(batch.first + i, reason)
+        keep = np.flatnonzero(~bad)
+        kept = {"user": users.take(keep), "item": items.take(keep)}
+        self.users.update(pc.unique(kept["user"]).to_pylist())
+        self.items.update(pc.unique(kept["item"]).to_pylist())
+        kept |= {"rating": pa.array(rating[keep], pa.float32()), "timestamp": timestamp[keep]}
+        return pa.table(kept, schema=self.features.arrow_schema), numbers[keep]
+
+    @staticmethod
+    def _not(column: str | None, what: str, table: pa.Table, i: int) -> str:
+        return f"{column} must be {what}, not {table.column(column)[i].as_py()!r}"
+
     def spec(self) -> dict[str, Any]:
         return {
             **super().spec(),
@@ -104,6 +155,18 @@ class InteractionsReader(SourceReader):
                 "timestamp": self.time_from,
             },
         }
+
+
+def _checked(column: pa.ChunkedArray, parse: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The column's plain numbers, cast at once; its other values (dates, booleans,
+    blanks) through `parse` one by one. Returns the values and which are refused."""
+    values, problems = columns.numbers(column)
+    refused = problems != 0
+    for i in np.flatnonzero(refused).tolist():
+        parsed = parse(column[i].as_py())
+        if parsed is not None:
+            values[i], refused[i] = parsed, False
+    return values, refused
 
 
 def _number(value: Any) -> float | None:
