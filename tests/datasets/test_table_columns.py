@@ -78,22 +78,27 @@ def _by_columns(path, kind: str = "tabular-classification"):
     return rows, ranks, reader.report, reader.digest.hexdigest()
 
 
+def _same_both_ways(path, kind: str = "tabular-classification") -> tuple[list, ProblemReport]:
+    """Reads `path` both ways and checks they agree: records, split ranks, problems."""
+    expected, expected_report = _by_rows(path, kind)
+    rows, ranks, report, _ = _by_columns(path, kind)
+    assert rows == [columns for _, columns in expected]
+    assert ranks == [rank for rank, _ in expected]
+    assert report.count == expected_report.count
+    assert [(p.location, p.reason) for p in report.problems] == [
+        (p.location, p.reason) for p in expected_report.problems
+    ]
+    return rows, report
+
+
 @pytest.mark.parametrize("block_bytes", [1 << 20, 300])
 def test_a_csv_by_columns_gives_what_rows_give(tmp_path, monkeypatch, block_bytes):
     monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)  # many batches at 300
     path = tmp_path / "messy.csv"
     path.write_text(_messy_csv())
-    expected, expected_report = _by_rows(path)
-    rows, ranks, report, _ = _by_columns(path)
-
-    assert rows == [columns for _, columns in expected]
-    assert len(rows) > 200
-    assert ranks == [rank for rank, _ in expected]  # the same keys: the same splits
-    assert report.count == expected_report.count > 20
-    assert [(p.location, p.reason) for p in report.problems] == [
-        (p.location, p.reason) for p in expected_report.problems
-    ]
-    reasons = {p.reason.split(":")[0] for p in expected_report.problems}
+    rows, report = _same_both_ways(path)
+    assert len(rows) > 200 and report.count > 20
+    reasons = {p.reason.split(":")[0] for p in report.problems}
     assert {"unreadable row", "missing label in column 'label'"} <= reasons
 
 
@@ -123,14 +128,8 @@ def test_a_text_csv_by_columns_gives_what_rows_give(tmp_path, monkeypatch, block
     monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)
     path = tmp_path / "reviews.csv"
     path.write_text(_messy_text_csv())
-    expected, expected_report = _by_rows(path, "text-classification")
-    rows, ranks, report, _ = _by_columns(path, "text-classification")
-    assert rows == [columns for _, columns in expected] and len(rows) > 120
-    assert ranks == [rank for rank, _ in expected]
-    assert report.count == expected_report.count > 20
-    assert [(p.location, p.reason) for p in report.problems] == [
-        (p.location, p.reason) for p in expected_report.problems
-    ]
+    rows, report = _same_both_ways(path, "text-classification")
+    assert len(rows) > 120 and report.count > 20
 
 
 def test_the_digest_does_not_depend_on_batches_or_the_file_format(tmp_path, monkeypatch):
@@ -162,13 +161,8 @@ def test_a_parquet_file_by_columns_gives_what_rows_give(tmp_path):
     ).drop_columns(["flag"])
     path = tmp_path / "t.parquet"
     pq.write_table(table, path)
-    expected, expected_report = _by_rows(path, "tabular-regression")
-    rows, ranks, report, _ = _by_columns(path, "tabular-regression")
-    assert rows == [columns for _, columns in expected] and len(rows) == 2
-    assert ranks == [rank for rank, _ in expected]
-    assert [(p.location, p.reason) for p in report.problems] == [
-        (p.location, p.reason) for p in expected_report.problems
-    ]
+    rows, report = _same_both_ways(path, "tabular-regression")
+    assert len(rows) == 2
     assert [p.location for p in report.problems] == [
         "t.parquet:row 2",
         "t.parquet:row 3",
@@ -181,10 +175,8 @@ def test_booleans_are_not_numbers(tmp_path):
     path = tmp_path / "flags.parquet"
     table = {"flag": [True, None, False], "label": ["a", "b", "a"]}
     pq.write_table(pa.table(table), path)
-    expected, expected_report = _by_rows(path)
-    rows, _, report, _ = _by_columns(path)
-    assert rows == expected == []
-    assert [p.reason for p in report.problems] == [p.reason for p in expected_report.problems]
+    rows, report = _same_both_ways(path)
+    assert rows == []
     assert [p.reason for p in report.problems] == [
         "feature column 'flag': True is not a number",
         "missing value in feature column 'flag'",
@@ -206,13 +198,7 @@ def test_odd_csv_files_give_what_rows_give(tmp_path, case):
     kind, text = ODD_CSVS[case]
     path = tmp_path / "odd.csv"
     path.write_bytes(text.encode())
-    expected, expected_report = _by_rows(path, kind)
-    rows, ranks, report, _ = _by_columns(path, kind)
-    assert rows == [columns for _, columns in expected]
-    assert ranks == [rank for rank, _ in expected]
-    assert [(p.location, p.reason) for p in report.problems] == [
-        (p.location, p.reason) for p in expected_report.problems
-    ]
+    _same_both_ways(path, kind)
 
 
 def test_parquet_types_pandas_writes_give_what_rows_give(tmp_path):
@@ -228,10 +214,8 @@ def test_parquet_types_pandas_writes_give_what_rows_give(tmp_path):
     pq.write_table(numbers, tmp_path / "numbers.parquet")
     for name, kind in [("text", "text-classification"), ("numbers", "tabular-classification")]:
         path = tmp_path / f"{name}.parquet"
-        expected, _ = _by_rows(path, kind)
-        rows, _, report, _ = _by_columns(path, kind)
-        assert rows == [columns for _, columns in expected] and len(rows) == 3
-        assert report.count == 0
+        rows, report = _same_both_ways(path, kind)
+        assert len(rows) == 3 and report.count == 0
 
 
 def _messy_interactions_csv() -> str:
@@ -267,14 +251,8 @@ def test_interactions_by_columns_give_what_rows_give(tmp_path, monkeypatch, bloc
     monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)
     path = tmp_path / "ratings.csv"
     path.write_text(_messy_interactions_csv())
-    expected, expected_report = _by_rows(path, "recommendation")
-    rows, ranks, report, _ = _by_columns(path, "recommendation")
-    assert rows == [columns for _, columns in expected] and len(rows) > 80
-    assert ranks == [rank for rank, _ in expected]
-    assert report.count == expected_report.count > 20
-    assert [(p.location, p.reason) for p in report.problems] == [
-        (p.location, p.reason) for p in expected_report.problems
-    ]
+    rows, report = _same_both_ways(path, "recommendation")
+    assert len(rows) > 80 and report.count > 20
 
 
 def test_interactions_in_parquet_types_give_what_rows_give(tmp_path):
@@ -290,9 +268,5 @@ def test_interactions_in_parquet_types_give_what_rows_give(tmp_path):
     )
     path = tmp_path / "ratings.parquet"
     pq.write_table(table, path)
-    expected, expected_report = _by_rows(path, "recommendation")
-    rows, _, report, _ = _by_columns(path, "recommendation")
-    assert rows == [columns for _, columns in expected] and len(rows) == 2
-    assert [(p.location, p.reason) for p in report.problems] == [
-        (p.location, p.reason) for p in expected_report.problems
-    ]
+    rows, _ = _same_both_ways(path, "recommendation")
+    assert len(rows) == 2
