@@ -2,8 +2,9 @@
 
 `WordIds` is Fermion's word tokenizer with NumPy padding. `FastTokenizer` runs a Hugging
 Face model's `tokenizer.json` with the `tokenizers` library (what transformers' fast
-tokenizers are built on), truncated to the model's length and padded with the
-tokenizer's own pad token on its own side, as `AutoTokenizer(...)` and `.pad()` do.
+tokenizers are built on), truncated to the model's length on the tokenizer's own side
+and padded with its own pad token on its own side, as `AutoTokenizer(...)` and `.pad()`
+do.
 A tokenizer saved without `tokenizer.json` (a slow, Python-only one) is refused: its
 model is served by PyTorch replicas."""
 
@@ -46,13 +47,21 @@ class FastTokenizer:
                 " which the light runtime needs: deploy it with --runtime torch"
             )
         self.tokenizer = Tokenizer.from_file(str(where / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=spec.max_len)
         config = _json(where / "tokenizer_config.json")
+        # The side to cut a long text on: transformers takes its config's, then the file's.
+        saved = (self.tokenizer.truncation or {}).get("direction", "right")
+        side = config.get("truncation_side", saved)
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=spec.max_len, direction=side)
         pad = config.get("pad_token") or _json(where / "special_tokens_map.json").get("pad_token")
         pad = pad.get("content") if isinstance(pad, dict) else pad
         pad_id = self.tokenizer.token_to_id(pad) if pad else None
-        self.pad_id = 0 if pad_id is None else pad_id
+        if pad_id is None:
+            raise InvalidInput(
+                f"{folder.name}'s tokenizer names no padding token, which batches of texts"
+                " need: deploy it with --runtime torch"
+            )
+        self.pad_id = pad_id
         self.left = config.get("padding_side") == "left"
 
     def ids(self, text: str) -> tuple[list[int], list[int]]:
