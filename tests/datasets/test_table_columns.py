@@ -55,7 +55,8 @@ def _messy_csv() -> str:
     return "".join(lines)
 
 
-READERS = {"text-classification": TextReader, "recommendation": InteractionsReader}
+TABULAR, TEXT, INTERACTIONS = "tabular-classification", "text-classification", "recommendation"
+READERS = {TEXT: TextReader, INTERACTIONS: InteractionsReader}
 
 
 def _reader(path, kind: str = "tabular-classification"):
@@ -91,12 +92,18 @@ def _same_both_ways(path, kind: str = "tabular-classification") -> tuple[list, P
     return rows, report
 
 
+def _messy_both_ways(tmp_path, monkeypatch, block_bytes: int, text: str, kind: str):
+    """`text` as a CSV read both ways, in batches of `block_bytes` of CSV text."""
+    monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)
+    path = tmp_path / "messy.csv"
+    path.write_text(text)
+    return _same_both_ways(path, kind)
+
+
 @pytest.mark.parametrize("block_bytes", [1 << 20, 300])
 def test_a_csv_by_columns_gives_what_rows_give(tmp_path, monkeypatch, block_bytes):
-    monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)  # many batches at 300
-    path = tmp_path / "messy.csv"
-    path.write_text(_messy_csv())
-    rows, report = _same_both_ways(path)
+    messy = _messy_csv()  # many batches at 300 bytes
+    rows, report = _messy_both_ways(tmp_path, monkeypatch, block_bytes, messy, TABULAR)
     assert len(rows) > 200 and report.count > 20
     reasons = {p.reason.split(":")[0] for p in report.problems}
     assert {"unreadable row", "missing label in column 'label'"} <= reasons
@@ -125,10 +132,8 @@ def _messy_text_csv() -> str:
 
 @pytest.mark.parametrize("block_bytes", [1 << 20, 200])
 def test_a_text_csv_by_columns_gives_what_rows_give(tmp_path, monkeypatch, block_bytes):
-    monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)
-    path = tmp_path / "reviews.csv"
-    path.write_text(_messy_text_csv())
-    rows, report = _same_both_ways(path, "text-classification")
+    messy = _messy_text_csv()
+    rows, report = _messy_both_ways(tmp_path, monkeypatch, block_bytes, messy, TEXT)
     assert len(rows) > 120 and report.count > 20
 
 
@@ -248,10 +253,8 @@ def _messy_interactions_csv() -> str:
 
 @pytest.mark.parametrize("block_bytes", [1 << 20, 150])
 def test_interactions_by_columns_give_what_rows_give(tmp_path, monkeypatch, block_bytes):
-    monkeypatch.setattr(table_batches, "BLOCK_BYTES", block_bytes)
-    path = tmp_path / "ratings.csv"
-    path.write_text(_messy_interactions_csv())
-    rows, report = _same_both_ways(path, "recommendation")
+    messy = _messy_interactions_csv()
+    rows, report = _messy_both_ways(tmp_path, monkeypatch, block_bytes, messy, INTERACTIONS)
     assert len(rows) > 80 and report.count > 20
 
 

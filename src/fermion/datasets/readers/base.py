@@ -210,6 +210,10 @@ def label_of(row: Row, column: str, report: ProblemReport) -> str | None:
     value = row.values.get(column)
     text = "" if value is None else str(value).strip()
     if not text:
-        report.add(row.location, f"missing label in column {column!r}")
+        report.add(row.location, missing_label(column))
         return None
     return text
+
+
+def missing_label(column: str) -> str:
+    return f"missing label in column {column!r}"

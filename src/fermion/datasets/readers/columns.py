@@ -93,8 +93,7 @@ def labels(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
             [pa.array([None if v is None else str(v).strip() for v in column.to_pylist()])],
             pa.string(),
         )
-    missing = pc.fill_null(pc.equal(text, ""), True).to_numpy()
-    return text.cast(pa.string()), missing
+    return text, pc.fill_null(pc.equal(text, ""), True).to_numpy()
 
 
 def text(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
@@ -106,8 +105,8 @@ def text(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
 
 class ColumnsDigest:
     """The content of a table's valid rows, fed a chunk at a time: their numbers, their
-    floating point values row by row (as float64), and each text column's values. Each part has its own hash,
-    so the result does not depend on where chunks begin and end."""
+    floating point values row by row (as float64), and each text column's values. Each
+    part has its own hash, so the result does not depend on where chunks begin and end."""
 
     def __init__(self) -> None:
         self.numbers, self.floats = hashlib.sha256(), hashlib.sha256()

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fermion.datasets.readers import columns
-from fermion.datasets.readers.base import RecordChunk, Row, SourceReader, TableRows
-from fermion.datasets.readers.table_batches import Batch, TableBatches, chunks_by_columns
+from fermion.datasets.readers.base import Row, TableRows
+from fermion.datasets.readers.table_batches import Batch, TableBatches, TableReader
 from fermion.datasets.records import Record, sha256_of
 
 USER_COLUMNS = ("user", "user_id", "userId", "customer_id")
@@ -31,7 +31,7 @@ RATING_COLUMNS = ("rating", "score")
 TIME_COLUMNS = ("timestamp", "time", "ts", "date")
 
 
-class InteractionsReader(SourceReader):
+class InteractionsReader(TableReader):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.rows = TableRows(self.source, self.report)
@@ -78,7 +78,7 @@ class InteractionsReader(SourceReader):
             value = row.values.get(column)
             text = "" if value is None else str(value).strip()
             if not text:
-                self.report.add(row.location, f"missing {column!r}")
+                self.report.add(row.location, _missing(column))
                 return None
             ids.append(text)
         rating = 1.0
@@ -86,30 +86,20 @@ class InteractionsReader(SourceReader):
             rating = _number(row.values.get(self.rating_from))
             if rating is None:
                 value = row.values.get(self.rating_from)
-                self.report.add(row.location, f"{self.rating_from} must be a number, not {value!r}")
+                self.report.add(row.location, _must_be(self.rating_from, A_NUMBER, value))
                 return None
         timestamp = float(number)
         if self.time_from is not None:
             timestamp = _time(row.values.get(self.time_from))
             if timestamp is None:
                 value = row.values.get(self.time_from)
-                self.report.add(
-                    row.location,
-                    f"{self.time_from} must be a number of seconds or a date, not {value!r}",
-                )
+                self.report.add(row.location, _must_be(self.time_from, A_TIME, value))
                 return None
         return ids[0], ids[1], rating, timestamp
 
-    def chunks(self) -> Iterator[RecordChunk]:
-        if self.source.suffix == ".jsonl":
-            return super().chunks()
-        return chunks_by_columns(self, self.rows.columns, self._valid)
-
-    def _valid(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
-        """The batch's valid rows and their numbers; the others reported, each with its
-        first problem, as the row by row checks word them."""
-        table, size = batch.table, len(batch.table)
-        numbers = np.arange(batch.first, batch.first + size)
+    def check_batch(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
+        """Each bad row is told with its first problem, as the row by row checks tell it."""
+        table, size, numbers = batch.table, len(batch.table), batch.numbers
         users, no_user = columns.labels(table.column(self.user_from))
         items, no_item = columns.labels(table.column(self.item_from))
         rating, bad_rating = np.ones(size), np.zeros(size, bool)
@@ -118,18 +108,17 @@ class InteractionsReader(SourceReader):
         timestamp, bad_time = numbers.astype(np.float64), np.zeros(size, bool)
         if self.time_from is not None:
             timestamp, bad_time = _checked(table.column(self.time_from), _time)
-        problems = [
-            (no_user, lambda i: f"missing {self.user_from!r}"),
-            (no_item, lambda i: f"missing {self.item_from!r}"),
-            (bad_rating, lambda i: self._not(self.rating_from, "a number", table, i)),
-            (
-                bad_time,
-                lambda i: self._not(self.time_from, "a number of seconds or a date", table, i),
-            ),
+        checks = [  # (which rows fail it, the column, what it must be: None for present)
+            (no_user, self.user_from, None),
+            (no_item, self.item_from, None),
+            (bad_rating, self.rating_from, A_NUMBER),
+            (bad_time, self.time_from, A_TIME),
         ]
         bad = no_user | no_item | bad_rating | bad_time
         for i in np.flatnonzero(bad).tolist():
-            reason = next(describe(i) for found, describe in problems if found[i])
+            _, column, what = next(check for check in checks if check[0][i])
+            value = None if what is None else table.column(column)[i].as_py()
+            reason = _missing(column) if what is None else _must_be(column, what, value)
             batches.add_problem(batch.first + i, reason)
         keep = np.flatnonzero(~bad)
         kept = {"user": users.take(keep), "item": items.take(keep)}
@@ -137,10 +126,6 @@ class InteractionsReader(SourceReader):
         self.items.update(pc.unique(kept["item"]).to_pylist())
         kept |= {"rating": pa.array(rating[keep], pa.float32()), "timestamp": timestamp[keep]}
         return pa.table(kept, schema=self.features.arrow_schema), numbers[keep]
-
-    @staticmethod
-    def _not(column: str | None, what: str, table: pa.Table, i: int) -> str:
-        return f"{column} must be {what}, not {table.column(column)[i].as_py()!r}"
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -155,6 +140,17 @@ class InteractionsReader(SourceReader):
                 "timestamp": self.time_from,
             },
         }
+
+
+A_NUMBER, A_TIME = "a number", "a number of seconds or a date"
+
+
+def _missing(column: str) -> str:
+    return f"missing {column!r}"
+
+
+def _must_be(column: str, what: str, value: Any) -> str:
+    return f"{column} must be {what}, not {value!r}"
 
 
 def _checked(column: pa.ChunkedArray, parse: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import bisect
 import csv
-from collections.abc import Callable, Iterator
+from abc import abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from fermion.datasets.readers.base import RecordChunk, SourceReader
+from fermion.datasets.readers.base import RecordChunk, SourceReader, TableRows
 from fermion.datasets.readers.columns import ColumnsDigest
 from fermion.datasets.records import REPORT_LIMIT, ProblemReport
 from fermion.datasets.source import Source
@@ -37,28 +38,43 @@ class Batch:
     first: int  # the number of its first row (readable rows, counted from 1)
     table: pa.Table
 
+    @property
+    def numbers(self) -> np.ndarray:
+        """The number of each of its rows."""
+        return np.arange(self.first, self.first + self.table.num_rows)
 
-def chunks_by_columns(
-    reader: SourceReader,
-    columns: list[str],
-    valid: Callable[[Batch, TableBatches], tuple[pa.Table, np.ndarray]],
-) -> Iterator[RecordChunk]:
-    """The reader's records from its CSV or Parquet file: `valid(batch, batches)` checks a
-    batch's columns, reports its bad rows, and gives the valid rows (in the reader's
-    `features`) and their numbers. The digest is not the row by row one (hashing every
-    row's JSON costs more than all the rest), but equal tables still give equal digests."""
-    content = ColumnsDigest()
-    batches = TableBatches(reader.source, columns, reader.report)
-    for batch in batches:
-        table, numbers = valid(batch, batches)
-        content.update(numbers, table)
-        yield RecordChunk(table, row_ranks(reader.request.seed, numbers.tolist()))
-    reader.digest.update(content.digest())
+
+class TableReader(SourceReader):
+    """A reader of one table file (`rows`): CSV and Parquet are checked a batch at a time,
+    column by column (`check_batch`), JSONL row by row (`__iter__`); both give the same
+    records, problems and splits. The digest of a CSV or Parquet table is not the row by
+    row one (hashing every row's JSON costs more than all the rest), but equal tables
+    still give equal digests."""
+
+    rows: TableRows
+
+    def chunks(self) -> Iterator[RecordChunk]:
+        if self.source.suffix == ".jsonl":
+            yield from super().chunks()
+            return
+        content = ColumnsDigest()
+        batches = TableBatches(self.source, self.rows.columns, self.report)
+        for batch in batches:
+            table, numbers = self.check_batch(batch, batches)
+            content.update(numbers, table)
+            yield RecordChunk(table, row_ranks(self.request.seed, numbers.tolist()))
+        self.digest.update(content.digest())
+
+    @abstractmethod
+    def check_batch(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
+        """The batch's valid rows (in `features`) and their numbers; its bad rows told to
+        `batches.add_problem`, worded as the row by row checks word them."""
 
 
 class TableBatches:
     """A CSV or Parquet file in batches of rows; `add_problem` takes the problems the
-    caller finds in a batch's rows, `close` hands every problem to the report."""
+    caller finds in a batch's rows, and every problem goes to the report when the last
+    batch is done."""
 
     def __init__(self, source: Source, columns: list[str], report: ProblemReport) -> None:
         self.source, self.columns, self.report = source, columns, report
@@ -140,7 +156,9 @@ class TableBatches:
 
     def _close(self) -> None:
         self._trim()
-        lines = self._csv_lines({row for row, _ in self.problems}) if self.is_csv else {}
+        lines = {}
+        if self.is_csv and self.problems:  # a second pass only to place problems
+            lines = self._csv_lines({row for row, _ in self.problems})
         name = self.source.name
         for row, reason in sorted(self.problems, key=_position):
             self.report.add(f"{name}:{lines[row]}" if self.is_csv else f"{name}:row {row}", reason)

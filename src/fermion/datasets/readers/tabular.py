@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow as pa
 
 from fermion.datasets.readers import columns
-from fermion.datasets.readers.base import RecordChunk, SourceReader, TableRows, label_of
-from fermion.datasets.readers.table_batches import Batch, TableBatches, chunks_by_columns
+from fermion.datasets.readers.base import TableRows, label_of, missing_label
+from fermion.datasets.readers.table_batches import Batch, TableBatches, TableReader
 from fermion.datasets.records import Record, sha256_of
 
 
-class TabularReader(SourceReader):
+class TabularReader(TableReader):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.rows = TableRows(self.source, self.report)
@@ -63,11 +63,11 @@ class TabularReader(SourceReader):
         for column in self.feature_columns:
             value = row.get(column)
             if value is None or (isinstance(value, str) and not value.strip()):
-                self.report.add(where, f"missing value in feature column {column!r}")
+                self.report.add(where, _missing_feature(column))
                 return None
             number = columns.as_number(value)
             if number is None:
-                self.report.add(where, f"feature column {column!r}: {value!r} is not a number")
+                self.report.add(where, _not_a_number(f"feature column {column!r}", value))
                 return None
             out[column] = number
         return out
@@ -78,19 +78,11 @@ class TabularReader(SourceReader):
         value = row.values.get(self.target)
         number = None if value is None or value == "" else columns.as_number(value)
         if number is None:
-            self.report.add(
-                row.location, f"target column {self.target!r}: {value!r} is not a number"
-            )
+            self.report.add(row.location, _not_a_number(f"target column {self.target!r}", value))
         return number
 
     # -- column by column (CSV, Parquet) -----------------------------------------------
-    def chunks(self) -> Iterator[RecordChunk]:
-        if self.source.suffix == ".jsonl":
-            return super().chunks()
-        return chunks_by_columns(self, self.rows.columns, self._valid)
-
-    def _valid(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
-        """The batch's valid rows, and their numbers; the others reported."""
+    def check_batch(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
         table = batch.table
         checked = [columns.numbers(table.column(name)) for name in self.feature_columns]
         if self.regression:
@@ -110,8 +102,7 @@ class TabularReader(SourceReader):
             for name, (values, _) in zip(self.feature_columns, checked, strict=True)
         }
         out[self.target] = pa.array(target[keep]) if self.regression else target.take(keep)
-        table = pa.table(out, schema=self.features.arrow_schema)
-        return table, np.arange(batch.first, batch.first + len(batch.table))[keep]
+        return pa.table(out, schema=self.features.arrow_schema), batch.numbers[keep]
 
     def _report(
         self, batch: Batch, batches: TableBatches, i: int, problems: np.ndarray, bad_target: bool
@@ -122,16 +113,24 @@ class TabularReader(SourceReader):
         for name, problem in zip(self.feature_columns, problems.tolist(), strict=True):
             if problem:
                 value = batch.table.column(name)[i].as_py()
-                what = f"feature column {name!r}"
                 if problem == columns.MISSING:
-                    batches.add_problem(row, f"missing value in {what}")
+                    batches.add_problem(row, _missing_feature(name))
                 else:
-                    batches.add_problem(row, f"{what}: {value!r} is not a number")
+                    batches.add_problem(row, _not_a_number(f"feature column {name!r}", value))
                 break
         if bad_target:
             value = batch.table.column(self.target)[i].as_py()
             if self.regression:
-                reason = f"target column {self.target!r}: {value!r} is not a number"
+                reason = _not_a_number(f"target column {self.target!r}", value)
             else:
-                reason = f"missing label in column {self.target!r}"
+                reason = missing_label(self.target)
             batches.add_problem(row, reason)
+
+
+# The problems' wording, one for both ways of checking.
+def _missing_feature(column: str) -> str:
+    return f"missing value in feature column {column!r}"
+
+
+def _not_a_number(what: str, value: Any) -> str:
+    return f"{what}: {value!r} is not a number"

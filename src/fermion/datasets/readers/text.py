@@ -14,12 +14,12 @@ import numpy as np
 import pyarrow as pa
 
 from fermion.datasets.readers import columns
-from fermion.datasets.readers.base import RecordChunk, SourceReader, TableRows, label_of
-from fermion.datasets.readers.table_batches import Batch, TableBatches, chunks_by_columns
+from fermion.datasets.readers.base import TableRows, label_of, missing_label
+from fermion.datasets.readers.table_batches import Batch, TableBatches, TableReader
 from fermion.datasets.records import Record, sha256_of
 
 
-class TextReader(SourceReader):
+class TextReader(TableReader):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.rows = TableRows(self.source, self.report)
@@ -43,7 +43,7 @@ class TextReader(SourceReader):
             label = label_of(row, self.label_from, self.report)
             text = row.values.get(self.text_from)
             if not isinstance(text, str) or not text.strip():
-                self.report.add(row.location, f"empty or missing text in column {self.text_from!r}")
+                self.report.add(row.location, self._no_text())
                 continue
             if label is None:
                 continue
@@ -54,28 +54,23 @@ class TextReader(SourceReader):
                 content_sha256=sha256_of([text, label]),
             )
 
-    def chunks(self) -> Iterator[RecordChunk]:
-        if self.source.suffix == ".jsonl":
-            return super().chunks()
-        return chunks_by_columns(self, self.rows.columns, self._valid)
-
-    def _valid(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
-        """The batch's valid rows and their numbers; the others reported, as the row by
-        row checks word them."""
+    def check_batch(self, batch: Batch, batches: TableBatches) -> tuple[pa.Table, np.ndarray]:
         labels, no_label = columns.labels(batch.table.column(self.label_from))
         texts, no_text = columns.text(batch.table.column(self.text_from))
         for i in np.flatnonzero(no_label | no_text).tolist():
             if no_label[i]:
-                batches.add_problem(batch.first + i, f"missing label in column {self.label_from!r}")
+                batches.add_problem(batch.first + i, missing_label(self.label_from))
             if no_text[i]:
-                reason = f"empty or missing text in column {self.text_from!r}"
-                batches.add_problem(batch.first + i, reason)
+                batches.add_problem(batch.first + i, self._no_text())
         keep = np.flatnonzero(~(no_label | no_text))
         table = pa.table(
             {"text": texts.take(keep), "label": labels.take(keep)},
             schema=self.features.arrow_schema,
         )
-        return table, np.arange(batch.first, batch.first + len(batch.table))[keep]
+        return table, batch.numbers[keep]
+
+    def _no_text(self) -> str:
+        return f"empty or missing text in column {self.text_from!r}"
 
     def spec(self) -> dict[str, Any]:
         return {
