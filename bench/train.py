@@ -1,14 +1,17 @@
 """`fermion train` throughput against the same loop written by hand, in the same run.
 
     python -m bench.train [--models small-cnn,resnet18] [--image-size 32] [--epochs 2]
-                          [--bf16]
+                          [--rounds 3] [--bf16]
 
 For each model, at 1 process (2 threads) and at 2 processes (1 thread each, DDP over
 gloo): samples/s of `fermion train` vs. a plain PyTorch loop with the same data
 pipeline, model, batch size (32 per process), threads, precision (fp32) and AdamW; the
 2-process loop runs under torchrun (bench/plain_ddp.py). Throughput is that of the last
-epoch (the first pays for start-up). `--bf16` adds `fermion train` in bf16 against fp32
-(slow where the CPU has no native bf16).
+epoch (the first pays for start-up). The two take turns, `--rounds` times each, and the
+ratio is of their medians: on a small shared machine one epoch's throughput varies by
+10% or more from one run to the next, which a single pair of runs would report as
+overhead. `--bf16` adds `fermion train` in bf16 against fp32 (slow where the CPU has no
+native bf16).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,11 +108,28 @@ def plain_ddp_rate(settings: Settings, config: TrainConfig, work: Path, nproc: i
     return json.loads(result_path.read_text())["samples_per_s"]
 
 
+def in_turns(
+    client: fm.Client, settings: Settings, work: Path, model: str, nproc: int, args
+) -> tuple[float, float]:
+    """Median samples/s of `fermion train` and of the loop by hand, run in turns."""
+    ours, plain = [], []
+    for _ in range(args.rounds):
+        rate, config = fermion_rate(client, model, args, precision="fp32", nproc=nproc)
+        ours.append(rate)
+        if nproc == 1:
+            plain.append(plain_rate(client, config))
+        else:
+            plain.append(plain_ddp_rate(settings, config, work, nproc))
+        print(f"{model}, {nproc} process(es): fermion {rate:.1f}, by hand {plain[-1]:.1f}")
+    return statistics.median(ours), statistics.median(plain)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="small-cnn,resnet18")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bf16", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fermion-bench-train-"))
@@ -121,15 +142,12 @@ def main() -> None:
                 "digits", "image-classification", write_digits_folder(work / "digits")
             )
             for model in args.models.split(","):
-                ours, config = fermion_rate(client, model, args, precision="fp32")
-                plain = plain_rate(client, config)
-                rows.append((model, 1, ours, plain))
-                ours2, config2 = fermion_rate(client, model, args, precision="fp32", nproc=2)
-                plain2 = plain_ddp_rate(settings, config2, work, 2)
-                rows.append((model, 2, ours2, plain2))
+                for nproc in (1, 2):
+                    ours, plain = in_turns(client, settings, work, model, nproc, args)
+                    rows.append((model, nproc, ours, plain))
                 if args.bf16:
                     bf16, _ = fermion_rate(client, model, args, precision="bf16")
-                    print(f"{model}: fermion train bf16/fp32 {bf16 / ours:.2f}x")
+                    print(f"{model}: fermion train bf16/fp32 {bf16 / rows[-2][2]:.2f}x")
     finally:
         launcher.stop(settings)
         shutil.rmtree(work, ignore_errors=True)
@@ -137,12 +155,13 @@ def main() -> None:
         f"\ndigits at {args.image_size}x{args.image_size}, batch 32 per process, {CPUS} CPU"
         f" threads in all, fp32, last of {args.epochs} epochs (samples/s)"
     )
-    print(f"{'model':<12}{'processes':>10}{'fermion':>10}{'by hand':>10}{'ratio':>8}")
+    print(f"{'model':<12}{'processes':>10}{'fermion':>10}{'by hand':>10}{'ratio':>8}  (medians)")
     for model, nproc, ours, plain in rows:
         print(f"{model:<12}{nproc:>10}{ours:>10.1f}{plain:>10.1f}{ours / plain:>8.2f}")
         record(
             f"train_{model}_{nproc}p",
-            f"`fermion train` samples/s / the loop by hand, {model}, {nproc} process(es)",
+            f"`fermion train` samples/s / the loop by hand, {model}, {nproc} process(es),"
+            f" medians of {args.rounds} turns each",
             ours / plain,
             0.98,
             ours=ours,

@@ -29,7 +29,7 @@ def gradient_png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-# At the model's size (8x8), and larger: resized by torchvision (torch), Pillow (onnx).
+# At the model's size (8x8), and larger: resized as torchvision does (torch), by Pillow (onnx).
 IMAGES = [sources.png_bytes(value=90), gradient_png(8, 8), gradient_png(24, 20)]
 RECORDS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 # Words the vocabularies know and do not, a batch of lengths, one past the model's length.
@@ -124,6 +124,9 @@ def test_a_light_replica_holds_no_torch(image_pair, tabular_pair):
         full = Path(f"/proc/{pair['torch'].process.pid}/maps").read_text()
         assert "libtorch" in full and "libtorch" not in light
         assert "onnxruntime" in light
+        # A network of Fermion's own needs no torchvision, even with PyTorch: its images
+        # are resized and normalised with torch alone (image_tensors.py).
+        assert "torchvision" not in full
 
 
 def test_the_graph_is_exported_once_per_model(image_pair, tmp_path):

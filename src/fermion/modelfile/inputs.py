@@ -28,6 +28,7 @@ from fermion.modelfile.decoding import (
     text_input,
 )
 from fermion.modelfile.folder import TOKENIZER_DIR, LoadedModel
+from fermion.modelfile.image_tensors import ImagePipeline
 from fermion.modelfile.recommenders import User, user_batch
 from fermion.modelfile.schema import (
     AudioPreprocessing,
@@ -96,18 +97,10 @@ class Preprocessor:
 
     # -- images -------------------------------------------------------------------
     def _image_setup(self, spec: ImagePreprocessing) -> None:
-        from torchvision.transforms import v2
-
         self.mode = spec.mode
         self.size = list(spec.image_size)
         self.input_shape = [spec.channels, *self.size]
-        self.pipeline = v2.Compose(
-            [
-                v2.Resize(self.size, antialias=True),
-                v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize(spec.mean, spec.std),
-            ]
-        )
+        self.pipeline = ImagePipeline(self.size, spec.mean, spec.std)
 
     def _example_image(self) -> bytes:
         from PIL import Image

@@ -156,8 +156,8 @@ class AttemptRunner:
         if self.process is not None:
             stop_tree(_tree(self.process.pid), grace_s)
 
-    def memory(self) -> int:
-        return 0 if self.process is None else memory_of(_tree(self.process.pid))
+    def memory(self, limit: int | None = None) -> int:
+        return 0 if self.process is None else memory_of(_tree(self.process.pid), limit)
 
 
 def _alive(process: psutil.Process) -> bool:

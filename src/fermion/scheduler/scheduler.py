@@ -172,11 +172,13 @@ class Scheduler:
             self.executor.terminate(job.handle or {}, self.context.settings.job_grace_s)
 
     def _check_memory(self, session: Session, job: JobRow) -> None:
+        if not job.memory_bytes:
+            return
         if time.monotonic() < self._memory_checked.get(job.id, 0) + MEMORY_CHECK_S:
             return
         self._memory_checked[job.id] = time.monotonic()
-        used = self.executor.memory_used(job.handle or {})
-        if job.memory_bytes and used > job.memory_bytes and job.id not in self._terminating:
+        used = self.executor.memory_used(job.handle or {}, job.memory_bytes)
+        if used > job.memory_bytes and job.id not in self._terminating:
             job.failure_reason = (
                 f"killed: out of memory (used {readable_memory(used)} of its"
                 f" {readable_memory(job.memory_bytes)} limit); run it again with more, e.g."

@@ -176,16 +176,29 @@ def _values(spec: dict[str, Any], name: str, datatype: str, shape: list[int], bi
                     f"input {name!r}: BYTES data must be {count} strings for shape {shape}"
                 )
         else:
-            try:
-                values = np.asarray(list(_flatten(data)), dtype=NUMPY_TYPES[datatype])
-            except (TypeError, ValueError):
-                raise InvalidInput(f"input {name!r}: data are not all {datatype} values") from None
+            values = _numbers(data, datatype, name)
             if values.size != count:
                 raise InvalidInput(
                     f"input {name!r}: {values.size} values do not fill shape {shape}"
                 )
             values = values.reshape(shape)
     return values
+
+
+def _numbers(data: list[Any], datatype: str, name: str) -> np.ndarray:
+    """A numeric tensor's JSON data, flat (row-major) or nested, as one flat array.
+    NumPy reads a flat or evenly nested list in C; only an uneven nesting (allowed: the
+    count is what must match) walks the list in Python, a tenth of a millisecond per
+    thousand values."""
+    dtype = NUMPY_TYPES[datatype]
+    try:
+        return np.asarray(data, dtype=dtype).reshape(-1)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    try:
+        return np.asarray(list(_flatten(data)), dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInput(f"input {name!r}: data are not all {datatype} values") from None
 
 
 def _flatten(data: list[Any]) -> Any:
