@@ -1,6 +1,6 @@
 """Serving throughput and latency, four ways, in one run:
 
-    python -m bench.serve [--model resnet18|small-cnn] [--seconds 6] [--side 32]
+    python -m bench.serve [--model resnet18|small-cnn] [--seconds 4] [--rounds 3] [--side 32]
 
 (a) a Fermion replica with dynamic batching (max batch 32, 5 ms),
 (b) the same replica without batching (max batch 1),
@@ -9,8 +9,11 @@
     (`/api/v1/deployments/NAME/predict`, token checked, round robin, one replica),
 and, as the ceiling, the model's own batched forward pass in-process (decode + forward,
 batches of 32, no HTTP). Requests carry one PNG as base64 JSON, the replica's simple
-API. Each server runs alone with 2 threads; the load generator (asyncio + aiohttp) runs
-on the same machine and takes CPU too, so absolute figures understate a real server.
+API, or one image as a V2 FP32 tensor in JSON. Each server is started alone (its start
+and idle memory are measured then) and keeps 2 threads; all then stay up while one at a
+time is loaded, every load `--rounds` times in turn, and each figure is the run of
+median throughput. The load generator (asyncio + aiohttp) runs on the same machine and
+takes CPU too, so absolute figures understate a real server.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -181,8 +187,9 @@ async def load(
     }
 
 
-def through_gateway(folder: Path, body: bytes, seconds: float, home: Path) -> dict[int, dict]:
-    """Deploy the model on a Fermion server of its own and load its public endpoint."""
+@contextmanager
+def deployed(folder: Path, home: Path) -> Iterator[tuple[str, str]]:
+    """The model deployed on a Fermion server of its own: its public endpoint and a token."""
     from fermion.client import Client, launcher
     from fermion.settings import Settings
 
@@ -196,11 +203,9 @@ def through_gateway(folder: Path, body: bytes, seconds: float, home: Path) -> di
             )
             if client.wait_deployment("bench", timeout=120).status != "ready":
                 raise RuntimeError("the deployment did not become ready")
-            url = f"{client.url}/api/v1/deployments/bench/predict"
-            results = {c: asyncio.run(load(url, body, c, seconds, client.token)) for c in (1, 32)}
+            yield f"{client.url}/api/v1/deployments/bench/predict", client.token
             client.delete_deployment("bench")
             time.sleep(3)  # the replica finishes and stops
-        return results
     finally:
         launcher.stop(settings)
 
@@ -225,11 +230,45 @@ def ceiling(folder: Path, image: bytes, seconds: float) -> float:
     return done / (time.perf_counter() - began)
 
 
+def in_rounds(
+    running: dict[str, tuple[subprocess.Popen, int]],
+    gateway: str,
+    token: str,
+    body: bytes,
+    v2_body: bytes,
+    folder: Path,
+    image: bytes,
+    args: argparse.Namespace,
+) -> dict:
+    """Every load, then the ceiling, `args.rounds` times over, all servers up throughout
+    (each idle while another is loaded): a server and its baseline are measured minutes
+    apart at most, not a whole benchmark apart, on a machine whose speed drifts by 10%."""
+    loads = []
+    for name, (_, port) in running.items():
+        loads += [((name, c), f"http://127.0.0.1:{port}/predict", body, c, None) for c in (1, 32)]
+        if name != "fermion, no batching":
+            url = f"http://127.0.0.1:{port}/v2/models/{folder.name}/infer"
+            loads.append(((f"{name}, V2 FP32", 1), url, v2_body, 1, None))
+    loads += [(("fermion gateway", c), gateway, body, c, token) for c in (1, 32)]
+    runs: dict = defaultdict(list)
+    for _ in range(args.rounds):
+        for key, url, payload, concurrency, bearer in loads:
+            runs[key].append(asyncio.run(load(url, payload, concurrency, args.seconds, bearer)))
+        runs["ceiling"].append({"rps": ceiling(folder, image, args.seconds)})
+    return runs
+
+
+def median_run(found: list[dict[str, float]]) -> dict[str, float]:
+    """The run of median throughput, with its own latencies."""
+    return sorted(found, key=lambda r: r["rps"])[len(found) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="resnet18", choices=["resnet18", "small-cnn"])
     parser.add_argument("--side", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -268,36 +307,28 @@ def main() -> None:
         warm_up = start(servers[LIGHT](port), port, env)
         warm_up.terminate()
         warm_up.wait(timeout=30)
-        results: dict[tuple[str, int], dict[str, float]] = {}
         started: dict[str, tuple[float, float]] = {}  # seconds to ready, idle RSS in MiB
+        running: dict[str, tuple[subprocess.Popen, int]] = {}
         v2_body = v2_float_body(args.side)
-        for name, command in servers.items():
-            port = free_port()
-            began = time.perf_counter()
-            process = start(command(port), port, {**env, "PLAIN_MODEL": str(folder)})
-            started[name] = (time.perf_counter() - began, rss_mib(process.pid))
-            try:
-                for concurrency in (1, 32):
-                    results[name, concurrency] = asyncio.run(
-                        load(f"http://127.0.0.1:{port}/predict", body, concurrency, args.seconds)
-                    )
-                if name != "fermion, no batching":
-                    url = f"http://127.0.0.1:{port}/v2/models/{folder.name}/infer"
-                    results[f"{name}, V2 FP32", 1] = asyncio.run(
-                        load(url, v2_body, 1, args.seconds)
-                    )
-            finally:
+        try:
+            for name, command in servers.items():  # one at a time, each timed on its own
+                port = free_port()
+                began = time.perf_counter()
+                process = start(command(port), port, {**env, "PLAIN_MODEL": str(folder)})
+                running[name] = process, port
+                started[name] = (time.perf_counter() - began, rss_mib(process.pid))
+            with deployed(folder, Path(tmp) / "home") as (gateway, token):
+                runs = in_rounds(running, gateway, token, body, v2_body, folder, image, args)
+        finally:
+            for process, _ in running.values():
                 process.terminate()
                 process.wait(timeout=30)
-        for concurrency, result in through_gateway(
-            folder, body, args.seconds, Path(tmp) / "home"
-        ).items():
-            results["fermion gateway", concurrency] = result
-        top = ceiling(folder, image, args.seconds)
+        results = {key: median_run(found) for key, found in runs.items() if key != "ceiling"}
+        top = statistics.median(r["rps"] for r in runs["ceiling"])
 
     print(
         f"\n{args.model} at {args.side}x{args.side}, one PNG per request, 2 threads per server,"
-        f" {args.seconds:g} s per run\n"
+        f" {args.seconds:g} s per run, median of {args.rounds} runs\n"
     )
     print(
         f"{'server':<22}{'conc.':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
