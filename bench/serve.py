@@ -9,11 +9,12 @@
     (`/api/v1/deployments/NAME/predict`, token checked, round robin, one replica),
 and, as the ceiling, the model's own batched forward pass in-process (decode + forward,
 batches of 32, no HTTP). Requests carry one PNG as base64 JSON, the replica's simple
-API, or one image as a V2 FP32 tensor in JSON. Each server is started alone (its start
-and idle memory are measured then) and keeps 2 threads; all then stay up while one at a
-time is loaded, every load `--rounds` times in turn, and each figure is the run of
-median throughput. The load generator (asyncio + aiohttp) runs on the same machine and
-takes CPU too, so absolute figures understate a real server.
+API, or one image as a V2 FP32 tensor in JSON. The servers are started one after the
+other (each one's start and idle memory are measured then, the earlier ones idle) and
+keep 2 threads each; all then stay up while one at a time is loaded, every load
+`--rounds` times in turn, and each figure is the run of median throughput. The load
+generator (asyncio + aiohttp) runs on the same machine and takes CPU too, so absolute
+figures understate a real server.
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ def main() -> None:
         running: dict[str, tuple[subprocess.Popen, int]] = {}
         v2_body = v2_float_body(args.side)
         try:
-            for name, command in servers.items():  # one at a time, each timed on its own
+            for name, command in servers.items():  # one after the other, each timed
                 port = free_port()
                 began = time.perf_counter()
                 process = start(command(port), port, {**env, "PLAIN_MODEL": str(folder)})

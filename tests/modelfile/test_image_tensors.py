@@ -1,6 +1,7 @@
 """The PyTorch replica's image preprocessing gives torchvision's values bit for bit:
-shrunk, enlarged, kept at size, one channel or three, one image or a batch, and on a CPU
-without torch's own uint8 resize (the float-and-round path)."""
+shrunk, enlarged, kept at size, one channel or three, one image or a batch, a decoded
+image as the replica holds it (a channels-last view), and on a CPU without torch's own
+uint8 resize (the float-and-round path)."""
 
 import pytest
 import torch
@@ -26,20 +27,41 @@ def torchvision_pipeline(size, mean, std) -> v2.Compose:
     )
 
 
-@pytest.mark.parametrize(("shape", "size", "mean", "std"), CASES)
-@pytest.mark.parametrize("native", [True, False])
-def test_the_same_values_as_torchvision(shape, size, mean, std, native, monkeypatch):
-    images = torch.randint(
-        0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+def random_pixels(shape) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
+
+
+def force_float_resize(pipeline: ImagePipeline, monkeypatch) -> None:
+    """Both sides as on a CPU without AVX2: resized in float, then rounded."""
+    monkeypatch.setattr(
+        "torchvision.transforms.v2.functional._geometry._do_native_uint8_resize_on_cpu",
+        lambda interpolation: False,
     )
-    if not native:  # as on a CPU without AVX2: torchvision resizes in float, then rounds
-        monkeypatch.setattr(
-            "torchvision.transforms.v2.functional._geometry._do_native_uint8_resize_on_cpu",
-            lambda interpolation: False,
-        )
+    pipeline.native = False
+
+
+@pytest.mark.parametrize(("shape", "size", "mean", "std"), CASES)
+@pytest.mark.parametrize("float_resize", [False, True])
+def test_the_same_values_as_torchvision(shape, size, mean, std, float_resize, monkeypatch):
+    images = random_pixels(shape)
     ours = ImagePipeline(size, mean, std)
-    ours.native = native
+    if float_resize:
+        force_float_resize(ours, monkeypatch)
     expected = torchvision_pipeline(size, mean, std)(images)
     got = ours(images)
     assert got.dtype == torch.float32 and got.shape == expected.shape
     assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("float_resize", [False, True])
+def test_a_decoded_image_as_the_replica_holds_it(float_resize, monkeypatch):
+    """Pillow's pixels (H x W x C) permuted to C x H x W: a channels-last view, which
+    torchvision restrides before resizing; alone, and as a batch of one."""
+    pixels = random_pixels((37, 23, 3)).permute(2, 0, 1)
+    ours = ImagePipeline((8, 8), [0.5] * 3, [0.25] * 3)
+    if float_resize:
+        force_float_resize(ours, monkeypatch)
+    theirs = torchvision_pipeline((8, 8), [0.5] * 3, [0.25] * 3)
+    for images in (pixels, torch.stack([pixels])):
+        assert torch.equal(ours(images), theirs(images))

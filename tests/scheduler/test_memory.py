@@ -1,6 +1,7 @@
 """How an attempt's memory is counted against its limit: shared pages once (PSS), and
 the memory maps read only when the cheap resident sum comes near the limit."""
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -28,16 +29,20 @@ time.sleep(60)
 def sharing_tree():
     """A parent and a forked child sharing 200 MiB: resident in both, proportional once."""
     parent = subprocess.Popen([sys.executable, "-c", SHARING], stdout=subprocess.PIPE, text=True)
+    process = psutil.Process(parent.pid)
+    children: list[psutil.Process] = []
     try:
         assert parent.stdout.readline().strip() == "ready"
-        process = psutil.Process(parent.pid)
         deadline = time.monotonic() + 10
-        while not process.children() and time.monotonic() < deadline:
+        while not children and time.monotonic() < deadline:
+            children = process.children()
             time.sleep(0.05)
-        yield [process, *process.children()]
+        assert len(children) == 1, "the forked child did not appear"
+        yield [process, *children]
     finally:
-        for child in psutil.Process(parent.pid).children():
-            child.kill()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         parent.kill()
         parent.wait()
 

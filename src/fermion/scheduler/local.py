@@ -233,7 +233,7 @@ def memory_of(tree: list[psutil.Process], limit: int | None = None) -> int:
     """Proportional set size (PSS) summed over an attempt's processes: shared pages
     (torch's libraries in every rank and loader worker) count once, not per process.
 
-    PSS means reading each process's whole memory map: about 15 ms for a process with
+    PSS means reading each process's whole memory map: about 14 ms for a process with
     torch loaded, taken every second from the cores the job trains on. The resident sizes
     (RSS) summed are an upper bound on it, read in microseconds, so while that bound is
     within `limit` it is the answer and no map is read."""

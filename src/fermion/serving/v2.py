@@ -188,8 +188,8 @@ def _values(spec: dict[str, Any], name: str, datatype: str, shape: list[int], bi
 def _numbers(data: list[Any], datatype: str, name: str) -> np.ndarray:
     """A numeric tensor's JSON data, flat (row-major) or nested, as one flat array.
     NumPy reads a flat or evenly nested list in C; only an uneven nesting (allowed: the
-    count is what must match) walks the list in Python, a tenth of a millisecond per
-    thousand values."""
+    count is what must match) walks the list in Python, about 45 µs per thousand values
+    more."""
     dtype = NUMPY_TYPES[datatype]
     try:
         return np.asarray(data, dtype=dtype).reshape(-1)
