@@ -111,15 +111,26 @@ def plain_ddp_rate(settings: Settings, config: TrainConfig, work: Path, nproc: i
 def in_turns(
     client: fm.Client, settings: Settings, work: Path, model: str, nproc: int, args
 ) -> tuple[float, float]:
-    """Median samples/s of `fermion train` and of the loop by hand, run in turns."""
-    ours, plain = [], []
-    for _ in range(args.rounds):
+    """Median samples/s of `fermion train` and of the loop by hand, run in turns; which
+    goes first alternates, so a drift within a turn favours neither. The loop by hand
+    takes the configuration the server resolved for the first job."""
+
+    def by_hand(config: TrainConfig) -> float:
+        if nproc == 1:
+            return plain_rate(client, config)
+        return plain_ddp_rate(settings, config, work, nproc)
+
+    ours: list[float] = []
+    plain: list[float] = []
+    config = None
+    for turn in range(args.rounds):
+        hand_first = config is not None and turn % 2 == 1
+        if hand_first:
+            plain.append(by_hand(config))
         rate, config = fermion_rate(client, model, args, precision="fp32", nproc=nproc)
         ours.append(rate)
-        if nproc == 1:
-            plain.append(plain_rate(client, config))
-        else:
-            plain.append(plain_ddp_rate(settings, config, work, nproc))
+        if not hand_first:
+            plain.append(by_hand(config))
         print(f"{model}, {nproc} process(es): fermion {rate:.1f}, by hand {plain[-1]:.1f}")
     return statistics.median(ours), statistics.median(plain)
 

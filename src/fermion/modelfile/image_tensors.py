@@ -4,7 +4,7 @@
 `v2.Compose([v2.Resize(size, antialias=True), v2.ToDtype(float32, scale=True),
 v2.Normalize(mean, std)])` does to uint8 image tensors, with the same torch calls in the
 same order, so the values are the same bit for bit (tests/modelfile/test_image_tensors.py
-holds it to that). Importing torchvision costs a replica about 1.5 s and 170 MiB at start;
+holds it to that). Importing torchvision costs a replica about 1.5 s and 165 MiB at start;
 a network of Fermion's own needs nothing else from it."""
 
 from __future__ import annotations
