@@ -240,8 +240,9 @@ def in_rounds(
     folder: Path,
     image: bytes,
     args: argparse.Namespace,
-) -> dict:
-    """Every load, then the ceiling, `args.rounds` times over, all servers up throughout
+) -> tuple[dict[tuple[str, int], dict[str, float]], float]:
+    """The median run of every load, and the median ceiling (images/s): every load, then
+    the ceiling, `args.rounds` times over, all servers up throughout
     (each idle while another is loaded): a server and its baseline are measured minutes
     apart at most, not a whole benchmark apart, on a machine whose speed drifts by 10%."""
     loads = []
@@ -251,12 +252,13 @@ def in_rounds(
             url = f"http://127.0.0.1:{port}/v2/models/{folder.name}/infer"
             loads.append(((f"{name}, V2 FP32", 1), url, v2_body, 1, None))
     loads += [(("fermion gateway", c), gateway, body, c, token) for c in (1, 32)]
-    runs: dict = defaultdict(list)
+    runs: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
+    ceilings = []
     for _ in range(args.rounds):
         for key, url, payload, concurrency, bearer in loads:
             runs[key].append(asyncio.run(load(url, payload, concurrency, args.seconds, bearer)))
-        runs["ceiling"].append({"rps": ceiling(folder, image, args.seconds)})
-    return runs
+        ceilings.append(ceiling(folder, image, args.seconds))
+    return {key: median_run(found) for key, found in runs.items()}, statistics.median(ceilings)
 
 
 def median_run(found: list[dict[str, float]]) -> dict[str, float]:
@@ -319,13 +321,13 @@ def main() -> None:
                 running[name] = process, port
                 started[name] = (time.perf_counter() - began, rss_mib(process.pid))
             with deployed(folder, Path(tmp) / "home") as (gateway, token):
-                runs = in_rounds(running, gateway, token, body, v2_body, folder, image, args)
+                results, top = in_rounds(
+                    running, gateway, token, body, v2_body, folder, image, args
+                )
         finally:
             for process, _ in running.values():
                 process.terminate()
                 process.wait(timeout=30)
-        results = {key: median_run(found) for key, found in runs.items() if key != "ceiling"}
-        top = statistics.median(r["rps"] for r in runs["ceiling"])
 
     print(
         f"\n{args.model} at {args.side}x{args.side}, one PNG per request, 2 threads per server,"
