@@ -117,6 +117,19 @@ def test_versions_splits_and_errors(registered, client):
         fm.Dataset.from_local("no-such-set", client=client)
 
 
+def test_an_empty_split_loads_as_no_records(registered, client, tmp_path):
+    rows = sources.write_rows(tmp_path / "iris.csv", sources.iris_rows())
+    client.create_dataset(
+        "load-no-test", "tabular-classification", rows, label_column="species", split=[0.9, 0.1]
+    )
+    test = fm.Dataset.from_local("load-no-test", split="test", client=client)
+    assert len(test) == 0
+    assert (
+        test.table.column_names
+        == fm.Dataset.from_local("load-no-test", client=client).table.column_names
+    )
+
+
 def test_arrow_files_are_memory_mapped_in_place(registered, client):
     train = fm.Dataset.from_local("load-digits", client=client)
     files = [c["filename"] for c in train.table.cache_files]

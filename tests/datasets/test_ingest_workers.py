@@ -4,6 +4,8 @@ of bad records."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 
 import fermion as fm
@@ -43,3 +45,19 @@ def test_any_number_of_workers_makes_the_same_version(client, tmp_path, digits_d
         "pool-1", "image-classification", root, skip_invalid=True, workers=2
     )
     assert again.existing and again.version == 1
+
+
+def test_the_digest_is_the_images_in_listing_order(client, digits_dir):
+    """What a version's digest has always covered, recomputed here from the files: for
+    each image in listing order its key and label as JSON and the SHA-256 of its bytes,
+    then the dataset type and spec. The pool builds rows in its workers; the digest must
+    not move, or re-ingesting unchanged files would make a new version."""
+    created = client.create_dataset("pool-digest", "image-classification", digits_dir, workers=2)
+    expected = hashlib.sha256()
+    for path in sorted(digits_dir.glob("*/*.png")):
+        key, label = f"{path.parent.name}/{path.name}", path.parent.name
+        expected.update(json.dumps([key, label]).encode())
+        expected.update(hashlib.sha256(path.read_bytes()).digest())
+    spec = {"type": "image-classification", **created.spec}
+    expected.update(json.dumps(spec, sort_keys=True).encode())
+    assert created.digest == expected.hexdigest()

@@ -7,8 +7,9 @@ pool of worker processes; results come back in listing order, so a dataset's con
 and digest do not depend on the number of workers. At most a few chunks per worker are
 in flight, so memory stays flat however many images there are.
 
-This module imports only Pillow, NumPy and fsspec: the workers start from a fork server
-that has it preloaded, in milliseconds, without the server's own modules.
+This module imports only Pillow, NumPy and fsspec (and `image_rows` adds pyarrow): the
+workers start from a fork server that has them preloaded, in milliseconds, without the
+server's own modules.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import multiprocessing
 import os
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
@@ -40,6 +41,9 @@ STATS_SIDE = 64  # channel statistics come from thumbnails: cheap, and close eno
 MAX_STORED_PIXELS = 128 * 128
 CHUNK = 64  # images per task: large enough that passing them between processes is cheap
 IN_FLIGHT_PER_WORKER = 4
+# What the workers import before they start (the fork server preloads them once).
+WORKER_MODULES = ("fermion.datasets.image_check", "fermion.datasets.image_rows")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -75,24 +79,34 @@ def available_cpus() -> int:
 
 def check_images(fs: Any, entries: Iterable[Entry], workers: int) -> Iterator[Checked]:
     """Every entry, checked, in order; `workers` processes (1: in this process)."""
+    for checked in map_chunks(check_chunk, fs, entries, workers):
+        yield from checked
+
+
+def map_chunks(
+    task: Callable[..., T], fs: Any, entries: Iterable[Entry], workers: int, *args: Any
+) -> Iterator[T]:
+    """`task(fs, chunk, *args)` for each chunk of CHUNK entries, the results in listing
+    order; on `workers` processes (1: in this process). `task` must live in one of
+    WORKER_MODULES, which the workers have loaded before they start."""
     if isinstance(fs, LocalFileSystem):
         fs = None  # plain reads: a third of the time per image went to fsspec's layers
     chunks = _chunks(entries)
     if workers <= 1:
         for chunk in chunks:
-            yield from check_chunk(fs, chunk)
+            yield task(fs, chunk, *args)
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload(list(WORKER_MODULES))
     pending: deque[Future] = deque()
     try:
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             for chunk in chunks:
-                pending.append(pool.submit(check_chunk, fs, chunk))
+                pending.append(pool.submit(task, fs, chunk, *args))
                 if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
-                    yield from pending.popleft().result()
+                    yield pending.popleft().result()
             while pending:
-                yield from pending.popleft().result()
+                yield pending.popleft().result()
     except BrokenProcessPool:
         raise ServerUnavailable(
             "a worker decoding images ended abruptly (out of memory?); nothing was written."

@@ -118,8 +118,6 @@ class Dataset(TorchDataset):
     ) -> Dataset:
         """Open split `split` of the registered dataset `name` (latest version by default;
         `version=3`, `"v3"`, or `name="digits:v3"` pick one)."""
-        import datasets as hf
-
         from fermion.client import Client
 
         client = client or Client()
@@ -130,7 +128,7 @@ class Dataset(TorchDataset):
                 f"{info.ref} has no split {split!r}; its splits: {', '.join(info.split_counts)}"
             )
         folder = _local_copy(info, client)
-        table = hf.load_from_disk(str(folder / split))
+        table = _open_split(folder / split, info.split_counts[split])
         return cls(
             table,
             info,
@@ -203,6 +201,18 @@ class Dataset(TorchDataset):
 
     def __repr__(self) -> str:
         return f"fermion.Dataset({self.info.ref}, split={self.split!r}, records={len(self)})"
+
+
+def _open_split(folder: Path, count: int) -> Any:
+    """A split's records, memory-mapped. An empty split (a "0.9,0.1" split's test) is
+    saved without a data file, which `load_from_disk` cannot open: an empty table of the
+    split's columns stands for it."""
+    import datasets as hf
+
+    if count == 0:
+        features = hf.DatasetInfo.from_directory(str(folder)).features
+        return hf.Dataset.from_dict({name: [] for name in features}, features=features)
+    return hf.load_from_disk(str(folder))
 
 
 def _local_copy(info: DatasetVersionPublic, client: Any) -> Path:

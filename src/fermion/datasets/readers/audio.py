@@ -15,14 +15,14 @@ import numpy as np
 
 from fermion import audio
 from fermion.datasets.readers import listing
-from fermion.datasets.readers.base import SourceReader
+from fermion.datasets.readers.base import RecordReader
 from fermion.datasets.records import Record
 from fermion.errors import InvalidInput
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
-class AudioReader(SourceReader):
+class AudioReader(RecordReader):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         listing.check_layout(self.source, "audio")

@@ -52,6 +52,18 @@ class SourceReader(ABC):
         """The column of the written dataset that holds the label."""
 
     @abstractmethod
+    def chunks(self) -> Iterator[RecordChunk]:
+        """The valid records in order, a chunk at a time; feeds `digest` as it goes."""
+
+    def spec(self) -> dict[str, Any]:
+        """What a loader needs beyond the Arrow files; complete after iteration."""
+        return {"label_column": self.label_column}
+
+
+class RecordReader(SourceReader):
+    """A reader that checks one record at a time (`__iter__`)."""
+
+    @abstractmethod
     def __iter__(self) -> Iterator[Record]: ...
 
     def chunks(self) -> Iterator[RecordChunk]:
@@ -67,10 +79,6 @@ class SourceReader(ABC):
                 table=pa.Table.from_pylist([r.columns for r in chunk], schema=schema),
                 ranks=[split_rank(seed, r.key) for r in chunk],
             )
-
-    def spec(self) -> dict[str, Any]:
-        """What a loader needs beyond the Arrow files; complete after iteration."""
-        return {"label_column": self.label_column}
 
 
 @dataclass

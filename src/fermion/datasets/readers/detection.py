@@ -20,14 +20,14 @@ from typing import Any
 import datasets as hf
 
 from fermion.datasets.image_check import Checked, Entry, available_cpus, check_images
-from fermion.datasets.readers.base import SourceReader
+from fermion.datasets.readers.base import RecordReader
 from fermion.datasets.readers.detection_formats import Labelled, open_layout
 from fermion.datasets.records import Record, sha256_of
 
 EDGE = 0.02
 
 
-class DetectionReader(SourceReader):
+class DetectionReader(RecordReader):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.layout = open_layout(self.source, self.report)

@@ -1,7 +1,8 @@
 """image-classification: a class-per-folder tree, or a CSV/JSONL manifest of path,label.
 
-The listing happens here; reading and checking every image happens on all cores
-(`image_check`). The encoded bytes are stored as they are; loaders decode and resize.
+The listing happens here; reading and checking every image, and making it a row, happens
+on all cores (`image_check`, `image_rows`). The encoded bytes are stored as they are, and
+small images also decoded; loaders copy or decode them, and resize.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Any
 
 import datasets as hf
 import numpy as np
+import pyarrow as pa
 
-from fermion.datasets.image_check import Checked, Entry, available_cpus, check_images
+from fermion.datasets.image_check import Entry, available_cpus
+from fermion.datasets.image_rows import row_chunks
 from fermion.datasets.readers import listing
-from fermion.datasets.readers.base import SourceReader
+from fermion.datasets.readers.base import RecordChunk, SourceReader
 from fermion.datasets.readers.listing import check_layout
-from fermion.datasets.records import Record
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 STATS_EVERY = 8  # channel statistics of every 8th image once 1,000 have been seen
@@ -49,14 +51,20 @@ class ImageReader(SourceReader):
     def label_column(self) -> str:
         return "label"
 
-    def __iter__(self) -> Iterator[Record]:
+    def chunks(self) -> Iterator[RecordChunk]:
         entries = listing.entries(self.source, self.request, self.report, IMAGE_SUFFIXES, "image")
         workers = self.request.workers or available_cpus()
-        for checked in check_images(self.source.fs, self._sampled(entries), workers):
-            if checked.problem:
-                self.report.add(checked.entry.where, checked.problem)
-            else:
-                yield self._record(checked)
+        schema, seed = self.features.arrow_schema, self.request.seed
+        for rows in row_chunks(self.source.fs, self._sampled(entries), workers, schema, seed):
+            for where, problem in rows.problems:
+                self.report.add(where, problem)
+            self.digest.update(rows.digest)
+            self.sizes.update(rows.sizes)
+            self.modes.update(rows.modes)
+            self.pixels_modes.update(rows.pixels_modes)
+            self.sums += rows.sums
+            if rows.batch.num_rows:
+                yield RecordChunk(pa.Table.from_batches([rows.batch]), rows.ranks)
 
     @staticmethod
     def _sampled(entries: Iterator[Entry]) -> Iterator[Entry]:
@@ -65,27 +73,6 @@ class ImageReader(SourceReader):
         for seen, entry in enumerate(entries):
             entry.with_stats = seen < 1000 or seen % STATS_EVERY == 0
             yield entry
-
-    def _record(self, checked: Checked) -> Record:
-        entry = checked.entry
-        self.sizes[checked.size] += 1
-        self.modes[checked.mode] += 1
-        self.pixels_modes[checked.pixels_mode] += 1
-        if checked.sums is not None:
-            self.sums += checked.sums
-        return Record(
-            key=entry.key,
-            label=entry.label,
-            columns={
-                "image": {"bytes": checked.data, "path": None},
-                "label": entry.label,
-                "path": entry.key,
-                "width": checked.size[0],
-                "height": checked.size[1],
-                "pixels": checked.pixels,
-            },
-            content_sha256=checked.sha256,
-        )
 
     def spec(self) -> dict[str, Any]:
         count = self.sums[6]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from fermion.datasets.readers.base import RecordChunk, SourceReader, TableRows
+from fermion.datasets.readers.base import RecordChunk, RecordReader, TableRows
 from fermion.datasets.readers.columns import ColumnsDigest
 from fermion.datasets.records import REPORT_LIMIT, ProblemReport
 from fermion.datasets.source import Source
@@ -44,7 +44,7 @@ class Batch:
         return np.arange(self.first, self.first + self.table.num_rows)
 
 
-class TableReader(SourceReader):
+class TableReader(RecordReader):
     """A reader of one table file (`rows`): CSV and Parquet are checked a batch at a time,
     column by column (`check_batch`), JSONL row by row (`__iter__`); both give the same
     records, problems and splits. The digest of a CSV or Parquet table is not the row by
