@@ -123,7 +123,7 @@ class Executor(ABC):
         """Stop every process of the attempt: SIGTERM, then SIGKILL after `grace_s`."""
 
     @abstractmethod
-    def memory_used(self, handle: Handle, limit: int | None = None) -> int:
+    def memory_used(self, handle: Handle, limit: int) -> int:
         """Resident memory of the attempt's processes, in bytes: on its busiest node, for
         a job of several (its memory limit is per node). Exact only past `limit`: below
-        it an upper bound that is cheaper to read may stand in."""
+        it a bound or an estimate that is cheaper to read may stand in (`MemoryGauge`)."""

@@ -26,6 +26,7 @@ from fermion.scheduler.executor import (
     Lost,
     Progress,
 )
+from fermion.scheduler.memory import MemoryGauge
 from fermion.scheduler.tf_config import free_addresses
 
 PYTHON_NAMES = {"python", "python3", f"python3.{sys.version_info.minor}"}
@@ -144,6 +145,7 @@ class LocalExecutor(Executor):
         )
         self.grace_s = grace_s
         self._children: dict[int, subprocess.Popen] = {}  # started by this server: reaped here
+        self._gauges: dict[tuple[int, float], MemoryGauge] = {}  # running attempts' memory
 
     def capacity(self) -> Resources:
         return self._capacity
@@ -187,12 +189,12 @@ class LocalExecutor(Executor):
         state = Path(handle["state_dir"])
         alive = self._process(handle) is not None
         exit_file = state / "exit.json"
+        if alive:  # with exit.json written, the supervisor is just leaving
+            started = exit_file.exists() or (state / "started.json").exists()
+            return "running" if started else "starting"
+        self._gauges.pop(_attempt_key(handle), None)
         if exit_file.exists():
-            if alive:
-                return "running"  # written; the supervisor is just leaving
             return ExitStatus(**json.loads(exit_file.read_text()))
-        if alive:
-            return "running" if (state / "started.json").exists() else "starting"
         return Lost()
 
     def _tree(self, handle: Handle) -> list[psutil.Process]:
@@ -207,8 +209,13 @@ class LocalExecutor(Executor):
     def terminate(self, handle: Handle, grace_s: float) -> None:
         stop_tree(self._tree(handle), grace_s)
 
-    def memory_used(self, handle: Handle, limit: int | None = None) -> int:
-        return memory_of(self._tree(handle), limit)
+    def memory_used(self, handle: Handle, limit: int) -> int:
+        gauge = self._gauges.setdefault(_attempt_key(handle), MemoryGauge())
+        return gauge.read(self._tree(handle), limit)
+
+
+def _attempt_key(handle: Handle) -> tuple[int, float]:
+    return handle["pid"], handle["create_time"]
 
 
 def stop_tree(tree: list[psutil.Process], grace_s: float) -> None:
@@ -227,25 +234,3 @@ def stop_tree(tree: list[psutil.Process], grace_s: float) -> None:
     timer = threading.Timer(grace_s + 2.0, kill_leftovers)
     timer.daemon = True
     timer.start()
-
-
-def memory_of(tree: list[psutil.Process], limit: int | None = None) -> int:
-    """Proportional set size (PSS) summed over an attempt's processes: shared pages
-    (torch's libraries in every rank and loader worker) count once, not per process.
-
-    PSS means reading each process's whole memory map: about 14 ms for a process with
-    torch loaded, taken every second from the cores the job trains on. The resident sizes
-    (RSS) summed are an upper bound on it, read in microseconds, so while that bound is
-    within `limit` it is the answer and no map is read."""
-    resident = 0
-    for process in tree:
-        with contextlib.suppress(psutil.Error):
-            resident += process.memory_info().rss
-    if limit is not None and resident <= limit:
-        return resident
-    total = 0
-    for process in tree:
-        with contextlib.suppress(psutil.Error):
-            info = process.memory_full_info()
-            total += getattr(info, "pss", info.rss)
-    return total

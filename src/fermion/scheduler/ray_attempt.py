@@ -18,7 +18,8 @@ import psutil
 import ray
 
 from fermion.scheduler.executor import LaunchSpec
-from fermion.scheduler.local import NodeRank, memory_of, stop_tree, supervised
+from fermion.scheduler.local import NodeRank, stop_tree, supervised
+from fermion.scheduler.memory import MemoryGauge
 from fermion.scheduler.node_folder import Changes, NodeFolder, sweep
 from fermion.scheduler.tf_config import free_addresses
 
@@ -57,6 +58,7 @@ class AttemptRunner:
         context = ray.get_runtime_context()
         self.spec, self.grace_s, self.name = spec, grace_s, context.get_actor_name()
         self.process: subprocess.Popen | None = None
+        self.gauge = MemoryGauge()
         self.folder: NodeFolder | None = None
         self.batch: tuple[int, Changes | None] = (0, None)
         self.stopped, self.failure = False, None
@@ -156,8 +158,8 @@ class AttemptRunner:
         if self.process is not None:
             stop_tree(_tree(self.process.pid), grace_s)
 
-    def memory(self, limit: int | None = None) -> int:
-        return 0 if self.process is None else memory_of(_tree(self.process.pid), limit)
+    def memory(self, limit: int) -> int:
+        return 0 if self.process is None else self.gauge.read(_tree(self.process.pid), limit)
 
 
 def _alive(process: psutil.Process) -> bool:

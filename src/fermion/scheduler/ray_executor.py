@@ -250,7 +250,7 @@ class RayExecutor(Executor):
             if actor is not None:
                 actor.terminate.remote(grace_s)
 
-    def memory_used(self, handle: Handle, limit: int | None = None) -> int:
+    def memory_used(self, handle: Handle, limit: int) -> int:
         used = [self._call(a, "memory", limit) for a in self._actors(handle) if a is not None]
         return max((u for u in used if isinstance(u, int)), default=0)
 
