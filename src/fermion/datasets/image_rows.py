@@ -27,15 +27,15 @@ from fermion.datasets.splits import split_rank
 
 
 @dataclass
-class RowChunk:
-    batch: pa.RecordBatch | None = None  # the valid images, as rows of the dataset's columns
-    ranks: np.ndarray | None = None  # uint64: each row's split rank
-    digest: bytes = b""  # what the version's digest is fed for these rows, in order
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (where, why) left out
+class ImageCounts:
+    """What the reader's `spec()` is made of: images by size, by mode and by the mode
+    their pixels are stored in ("": encoded only), and the channel sums of those measured
+    (`image_check._channel_sums`)."""
+
     sizes: Counter[tuple[int, int]] = field(default_factory=Counter)
     modes: Counter[str] = field(default_factory=Counter)
-    pixels_modes: Counter[str] = field(default_factory=Counter)  # "": stored encoded only
-    sums: np.ndarray = field(default_factory=lambda: np.zeros(7))  # channel statistics
+    pixels_modes: Counter[str] = field(default_factory=Counter)
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(7))
 
     def count(self, checked: Checked) -> None:
         self.sizes[checked.size] += 1
@@ -43,6 +43,21 @@ class RowChunk:
         self.pixels_modes[checked.pixels_mode] += 1
         if checked.sums is not None:
             self.sums += checked.sums
+
+    def add(self, other: ImageCounts) -> None:
+        self.sizes.update(other.sizes)
+        self.modes.update(other.modes)
+        self.pixels_modes.update(other.pixels_modes)
+        self.sums += other.sums
+
+
+@dataclass
+class RowChunk:
+    batch: pa.RecordBatch  # the valid images, as rows of the dataset's columns
+    ranks: np.ndarray  # uint64: each row's split rank
+    digest: bytes  # what the version's digest is fed for these rows, in order
+    problems: list[tuple[str, str]]  # (where, why) of the images left out
+    counts: ImageCounts
 
 
 def row_chunks(
@@ -54,20 +69,23 @@ def row_chunks(
 
 def row_chunk(fs: Any, entries: list[Entry], schema: pa.Schema, seed: int) -> RowChunk:
     """Check `entries` and make the valid ones rows in `schema`."""
-    chunk, valid = RowChunk(), []
+    valid, problems, counts = [], [], ImageCounts()
     for checked in check_chunk(fs, entries):
         if checked.problem:
-            chunk.problems.append((checked.entry.where, checked.problem))
+            problems.append((checked.entry.where, checked.problem))
         else:
             valid.append(checked)
-            chunk.count(checked)
+            counts.count(checked)
     keys = [c.entry.key for c in valid]
-    chunk.batch = _rows(valid, keys, schema)
-    chunk.ranks = np.array([split_rank(seed, key) for key in keys], dtype=np.uint64)
-    chunk.digest = b"".join(
-        json.dumps([c.entry.key, c.entry.label]).encode() + c.sha256 for c in valid
+    return RowChunk(
+        batch=_rows(valid, keys, schema),
+        ranks=np.array([split_rank(seed, key) for key in keys], dtype=np.uint64),
+        digest=b"".join(
+            json.dumps([c.entry.key, c.entry.label]).encode() + c.sha256 for c in valid
+        ),
+        problems=problems,
+        counts=counts,
     )
-    return chunk
 
 
 def _rows(valid: list[Checked], keys: list[str], schema: pa.Schema) -> pa.RecordBatch:

@@ -7,7 +7,6 @@ small images also decoded; loaders copy or decode them, and resize.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from fermion.datasets.image_check import Entry, available_cpus
-from fermion.datasets.image_rows import row_chunks
+from fermion.datasets.image_rows import ImageCounts, row_chunks
 from fermion.datasets.readers import listing
 from fermion.datasets.readers.base import RecordChunk, SourceReader
 from fermion.datasets.readers.listing import check_layout
@@ -28,10 +27,7 @@ STATS_EVERY = 8  # channel statistics of every 8th image once 1,000 have been se
 class ImageReader(SourceReader):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.sizes: Counter[tuple[int, int]] = Counter()
-        self.modes: Counter[str] = Counter()
-        self.pixels_modes: Counter[str] = Counter()  # "" counts images stored encoded only
-        self.sums = np.zeros(7)
+        self.counts = ImageCounts()  # of the valid images, for spec()
         check_layout(self.source, "image")
 
     @property
@@ -59,10 +55,7 @@ class ImageReader(SourceReader):
             for where, problem in rows.problems:
                 self.report.add(where, problem)
             self.digest.update(rows.digest)
-            self.sizes.update(rows.sizes)
-            self.modes.update(rows.modes)
-            self.pixels_modes.update(rows.pixels_modes)
-            self.sums += rows.sums
+            self.counts.add(rows.counts)
             if rows.batch.num_rows:
                 yield RecordChunk(pa.Table.from_batches([rows.batch]), rows.ranks)
 
@@ -75,17 +68,18 @@ class ImageReader(SourceReader):
             yield entry
 
     def spec(self) -> dict[str, Any]:
-        count = self.sums[6]
+        counts = self.counts
+        count = counts.sums[6]
         if not count:
             return super().spec()
-        mean = self.sums[0:3] / count
-        std = np.sqrt(np.maximum(self.sums[3:6] / count - mean**2, 1e-12))
-        (width, height), _ = self.sizes.most_common(1)[0]
+        mean = counts.sums[0:3] / count
+        std = np.sqrt(np.maximum(counts.sums[3:6] / count - mean**2, 1e-12))
+        (width, height), _ = counts.sizes.most_common(1)[0]
         return {
             **super().spec(),
             "image_size": [height, width],  # the most common size; loaders resize to it
-            "uniform_size": len(self.sizes) == 1,
-            "image_mode": self.modes.most_common(1)[0][0],
+            "uniform_size": len(counts.sizes) == 1,
+            "image_mode": counts.modes.most_common(1)[0][0],
             "pixels": self._pixels_mode(),
             "mean": [round(float(m), 6) for m in mean],
             "std": [round(float(s), 6) for s in std],
@@ -94,6 +88,7 @@ class ImageReader(SourceReader):
     def _pixels_mode(self) -> str | None:
         """The mode every image is stored decoded in (loaders then copy pixels instead of
         decoding them), or None when some are stored encoded only, or modes differ."""
-        if len(self.pixels_modes) != 1:
+        stored = self.counts.pixels_modes
+        if len(stored) != 1:
             return None
-        return next(iter(self.pixels_modes)) or None
+        return next(iter(stored)) or None
