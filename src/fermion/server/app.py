@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.orm import Session
 
 from fermion import __version__
+from fermion.datasets import image_check
 from fermion.error_responses import install_error_handlers
 from fermion.errors import InvalidInput
 from fermion.resources import Resources, parse_capacity
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         import datasets as hf
 
         hf.disable_progress_bars()
+        threading.Thread(target=image_check.start_worker_server, daemon=True).start()
         context = ServerContext.open(settings)
         bootstrap_admin(context.metadata, settings)
         app.state.context = context
