@@ -242,23 +242,59 @@ def in_rounds(
     args: argparse.Namespace,
 ) -> tuple[dict[tuple[str, int], dict[str, float]], float]:
     """The median run of every load, and the median ceiling (images/s): every load, then
-    the ceiling, `args.rounds` times over, all servers up throughout
-    (each idle while another is loaded): a server and its baseline are measured minutes
-    apart at most, not a whole benchmark apart, on a machine whose speed drifts by 10%."""
-    loads = []
-    for name, (_, port) in running.items():
-        loads += [((name, c), f"http://127.0.0.1:{port}/predict", body, c, None) for c in (1, 32)]
-        if name != "fermion, no batching":
-            url = f"http://127.0.0.1:{port}/v2/models/{folder.name}/infer"
-            loads.append(((f"{name}, V2 FP32", 1), url, v2_body, 1, None))
-    loads += [(("fermion gateway", c), gateway, body, c, token) for c in (1, 32)]
+    the ceiling, `args.rounds` times over, all servers up throughout (each idle while
+    another is loaded). A figure and its baseline are measured back to back (`load_order`),
+    first one and then the other first in alternate rounds, after an unrecorded second of
+    each load: on a machine whose speed drifts by 10% in a minute, a ratio of runs
+    minutes apart, or always in the same order, moved more than the goals' margins."""
+    loads = load_order(running, gateway, token, body, v2_body, folder)
+    for _, url, payload, concurrency, bearer in loads:  # warm-up: kernels for each batch size
+        asyncio.run(load(url, payload, concurrency, 1.0, bearer))
     runs: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
     ceilings = []
-    for _ in range(args.rounds):
-        for key, url, payload, concurrency, bearer in loads:
+    for turn in range(args.rounds):
+        for key, url, payload, concurrency, bearer in loads[:: 1 if turn % 2 == 0 else -1]:
             runs[key].append(asyncio.run(load(url, payload, concurrency, args.seconds, bearer)))
         ceilings.append(ceiling(folder, image, args.seconds))
     return {key: median_run(found) for key, found in runs.items()}, statistics.median(ceilings)
+
+
+def load_order(
+    running: dict[str, tuple[subprocess.Popen, int]],
+    gateway: str,
+    token: str,
+    body: bytes,
+    v2_body: bytes,
+    folder: Path,
+) -> list[tuple[tuple[str, int], str, bytes, int, str | None]]:
+    """Every load as (key, url, body, concurrency, token), each next to what
+    `record_figures` divides it by: at c=1 the batching replica beside plain FastAPI, at
+    c=32 beside plain FastAPI on one side and the gateway on the other, the V2 bodies
+    together."""
+
+    def direct(name: str, concurrency: int) -> tuple:
+        url = f"http://127.0.0.1:{running[name][1]}/predict"
+        return (name, concurrency), url, body, concurrency, None
+
+    def v2(name: str) -> tuple:
+        url = f"http://127.0.0.1:{running[name][1]}/v2/models/{folder.name}/infer"
+        return (f"{name}, V2 FP32", 1), url, v2_body, 1, None
+
+    ours, plain = "fermion, batching", "plain FastAPI"
+    others = [name for name in running if name not in (ours, plain)]
+    return [
+        *(direct(name, 1) for name in others),
+        direct(ours, 1),
+        direct(plain, 1),
+        (("fermion gateway", 1), gateway, body, 1, token),
+        *(direct(name, 32) for name in others),
+        direct(plain, 32),
+        direct(ours, 32),
+        (("fermion gateway", 32), gateway, body, 32, token),
+        v2(ours),
+        v2(plain),
+        *(v2(name) for name in others if name != "fermion, no batching"),
+    ]
 
 
 def median_run(found: list[dict[str, float]]) -> dict[str, float]:
