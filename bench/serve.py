@@ -231,15 +231,11 @@ def ceiling(folder: Path, image: bytes, seconds: float) -> float:
     return done / (time.perf_counter() - began)
 
 
+Load = tuple[tuple[str, int], str, bytes, int, str | None]  # key, url, body, concurrency, token
+
+
 def in_rounds(
-    running: dict[str, tuple[subprocess.Popen, int]],
-    gateway: str,
-    token: str,
-    body: bytes,
-    v2_body: bytes,
-    folder: Path,
-    image: bytes,
-    args: argparse.Namespace,
+    loads: list[Load], folder: Path, image: bytes, args: argparse.Namespace
 ) -> tuple[dict[tuple[str, int], dict[str, float]], float]:
     """The median run of every load, and the median ceiling (images/s): every load, then
     the ceiling, `args.rounds` times over, all servers up throughout (each idle while
@@ -247,7 +243,6 @@ def in_rounds(
     first one and then the other first in alternate rounds, after an unrecorded second of
     each load: on a machine whose speed drifts by 10% in a minute, a ratio of runs
     minutes apart, or always in the same order, moved more than the goals' margins."""
-    loads = load_order(running, gateway, token, body, v2_body, folder)
     for _, url, payload, concurrency, bearer in loads:  # warm-up: kernels for each batch size
         asyncio.run(load(url, payload, concurrency, 1.0, bearer))
     runs: dict[tuple[str, int], list[dict[str, float]]] = defaultdict(list)
@@ -266,17 +261,17 @@ def load_order(
     body: bytes,
     v2_body: bytes,
     folder: Path,
-) -> list[tuple[tuple[str, int], str, bytes, int, str | None]]:
-    """Every load as (key, url, body, concurrency, token), each next to what
+) -> list[Load]:
+    """Every load, each next to what
     `record_figures` divides it by: at c=1 the batching replica beside plain FastAPI, at
     c=32 beside plain FastAPI on one side and the gateway on the other, the V2 bodies
     together."""
 
-    def direct(name: str, concurrency: int) -> tuple:
+    def direct(name: str, concurrency: int) -> Load:
         url = f"http://127.0.0.1:{running[name][1]}/predict"
         return (name, concurrency), url, body, concurrency, None
 
-    def v2(name: str) -> tuple:
+    def v2(name: str) -> Load:
         url = f"http://127.0.0.1:{running[name][1]}/v2/models/{folder.name}/infer"
         return (f"{name}, V2 FP32", 1), url, v2_body, 1, None
 
@@ -357,9 +352,8 @@ def main() -> None:
                 running[name] = process, port
                 started[name] = (time.perf_counter() - began, rss_mib(process.pid))
             with deployed(folder, Path(tmp) / "home") as (gateway, token):
-                results, top = in_rounds(
-                    running, gateway, token, body, v2_body, folder, image, args
-                )
+                loads = load_order(running, gateway, token, body, v2_body, folder)
+                results, top = in_rounds(loads, folder, image, args)
         finally:
             for process, _ in running.values():
                 process.terminate()
