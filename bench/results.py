@@ -57,14 +57,16 @@ def main() -> int:
     if not results:
         print(f"no results in {RESULTS}: run `make bench`")
         return 1
-    print(f"\n{'measure':<72}{'ours':>11}{'baseline':>11}{'value':>8}{'goal':>9}  met")
+    print(f"\n{'measure':<72}{'ours':>12}{'baseline':>12}{'value':>8}{'goal':>9}  met  measured")
     for figure in results.values():
         goal = ("<= " if figure["at_most"] else ">= ") + f"{figure['goal']:g}"
         ours = "" if figure["ours"] is None else f"{figure['ours']:,.1f}"
         baseline = "" if figure["baseline"] is None else f"{figure['baseline']:,.1f}"
+        # when it was measured, so that a figure kept from an older run stands out
+        measured = figure["measured_at"].replace("T", " ")[5:16]
         print(
-            f"{figure['measure']:<72}{ours:>11}{baseline:>11}{figure['value']:>8.2f}"
-            f"{goal:>9}  {'yes' if figure['met'] else 'NO'}"
+            f"{figure['measure']:<72} {ours:>11} {baseline:>11}{figure['value']:>8.2f}"
+            f"{goal:>9}  {'yes' if figure['met'] else 'NO ':<3}  {measured}"
         )
     print(f"\n(written to {RESULTS})")
     return 0
