@@ -42,6 +42,9 @@ STATS_SIDE = 64  # channel statistics come from thumbnails: cheap, and close eno
 # Images up to this many pixels are also stored decoded (1 or 3 bytes a pixel), so that
 # loaders copy them instead of decoding them every epoch; larger ones only as encoded.
 MAX_STORED_PIXELS = 128 * 128
+# The most bytes one Arrow binary array holds (its offsets are 32-bit): the largest image
+# file a record can hold, and the most a chunk's batch of images may total.
+MAX_COLUMN_BYTES = 2**31 - 1
 CHUNK = 64  # images per task: large enough that passing them between processes is cheap
 IN_FLIGHT_PER_WORKER = 4
 # What the workers import before they start (the fork server preloads them once).
@@ -163,6 +166,11 @@ def check_image(fs: Any, entry: Entry) -> Checked:
         return checked
     if not checked.data:
         checked.problem = "empty file"
+        return checked
+    if len(checked.data) > MAX_COLUMN_BYTES:
+        checked.problem = (
+            f"file of {len(checked.data):,} bytes: larger than an image record holds (2 GiB)"
+        )
         return checked
     try:
         with Image.open(io.BytesIO(checked.data)) as image:

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from fermion.datasets.image_check import Checked, Entry, check_chunk, map_chunks
+from fermion.datasets.image_check import (
+    MAX_COLUMN_BYTES,
+    Checked,
+    Entry,
+    check_chunk,
+    map_chunks,
+)
 from fermion.datasets.splits import split_rank
 
 
@@ -53,7 +59,7 @@ class ImageCounts:
 
 @dataclass
 class RowChunk:
-    batch: pa.RecordBatch  # the valid images, as rows of the dataset's columns
+    table: pa.Table  # the valid images, as rows of the dataset's columns
     ranks: np.ndarray  # uint64: each row's split rank
     digest: bytes  # what the version's digest is fed for these rows, in order
     problems: list[tuple[str, str]]  # (where, why) of the images left out
@@ -78,7 +84,10 @@ def row_chunk(fs: Any, entries: list[Entry], schema: pa.Schema, seed: int) -> Ro
             counts.count(checked)
     keys = [c.entry.key for c in valid]
     return RowChunk(
-        batch=_rows(valid, keys, schema),
+        table=pa.Table.from_batches(
+            [_rows(valid[i:j], keys[i:j], schema) for i, j in _under_offset_limit(valid)],
+            schema,
+        ),
         ranks=np.array([split_rank(seed, key) for key in keys], dtype=np.uint64),
         digest=b"".join(
             json.dumps([c.entry.key, c.entry.label]).encode() + c.sha256 for c in valid
@@ -86,6 +95,21 @@ def row_chunk(fs: Any, entries: list[Entry], schema: pa.Schema, seed: int) -> Ro
         problems=problems,
         counts=counts,
     )
+
+
+def _under_offset_limit(
+    valid: list[Checked], limit: int = MAX_COLUMN_BYTES
+) -> Iterator[tuple[int, int]]:
+    """Slices of `valid` whose bytes and whose pixels each total at most `limit`: one
+    binary array's 32-bit offsets reach 2 GiB (a chunk of large images may hold more)."""
+    start, data, pixels = 0, 0, 0
+    for i, checked in enumerate(valid):
+        size, decoded = len(checked.data), len(checked.pixels or b"")
+        if i > start and (data + size > limit or pixels + decoded > limit):
+            yield start, i
+            start, data, pixels = i, 0, 0
+        data, pixels = data + size, pixels + decoded
+    yield start, len(valid)
 
 
 def _rows(valid: list[Checked], keys: list[str], schema: pa.Schema) -> pa.RecordBatch:
@@ -113,8 +137,6 @@ def _binary(values: list[bytes | None], type: pa.DataType = pa.binary()) -> pa.A
     lengths = np.fromiter((len(v) if v is not None else 0 for v in values), np.int64, len(values))
     offsets = np.zeros(len(values) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    if offsets[-1] > np.iinfo(np.int32).max:  # past 32-bit offsets: Arrow says so itself
-        return pa.array([v.decode() if type == pa.string() else v for v in values], type)
     present = [v is not None for v in values]
     validity = None if all(present) else pa.py_buffer(np.packbits(present, bitorder="little"))
     data = pa.py_buffer(b"".join(v for v in values if v is not None))

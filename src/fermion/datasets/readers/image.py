@@ -12,7 +12,6 @@ from typing import Any
 
 import datasets as hf
 import numpy as np
-import pyarrow as pa
 
 from fermion.datasets.image_check import Entry, available_cpus
 from fermion.datasets.image_rows import ImageCounts, row_chunks
@@ -56,8 +55,8 @@ class ImageReader(SourceReader):
                 self.report.add(where, problem)
             self.digest.update(rows.digest)
             self.counts.add(rows.counts)
-            if rows.batch.num_rows:
-                yield RecordChunk(pa.Table.from_batches([rows.batch]), rows.ranks)
+            if rows.table.num_rows:
+                yield RecordChunk(rows.table, rows.ranks)
 
     @staticmethod
     def _sampled(entries: Iterator[Entry]) -> Iterator[Entry]:
