@@ -1,23 +1,14 @@
 """Image rows past Arrow's 32-bit offsets: a chunk of large images is cut into batches,
 and a file too large for any record is reported, not a server error."""
 
-import datasets as hf
 import pyarrow as pa
 
 from fermion.datasets import image_check
 from fermion.datasets.image_check import Entry, check_chunk
 from fermion.datasets.image_rows import _rows, _under_offset_limit
+from fermion.datasets.readers.image import FEATURES
 
-SCHEMA = hf.Features(
-    {
-        "image": hf.Image(),
-        "label": hf.Value("string"),
-        "path": hf.Value("string"),
-        "width": hf.Value("int32"),
-        "height": hf.Value("int32"),
-        "pixels": hf.Value("binary"),
-    }
-).arrow_schema
+SCHEMA = FEATURES.arrow_schema
 
 
 def checked_digits(digits_dir, count):

@@ -23,6 +23,18 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 STATS_EVERY = 8  # channel statistics of every 8th image once 1,000 have been seen
 
 
+FEATURES = hf.Features(
+    {
+        "image": hf.Image(),
+        "label": hf.Value("string"),
+        "path": hf.Value("string"),
+        "width": hf.Value("int32"),
+        "height": hf.Value("int32"),
+        "pixels": hf.Value("binary"),
+    }
+)
+
+
 class ImageReader(SourceReader):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -31,16 +43,7 @@ class ImageReader(SourceReader):
 
     @property
     def features(self) -> hf.Features:
-        return hf.Features(
-            {
-                "image": hf.Image(),
-                "label": hf.Value("string"),
-                "path": hf.Value("string"),
-                "width": hf.Value("int32"),
-                "height": hf.Value("int32"),
-                "pixels": hf.Value("binary"),
-            }
-        )
+        return FEATURES
 
     @property
     def label_column(self) -> str:
