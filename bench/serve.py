@@ -262,10 +262,10 @@ def load_order(
     v2_body: bytes,
     folder: Path,
 ) -> list[Load]:
-    """Every load, each next to what
-    `record_figures` divides it by: at c=1 the batching replica beside plain FastAPI, at
-    c=32 beside plain FastAPI on one side and the gateway on the other, the V2 bodies
-    together."""
+    """Every load, in the order `in_rounds` runs them: for the issue's figures, each next
+    to what `record_figures` divides it by (at c=1 the batching replica beside plain
+    FastAPI and the gateway, at c=32 the same, the V2 bodies together); the other servers
+    first."""
 
     def direct(name: str, concurrency: int) -> Load:
         url = f"http://127.0.0.1:{running[name][1]}/predict"
